@@ -1,0 +1,199 @@
+"""The empirical study (paper §III, Tables I-II): accuracy of every block-drop configuration.
+
+Configurations: the full model, every single DC drop, every single SC drop and every pair of DC
+drops. Each is measured on the whole test set. The activations before the first dropped unit are
+computed once per batch and reused (and, for pairs, those after the first drop too), so a
+configuration only pays for the units from its first drop on.
+
+The result is a table (one row per configuration) with the savings from ``adaptres.costs`` at the
+trained input size and at 224 px, saved as CSV with a provenance header; ``read_table`` and
+``accuracy_configs`` turn it into the optimiser's configuration list (SPEC §3).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import itertools
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import data as D
+from .costs import drop_savings, unit_costs
+from .train import atomic_write_text, autocast
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def configurations(block_names: list[str], pairs: bool = True, sc: bool = True) -> list[tuple[str, tuple[str, ...]]]:
+    """(kind, dropped) for: the full model, single DC drops, single SC drops, DC pairs."""
+    out = [("none", ())]
+    out += [("dc", (b,)) for b in block_names]
+    if sc:
+        out += [("sc", (b,)) for b in block_names]
+    if pairs:
+        out += [("dc", p) for p in itertools.combinations(block_names, 2)]
+    return out
+
+
+@torch.no_grad()
+def _run_batch(model, x, configs, index, reuse: bool) -> list[torch.Tensor]:
+    """Logits of every configuration for one batch (list aligned with ``configs``)."""
+    names = model.unit_names
+    out: list[torch.Tensor | None] = [None] * len(configs)
+    if not reuse:
+        for c, (kind, dropped) in enumerate(configs):
+            dc = dropped if kind == "dc" else ()
+            sc = dropped if kind == "sc" else ()
+            out[c] = model.run_units(x, 0, None, dc, sc)
+        return out
+    # inputs of every unit on the full path
+    acts = [x]
+    for n in names:
+        acts.append(model.run_unit(n, acts[-1]))
+    by_first: dict[int, list[int]] = {}
+    for c, (kind, dropped) in enumerate(configs):
+        if kind == "none":
+            out[c] = acts[-1]
+        elif kind == "sc":
+            i = index[dropped[0]]
+            out[c] = model.run_units(model.run_unit(names[i], acts[i], "drop_sc"), i + 1, None)
+        else:
+            by_first.setdefault(index[dropped[0]], []).append(c)
+    for i, cs in by_first.items():
+        # the path with unit i's DC dropped, keeping the input of every later unit
+        path = {i + 1: model.run_unit(names[i], acts[i], "drop_dc")}
+        for j in range(i + 1, len(names)):
+            path[j + 1] = model.run_unit(names[j], path[j])
+        for c in cs:
+            dropped = configs[c][1]
+            if len(dropped) == 1:
+                out[c] = path[len(names)]
+            else:
+                j = index[dropped[1]]
+                out[c] = model.run_units(model.run_unit(names[j], path[j], "drop_dc"), j + 1, None)
+    return out
+
+
+def run(model, test_set: D.ImageSet, image_size: int, device="cpu", batch_size: int = 250, amp: bool | str = "auto",
+        pairs: bool = True, sc: bool = True, reuse: bool = True, progress: bool = True) -> pd.DataFrame:
+    """Measure every configuration on ``test_set``; one row per configuration."""
+    device = torch.device(device)
+    model.eval()
+    blocks = [u.name for u in model.units if u.droppable]
+    configs = configurations(blocks, pairs=pairs, sc=sc)
+    for kind, dropped in configs:  # validate once, before any work
+        model.validate_drops(dropped if kind == "dc" else (), dropped if kind == "sc" else ())
+    index = {n: i for i, n in enumerate(model.unit_names)}
+    correct = torch.zeros(len(configs), dtype=torch.long)
+    n = len(test_set)
+    for s in tqdm(range(0, n, batch_size), desc=f"ablation ({len(configs)} configurations)", disable=not progress):
+        x = D.prepare(test_set.images[s:s + batch_size].to(device), test_set.name, image_size)
+        y = test_set.labels[s:s + batch_size].to(device)
+        with autocast(device, amp):
+            logits = _run_batch(model, x, configs, index, reuse)
+        correct += torch.stack([(lg.argmax(1) == y).sum() for lg in logits]).cpu()
+    rows = []
+    for c, (kind, dropped) in enumerate(configs):
+        rows.append({"config": c, "kind": kind, "dropped": ";".join(dropped), "n_dropped": len(dropped),
+                     "correct": int(correct[c]), "n": n, "accuracy": 100.0 * int(correct[c]) / n})
+    return pd.DataFrame(rows)
+
+
+def add_savings(table: pd.DataFrame, arch: str, stem: str, image_size: int, num_classes: int = 10) -> pd.DataFrame:
+    """Add the multiplications and memory that each DC configuration saves, at ``image_size`` and 224 px.
+
+    SC drops save nothing (the branch still runs); their savings columns are 0.
+    """
+    table = table.copy()
+    for px, suffix in ((image_size, "trained"), (224, "224")):
+        costs = unit_costs(arch, image_size=px, num_classes=num_classes, stem=stem if px == image_size else "imagenet")
+        cols = {"macs_saved": [], "memory_saved_bytes": [], "macs_saved_pct": [], "memory_saved_pct": []}
+        for kind, dropped in zip(table["kind"], table["dropped"]):
+            names = [d for d in str(dropped).split(";") if d] if kind == "dc" else []
+            s = drop_savings(costs, names)
+            for k in cols:
+                cols[k].append(s[k])
+        for k, v in cols.items():
+            table[f"{k}_{suffix}"] = v
+    return table
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(**fields) -> dict:
+    base = {"commit": git_commit(), "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {**fields, **base}
+
+
+def write_table(table: pd.DataFrame, path: str | Path, meta: dict) -> None:
+    """CSV with a ``# key: value`` provenance header, written atomically."""
+    buf = io.StringIO()
+    for k, v in meta.items():
+        buf.write(f"# {k}: {v}\n")
+    table.to_csv(buf, index=False, float_format="%.6g")
+    atomic_write_text(Path(path), buf.getvalue())
+
+
+def read_table(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The table and its provenance header."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"accuracy table: {path} does not exist (run the ablation first)")
+    meta = {}
+    with open(path) as fh:
+        for line in fh:
+            if not line.startswith("# "):
+                break
+            k, _, v = line[2:].rstrip("\n").partition(": ")
+            meta[k] = v
+    table = pd.read_csv(path, comment="#", keep_default_na=False)
+    missing = {"kind", "dropped", "accuracy"} - set(table.columns)
+    if missing:
+        raise ValueError(f"accuracy table: {path} lacks column(s) {sorted(missing)}")
+    return table, meta
+
+
+def accuracy_configs(table: pd.DataFrame, threshold: float = 80.0, max_dropped: int = 2) -> list[dict]:
+    """The optimiser's configurations (SPEC §3): the full model first, then every DC configuration
+    with at most ``max_dropped`` blocks and an accuracy of at least ``threshold`` percent (Table II)."""
+    if not 0 <= threshold <= 100:
+        raise ValueError(f"threshold: must be in [0, 100], got {threshold}")
+    full = table[table["kind"] == "none"]
+    if len(full) != 1:
+        raise ValueError("accuracy table: needs exactly one row of kind 'none' (the full model)")
+    configs = [{"dropped": [], "accuracy": float(full["accuracy"].iloc[0])}]
+    dc = table[(table["kind"] == "dc") & (table["n_dropped"] <= max_dropped) & (table["accuracy"] >= threshold)]
+    for dropped, acc in zip(dc["dropped"], dc["accuracy"]):
+        configs.append({"dropped": [d for d in str(dropped).split(";") if d], "accuracy": float(acc)})
+    return configs
+
+
+def study(model, recipe, test_set: D.ImageSet, device="cpu", batch_size: int = 250, progress: bool = True,
+          out: str | Path | None = None, full_accuracy: float | None = None, epochs: int | None = None) -> pd.DataFrame:
+    """Run the ablation for a trained model and (optionally) save it with provenance."""
+    t0 = time.perf_counter()
+    table = run(model, test_set, recipe.image_size, device, batch_size, recipe.amp, progress=progress)
+    table = add_savings(table, recipe.arch, recipe.stem, recipe.image_size, model.fc.out_features)
+    meta = provenance(dataset=recipe.dataset, arch=recipe.arch, stem=recipe.stem, px=recipe.image_size,
+                      epochs=epochs if epochs is not None else recipe.epochs, seed=recipe.seed,
+                      test_set_size=len(test_set), full_accuracy=f"{table.loc[0, 'accuracy']:.4f}",
+                      ablation_s=f"{time.perf_counter() - t0:.1f}", device=str(device))
+    table.attrs.update(meta)
+    if out is not None:
+        write_table(table, out, meta)
+    return table
