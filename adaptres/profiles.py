@@ -19,7 +19,7 @@ PROFILES: dict[str, dict] = {
     # the default main job on a 2-core CPU: the whole of Fashion-MNIST, ResNet-50 at 32 px
     "cpu": {
         "recipe": Recipe(dataset="fashion-mnist", arch="resnet50", stem="imagenet", image_size=32, epochs=2,
-                         batch_size=64, lr=0.1, warmup_epochs=0.2, label_smoothing=0.1, seed=0),
+                         batch_size=64, lr=0.05, warmup_epochs=0.2, label_smoothing=0.1, seed=0),
         "ablation_batch_size": 500,
     },
     # the paper's recipe (§III): CIFAR-10 at 224 px, ImageNet weights, SGD lr 0.01, batch 512, 30 epochs
