@@ -68,6 +68,13 @@ def cmd_bench(args):
                      indent=2))
 
 
+def cmd_study(args):
+    from . import study
+    code = study.main(args.profile, args.only, args.force, args.in_place)
+    if code:
+        raise SystemExit(code)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="adaptres", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -99,6 +106,12 @@ def main(argv=None) -> int:
     b.add_argument("--batch-size", type=int, default=64)
     b.add_argument("--image-size", type=int, default=32)
     b.set_defaults(func=cmd_bench)
+    s = sub.add_parser("study", help="run the notebooks in order with a profile and write a report")
+    s.add_argument("--profile", default="cpu")
+    s.add_argument("--only", nargs="*", help="notebook name prefixes (e.g. 00 02)")
+    s.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
+    s.add_argument("--in-place", action="store_true", help="write outputs into notebooks/ (refresh nbval references)")
+    s.set_defaults(func=cmd_study)
     try:
         from . import cli_solve
         cli_solve.add_commands(sub)

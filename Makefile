@@ -1,0 +1,47 @@
+# adaptres: the two commands of the README, and what they need.
+#   make study [PROFILE=cpu|fast|paper]   set up (.venv, data) and run the whole study
+#   make test                              set up and run the tests (pytest + nbval over notebooks/)
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PROFILE ?= cpu
+PY := $(VENV)/bin/python
+DEPS_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
+STAMP := $(VENV)/.adaptres-deps-$(DEPS_HASH)
+SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+.PHONY: venv data test study bench notebooks clean-runs
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found (Python 3.11 is required)"; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))' > $(VENV)/requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c 'import torch, torchvision, pyomo, highspy, pymoo, papermill, nbval' || { echo "setup: the install into $(VENV) failed"; exit 2; }
+	@rm -f $(VENV)/.adaptres-deps-*; touch $@
+
+# the environment: dependencies once per pyproject.toml, and this checkout on the path
+venv: $(STAMP)
+	@echo "$(CURDIR)" > $(SITE)/adaptres-checkout.pth
+
+# Fashion-MNIST from Debian's package when it is missing and apt is there (CIFAR-10: see README)
+data:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ ! -e data/raw/FashionMNIST/raw/t10k-labels-idx1-ubyte ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "setup: installing Debian's dataset-fashion-mnist"; \
+	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null || echo "setup: apt-get could not install dataset-fashion-mnist"; \
+	  else echo "setup: Fashion-MNIST is missing; install dataset-fashion-mnist or put its files in data/raw/FashionMNIST/raw"; fi; \
+	fi
+
+test: venv data
+	$(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+study: venv data
+	$(PY) -m adaptres study --profile $(PROFILE)
+
+bench: venv
+	$(PY) -m adaptres bench
+
+# re-execute the committed notebooks in the fast profile (their stored outputs are what nbval checks)
+notebooks: venv data
+	$(PY) -m adaptres study --profile fast --in-place

@@ -1,0 +1,79 @@
+"""Figures: one helper writes every figure (PNG + PDF, stable metadata), and the study's plots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+# no dates or versions in the files, so the same data gives the same bytes
+_PNG_META = {"Software": None}
+_PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
+
+
+def figures_dir(profile: str) -> Path:
+    """``figures/<profile>`` in the repository, or ``$ADAPTRES_FIGURES/<profile>``."""
+    return Path(os.environ.get("ADAPTRES_FIGURES", REPO / "figures")) / profile
+
+
+def save_figure(fig, name: str, profile: str) -> list[Path]:
+    """Write ``fig`` as ``<figures>/<profile>/<name>.png`` and ``.pdf``; return the paths."""
+    out = figures_dir(profile)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight", metadata=_PNG_META)
+    fig.savefig(paths[1], bbox_inches="tight", metadata=_PDF_META)
+    return paths
+
+
+def style() -> None:
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams["svg.hashsalt"] = "adaptres"
+
+
+# ---------------------------------------------------------------------------- costs (notebook 00)
+def unit_costs_figure(costs: pd.DataFrame, title: str = ""):
+    """Per-unit multiplications, memory (weights + activations) and output size."""
+    style()
+    fig, axes = plt.subplots(3, 1, figsize=(11, 9), sharex=True)
+    x = costs["name"]
+    axes[0].bar(x, costs["macs"] / 1e6, color=sns.color_palette()[0])
+    axes[0].set_ylabel("multiplications (M)")
+    axes[1].bar(x, costs["weight_bytes"] / 1e6, label="weights", color=sns.color_palette()[1])
+    axes[1].bar(x, costs["activation_bytes"] / 1e6, bottom=costs["weight_bytes"] / 1e6, label="activations",
+                color=sns.color_palette()[2])
+    axes[1].set_ylabel("memory (MB)")
+    axes[1].legend(loc="upper left")
+    axes[2].bar(x, costs["output_bytes"] / 1e3, color=sns.color_palette()[3])
+    axes[2].set_ylabel("output (kB)")
+    axes[2].tick_params(axis="x", rotation=60)
+    if title:
+        axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def drop_savings_figure(costs: pd.DataFrame, title: str = ""):
+    """What dropping each block's direct connection saves, in % of the whole network."""
+    style()
+    blocks = costs[costs["macs_dropped"].notna()].copy()
+    blocks["multiplications"] = 100 * (blocks["macs"] - blocks["macs_dropped"]) / costs["macs"].sum()
+    blocks["memory"] = 100 * (blocks["memory_bytes"] - blocks["memory_bytes_dropped"]) / costs["memory_bytes"].sum()
+    long = blocks.melt(id_vars=["name", "kind"], value_vars=["multiplications", "memory"], var_name="saved",
+                       value_name="percent")
+    fig, ax = plt.subplots(figsize=(11, 4))
+    sns.barplot(data=long, x="name", y="percent", hue="saved", ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("saved by dropping DC (% of network)")
+    ax.tick_params(axis="x", rotation=60)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,60 @@
+import gzip
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def write_idx_gz(path: Path, array: np.ndarray) -> None:
+    """An idx file as Fashion-MNIST ships it (big-endian header, uint8 data), gzipped."""
+    magic = 0x0800 | array.ndim
+    header = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def make_fashion_mnist(root: Path, n_train: int = 64, n_test: int = 32, seed: int = 0) -> Path:
+    """Small Fashion-MNIST files in the real format: learnable (class = brightness band)."""
+    rng = np.random.default_rng(seed)
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n)
+        images = (labels[:, None, None] * 25 + rng.integers(0, 20, (n, 28, 28))).clip(0, 255)
+        write_idx_gz(raw / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx_gz(raw / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+def make_cifar10(root: Path, per_batch: int = 20, seed: int = 0) -> Path:
+    """Small CIFAR-10 'python version' batches: pickled dicts as the real ones read back with
+    ``encoding="latin1"`` (str keys; they were written by Python 2)."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        labels = rng.integers(0, 10, per_batch).tolist()
+        data = rng.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8)
+        with open(folder / name, "wb") as fh:
+            pickle.dump({"batch_label": name, "labels": labels, "data": data,
+                         "filenames": [f"{i}.png" for i in range(per_batch)]}, fh, protocol=2)
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    with open(folder / "batches.meta", "wb") as fh:
+        pickle.dump({"label_names": classes, "num_cases_per_batch": per_batch, "num_vis": 3072}, fh, protocol=2)
+    return root
+
+
+@pytest.fixture
+def fmnist_root(tmp_path):
+    return make_fashion_mnist(tmp_path / "data")
+
+
+@pytest.fixture
+def cifar_root(tmp_path):
+    return make_cifar10(tmp_path / "data")

@@ -1,0 +1,81 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from adaptres import train as T
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = dict(dataset="fashion-mnist", arch="resnet18", stem="imagenet", image_size=32, batch_size=16, lr=0.02,
+            warmup_epochs=0.5, amp=False)
+
+
+def test_same_seed_same_weights(fmnist_root, tmp_path):
+    r = T.Recipe(epochs=2, seed=5, **TINY)
+    h1 = T.train(r, tmp_path / "a", data_root=fmnist_root, progress=False)
+    h2 = T.train(r, tmp_path / "b", data_root=fmnist_root, progress=False)
+    a = torch.load(tmp_path / "a" / "model.pt")
+    b = torch.load(tmp_path / "b" / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert h1["test_accuracy"].tolist() == h2["test_accuracy"].tolist()
+    assert list(h1.columns[:5]) == ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
+    c = T.train(T.Recipe(epochs=2, seed=6, **TINY), tmp_path / "c", data_root=fmnist_root, progress=False)
+    assert not torch.equal(torch.load(tmp_path / "c" / "model.pt")["fc.weight"], a["fc.weight"])
+    assert len(c) == 2
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    from conftest import make_fashion_mnist
+    root = make_fashion_mnist(tmp_path / "data", n_train=384, n_test=32)
+    args = ["--profile", "fast", "--data", str(root)]
+    for k, v in dict(TINY, epochs=4, seed=1, train_limit="none", test_limit="none").items():
+        args += ["--set", f"{k}={v}"]
+    env = dict(os.environ, TQDM_DISABLE="1", PYTHONPATH=str(REPO))
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "adaptres", "train", "--out", str(out), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = out / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists() and not (out / "model.pt").exists(), "the run was not killed mid-way"
+    done_before = torch.load(ckpt, weights_only=False)["epoch"]
+    assert 1 <= done_before < 4
+    # resume in-process, and compare with a run that was never interrupted
+    recipe = T.Recipe(**json.loads((out / "recipe.json").read_text()))
+    hist = T.train(recipe, out, data_root=root, progress=False)
+    assert len(hist) == 4
+    T.train(recipe, tmp_path / "straight", data_root=root, progress=False)
+    a = torch.load(out / "model.pt")
+    b = torch.load(tmp_path / "straight" / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_another_recipe(fmnist_root, tmp_path):
+    T.train(T.Recipe(epochs=1, **TINY), tmp_path / "r", data_root=fmnist_root, progress=False)
+    with pytest.raises(ValueError, match="another recipe"):
+        T.train(T.Recipe(epochs=1, **{**TINY, "lr": 0.5}), tmp_path / "r", data_root=fmnist_root, progress=False)
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("lr", -1.0), ("dataset", "mnist"), ("schedule", "step")])
+def test_bad_recipe(field, value):
+    with pytest.raises(ValueError, match=field):
+        T.Recipe(**{field: value})
+
+
+def test_cli_bad_input_exit_2(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "adaptres", "train", "--profile", "nope", "--out", str(tmp_path)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "profile" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "adaptres", "train", "--set", "color=red", "--out", str(tmp_path)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "--set" in r.stderr
