@@ -16,6 +16,14 @@ class UsageError(Exception):
     pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2)."""
+
+    def error(self, message):
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parse_value(text: str):
     for conv in (int, float):
         try:
@@ -76,8 +84,8 @@ def cmd_study(args):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="adaptres", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p = _Parser(prog="adaptres", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     c = sub.add_parser("costs", help="per-unit cost table (Eqs 1-2)")
     c.add_argument("--arch", default="resnet50")
     c.add_argument("--image-size", type=int, default=224)

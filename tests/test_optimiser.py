@@ -1,0 +1,148 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from optim_helpers import brute_force, small_scenario
+
+from adaptres import ga, heuristic, milp
+from adaptres.evaluate import evaluate
+from adaptres.scenario import Plan, Scenario, ScenarioError
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = [(3, 4, 1), (2, 5, 1), (3, 6, 1), (2, 4, 2), (2, 3, 2)]  # devices, units, requests
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("n,m,r", SIZES)
+def test_exact_equals_brute_force(seed, n, m, r):
+    sc = small_scenario(seed, n, m, r, alpha=[0.0, 0.3, 0.7, 1.0][seed % 4])
+    best, _ = brute_force(sc)
+    plan = milp.solve(sc, rel_gap=1e-9, time_limit=60)
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
+    ev = evaluate(sc, plan)
+    assert ev.feasible, ev.violations
+    if sc.alpha > 0:  # the solver's own objective is the evaluator's (with α = 0 it adds 1e-6 · L̂)
+        assert plan.metrics["solver_objective"] == pytest.approx(ev.objective, rel=1e-7, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_shared_weights_model_against_brute_force(seed):
+    sc = small_scenario(seed, 2, 4, 2, memory_model="shared_weights", tight=0.8)
+    best, _ = brute_force(sc)
+    plan = milp.solve(sc, rel_gap=1e-9)
+    assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 3), m=st.integers(3, 6), r=st.integers(1, 2),
+       alpha=st.sampled_from([0.0, 0.5, 1.0]), tight=st.sampled_from([0.6, 1.0, 2.0]))
+def test_plans_satisfy_every_constraint_and_heuristics_never_beat_exact(seed, n, m, r, alpha, tight):
+    sc = small_scenario(seed, n, m, r, alpha=alpha, tight=tight)
+    exact = milp.solve(sc, rel_gap=1e-9)
+    relaxed = heuristic.solve(sc)
+    genetic = ga.solve(sc, pop_size=20, generations=15, seed=seed)
+    for plan in (exact, relaxed):
+        ev = evaluate(sc, plan)
+        assert ev.feasible, (plan.method, ev.violations)
+    for plan in (relaxed, genetic):
+        if evaluate(sc, plan).feasible:
+            assert plan.objective >= exact.objective - 1e-9
+    # the LP relaxation is a lower bound (with α = 0 both carry the 1e-6 · L̂ tie-breaker)
+    assert relaxed.bound <= exact.objective + (1e-5 if alpha == 0 else 1e-7)
+
+
+def test_no_requests_and_unservable_requests():
+    sc = small_scenario(1, 2, 4, 0)
+    assert milp.solve(sc).objective == 0.0
+    sc = small_scenario(1, 2, 4, 2)
+    sc.accuracy_threshold = 99.0  # no configuration is accurate enough: both requests unserved
+    plan = milp.solve(sc)
+    assert [q["served"] for q in plan.requests] == [False, False] and plan.objective == pytest.approx(20.0)
+    assert heuristic.solve(sc).objective == pytest.approx(20.0)
+
+
+def test_evaluator_splits_latency_and_bytes():
+    sc = small_scenario(3, 2, 4, 1)
+    names = sc.unit_names
+    src = sc.requests[0]["source"]
+    other = 1 - src
+    block = next(n for n, u in zip(names, sc.units) if u["kind"] in ("conv", "identity"))
+    k = next(i for i, c in enumerate(sc.configs) if c["dropped"] == [block])
+    # stem on the other device, then the dropped block's output goes back to the source: SC transfer
+    j = names.index(block)
+    place = {n: (other if idx <= j else src) for idx, n in enumerate(names)}
+    ev = evaluate(sc, Plan("t", [{"served": True, "config": k, "placement": place}]))
+    req = ev.requests[0]
+    assert req["dc_bytes"] == sc.input_bytes
+    assert req["sc_bytes"] == sc.units[j]["output_bytes"]
+    assert req["latency_s"] == pytest.approx(req["computation_s"] + req["dc_transfer_s"] + req["sc_transfer_s"])
+
+
+def _valid():
+    return small_scenario(0, 2, 4, 1).to_dict()
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda d: d.pop("alpha"), "missing field 'alpha'"),
+    (lambda d: d.update(colour=1), "unknown field 'colour'"),
+    (lambda d: d["devices"][0].update(memory_bytes="lots"), "devices[0].memory_bytes: must be a number"),
+    (lambda d: d["devices"][1].update(macs_per_s=0), "devices[1].macs_per_s: must be positive"),
+    (lambda d: d["devices"][0].update(compute_macs=-5), "devices[0].compute_macs: must be positive"),
+    (lambda d: d["rate_mbps"][0].__setitem__(1, -3.0), "rate_mbps[0][1]"),
+    (lambda d: d["rate_mbps"][0].__setitem__(1, 99.0), "symmetric"),
+    (lambda d: d["rate_mbps"].append([1.0, 1.0]), "square"),
+    (lambda d: d.update(alpha=0.5, beta=0.6), "add up to 1"),
+    (lambda d: d.update(accuracy_threshold=120), "accuracy_threshold"),
+    (lambda d: d["configs"].append({"dropped": ["u9"], "accuracy": 50.0}), "unknown unit 'u9'"),
+    (lambda d: d["configs"].append({"dropped": ["u0"], "accuracy": 50.0}), "cannot be dropped"),
+    (lambda d: d["requests"].append({"source": 7}), "requests[1].source"),
+    (lambda d: d.update(memory_model="magic"), "memory_model"),
+    (lambda d: d["configs"][0].update(dropped=["u1"]), "configs[0].dropped"),
+])
+def test_bad_scenarios_name_the_field(mutate, field):
+    d = _valid()
+    mutate(d)
+    with pytest.raises(ScenarioError) as err:
+        Scenario.from_dict(d)
+    assert field in str(err.value)
+
+
+def test_round_trip_and_command_line(tmp_path):
+    sc = small_scenario(5, 2, 4, 2)
+    path = tmp_path / "scenario.json"
+    sc.save(path)
+    assert Scenario.load(path).to_dict() == sc.to_dict()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "adaptres", *a], capture_output=True, text=True, env=env)
+    for method in ("exact", "relaxed", "ga"):
+        out = tmp_path / f"{method}.json"
+        r = run("solve", str(path), "--method", method, "--out", str(out), "--time-limit", "20")
+        assert r.returncode == 0, r.stderr
+        plan = json.loads(out.read_text())
+        assert plan["method"] == method and len(plan["requests"]) == 2
+        r = run("evaluate", str(path), str(out))
+        if plan["status"] in ("optimal", "feasible"):
+            assert r.returncode == 0, r.stderr
+            assert json.loads(r.stdout)["objective"] == pytest.approx(plan["objective"])
+    # malformed input: exit status 2, one line
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    for args in (("solve", str(bad)), ("evaluate", str(path), str(bad)), ("solve", str(path), "--method", "magic"),
+                 ("solve", str(tmp_path / "missing.json"))):
+        r = run(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    # an infeasible plan is refused by evaluate
+    plan = json.loads((tmp_path / "exact.json").read_text())
+    for q in plan["requests"]:
+        q.update(served=True, config=0, placement={n: 0 for n in sc.unit_names})
+    sc2 = Scenario.from_dict({**sc.to_dict(), "devices": [dict(d, memory_bytes=1.0) for d in sc.devices]})
+    sc2.save(tmp_path / "tiny.json")
+    (tmp_path / "forced.json").write_text(json.dumps(plan))
+    r = run("evaluate", str(tmp_path / "tiny.json"), str(tmp_path / "forced.json"))
+    assert r.returncode == 2 and "infeasible" in r.stderr
