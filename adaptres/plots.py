@@ -77,3 +77,42 @@ def drop_savings_figure(costs: pd.DataFrame, title: str = ""):
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------- solvers (notebook 03)
+def solver_comparison_figure(df: pd.DataFrame, title: str = ""):
+    """Per step: each method's objective relative to the exact optimum, and its solve time."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    sns.stripplot(data=df, x="method", y="gap_to_exact_pct", ax=axes[0], alpha=0.7)
+    sns.boxplot(data=df, x="method", y="gap_to_exact_pct", ax=axes[0], fill=False, showfliers=False)
+    axes[0].set_ylabel("objective above exact (%)")
+    sns.boxplot(data=df, x="method", y="solve_s", ax=axes[1], fill=False)
+    sns.stripplot(data=df, x="method", y="solve_s", ax=axes[1], alpha=0.7)
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("solve time (s)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def scale_figure(df: pd.DataFrame, title: str = ""):
+    """Exact solver's time and final gap over devices × requests; relaxed's gap to it."""
+    style()
+    ex = df[df["method"] == "exact"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for ax, (col, fmt, label) in zip(axes, (("solve_s", ".1f", "exact: solve time (s)"),
+                                            ("gap", ".2%", "exact: relative gap at stop"))):
+        sns.heatmap(ex.pivot_table(index="n_devices", columns="n_requests", values=col), annot=True, fmt=fmt,
+                    cmap="viridis", ax=ax, cbar=False)
+        ax.set_title(label)
+    rel = df[df["method"] == "relaxed"]
+    if len(rel):
+        sns.heatmap(rel.pivot_table(index="n_devices", columns="n_requests", values="gap_to_exact_pct"), annot=True,
+                    fmt=".1f", cmap="magma_r", ax=axes[2], cbar=False)
+    axes[2].set_title("relaxed + Alg. 1: % above exact")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
