@@ -66,7 +66,8 @@ def cmd_ablation(args):
     model, recipe = load_trained(args.run, dev)
     test = data.load(recipe.dataset, "test", args.data).subset(recipe.test_limit, recipe.seed)
     bs = args.batch_size or profiles.PROFILES.get(args.profile, {}).get("ablation_batch_size", 250)
-    table = ablation.study(model, recipe, test, dev, bs, out=args.out)
+    table = ablation.study(model, recipe, test, dev, bs, out=args.out,
+                           model_sha=ablation.file_hash(Path(args.run) / "model.pt"))
     print(table[["kind", "dropped", "accuracy"]].to_string(index=False))
 
 

@@ -183,17 +183,63 @@ def accuracy_configs(table: pd.DataFrame, threshold: float = 80.0, max_dropped: 
     return configs
 
 
+def file_hash(path: str | Path) -> str:
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def study(model, recipe, test_set: D.ImageSet, device="cpu", batch_size: int = 250, progress: bool = True,
-          out: str | Path | None = None, full_accuracy: float | None = None, epochs: int | None = None) -> pd.DataFrame:
-    """Run the ablation for a trained model and (optionally) save it with provenance."""
+          out: str | Path | None = None, epochs: int | None = None, model_sha: str | None = None) -> pd.DataFrame:
+    """Run the ablation for a trained model and (optionally) save it with provenance.
+
+    With ``out`` and ``model_sha`` given, a table already at ``out`` for the same model (and test
+    set size) is read back instead of being measured again.
+    """
+    if out is not None and model_sha is not None and Path(out).exists():
+        table, meta = read_table(out)
+        if meta.get("model_sha256") == model_sha and meta.get("test_set_size") == str(len(test_set)):
+            table.attrs.update(meta)
+            return table
     t0 = time.perf_counter()
     table = run(model, test_set, recipe.image_size, device, batch_size, recipe.amp, progress=progress)
     table = add_savings(table, recipe.arch, recipe.stem, recipe.image_size, model.fc.out_features)
     meta = provenance(dataset=recipe.dataset, arch=recipe.arch, stem=recipe.stem, px=recipe.image_size,
                       epochs=epochs if epochs is not None else recipe.epochs, seed=recipe.seed,
                       test_set_size=len(test_set), full_accuracy=f"{table.loc[0, 'accuracy']:.4f}",
-                      ablation_s=f"{time.perf_counter() - t0:.1f}", device=str(device))
+                      ablation_s=f"{time.perf_counter() - t0:.1f}", device=str(device),
+                      **({"model_sha256": model_sha} if model_sha else {}))
     table.attrs.update(meta)
     if out is not None:
         write_table(table, out, meta)
     return table
+
+
+def table_one(table: pd.DataFrame) -> pd.DataFrame:
+    """Table I: accuracy with one block's DC dropped and with its SC dropped, per block."""
+    single = table[(table["n_dropped"] == 1)]
+    out = single.pivot_table(index="dropped", columns="kind", values="accuracy").rename(
+        columns={"dc": "drop DC", "sc": "drop SC"})
+    order = [d for d in table["dropped"] if d and ";" not in d]
+    out = out.loc[list(dict.fromkeys(order))]
+    out.index.name = "block"
+    out["full model"] = float(table.loc[table["kind"] == "none", "accuracy"].iloc[0])
+    return out
+
+
+def table_two(table: pd.DataFrame, threshold: float = 80.0) -> pd.DataFrame:
+    """Table II: DC configurations (one or two blocks) at or above ``threshold``, with their savings."""
+    cols = ["dropped", "accuracy"] + [c for c in table.columns if c.startswith(("macs_saved_pct", "memory_saved_pct"))]
+    keep = table[(table["kind"] == "dc") & (table["accuracy"] >= threshold)]
+    return keep[cols].sort_values("accuracy", ascending=False).reset_index(drop=True)
+
+
+def pair_matrix(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of every DC pair as a block × block matrix (single drops on the diagonal)."""
+    dc = table[table["kind"] == "dc"]
+    blocks = list(dict.fromkeys(d for d in dc["dropped"] if ";" not in d))
+    mat = pd.DataFrame(float("nan"), index=blocks, columns=blocks)
+    for dropped, acc in zip(dc["dropped"], dc["accuracy"]):
+        parts = dropped.split(";")
+        a, b = (parts[0], parts[0]) if len(parts) == 1 else parts
+        mat.loc[a, b] = mat.loc[b, a] = acc
+    return mat

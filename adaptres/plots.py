@@ -116,3 +116,55 @@ def scale_figure(df: pd.DataFrame, title: str = ""):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------- training and ablation (01, 02)
+def training_curves_figure(histories: dict[str, pd.DataFrame], title: str = ""):
+    """Test accuracy and training loss per epoch, one line per run."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for label, h in histories.items():
+        axes[0].plot(h["epoch"], h["test_accuracy"], marker="o", label=label)
+        axes[1].plot(h["epoch"], h["train_loss"], marker="o", label=label)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("training loss")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def single_drops_figure(table_i: pd.DataFrame, title: str = ""):
+    """Table I as bars: accuracy with each block's DC or SC dropped, against the full model."""
+    style()
+    long = table_i[["drop DC", "drop SC"]].reset_index().melt(id_vars="block", var_name="dropped",
+                                                             value_name="accuracy")
+    fig, ax = plt.subplots(figsize=(11, 4))
+    sns.barplot(data=long, x="block", y="accuracy", hue="dropped", ax=ax)
+    ax.axhline(table_i["full model"].iloc[0], color="k", ls="--", lw=1, label="full model")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=60)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def pair_heatmap_figure(matrix: pd.DataFrame, threshold: float = 80.0, title: str = ""):
+    """Accuracy of every pair of DC drops; cells at or above ``threshold`` are outlined."""
+    style()
+    fig, ax = plt.subplots(figsize=(9, 7.5))
+    sns.heatmap(matrix, annot=True, fmt=".0f", cmap="viridis", ax=ax, annot_kws={"size": 7},
+                cbar_kws={"label": "test accuracy (%)"})
+    for a in range(len(matrix)):
+        for b in range(len(matrix)):
+            if matrix.iloc[a, b] >= threshold:
+                ax.add_patch(plt.Rectangle((b, a), 1, 1, fill=False, edgecolor="red", lw=1.5))
+    ax.set_title(title or f"DC drops of two blocks (diagonal: one); red: ≥ {threshold:g} %")
+    fig.tight_layout()
+    return fig

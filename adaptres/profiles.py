@@ -48,3 +48,18 @@ def get(name: str) -> dict:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"profile: unknown profile {name!r} (expected one of {', '.join(PROFILES)})") from None
+
+
+def outputs(name: str) -> dict:
+    """Where a profile's training run and study tables go. The ``cpu`` profile's tables are the
+    committed ones in ``data/study/`` (the main job regenerates them); others stay under ``runs/``."""
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    get(name)
+    run = repo / "runs" / name
+    if name == "cpu":
+        study = repo / "data" / "study"
+        stem = "fmnist_r50_32px_cpu"
+        return {"train_dir": run / "train", "history": study / f"{stem}_history.csv",
+                "ablation": study / f"{stem}_ablation.csv"}
+    return {"train_dir": run / "train", "history": run / "history.csv", "ablation": run / "ablation.csv"}
