@@ -57,6 +57,21 @@ def _exact_keys(obj, keys, where: str) -> None:
         raise ScenarioError(f"{where}: unknown field {extra[0]!r}")
 
 
+def _read_json(path: str | Path, what: str):
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(f"{what}: {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"{what}: {path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _write_json(path: str | Path, obj) -> None:
+    from .train import atomic_write_text
+    atomic_write_text(Path(path), json.dumps(obj, indent=1))
+
+
 @dataclass
 class Scenario:
     units: list[dict]
@@ -200,19 +215,11 @@ class Scenario:
         return cls(**{k: obj[k] for k in TOP_FIELDS})
 
     def save(self, path: str | Path) -> None:
-        from .train import atomic_write_text
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=1))
+        _write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "Scenario":
-        path = Path(path)
-        try:
-            obj = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ScenarioError(f"scenario: {path} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise ScenarioError(f"scenario: {path} is not JSON ({exc.msg} at line {exc.lineno})") from None
-        return cls.from_dict(obj)
+        return cls.from_dict(_read_json(path, "scenario"))
 
 
 # ---------------------------------------------------------------------------- building scenarios
@@ -307,19 +314,11 @@ class Plan:
                    solve_s=obj.get("solve_s"), metrics=obj.get("metrics", {}))
 
     def save(self, path: str | Path) -> None:
-        from .train import atomic_write_text
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=1))
+        _write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "Plan":
-        path = Path(path)
-        try:
-            obj = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ScenarioError(f"plan: {path} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise ScenarioError(f"plan: {path} is not JSON ({exc.msg} at line {exc.lineno})") from None
-        return cls.from_dict(obj)
+        return cls.from_dict(_read_json(path, "plan"))
 
 
 def unserved(n_requests: int) -> list[dict]:
