@@ -73,8 +73,11 @@ def cmd_ablation(args):
 
 def cmd_bench(args):
     from . import bench
-    print(json.dumps(bench.run_model_bench(steps=args.steps, batch_size=args.batch_size, image_size=args.image_size),
-                     indent=2))
+    if args.what in ("model", "all"):
+        print(json.dumps(bench.run_model_bench(steps=args.steps, batch_size=args.batch_size,
+                                               image_size=args.image_size, repeats=args.repeats), indent=2))
+    if args.what in ("ablation", "all"):
+        print(json.dumps(bench.run_ablation_bench(n_images=args.images, image_size=args.image_size), indent=2))
 
 
 def cmd_study(args):
@@ -111,7 +114,10 @@ def main(argv=None) -> int:
     a.add_argument("--data")
     a.set_defaults(func=cmd_ablation)
     b = sub.add_parser("bench", help="block-wise vs torchvision ResNet-50 throughput")
+    b.add_argument("what", nargs="?", choices=["model", "ablation", "all"], default="all")
     b.add_argument("--steps", type=int, default=10)
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--images", type=int, default=200, help="images for the ablation benchmark")
     b.add_argument("--batch-size", type=int, default=64)
     b.add_argument("--image-size", type=int, default=32)
     b.set_defaults(func=cmd_bench)

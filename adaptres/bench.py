@@ -73,3 +73,27 @@ def run_model_bench(steps: int = 10, batch_size: int = 64, image_size: int = 32,
         for mode in ("train", "eval"):
             result[f"ratio_{path}_{mode}"] = round(ips[f"{path}_{mode}_img_per_s"] / ips[f"torchvision_{mode}_img_per_s"], 3)
     return result
+
+
+def run_ablation_bench(n_images: int = 200, image_size: int = 32, batch_size: int = 100, seed: int = 0,
+                       amp: bool | str = "auto", device: str = "cpu") -> dict:
+    """Ablation wall time with prefix reuse against the naive way (every configuration from the
+    input), on the same ``n_images`` random images in one run; checks that both agree."""
+    from . import ablation, data
+    dev = torch.device(device)
+    torch.manual_seed(seed)
+    model = build("resnet50", num_classes=10).to(dev).eval()
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n_images, 1, 28, 28), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (n_images,), generator=g)
+    fake = data.ImageSet("fashion-mnist", "test", images, labels, [str(i) for i in range(10)], "random")
+    out = {}
+    tables = {}
+    for mode, reuse in (("reuse", True), ("naive", False)):
+        t0 = time.perf_counter()
+        tables[mode] = ablation.run(model, fake, image_size, dev, batch_size, amp, reuse=reuse, progress=False)
+        out[f"{mode}_s"] = round(time.perf_counter() - t0, 2)
+    out["speedup"] = round(out["naive_s"] / out["reuse_s"], 2)
+    out["configurations"] = len(tables["reuse"])
+    out["same_accuracies"] = bool((tables["reuse"]["correct"] == tables["naive"]["correct"]).all())
+    return {"device": str(dev), "images": n_images, "image_size": image_size, "bf16_autocast": use_amp(amp, dev), **out}

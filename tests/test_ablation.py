@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from adaptres import ablation, data
+from adaptres.model import build
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    model = build("resnet18", num_classes=10).eval()
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (24, 1, 28, 28), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (24,), generator=g)
+    return model, data.ImageSet("fashion-mnist", "test", images, labels, [str(i) for i in range(10)], "random")
+
+
+def test_prefix_reuse_equals_naive(tiny):
+    model, ds = tiny
+    fast = ablation.run(model, ds, 32, batch_size=10, amp=False, reuse=True, progress=False)
+    naive = ablation.run(model, ds, 32, batch_size=10, amp=False, reuse=False, progress=False)
+    assert fast["correct"].tolist() == naive["correct"].tolist()
+    blocks = 8  # resnet18
+    assert len(fast) == 1 + 2 * blocks + blocks * (blocks - 1) // 2
+    assert fast.loc[0, "kind"] == "none" and fast["n"].eq(24).all()
+
+
+def test_tables_and_configs_round_trip(tiny, tmp_path):
+    model, ds = tiny
+    t = ablation.run(model, ds, 32, batch_size=24, amp=False, progress=False)
+    t = ablation.add_savings(t, "resnet18", "imagenet", 32)
+    sc_row = t[t.kind == "sc"].iloc[0]
+    assert sc_row.macs_saved_trained == 0  # SC drops save nothing
+    dc_pair = t[(t.kind == "dc") & (t.n_dropped == 2)].iloc[0]
+    a, b = dc_pair.dropped.split(";")
+    singles = t[(t.kind == "dc") & (t.n_dropped == 1)].set_index("dropped")
+    assert dc_pair.macs_saved_224 == singles.loc[a, "macs_saved_224"] + singles.loc[b, "macs_saved_224"]
+    path = tmp_path / "table.csv"
+    ablation.write_table(t, path, {"dataset": "fashion-mnist", "px": 32})
+    back, meta = ablation.read_table(path)
+    assert meta == {"dataset": "fashion-mnist", "px": "32"}
+    assert back["correct"].tolist() == t["correct"].tolist()
+    cfgs = ablation.accuracy_configs(back, threshold=0.0)
+    assert cfgs[0]["dropped"] == [] and len(cfgs) == 1 + 8 + 28  # full, single DC, DC pairs (no SC)
+    assert all(c["accuracy"] >= 50 for c in ablation.accuracy_configs(back, threshold=50.0)[1:])
+    assert ablation.table_one(back).shape == (8, 3)
+    m = ablation.pair_matrix(back)
+    assert m.shape == (8, 8) and (m.values == m.values.T).all()
+    with pytest.raises(ValueError, match="threshold"):
+        ablation.accuracy_configs(back, threshold=101)
+    with pytest.raises(FileNotFoundError, match="accuracy table"):
+        ablation.read_table(tmp_path / "missing.csv")
