@@ -66,8 +66,8 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True) 
         for r in m.R:
             m.s[r].fix(1)
 
-    def dropped(r, j):
-        return sum(m.y[r, k] for k in drops[j]) if j in drops and drops[j] else 0
+    # dropped[r, j] = Σ of y over the configurations that drop block j (built once, used by two families)
+    m.dropped = pyo.Expression(m.R, m.JD, rule=lambda m, r, j: sum(m.y[r, k] for k in drops[j]))
 
     def unit_term(r, j, i, full: float, reduced: float):
         """full · x − (full − reduced) · z: a unit's cost with its DC dropped or not."""
@@ -117,12 +117,12 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True) 
     @m.Constraint(m.R, m.JD, m.I)
     def drop_on_device_d(m, r, j, i):
         """Eq 4 (linearised): z = x · dropped, upper bound by dropped."""
-        return m.z[r, j, i] <= dropped(r, j)
+        return m.z[r, j, i] <= m.dropped[r, j]
 
     @m.Constraint(m.R, m.JD, m.I)
     def drop_on_device_lower(m, r, j, i):
         """Eq 4 (linearised): z = x · dropped, lower bound."""
-        return m.z[r, j, i] >= m.x[r, j, i] + dropped(r, j) - 1
+        return m.z[r, j, i] >= m.x[r, j, i] + m.dropped[r, j] - 1
 
     @m.Constraint(m.R, m.T, m.I)
     def flow_out(m, r, j, i):

@@ -9,6 +9,7 @@ seeded by (seed, epoch), so they do not depend on where a run started).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -97,9 +98,11 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@functools.cache
 def cpu_has_fast_bf16() -> bool:
     """True where the CPU computes bf16 natively (AMX or AVX512-BF16). Elsewhere (an AVX2-only CPU,
-    say) bf16 autocast is emulated and was measured many times slower than fp32."""
+    say) bf16 autocast is emulated and was measured many times slower than fp32. Read once per process:
+    ``autocast`` asks at every training step."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
