@@ -34,6 +34,8 @@ class Options:
     threads: int = 1
     allow_unserved: bool = True
     tee: bool = False
+    warm_start: bool = False  # start HiGHS from the relaxed method's plan (relaxation + Algorithm 1)
+    max_nodes: int | None = None  # a deterministic budget: stop after this many branch-and-bound nodes
 
 
 def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True) -> pyo.ConcreteModel:
@@ -220,12 +222,54 @@ def extract_plan(sc: Scenario, m: pyo.ConcreteModel, method: str) -> Plan:
     return Plan(method=method, requests=reqs)
 
 
+def start_values(sc: Scenario, m: pyo.ConcreteModel, plan: Plan) -> dict:
+    """A complete assignment of the model's variables that encodes ``plan`` (for a MIP start),
+    keyed by ``id`` of each variable (Pyomo's variables are not hashable)."""
+    names = sc.unit_names
+    vals = {}
+    for r, req in enumerate(plan.requests):
+        if not req.get("served"):
+            continue
+        k = req["config"]
+        ones = [m.s[r], m.y[r, k]]
+        dev = [req["placement"][n] for n in names]
+        for j, i in enumerate(dev):
+            ones.append(m.x[r, j, i])
+            if j in m.JD and names[j] in sc.configs[k]["dropped"]:
+                ones.append(m.z[r, j, i])
+            if j < len(names) - 1:
+                ones.append(m.f[r, j, i, dev[j + 1]])
+        vals.update((id(v), 1.0) for v in ones)
+    return vals  # every other variable is 0
+
+
+class _HighsWithStart(Highs):
+    """pyomo.contrib's HiGHS interface with a MIP start (HiGHS' setSolution) before it runs."""
+
+    _start: dict = {}  # set on the instance; pyomo re-runs __init__ when it loads a model
+
+    def _solve(self):
+        import highspy
+        col = [0.0] * self._solver_model.getNumCol()
+        for vid, val in self._start.items():
+            ndx = self._pyomo_var_to_solver_var_map.get(vid)
+            if ndx is not None:
+                col[ndx] = val
+        sol = highspy.HighsSolution()
+        sol.col_value = col
+        sol.value_valid = True
+        self._solver_model.setSolution(sol)
+        return super()._solve()
+
+
 def _status(res) -> str:
     tc = res.termination_condition
     if tc == TerminationCondition.convergenceCriteriaSatisfied:
         return "optimal"
-    if tc in (TerminationCondition.maxTimeLimit, TerminationCondition.iterationLimit):
+    if tc == TerminationCondition.maxTimeLimit:
         return "time_limit"
+    if tc == TerminationCondition.iterationLimit:
+        return "node_limit"
     if tc in (TerminationCondition.provenInfeasible, TerminationCondition.locallyInfeasible,
               TerminationCondition.infeasibleOrUnbounded):
         return "infeasible"
@@ -239,11 +283,18 @@ def solve(sc: Scenario, options: Options | None = None, **kwargs) -> Plan:
         plan = Plan("exact", [], status="optimal", objective=0.0, bound=0.0, gap=0.0, solve_s=0.0)
         return score(sc, plan)
     t0 = time.perf_counter()
+    start = None
+    if opts.warm_start:
+        from . import heuristic
+        start = heuristic.solve(sc, time_limit=opts.time_limit, threads=opts.threads)
     m = build_model(sc, allow_unserved=opts.allow_unserved)
     build_s = time.perf_counter() - t0
-    solver = Highs()
+    solver = Highs() if start is None else _HighsWithStart()
+    if start is not None:
+        solver._start = start_values(sc, m, start)
     res = solver.solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, tee=opts.tee,
-                       time_limit=opts.time_limit, rel_gap=opts.rel_gap, threads=opts.threads)
+                       time_limit=opts.time_limit, rel_gap=opts.rel_gap, threads=opts.threads,
+                       solver_options={} if opts.max_nodes is None else {"mip_max_nodes": int(opts.max_nodes)})
     solve_s = time.perf_counter() - t0
     status = _status(res)
     has_solution = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)

@@ -168,3 +168,37 @@ def pair_heatmap_figure(matrix: pd.DataFrame, threshold: float = 80.0, title: st
     ax.set_title(title or f"DC drops of two blocks (diagonal: one); red: ≥ {threshold:g} %")
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------- evaluation sweeps (04-07)
+SWEEP_METRICS = {"accuracy_pct": "accuracy (%)", "latency_s": "latency per request (s)",
+                 "shared_mb": "shared data per step (MB)", "gmacs": "computational load per step (G mult.)",
+                 "energy_j": "energy per step (J)", "served_fraction": "requests served",
+                 "dropped_blocks": "blocks dropped per request"}
+
+
+def sweep_figure(runs: pd.DataFrame, x: str, metrics=("accuracy_pct", "latency_s", "shared_mb", "gmacs", "energy_j"),
+                 hue: str | None = None, xlabel: str | None = None, title: str = "", order=None):
+    """One panel per metric (the paper's a, b, c, ...) against the swept setting ``x``: the mean over
+    seeds with a band of ± one standard deviation (``runs`` has one row per point × seed)."""
+    style()
+    n = len(metrics)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    data = runs.copy()
+    order = order or list(dict.fromkeys(data[x]))
+    data["_x"] = data[x].map({v: i for i, v in enumerate(order)})
+    for ax, metric, letter in zip(axes.flat, metrics, "abcdefghi"):
+        sns.lineplot(data=data, x="_x", y=metric, hue=hue, errorbar="sd", marker="o", ax=ax,
+                     palette="colorblind" if hue else None, legend=bool(hue) and ax is axes.flat[0])
+        ax.set_xticks(range(len(order)), [str(v) for v in order])
+        ax.set_xlabel(xlabel or x)
+        ax.set_ylabel(SWEEP_METRICS.get(metric, metric))
+        ax.set_title(f"({letter})", loc="left", fontsize=10)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -13,6 +13,16 @@ from .train import Recipe
 # the 32-px CPU model stays below the paper's 80 % floor, which would leave nothing to serve.
 TABLE_224 = "data/study/fmnist_r50_224px_paper-recipe_h200_ablation.csv"
 
+# The evaluation sections (§V-A..D, notebooks 04-07): the paper's devices (SPEC §7) with these sweeps.
+# A step is solved by the exact MILP started from the relaxed method's plan, to a 1 % gap or the time
+# limit (each step's gap is recorded). Battery levels are J per low/high device; a request costs
+# about 17 J, so the paper's 800/1000 J never bind within a few steps: the sweep goes down to where
+# they do. Computational capacity is G multiplications per step (low/high device).
+SIM_CPU = {"n_devices": 10, "steps": 5, "seeds": (0, 1, 2), "method": "exact", "time_limit": 5.0, "rel_gap": 1e-2,
+           "betas": (0.0, 0.5, 1.0), "thresholds": (60.0, 70.0, 80.0),
+           "battery_j": ((5, 10), (10, 20), (20, 40), (50, 100), (800, 1000)),
+           "lams": (1.0, 3.0, 5.0, 8.0), "compute_g": ((0.35, 0.7), (0.7, 1.4), (1.4, 2.8), (2.8, 5.6))}
+
 PROFILES: dict[str, dict] = {
     # seconds: a tiny ResNet-50 run on a few hundred images, for the tests and a quick look
     "fast": {
@@ -22,6 +32,9 @@ PROFILES: dict[str, dict] = {
         "ablation_batch_size": 128,
         "optim": {"accuracy_table": TABLE_224, "steps": 3, "n_devices": 4, "lam": 1.0, "time_limit": 20.0,
                   "ga_time_limit": 3.0, "scale_devices": (3, 5), "scale_requests": (1, 2)},
+        "sim": {"n_devices": 4, "steps": 2, "seeds": (0, 1), "method": "exact", "time_limit": 2.0, "rel_gap": 1e-2,
+                "betas": (0.0, 1.0), "thresholds": (70.0, 80.0), "battery_j": ((5, 10), (800, 1000)),
+                "lams": (1.0, 3.0), "compute_g": ((0.7, 1.4), (1.4, 2.8))},
     },
     # the default main job on a 2-core CPU: the whole of Fashion-MNIST, ResNet-50 at 32 px
     "cpu": {
@@ -30,6 +43,7 @@ PROFILES: dict[str, dict] = {
         "ablation_batch_size": 500,
         "optim": {"accuracy_table": TABLE_224, "steps": 20, "n_devices": 10, "lam": 3.0, "time_limit": 60.0,
                   "ga_time_limit": 10.0, "scale_devices": (5, 10, 20, 50), "scale_requests": (1, 3, 10, 20)},
+        "sim": SIM_CPU,
     },
     # the paper's recipe (§III): CIFAR-10 at 224 px, ImageNet weights, SGD lr 0.01, batch 512, 30 epochs
     "paper": {
@@ -39,6 +53,7 @@ PROFILES: dict[str, dict] = {
         "ablation_batch_size": 500,
         "optim": {"accuracy_table": TABLE_224, "steps": 20, "n_devices": 10, "lam": 3.0, "time_limit": 60.0,
                   "ga_time_limit": 30.0, "scale_devices": (5, 10, 20, 50), "scale_requests": (1, 3, 10, 20)},
+        "sim": {**SIM_CPU, "steps": 20, "seeds": (0, 1, 2, 3, 4), "time_limit": 30.0, "betas": (0.0, 0.25, 0.5, 0.75, 1.0)},
     },
 }
 

@@ -146,3 +146,34 @@ def test_round_trip_and_command_line(tmp_path):
     (tmp_path / "forced.json").write_text(json.dumps(plan))
     r = run("evaluate", str(tmp_path / "tiny.json"), str(tmp_path / "forced.json"))
     assert r.returncode == 2 and "infeasible" in r.stderr
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mip_start_encodes_the_plan_and_warm_solves_stay_exact(seed):
+    import pyomo.environ as pyo
+    sc = small_scenario(seed, 3, 5, 2, alpha=0.5, tight=0.8)
+    best, best_plan = brute_force(sc)
+    m = milp.build_model(sc)
+    vals = milp.start_values(sc, m, best_plan)
+    for v in m.component_data_objects(pyo.Var):
+        v.set_value(vals.get(id(v), 0.0), skip_validation=True)
+    for c in m.component_data_objects(pyo.Constraint, active=True):
+        body = pyo.value(c.body)
+        assert c.lower is None or body >= pyo.value(c.lower) - 1e-7, c.name
+        assert c.upper is None or body <= pyo.value(c.upper) + 1e-7, c.name
+    assert pyo.value(m.obj) == pytest.approx(best, rel=1e-7, abs=1e-9)
+    warm = milp.solve(sc, warm_start=True, rel_gap=1e-9)
+    assert warm.status == "optimal" and warm.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_node_limited_warm_solve_is_deterministic_and_no_worse_than_its_start(seed):
+    sc = small_scenario(seed, 3, 6, 2, alpha=0.5, tight=0.7)
+    start = heuristic.solve(sc)
+    a = milp.solve(sc, warm_start=True, max_nodes=1, rel_gap=1e-9)
+    b = milp.solve(sc, warm_start=True, max_nodes=1, rel_gap=1e-9)
+    assert a.requests == b.requests and a.objective == b.objective
+    assert a.status in ("optimal", "node_limit")
+    assert evaluate(sc, a).feasible
+    if evaluate(sc, start).feasible:
+        assert a.objective <= start.objective + 1e-9
