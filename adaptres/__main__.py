@@ -82,7 +82,7 @@ def cmd_bench(args):
 
 def cmd_study(args):
     from . import study
-    code = study.main(args.profile, args.only, args.force, args.in_place)
+    code = study.main(args.profile, args.only, args.force, args.in_place, retrain=args.retrain)
     if code:
         raise SystemExit(code)
 
@@ -126,6 +126,8 @@ def main(argv=None) -> int:
     s.add_argument("--only", nargs="*", help="notebook name prefixes (e.g. 00 02)")
     s.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
     s.add_argument("--in-place", action="store_true", help="write outputs into notebooks/ (refresh nbval references)")
+    s.add_argument("--retrain", action="store_true",
+                   help="train and run the ablation again instead of reusing the profile's committed results")
     s.set_defaults(func=cmd_study)
     try:
         from . import cli_solve

@@ -140,20 +140,17 @@ def provenance(**fields) -> dict:
     return {**fields, **base}
 
 
-def write_table(table: pd.DataFrame, path: str | Path, meta: dict) -> None:
+def write_table(table: pd.DataFrame, path: str | Path, meta: dict, float_format: str = "%.6g") -> None:
     """CSV with a ``# key: value`` provenance header, written atomically."""
     buf = io.StringIO()
     for k, v in meta.items():
         buf.write(f"# {k}: {v}\n")
-    table.to_csv(buf, index=False, float_format="%.6g")
+    table.to_csv(buf, index=False, float_format=float_format)
     atomic_write_text(Path(path), buf.getvalue())
 
 
-def read_table(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """The table and its provenance header."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"accuracy table: {path} does not exist (run the ablation first)")
+def read_header(path: str | Path) -> dict:
+    """The ``# key: value`` provenance lines at the top of one of our CSV files."""
     meta = {}
     with open(path) as fh:
         for line in fh:
@@ -161,10 +158,19 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict]:
                 break
             k, _, v = line[2:].rstrip("\n").partition(": ")
             meta[k] = v
+    return meta
+
+
+def read_table(path: str | Path, required=("kind", "dropped", "accuracy")) -> tuple[pd.DataFrame, dict]:
+    """The table and its provenance header (an accuracy table unless ``required`` says otherwise)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"accuracy table: {path} does not exist (run the ablation first)")
+    meta = read_header(path)
     table = pd.read_csv(path, comment="#", keep_default_na=False)
-    missing = {"kind", "dropped", "accuracy"} - set(table.columns)
+    missing = set(required) - set(table.columns)
     if missing:
-        raise ValueError(f"accuracy table: {path} lacks column(s) {sorted(missing)}")
+        raise ValueError(f"table: {path} lacks column(s) {sorted(missing)}")
     return table, meta
 
 
@@ -206,7 +212,7 @@ def study(model, recipe, test_set: D.ImageSet, device="cpu", batch_size: int = 2
     meta = provenance(dataset=recipe.dataset, arch=recipe.arch, stem=recipe.stem, px=recipe.image_size,
                       epochs=epochs if epochs is not None else recipe.epochs, seed=recipe.seed,
                       test_set_size=len(test_set), full_accuracy=f"{table.loc[0, 'accuracy']:.4f}",
-                      ablation_s=f"{time.perf_counter() - t0:.1f}", device=str(device),
+                      ablation_s=f"{time.perf_counter() - t0:.1f}", device=str(device), recipe_sha256=recipe.sha256(),
                       **({"model_sha256": model_sha} if model_sha else {}))
     table.attrs.update(meta)
     if out is not None:

@@ -18,9 +18,9 @@ METHODS = ("exact", "relaxed", "ga")
 
 
 def solve_with(method: str, sc: Scenario, time_limit: float, seed: int = 0, rel_gap: float = 1e-4,
-               ga_time_limit: float | None = None, warm_start: bool = False):
+               ga_time_limit: float | None = None, warm_start: bool = False, max_nodes: int | None = None):
     if method == "exact":
-        return milp.solve(sc, time_limit=time_limit, rel_gap=rel_gap, warm_start=warm_start)
+        return milp.solve(sc, time_limit=time_limit, rel_gap=rel_gap, warm_start=warm_start, max_nodes=max_nodes)
     if method == "relaxed":
         return heuristic.solve(sc, time_limit=time_limit)
     if method == "ga":

@@ -23,10 +23,12 @@ Solver = Callable[[Scenario], Plan]
 
 
 def solver_for(method: str, time_limit: float = 60.0, seed: int = 0, rel_gap: float = 1e-4,
-               warm_start: bool = False) -> Solver:
-    """A solver by name: ``exact`` (optionally started from the relaxed method's plan), ``relaxed`` or ``ga``."""
+               warm_start: bool = False, max_nodes: int | None = None) -> Solver:
+    """A solver by name: ``exact`` (optionally started from the relaxed method's plan, optionally
+    stopped after ``max_nodes`` branch-and-bound nodes), ``relaxed`` or ``ga``."""
     from .compare import solve_with
-    return lambda sc: solve_with(method, sc, time_limit, seed=seed, rel_gap=rel_gap, warm_start=warm_start)
+    return lambda sc: solve_with(method, sc, time_limit, seed=seed, rel_gap=rel_gap, warm_start=warm_start,
+                                 max_nodes=max_nodes)
 
 
 def run(costs: pd.DataFrame, configs: list[dict], devices: list[dict], steps: int, lam: float, solver: Solver,
@@ -61,7 +63,10 @@ def run(costs: pd.DataFrame, configs: list[dict], devices: list[dict], steps: in
                      "gap": plan.gap, "battery_min_j": min(battery_before),
                      "battery_total_j": float(sum(battery_before)),
                      "devices_exhausted": int(sum(b <= 0 for b in battery_before))})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    numeric = [c for c in df.columns if c != "status"]
+    df[numeric] = df[numeric].apply(pd.to_numeric)  # None (no request served) → NaN
+    return df
 
 
 # ---------------------------------------------------------------------------- sweeps (§V-A..D)
@@ -92,7 +97,7 @@ def setting(base: dict, point: dict) -> dict:
 
 def sweep(costs: pd.DataFrame, configs: list[dict], points: list[dict], seeds, steps: int, base: dict | None = None,
           method: str = "exact", time_limit: float = 10.0, rel_gap: float = 1e-4, warm_start: bool = True,
-          out: str | Path | None = None, meta: dict | None = None, progress: bool = True) -> pd.DataFrame:
+          max_nodes: int | None = None, out: str | Path | None = None, meta: dict | None = None, progress: bool = True) -> pd.DataFrame:
     """Simulate every sweep point (a dict of overrides of ``base``, itself over ``PAPER_SETTING``)
     for every seed; one row per (point, seed, step) with the point's settings as columns.
 
@@ -101,16 +106,17 @@ def sweep(costs: pd.DataFrame, configs: list[dict], points: list[dict], seeds, s
     (atomically) after each (point, seed) with their provenance, and a rerun with the same inputs
     skips what is already there.
     """
-    from .ablation import provenance, read_table, write_table
+    from .ablation import provenance, read_header, write_table
     base = base or {}
     keys = {"method": method, "time_limit": time_limit, "rel_gap": rel_gap, "warm_start": warm_start,
+            "max_nodes": max_nodes,
             "steps": steps, "base": repr(sorted(base.items())), "points": repr([sorted(p.items()) for p in points]),
             **(meta or {})}
     done = pd.DataFrame()
     if out is not None and Path(out).exists():
-        old, old_meta = read_table(out) if _is_sweep_file(out) else (None, {})
-        if old is not None and all(old_meta.get(k) == str(v) for k, v in keys.items()):
-            done = old
+        old_meta = read_header(out)
+        if all(old_meta.get(k) == str(v) for k, v in keys.items()):
+            done = pd.read_csv(out, comment="#")
     frames = [done] if len(done) else []
     have = set(zip(done["point"], done["seed"])) if len(done) else set()
     todo = [(p, s) for p in range(len(points)) for s in seeds if (p, s) not in have]
@@ -120,7 +126,8 @@ def sweep(costs: pd.DataFrame, configs: list[dict], points: list[dict], seeds, s
         bar.set_postfix_str(", ".join(f"{k}={_label(v)}" for k, v in points[p].items()) + f", seed {seed}")
         devices = paper_devices(s["n_devices"], memory_mb=s["memory_mb"], compute_g=s["compute_g"],
                                 speed_g=s["speed_g"], battery_j=s["battery_j"])
-        solver = solver_for(method, time_limit=time_limit, seed=seed, rel_gap=rel_gap, warm_start=warm_start)
+        solver = solver_for(method, time_limit=time_limit, seed=seed, rel_gap=rel_gap, warm_start=warm_start,
+                            max_nodes=max_nodes)
         df = run(costs, configs, devices, steps, s["lam"], solver, seed=seed, progress=False,
                  **{k: s[k] for k in _SCENARIO_KEYS})
         cols = {"point": p, "seed": seed, "label": ", ".join(f"{k}={_label(v)}" for k, v in points[p].items())}
@@ -128,14 +135,9 @@ def sweep(costs: pd.DataFrame, configs: list[dict], points: list[dict], seeds, s
         df = df.assign(**cols)
         frames.append(df)
         if out is not None:
-            write_table(pd.concat(frames, ignore_index=True), out, provenance(**keys))
+            write_table(pd.concat(frames, ignore_index=True), out, provenance(**keys), float_format="%.12g")
     result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return result.sort_values(["point", "seed", "step"]).reset_index(drop=True) if len(result) else result
-
-
-def _is_sweep_file(path) -> bool:
-    with open(path) as fh:
-        return fh.readline().startswith("# method: ")
 
 
 def summarise(df: pd.DataFrame, by=("point", "seed")) -> pd.DataFrame:
@@ -177,6 +179,15 @@ def inputs(profile: str, **overrides) -> tuple[pd.DataFrame, list[dict], dict, d
     meta = {**meta, "table": P["optim"]["accuracy_table"], "table_sha256": file_hash(path)}
     unit_table = costs.unit_costs("resnet50", image_size=224, num_classes=10)
     return unit_table, ablation.accuracy_configs(table, threshold=0.0), meta, S
+
+
+def describe(S: dict) -> str:
+    """The simulation settings in words (for notebooks and notes)."""
+    solver = ("relaxation + Algorithm 1" if S["method"] == "relaxed" else
+              f"exact MILP, warm-started from Algorithm 1, to a {S['rel_gap']:g} gap, {S['time_limit']:g} s/step"
+              + (f", {S['max_nodes']} nodes" if S.get("max_nodes") is not None else "") if S["method"] == "exact" else
+              S["method"])
+    return f"N = {S['n_devices']}, T = {S['steps']} steps, seeds {list(S['seeds'])}, solver: {solver}"
 
 
 def results_path(notebook: str, profile: str) -> Path:

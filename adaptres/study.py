@@ -36,8 +36,47 @@ def note(section: str, profile: str, **numbers) -> dict:
     return numbers
 
 
-def _inputs_hash(nb: Path, profile: str) -> str:
+def training(profile: str, retrain: bool = False, device: str | None = None):
+    """Notebook 01's work: the profile's training log and its provenance. A profile whose results are
+    committed (``cpu``) reuses them when they name its current recipe, unless ``retrain``; otherwise
+    it trains (resuming from the last checkpoint) and writes the log. Returns (history, meta, reused)."""
+    from . import ablation, profiles, train
+    if not retrain:
+        done = profiles.committed_results(profile)
+        if done is not None:
+            return done["history"], done["history_meta"], True
+    recipe, out = profiles.get(profile)["recipe"], profiles.outputs(profile)
+    history = train.train(recipe, out["train_dir"], device=device)
+    meta = ablation.provenance(profile=profile, dataset=recipe.dataset, arch=recipe.arch, stem=recipe.stem,
+                               px=recipe.image_size, epochs=recipe.epochs, seed=recipe.seed,
+                               device=str(train.pick_device(device)), recipe_sha256=recipe.sha256(),
+                               model_sha256=ablation.file_hash(out["train_dir"] / "model.pt"))
+    ablation.write_table(history, out["history"], meta)
+    return history, meta, False
+
+
+def ablation_table(profile: str, retrain: bool = False, device: str | None = None):
+    """Notebook 02's work: the profile's ablation table (provenance in ``table.attrs``), reused like
+    ``training``'s log, else measured for the trained model. Returns (table, reused)."""
+    from . import ablation, data, profiles, train
+    P = profiles.get(profile)
+    if not retrain:
+        done = profiles.committed_results(profile)
+        if done is not None:
+            done["ablation"].attrs.update(done["ablation_meta"])
+            return done["ablation"], True
+    out = profiles.outputs(profile)
+    dev = train.pick_device(device)
+    model, recipe = train.load_trained(out["train_dir"], dev)
+    test = data.load(recipe.dataset, "test").subset(recipe.test_limit, recipe.seed)
+    table = ablation.study(model, recipe, test, dev, P["ablation_batch_size"], out=out["ablation"],
+                           model_sha=ablation.file_hash(out["train_dir"] / "model.pt"))
+    return table, False
+
+
+def _inputs_hash(nb: Path, profile: str, parameters: dict | None = None) -> str:
     h = hashlib.sha256(profile.encode())
+    h.update(json.dumps(parameters or {}, sort_keys=True).encode())
     for path in [nb, *sorted((REPO / "adaptres").glob("*.py"))]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
@@ -49,8 +88,10 @@ def notebooks() -> list[Path]:
 
 
 def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False, in_place: bool = False,
-        progress: bool = True) -> Path:
-    """Execute the notebooks; return the report's path. Raises RuntimeError naming a failed cell."""
+        progress: bool = True, retrain: bool = False) -> Path:
+    """Execute the notebooks; return the report's path. Raises RuntimeError naming a failed cell.
+    ``retrain`` is passed to the notebooks that take it (01, 02): train and measure again instead of
+    reusing the profile's committed results."""
     import papermill as pm
 
     from . import profiles
@@ -65,7 +106,9 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     for nb in selected:
         target = nb if in_place else out_dir / nb.name
         stamp = out_dir / f"{nb.stem}.done.json"
-        key = _inputs_hash(nb, profile)
+        declared = pm.inspect_notebook(str(nb))
+        params = {"profile": profile, **({"retrain": True} if retrain and "retrain" in declared else {})}
+        key = _inputs_hash(nb, profile, params)
         if not force and not in_place and target.exists() and stamp.exists() and \
                 json.loads(stamp.read_text()).get("inputs") == key:
             print(f"[study] {nb.name}: up to date, skipped", flush=True)
@@ -74,7 +117,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
         print(f"[study] {nb.name}: running with profile={profile}", flush=True)
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(nb), str(target), parameters={"profile": profile}, cwd=str(NOTEBOOKS),
+            pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(NOTEBOOKS),
                                 kernel_name="python3", progress_bar=progress, log_output=False)
         except pm.PapermillExecutionError as exc:
             raise RuntimeError(f"notebook {nb.name} failed in cell {exc.cell_index} "
@@ -120,9 +163,9 @@ def write_report(profile: str, status: list[dict]) -> Path:
     return report
 
 
-def main(profile: str, only=None, force=False, in_place=False) -> int:
+def main(profile: str, only=None, force=False, in_place=False, retrain=False) -> int:
     try:
-        run(profile, only, force, in_place)
+        run(profile, only, force, in_place, retrain=retrain)
     except RuntimeError as exc:
         print(f"adaptres study: {exc}", file=sys.stderr)
         return 1

@@ -66,3 +66,46 @@ def test_bad_arguments(kw, match):
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         sim.run(costs, configs, devices, solver=_nobody, progress=False, **args)
+
+
+def test_sweep_settings_resume_and_summary(tmp_path, monkeypatch):
+    costs, configs, _ = _parts(seed=6)
+    out = tmp_path / "sweep.csv"
+    points = [{"lam": 0.5}, {"lam": 2.0, "battery_j": (1, 2)}]
+    kw = dict(steps=3, base={"n_devices": 2}, method="exact", time_limit=30, rel_gap=1e-9, out=out, progress=False)
+    df = sim.sweep(costs, configs, points, [0, 1], **kw)
+    assert len(df) == 2 * 2 * 3
+    assert set(df.lam) == {0.5, 2.0} and set(df.battery_j) == {"800/1000", "1/2"} and set(df.n_devices) == {2}
+    # common random numbers: a seed's request sources and rates do not depend on the point
+    a, b = (df[(df.point == p) & (df.seed == 0)] for p in (0, 1))
+    assert len(a) == len(b) == 3
+    assert out.exists() and "# method: exact" in out.read_text().splitlines()[0]
+    # a rerun with the same inputs reads the saved runs instead of simulating again
+    monkeypatch.setattr(sim, "run", lambda *a, **k: pytest.fail("simulated again"))
+    again = sim.sweep(costs, configs, points, [0, 1], **kw)
+    pd.testing.assert_frame_equal(again, df, check_dtype=False, rtol=1e-10)
+    # per run: accuracy averaged over served requests; tiny batteries serve less
+    runs = sim.summarise(df)
+    assert len(runs) == 4 and set(runs.columns) >= {"accuracy_pct", "latency_s", "served_fraction", "lam"}
+    for (p, s), g in df.groupby(["point", "seed"]):
+        row = runs[(runs.point == p) & (runs.seed == s)].iloc[0]
+        if g.served.sum():
+            assert row.accuracy_pct == pytest.approx((g.mean_accuracy.fillna(0) * g.served).sum() / g.served.sum())
+        assert row.served_fraction == pytest.approx(g.served.sum() / max(g.n_requests.sum(), 1))
+
+
+def test_sweep_refuses_unknown_settings():
+    with pytest.raises(ValueError, match="unknown setting 'speed'"):
+        sim.setting({}, {"speed": 1})
+    with pytest.raises(ValueError, match="battery_j: must be two positive numbers"):
+        sim.setting({}, {"battery_j": (0, 5)})
+
+
+def test_claims_trend_direction():
+    from adaptres import claims
+    runs = pd.DataFrame({"lam": [1, 1, 2, 2, 3, 3], "latency_s": [1.0, 1.1, 2.0, 2.1, 3.0, 3.2],
+                         "accuracy_pct": [80.0] * 6})
+    assert claims.trend(runs, "lam", [1, 2, 3], "latency_s", +1, "x", "rises")["held"] == "held"
+    assert claims.trend(runs, "lam", [1, 2, 3], "latency_s", -1, "x", "falls")["held"] == "not held"
+    flat = claims.trend(runs, "lam", [1, 2, 3], "accuracy_pct", +1, "x", "rises")
+    assert flat["held"] == "not held" and "no change" in flat["this run"]
