@@ -130,11 +130,16 @@ def test_round_trip_and_command_line(tmp_path):
         if plan["status"] in ("optimal", "feasible"):
             assert r.returncode == 0, r.stderr
             assert json.loads(r.stdout)["objective"] == pytest.approx(plan["objective"])
+    # the exact solver warm-started from Algorithm 1 with a node budget (deterministic)
+    r = run("solve", str(path), "--method", "exact", "--warm-start", "--max-nodes", "3", "--out", str(tmp_path / "w.json"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "w.json").read_text())["status"] in ("optimal", "node_limit")
     # malformed input: exit status 2, one line
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     for args in (("solve", str(bad)), ("evaluate", str(path), str(bad)), ("solve", str(path), "--method", "magic"),
-                 ("solve", str(tmp_path / "missing.json"))):
+                 ("solve", str(tmp_path / "missing.json")), ("solve", str(path), "--max-nodes", "-1"),
+                 ("solve", str(path), "--time-limit", "0")):
         r = run(*args)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
     # an infeasible plan is refused by evaluate
@@ -151,7 +156,7 @@ def test_round_trip_and_command_line(tmp_path):
 @pytest.mark.parametrize("seed", range(5))
 def test_mip_start_encodes_the_plan_and_warm_solves_stay_exact(seed):
     import pyomo.environ as pyo
-    sc = small_scenario(seed, 3, 5, 2, alpha=0.5, tight=0.8)
+    sc = small_scenario(seed, 2, 4, 2, alpha=0.5, tight=0.8)
     best, best_plan = brute_force(sc)
     m = milp.build_model(sc)
     vals = milp.start_values(sc, m, best_plan)
