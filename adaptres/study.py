@@ -141,6 +141,15 @@ def write_report(profile: str, status: list[dict]) -> Path:
     for s in status:
         lines.append(f"| [{s['notebook']}]({s['notebook']}) | {s['status']} | {s['seconds'] or ''} |")
     notes = sorted((out_dir / "notes").glob("*.json")) if (out_dir / "notes").exists() else []
+    claims = [(path.stem, k, v) for path in notes for k, v in json.loads(path.read_text()).items()
+              if isinstance(v, str) and v.split(":")[0] in ("held", "not held", "n/a")]
+    if claims:
+        n_held = sum(v.startswith("held") for _, _, v in claims)
+        lines += ["", f"## The paper's claims: {n_held} of {len(claims)} held in this run", "",
+                  "| notebook | claim | verdict | this run |", "|---|---|---|---|"]
+        for nb, k, v in claims:
+            verdict, _, shows = v.partition(": ")
+            lines.append(f"| {nb} | {k} | **{verdict}** | {shows} |")
     if notes:
         lines += ["", "## Key numbers", ""]
         for path in notes:
