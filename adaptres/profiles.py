@@ -36,8 +36,8 @@ PROFILES: dict[str, dict] = {
         "optim": {"accuracy_table": TABLE_224, "steps": 3, "n_devices": 4, "lam": 1.0, "time_limit": 20.0,
                   "ga_time_limit": 3.0, "scale_devices": (3, 5), "scale_requests": (1, 2)},
         "sim": {"n_devices": 4, "steps": 3, "seeds": (0, 1), "method": "relaxed", "time_limit": 20.0,
-                "rel_gap": 1e-2, "max_nodes": None, "betas": (0.0, 1.0), "thresholds": (70.0, 80.0), "battery_j": ((5, 10), (800, 1000)),
-                "lams": (1.0, 3.0), "compute_g": ((0.7, 1.4), (1.4, 2.8))},
+                "rel_gap": 1e-2, "max_nodes": None, "betas": (0.0, 1.0), "thresholds": (70.0, 80.0),
+                "battery_j": ((5, 10), (800, 1000)), "lams": (1.0, 3.0), "compute_g": ((0.7, 1.4), (1.4, 2.8))},
     },
     # the default main job on a 2-core CPU: the whole of Fashion-MNIST, ResNet-50 at 32 px
     "cpu": {
