@@ -123,14 +123,15 @@ def sweep(costs: pd.DataFrame, configs: list[dict], points: list[dict], seeds, s
     bar = tqdm(todo, desc=f"sweep ({method})", disable=not progress)
     for p, seed in bar:
         s = setting(base, points[p])
-        bar.set_postfix_str(", ".join(f"{k}={_label(v)}" for k, v in points[p].items()) + f", seed {seed}")
+        label = ", ".join(f"{k}={_label(v)}" for k, v in points[p].items())
+        bar.set_postfix_str(f"{label}, seed {seed}")
         devices = paper_devices(s["n_devices"], memory_mb=s["memory_mb"], compute_g=s["compute_g"],
                                 speed_g=s["speed_g"], battery_j=s["battery_j"])
         solver = solver_for(method, time_limit=time_limit, seed=seed, rel_gap=rel_gap, warm_start=warm_start,
                             max_nodes=max_nodes)
         df = run(costs, configs, devices, steps, s["lam"], solver, seed=seed, progress=False,
                  **{k: s[k] for k in _SCENARIO_KEYS})
-        cols = {"point": p, "seed": seed, "label": ", ".join(f"{k}={_label(v)}" for k, v in points[p].items())}
+        cols = {"point": p, "seed": seed, "label": label}
         cols.update({k: _label(v) if isinstance(v, (tuple, list)) else v for k, v in s.items()})
         df = df.assign(**cols)
         frames.append(df)
@@ -145,16 +146,17 @@ def summarise(df: pd.DataFrame, by=("point", "seed")) -> pd.DataFrame:
     of shared data (MB), multiplications (G), energy (J); served fraction over all requests."""
     def one(g):
         served = g["served"].sum()
-        w = g["served"].where(g["served"] > 0, 0)
+
+        def per_served(values):  # a per-step mean over served requests, averaged over all served requests
+            return (values.fillna(0) * g["served"]).sum() / served if served else np.nan
+
         return pd.Series({
-            "accuracy_pct": (g["mean_accuracy"].fillna(0) * w).sum() / served if served else np.nan,
-            "latency_s": (g["mean_latency_s"].fillna(0) * w).sum() / served if served else np.nan,
-            "computation_s": (g["mean_computation_s"].fillna(0) * w).sum() / served if served else np.nan,
-            "transfer_s": ((g["mean_dc_transfer_s"].fillna(0) + g["mean_sc_transfer_s"].fillna(0)) * w).sum() / served
-            if served else np.nan,
+            "accuracy_pct": per_served(g["mean_accuracy"]), "latency_s": per_served(g["mean_latency_s"]),
+            "computation_s": per_served(g["mean_computation_s"]),
+            "transfer_s": per_served(g["mean_dc_transfer_s"].fillna(0) + g["mean_sc_transfer_s"].fillna(0)),
             "shared_mb": g["shared_bytes"].mean() / 1e6, "gmacs": g["macs"].mean() / 1e9,
             "energy_j": g["energy_j"].mean(), "served_fraction": served / max(g["n_requests"].sum(), 1),
-            "dropped_blocks": (g["n_dropped_mean"].fillna(0) * w).sum() / served if served else np.nan,
+            "dropped_blocks": per_served(g["n_dropped_mean"]),
             "requests": g["n_requests"].sum(), "solve_s": g["solve_s"].mean(),
             "optimal_steps": (g["status"] == "optimal").mean(), "max_gap": g["gap"].max()})
     keep = [c for c in df.columns if c in PAPER_SETTING or c == "label"]
