@@ -13,7 +13,7 @@ status, objective (the evaluator's), best bound, relative gap and solve time.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
@@ -36,10 +36,13 @@ class Options:
     tee: bool = False
     warm_start: bool = False  # start HiGHS from the relaxed method's plan (relaxation + Algorithm 1)
     max_nodes: int | None = None  # a deterministic budget: stop after this many branch-and-bound nodes
+    highs: dict = field(default_factory=dict)  # further HiGHS options, by HiGHS' names
 
 
-def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True) -> pyo.ConcreteModel:
-    """The Pyomo model of one step. ``relax=True`` gives the LP relaxation (Eq 20)."""
+def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True,
+                max_served: int | None = None) -> pyo.ConcreteModel:
+    """The Pyomo model of one step. ``relax=True`` gives the LP relaxation (Eq 20); ``max_served``
+    adds the cut Σ served ≤ max_served (see ``served_bound``)."""
     names = sc.unit_names
     M, N, R = len(names), sc.n_devices, len(sc.requests)
     K = sc.allowed_configs()
@@ -175,13 +178,47 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True) 
                     for k in range(N) if k != i)
         return devs[i]["p_compute_w"] * comp + devs[i]["p_transmit_w"] * send <= devs[i]["energy_j"]
 
+    @m.Constraint(m.R, m.JD)
+    def dropped_once(m, r, j):
+        """Eqs 4 and 15 (implied, a valid cut): a dropped block is dropped on the one device that runs it."""
+        return sum(m.z[r, j, i] for i in m.I) == m.dropped[r, j]
+
+    # Valid cuts from the capacities (Eqs 13-15). The least a run of units a..b costs under any allowed
+    # configuration decides which devices could hold all of it; where that is not every device, the run
+    # is cut somewhere or starts on one of those that can.
+    cost = {k: [sc.unit_cost(j, names[j] in sc.configs[k]["dropped"]) for j in range(M)] for k in K}
+
+    def holders(a: int, b: int) -> frozenset:
+        macs = min((sum(cost[k][j]["macs"] for j in range(a, b + 1)) for k in K), default=0)
+        mem = min((sum(cost[k][j]["weight"] + cost[k][j]["activation"] for j in range(a, b + 1)) for k in K),
+                  default=0)
+        return frozenset(i for i in range(N)
+                         if devs[i]["compute_macs"] >= macs * (1 - 1e-9) and devs[i]["memory_bytes"] >= mem * (1 - 1e-9))
+
+    every = frozenset(range(N))
+    hold = {(a, b): holders(a, b) for a in range(M) for b in range(a, M)}
+    # only the shortest runs for each set of holders: a longer run with the same holders is implied
+    runs = [(a, b) for a in range(M - 1) for b in range(a + 1, M)
+            if hold[a, b] != every and hold[a + 1, b] != hold[a, b] and hold[a, b - 1] != hold[a, b]]
+    m.W = pyo.Set(initialize=runs, dimen=2)
+    m.cut = pyo.Var(m.R, m.T, domain=pyo.NonNegativeReals)
+
+    @m.Constraint(m.R, m.T)
+    def cut_between(m, r, j):
+        """Eqs 10-11: units j and j+1 of request r are on different devices (the cross flows)."""
+        return m.cut[r, j] == sum(m.f[r, j, i, k] for i in m.I for k in m.I if i != k)
+
+    @m.Constraint(m.R, m.W)
+    def run_fits(m, r, a, b):
+        """Eqs 13-15 (implied, a valid cut): units a..b on one device only where they fit there."""
+        return sum(m.cut[r, j] for j in range(a, b)) + sum(m.x[r, a, i] for i in sorted(hold[a, b])) >= m.s[r]
+
     # the fewest devices any allowed configuration needs: Σ over segments ≤ segments · largest capacity
-    min_macs = min((sum(sc.unit_cost(j, names[j] in sc.configs[k]["dropped"])["macs"] for j in range(M)) for k in K),
-                   default=0)
-    min_mem = min((sum(sum(sc.unit_cost(j, names[j] in sc.configs[k]["dropped"])[p] for p in ("weight", "activation"))
-                       for j in range(M)) for k in K), default=0)
-    segments = max(1, -(-min_macs // max(d["compute_macs"] for d in devs)),
-                   -(-min_mem // max(d["memory_bytes"] for d in devs)) if sc.memory_model == "per_request" else 1)
+    whole = [sum(cost[k][j]["macs"] for j in range(M)) for k in K]
+    whole_mem = [sum(cost[k][j]["weight"] + cost[k][j]["activation"] for j in range(M)) for k in K]
+    segments = max(1, -(-min(whole, default=0) // max(d["compute_macs"] for d in devs)),
+                   -(-min(whole_mem, default=0) // max(d["memory_bytes"] for d in devs))
+                   if sc.memory_model == "per_request" else 1)
     m.min_transfers = int(segments) - 1
 
     @m.Constraint(m.R)
@@ -189,7 +226,29 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True) 
         """Eqs 13-15 (implied, a valid cut): a request too large for any one device is cut that often."""
         if m.min_transfers == 0:
             return pyo.Constraint.Skip
-        return sum(m.f[r, j, i, k] for j in m.T for i in m.I for k in m.I if i != k) >= m.min_transfers * m.s[r]
+        return sum(m.cut[r, j] for j in m.T) >= m.min_transfers * m.s[r]
+
+    # Requests from the same source are interchangeable: order each such pair by served, then by the
+    # device of their stem (a valid symmetry-breaking cut; ``start_values`` orders a start the same way).
+    twins = [(a, b) for a in range(R) for b in range(a + 1, R)
+             if sc.requests[a]["source"] == sc.requests[b]["source"]
+             and not any(sc.requests[c]["source"] == sc.requests[a]["source"] for c in range(a + 1, b))]
+    m.twins = pyo.Set(initialize=twins, dimen=2)
+
+    @m.Constraint(m.twins)
+    def twins_served(m, a, b):
+        """Eq 18 (symmetry): of two requests from one source, the first is served if the second is."""
+        return m.s[a] >= m.s[b]
+
+    @m.Constraint(m.twins)
+    def twins_stem(m, a, b):
+        """Eq 3 (symmetry): of two served requests from one source, the first's stem is on the lower device."""
+        return sum(i * m.x[a, 0, i] for i in m.I) <= sum(i * m.x[b, 0, i] for i in m.I) + (N - 1) * (1 - m.s[b])
+
+    if max_served is not None and max_served < R:
+        m.served_at_most = pyo.Constraint(expr=sum(m.s[r] for r in m.R) <= max_served,
+                                          doc="Eqs 13-15 (implied, a valid cut): at most as many requests are served "
+                                              "as the LP relaxation can fit, rounded down")
 
     @m.Constraint(m.R)
     def accuracy(m, r):
@@ -206,6 +265,24 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True) 
     m.obj = pyo.Objective(expr=alpha * m.latency_norm + sc.beta * m.accuracy_loss + UNSERVED_PENALTY * m.n_unserved,
                           sense=pyo.minimize)
     return m
+
+
+def served_bound(sc: Scenario) -> int:
+    """The most requests the devices' capacities together could serve (Eqs 13-14 summed over devices,
+    each request at its cheapest allowed configuration), rounded down. No plan serves more; rounding
+    makes the bound on the number unserved an integer, which the LP relaxation alone does not see."""
+    R, names, K = len(sc.requests), sc.unit_names, sc.allowed_configs()
+    if R == 0 or not K:
+        return 0
+    parts = ("activation",) if sc.memory_model == "shared_weights" else ("weight", "activation")
+
+    def least(key):
+        return min(sum(sum(sc.unit_cost(j, names[j] in sc.configs[k]["dropped"])[p] for p in key)
+                       for j in range(len(names))) for k in K)
+
+    fits = [sum(d["compute_macs"] for d in sc.devices) / max(least(("macs",)), 1e-12),
+            sum(d["memory_bytes"] for d in sc.devices) / max(least(parts), 1e-12)]
+    return min(R, int(min(fits) * (1 + 1e-9)))
 
 
 def extract_plan(sc: Scenario, m: pyo.ConcreteModel, method: str) -> Plan:
@@ -227,7 +304,7 @@ def start_values(sc: Scenario, m: pyo.ConcreteModel, plan: Plan) -> dict:
     keyed by ``id`` of each variable (Pyomo's variables are not hashable)."""
     names = sc.unit_names
     vals = {}
-    for r, req in enumerate(plan.requests):
+    for r, req in enumerate(_twins_in_order(sc, plan.requests)):
         if not req.get("served"):
             continue
         k = req["config"]
@@ -239,8 +316,23 @@ def start_values(sc: Scenario, m: pyo.ConcreteModel, plan: Plan) -> dict:
                 ones.append(m.z[r, j, i])
             if j < len(names) - 1:
                 ones.append(m.f[r, j, i, dev[j + 1]])
+                if dev[j + 1] != i:
+                    ones.append(m.cut[r, j])
         vals.update((id(v), 1.0) for v in ones)
     return vals  # every other variable is 0
+
+
+def _twins_in_order(sc: Scenario, requests: list[dict]) -> list[dict]:
+    """The plan's requests with those from one source permuted into the order the model's symmetry
+    cuts ask for: served first, then by the device of the stem."""
+    out = list(requests)
+    for src in {q["source"] for q in sc.requests}:
+        idx = [r for r, q in enumerate(sc.requests) if q["source"] == src]
+        group = sorted((requests[r] for r in idx),
+                       key=lambda q: (0, q["placement"][sc.unit_names[0]]) if q.get("served") else (1, 0))
+        for r, q in zip(idx, group):
+            out[r] = q
+    return out
 
 
 class _HighsWithStart(Highs):
@@ -276,25 +368,31 @@ def _status(res) -> str:
     return str(tc.name)
 
 
-def solve(sc: Scenario, options: Options | None = None, **kwargs) -> Plan:
-    """Solve one step exactly (to ``rel_gap``) with HiGHS; the plan is scored by the evaluator."""
+def solve(sc: Scenario, options: Options | None = None, start: Plan | None = None, **kwargs) -> Plan:
+    """Solve one step exactly (to ``rel_gap``) with HiGHS; the plan is scored by the evaluator.
+    ``start``: the relaxed method's plan when the caller has it already (with ``warm_start``, else it
+    is computed here); its time counts in the exact solve's."""
     opts = options or Options(**kwargs)
     if not sc.requests:
         plan = Plan("exact", [], status="optimal", objective=0.0, bound=0.0, gap=0.0, solve_s=0.0)
         return score(sc, plan)
     t0 = time.perf_counter()
-    start = None
-    if opts.warm_start:
+    if not opts.warm_start:
+        start = None
+    elif start is not None:
+        t0 -= start.solve_s or 0.0
+    else:
         from . import heuristic
         start = heuristic.solve(sc, time_limit=opts.time_limit, threads=opts.threads)
-    m = build_model(sc, allow_unserved=opts.allow_unserved)
+    cap = served_bound(sc) if opts.allow_unserved else None
+    m = build_model(sc, allow_unserved=opts.allow_unserved, max_served=cap)
     build_s = time.perf_counter() - t0
     solver = Highs() if start is None else _HighsWithStart()
     if start is not None:
         solver._start = start_values(sc, m, start)
     res = solver.solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, tee=opts.tee,
                        time_limit=opts.time_limit, rel_gap=opts.rel_gap, threads=opts.threads,
-                       solver_options={} if opts.max_nodes is None else {"mip_max_nodes": int(opts.max_nodes)})
+                       solver_options={**opts.highs, **({} if opts.max_nodes is None else {"mip_max_nodes": int(opts.max_nodes)})})
     solve_s = time.perf_counter() - t0
     status = _status(res)
     has_solution = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)

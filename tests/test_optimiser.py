@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyomo.environ as pyo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,6 +36,43 @@ def test_exact_equals_brute_force(seed, n, m, r):
 def test_shared_weights_model_against_brute_force(seed):
     sc = small_scenario(seed, 2, 4, 2, memory_model="shared_weights", tight=0.8)
     best, _ = brute_force(sc)
+    plan = milp.solve(sc, rel_gap=1e-9)
+    assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_valid_cuts_keep_the_optimum(seed):
+    """Twins (requests from one source) and runs that fit only some devices: the symmetry and
+    capacity cuts are active and the optimum is still brute force's."""
+    sc = small_scenario(seed, 2, 5, 2, alpha=0.5, tight=0.7)
+    sc.requests = [{"source": seed % 2}, {"source": seed % 2}]
+    m = milp.build_model(sc)
+    assert list(m.twins) == [(0, 1)]
+    assert len(m.W) > 0  # some run of units does not fit every device
+    best, best_plan = brute_force(sc)
+    plan = milp.solve(sc, rel_gap=1e-9)
+    assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
+    # a start with the twins in the other order is put in the model's order
+    swapped = Plan("relaxed", best_plan.requests[::-1])
+    warm = milp.start_values(sc, m, swapped)
+    for v in m.component_data_objects(pyo.Var):
+        v.set_value(warm.get(id(v), 0.0), skip_validation=True)
+    for c in m.component_data_objects(pyo.Constraint, active=True):
+        body = pyo.value(c.body)
+        assert (c.lower is None or body >= pyo.value(c.lower) - 1e-7) and \
+            (c.upper is None or body <= pyo.value(c.upper) + 1e-7), c.name
+
+
+@pytest.mark.parametrize("seed", range(0, 12, 2))
+def test_served_bound_is_valid_and_keeps_the_optimum(seed):
+    """Σ served ≤ ⌊LP's most served⌋: never below what brute force serves, and the exact solver with
+    the cut is still brute force's optimum (seed 6 has room for one request of two: the cut is active)."""
+    sc = small_scenario(seed, 2, 4, 2, alpha=0.5, tight=0.5)
+    best, best_plan = brute_force(sc)
+    cap = milp.served_bound(sc)
+    assert sum(q["served"] for q in best_plan.requests) <= cap <= 2
+    if seed == 6:
+        assert cap == 1 and hasattr(milp.build_model(sc, max_served=cap), "served_at_most")
     plan = milp.solve(sc, rel_gap=1e-9)
     assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
 
@@ -155,7 +193,6 @@ def test_round_trip_and_command_line(tmp_path):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_mip_start_encodes_the_plan_and_warm_solves_stay_exact(seed):
-    import pyomo.environ as pyo
     sc = small_scenario(seed, 2, 4, 2, alpha=0.5, tight=0.8)
     best, best_plan = brute_force(sc)
     m = milp.build_model(sc)
