@@ -214,10 +214,8 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True,
         return sum(m.cut[r, j] for j in range(a, b)) + sum(m.x[r, a, i] for i in sorted(hold[a, b])) >= m.s[r]
 
     # the fewest devices any allowed configuration needs: Σ over segments ≤ segments · largest capacity
-    whole = [sum(cost[k][j]["macs"] for j in range(M)) for k in K]
-    whole_mem = [sum(cost[k][j]["weight"] + cost[k][j]["activation"] for j in range(M)) for k in K]
-    segments = max(1, -(-min(whole, default=0) // max(d["compute_macs"] for d in devs)),
-                   -(-min(whole_mem, default=0) // max(d["memory_bytes"] for d in devs))
+    segments = max(1, -(-least_request(sc, ("macs",)) // max(d["compute_macs"] for d in devs)),
+                   -(-least_request(sc, ("weight", "activation")) // max(d["memory_bytes"] for d in devs))
                    if sc.memory_model == "per_request" else 1)
     m.min_transfers = int(segments) - 1
 
@@ -247,8 +245,8 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True,
 
     if max_served is not None and max_served < R:
         m.served_at_most = pyo.Constraint(expr=sum(m.s[r] for r in m.R) <= max_served,
-                                          doc="Eqs 13-15 (implied, a valid cut): at most as many requests are served "
-                                              "as the LP relaxation can fit, rounded down")
+                                          doc="Eqs 13-14 (implied, a valid cut): at most as many requests are served "
+                                              "as the summed capacities fit (``served_bound``)")
 
     @m.Constraint(m.R)
     def accuracy(m, r):
@@ -271,18 +269,21 @@ def served_bound(sc: Scenario) -> int:
     """The most requests the devices' capacities together could serve (Eqs 13-14 summed over devices,
     each request at its cheapest allowed configuration), rounded down. No plan serves more; rounding
     makes the bound on the number unserved an integer, which the LP relaxation alone does not see."""
-    R, names, K = len(sc.requests), sc.unit_names, sc.allowed_configs()
-    if R == 0 or not K:
+    R = len(sc.requests)
+    if R == 0 or not sc.allowed_configs():
         return 0
-    parts = ("activation",) if sc.memory_model == "shared_weights" else ("weight", "activation")
-
-    def least(key):
-        return min(sum(sum(sc.unit_cost(j, names[j] in sc.configs[k]["dropped"])[p] for p in key)
-                       for j in range(len(names))) for k in K)
-
-    fits = [sum(d["compute_macs"] for d in sc.devices) / max(least(("macs",)), 1e-12),
-            sum(d["memory_bytes"] for d in sc.devices) / max(least(parts), 1e-12)]
+    memory = ("activation",) if sc.memory_model == "shared_weights" else ("weight", "activation")
+    fits = [sum(d["compute_macs"] for d in sc.devices) / max(least_request(sc, ("macs",)), 1e-12),
+            sum(d["memory_bytes"] for d in sc.devices) / max(least_request(sc, memory), 1e-12)]
     return min(R, int(min(fits) * (1 + 1e-9)))
+
+
+def least_request(sc: Scenario, parts: tuple[str, ...]) -> float:
+    """The least a whole request costs in ``parts`` (of macs, weight, activation) under any allowed
+    configuration (0 when none is allowed)."""
+    names = sc.unit_names
+    return min((sum(sc.unit_cost(j, names[j] in sc.configs[k]["dropped"])[p] for j in range(len(names)) for p in parts)
+                for k in sc.allowed_configs()), default=0)
 
 
 def extract_plan(sc: Scenario, m: pyo.ConcreteModel, method: str) -> Plan:
