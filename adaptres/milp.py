@@ -186,12 +186,8 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True,
     # Valid cuts from the capacities (Eqs 13-15). The least a run of units a..b costs under any allowed
     # configuration decides which devices could hold all of it; where that is not every device, the run
     # is cut somewhere or starts on one of those that can.
-    cost = {k: [sc.unit_cost(j, names[j] in sc.configs[k]["dropped"]) for j in range(M)] for k in K}
-
     def holders(a: int, b: int) -> frozenset:
-        macs = min((sum(cost[k][j]["macs"] for j in range(a, b + 1)) for k in K), default=0)
-        mem = min((sum(cost[k][j]["weight"] + cost[k][j]["activation"] for j in range(a, b + 1)) for k in K),
-                  default=0)
+        macs, mem = least_cost(sc, ("macs",), a, b), least_cost(sc, ("weight", "activation"), a, b)
         return frozenset(i for i in range(N)
                          if devs[i]["compute_macs"] >= macs * (1 - 1e-9) and devs[i]["memory_bytes"] >= mem * (1 - 1e-9))
 
@@ -214,8 +210,8 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True,
         return sum(m.cut[r, j] for j in range(a, b)) + sum(m.x[r, a, i] for i in sorted(hold[a, b])) >= m.s[r]
 
     # the fewest devices any allowed configuration needs: Σ over segments ≤ segments · largest capacity
-    segments = max(1, -(-least_request(sc, ("macs",)) // max(d["compute_macs"] for d in devs)),
-                   -(-least_request(sc, ("weight", "activation")) // max(d["memory_bytes"] for d in devs))
+    segments = max(1, -(-least_cost(sc, ("macs",)) // max(d["compute_macs"] for d in devs)),
+                   -(-least_cost(sc, ("weight", "activation")) // max(d["memory_bytes"] for d in devs))
                    if sc.memory_model == "per_request" else 1)
     m.min_transfers = int(segments) - 1
 
@@ -273,16 +269,17 @@ def served_bound(sc: Scenario) -> int:
     if R == 0 or not sc.allowed_configs():
         return 0
     memory = ("activation",) if sc.memory_model == "shared_weights" else ("weight", "activation")
-    fits = [sum(d["compute_macs"] for d in sc.devices) / max(least_request(sc, ("macs",)), 1e-12),
-            sum(d["memory_bytes"] for d in sc.devices) / max(least_request(sc, memory), 1e-12)]
+    fits = [sum(d["compute_macs"] for d in sc.devices) / max(least_cost(sc, ("macs",)), 1e-12),
+            sum(d["memory_bytes"] for d in sc.devices) / max(least_cost(sc, memory), 1e-12)]
     return min(R, int(min(fits) * (1 + 1e-9)))
 
 
-def least_request(sc: Scenario, parts: tuple[str, ...]) -> float:
-    """The least a whole request costs in ``parts`` (of macs, weight, activation) under any allowed
-    configuration (0 when none is allowed)."""
+def least_cost(sc: Scenario, parts: tuple[str, ...], first: int = 0, last: int | None = None) -> float:
+    """The least that units ``first..last`` (default: the whole request) cost in ``parts`` (of macs,
+    weight, activation) under any allowed configuration (0 when none is allowed)."""
     names = sc.unit_names
-    return min((sum(sc.unit_cost(j, names[j] in sc.configs[k]["dropped"])[p] for j in range(len(names)) for p in parts)
+    units = range(first, len(names) if last is None else last + 1)
+    return min((sum(sc.unit_cost(j, names[j] in sc.configs[k]["dropped"])[p] for j in units for p in parts)
                 for k in sc.allowed_configs()), default=0)
 
 

@@ -65,8 +65,9 @@ def test_valid_cuts_keep_the_optimum(seed):
 
 @pytest.mark.parametrize("seed", range(0, 12, 2))
 def test_served_bound_is_valid_and_keeps_the_optimum(seed):
-    """Σ served ≤ ⌊LP's most served⌋: never below what brute force serves, and the exact solver with
-    the cut is still brute force's optimum (seed 6 has room for one request of two: the cut is active)."""
+    """Σ served ≤ ⌊summed capacities / least per-request need⌋: never below what brute force serves,
+    and the exact solver with the cut is still brute force's optimum (seed 6 has room for one request
+    of two: the cut is active)."""
     sc = small_scenario(seed, 2, 4, 2, alpha=0.5, tight=0.5)
     best, best_plan = brute_force(sc)
     cap = milp.served_bound(sc)
