@@ -1,8 +1,10 @@
 import pytest
 import torch
 
-from adaptres import ablation, data
-from adaptres.model import build
+from adaptres.io import InputError, read_table, write_table
+from adaptres.nn import ablation, data
+from adaptres.nn.model import build
+from adaptres.problem.accuracy import configs_from_rows
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +38,17 @@ def test_tables_and_configs_round_trip(tiny, tmp_path):
     singles = t[(t.kind == "dc") & (t.n_dropped == 1)].set_index("dropped")
     assert dc_pair.macs_saved_224 == singles.loc[a, "macs_saved_224"] + singles.loc[b, "macs_saved_224"]
     path = tmp_path / "table.csv"
-    ablation.write_table(t, path, {"dataset": "fashion-mnist", "px": 32})
-    back, meta = ablation.read_table(path)
+    write_table(t, path, {"dataset": "fashion-mnist", "px": 32})
+    back, meta = read_table(path)
     assert meta == {"dataset": "fashion-mnist", "px": "32"}
     assert back["correct"].tolist() == t["correct"].tolist()
-    cfgs = ablation.accuracy_configs(back, threshold=0.0)
-    assert cfgs[0]["dropped"] == [] and len(cfgs) == 1 + 8 + 28  # full, single DC, DC pairs (no SC)
-    assert all(c["accuracy"] >= 50 for c in ablation.accuracy_configs(back, threshold=50.0)[1:])
+    cfgs = configs_from_rows(back.to_dict("records"), threshold=0.0)
+    assert cfgs[0].dropped == () and len(cfgs) == 1 + 8 + 28  # full, single DC, DC pairs (no SC)
+    assert all(c.accuracy >= 50 for c in configs_from_rows(back.to_dict("records"), threshold=50.0)[1:])
     assert ablation.table_one(back).shape == (8, 3)
     m = ablation.pair_matrix(back)
     assert m.shape == (8, 8) and (m.values == m.values.T).all()
     with pytest.raises(ValueError, match="threshold"):
-        ablation.accuracy_configs(back, threshold=101)
-    with pytest.raises(FileNotFoundError, match="accuracy table"):
-        ablation.read_table(tmp_path / "missing.csv")
+        configs_from_rows(back.to_dict("records"), threshold=101)
+    with pytest.raises(InputError, match="accuracy table"):
+        read_table(tmp_path / "missing.csv")

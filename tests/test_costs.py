@@ -2,8 +2,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from adaptres import costs as C
-from adaptres.model import build
+from adaptres.nn import costs as C
+from adaptres.nn.model import build
+from adaptres.problem import formulas
 
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
@@ -87,7 +88,7 @@ def test_bad_input(kwargs, match):
 
 
 def test_latency_and_energy_formulas():
-    assert C.computation_latency(2.8e9, 1.4e9) == pytest.approx(2.0)
-    assert C.transmission_latency(1_000_000, 8.0) == pytest.approx(1.0)
-    assert C.request_latency(1.0, 0.5, 0.25) == pytest.approx(1.75)
-    assert C.energy(2.0, 1.0, 8, 10) == pytest.approx(26.0)
+    assert formulas.computation_latency(2.8e9, 1.4e9) == pytest.approx(2.0)
+    assert formulas.transmission_latency(1_000_000, 8.0) == pytest.approx(1.0)
+    assert formulas.request_latency(1.0, 0.5, 0.25) == pytest.approx(1.75)
+    assert formulas.energy(2.0, 1.0, 8, 10) == pytest.approx(26.0)

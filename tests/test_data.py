@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from adaptres import data as D
+from adaptres.nn import data as D
 
 
 def test_fashion_mnist_from_idx_gz(fmnist_root):

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torchvision
 
-from adaptres import model as M
+from adaptres.nn import model as M
 
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 

@@ -8,11 +8,12 @@ import pyomo.environ as pyo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from optim_helpers import brute_force, small_scenario
+from optim_helpers import brute_force, small_scenario, solve
 
-from adaptres import ga, heuristic, milp
-from adaptres.evaluate import evaluate
-from adaptres.scenario import Plan, Scenario, ScenarioError
+from adaptres.problem.evaluate import evaluate
+from adaptres.problem.plan import Assignment, Plan
+from adaptres.problem.scenario import Request, Scenario, ScenarioError
+from adaptres.solvers import milp
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [(3, 4, 1), (2, 5, 1), (3, 6, 1), (2, 4, 2), (2, 3, 2)]  # devices, units, requests
@@ -23,7 +24,7 @@ SIZES = [(3, 4, 1), (2, 5, 1), (3, 6, 1), (2, 4, 2), (2, 3, 2)]  # devices, unit
 def test_exact_equals_brute_force(seed, n, m, r):
     sc = small_scenario(seed, n, m, r, alpha=[0.0, 0.3, 0.7, 1.0][seed % 4])
     best, _ = brute_force(sc)
-    plan = milp.solve(sc, rel_gap=1e-9, time_limit=60)
+    plan = solve(sc, rel_gap=1e-9, time_limit=60)
     assert plan.status == "optimal"
     assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
     ev = evaluate(sc, plan)
@@ -36,7 +37,7 @@ def test_exact_equals_brute_force(seed, n, m, r):
 def test_shared_weights_model_against_brute_force(seed):
     sc = small_scenario(seed, 2, 4, 2, memory_model="shared_weights", tight=0.8)
     best, _ = brute_force(sc)
-    plan = milp.solve(sc, rel_gap=1e-9)
+    plan = solve(sc, rel_gap=1e-9)
     assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 
@@ -45,12 +46,12 @@ def test_valid_cuts_keep_the_optimum(seed):
     """Twins (requests from one source) and runs that fit only some devices: the symmetry and
     capacity cuts are active and the optimum is still brute force's."""
     sc = small_scenario(seed, 2, 5, 2, alpha=0.5, tight=0.7)
-    sc.requests = [{"source": seed % 2}, {"source": seed % 2}]
+    sc = sc.replace(requests=(Request(seed % 2), Request(seed % 2)))
     m = milp.build_model(sc)
     assert list(m.twins) == [(0, 1)]
     assert len(m.W) > 0  # some run of units does not fit every device
     best, best_plan = brute_force(sc)
-    plan = milp.solve(sc, rel_gap=1e-9)
+    plan = solve(sc, rel_gap=1e-9)
     assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
     # a start with the twins in the other order is put in the model's order
     swapped = Plan("relaxed", best_plan.requests[::-1])
@@ -71,10 +72,10 @@ def test_served_bound_is_valid_and_keeps_the_optimum(seed):
     sc = small_scenario(seed, 2, 4, 2, alpha=0.5, tight=0.5)
     best, best_plan = brute_force(sc)
     cap = milp.served_bound(sc)
-    assert sum(q["served"] for q in best_plan.requests) <= cap <= 2
+    assert sum(q.served for q in best_plan.requests) <= cap <= 2
     if seed == 6:
         assert cap == 1 and hasattr(milp.build_model(sc, max_served=cap), "served_at_most")
-    plan = milp.solve(sc, rel_gap=1e-9)
+    plan = solve(sc, rel_gap=1e-9)
     assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 
@@ -83,9 +84,9 @@ def test_served_bound_is_valid_and_keeps_the_optimum(seed):
        alpha=st.sampled_from([0.0, 0.5, 1.0]), tight=st.sampled_from([0.6, 1.0, 2.0]))
 def test_plans_satisfy_every_constraint_and_heuristics_never_beat_exact(seed, n, m, r, alpha, tight):
     sc = small_scenario(seed, n, m, r, alpha=alpha, tight=tight)
-    exact = milp.solve(sc, rel_gap=1e-9)
-    relaxed = heuristic.solve(sc)
-    genetic = ga.solve(sc, pop_size=20, generations=15, seed=seed)
+    exact = solve(sc, rel_gap=1e-9)
+    relaxed = solve(sc, "relaxed")
+    genetic = solve(sc, "ga", ga_pop_size=20, ga_generations=15, seed=seed)
     for plan in (exact, relaxed):
         ev = evaluate(sc, plan)
         assert ev.feasible, (plan.method, ev.violations)
@@ -98,28 +99,29 @@ def test_plans_satisfy_every_constraint_and_heuristics_never_beat_exact(seed, n,
 
 def test_no_requests_and_unservable_requests():
     sc = small_scenario(1, 2, 4, 0)
-    assert milp.solve(sc).objective == 0.0
-    sc = small_scenario(1, 2, 4, 2)
-    sc.accuracy_threshold = 99.0  # no configuration is accurate enough: both requests unserved
-    plan = milp.solve(sc)
-    assert [q["served"] for q in plan.requests] == [False, False] and plan.objective == pytest.approx(20.0)
-    assert heuristic.solve(sc).objective == pytest.approx(20.0)
+    for method in ("exact", "relaxed", "ga"):
+        plan = solve(sc, method)
+        assert (plan.objective, plan.status, plan.gap, plan.requests) == (0.0, "optimal", 0.0, ())
+    sc = small_scenario(1, 2, 4, 2).replace(accuracy_threshold=99.0)  # nothing accurate enough: both unserved
+    plan = solve(sc)
+    assert [q.served for q in plan.requests] == [False, False] and plan.objective == pytest.approx(20.0)
+    assert solve(sc, "relaxed").objective == pytest.approx(20.0)
 
 
 def test_evaluator_splits_latency_and_bytes():
     sc = small_scenario(3, 2, 4, 1)
     names = sc.unit_names
-    src = sc.requests[0]["source"]
+    src = sc.requests[0].source
     other = 1 - src
-    block = next(n for n, u in zip(names, sc.units) if u["kind"] in ("conv", "identity"))
-    k = next(i for i, c in enumerate(sc.configs) if c["dropped"] == [block])
+    block = next(u.name for u in sc.units if u.droppable)
+    k = next(i for i, c in enumerate(sc.configs) if c.dropped == (block,))
     # stem on the other device, then the dropped block's output goes back to the source: SC transfer
     j = names.index(block)
     place = {n: (other if idx <= j else src) for idx, n in enumerate(names)}
-    ev = evaluate(sc, Plan("t", [{"served": True, "config": k, "placement": place}]))
+    ev = evaluate(sc, Plan("t", [Assignment(True, k, place)]))
     req = ev.requests[0]
     assert req["dc_bytes"] == sc.input_bytes
-    assert req["sc_bytes"] == sc.units[j]["output_bytes"]
+    assert req["sc_bytes"] == sc.units[j].output_bytes
     assert req["latency_s"] == pytest.approx(req["computation_s"] + req["dc_transfer_s"] + req["sc_transfer_s"])
 
 
@@ -131,8 +133,8 @@ def _valid():
     (lambda d: d.pop("alpha"), "missing field 'alpha'"),
     (lambda d: d.update(colour=1), "unknown field 'colour'"),
     (lambda d: d["devices"][0].update(memory_bytes="lots"), "devices[0].memory_bytes: must be a number"),
-    (lambda d: d["devices"][1].update(macs_per_s=0), "devices[1].macs_per_s: must be positive"),
-    (lambda d: d["devices"][0].update(compute_macs=-5), "devices[0].compute_macs: must be positive"),
+    (lambda d: d["devices"][1].update(macs_per_s=0), "devices[1].macs_per_s: must be at least 1e+06"),
+    (lambda d: d["devices"][0].update(compute_macs=-5), "devices[0].compute_macs: must be above 0"),
     (lambda d: d["rate_mbps"][0].__setitem__(1, -3.0), "rate_mbps[0][1]"),
     (lambda d: d["rate_mbps"][0].__setitem__(1, 99.0), "symmetric"),
     (lambda d: d["rate_mbps"].append([1.0, 1.0]), "square"),
@@ -185,7 +187,7 @@ def test_round_trip_and_command_line(tmp_path):
     plan = json.loads((tmp_path / "exact.json").read_text())
     for q in plan["requests"]:
         q.update(served=True, config=0, placement={n: 0 for n in sc.unit_names})
-    sc2 = Scenario.from_dict({**sc.to_dict(), "devices": [dict(d, memory_bytes=1.0) for d in sc.devices]})
+    sc2 = Scenario.from_dict({**sc.to_dict(), "devices": [dict(d, memory_bytes=1.0) for d in sc.to_dict()["devices"]]})
     sc2.save(tmp_path / "tiny.json")
     (tmp_path / "forced.json").write_text(json.dumps(plan))
     r = run("evaluate", str(tmp_path / "tiny.json"), str(tmp_path / "forced.json"))
@@ -205,16 +207,16 @@ def test_mip_start_encodes_the_plan_and_warm_solves_stay_exact(seed):
         assert c.lower is None or body >= pyo.value(c.lower) - 1e-7, c.name
         assert c.upper is None or body <= pyo.value(c.upper) + 1e-7, c.name
     assert pyo.value(m.obj) == pytest.approx(best, rel=1e-7, abs=1e-9)
-    warm = milp.solve(sc, warm_start=True, rel_gap=1e-9)
+    warm = solve(sc, warm_start=True, rel_gap=1e-9)
     assert warm.status == "optimal" and warm.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_node_limited_warm_solve_is_deterministic_and_no_worse_than_its_start(seed):
     sc = small_scenario(seed, 3, 6, 2, alpha=0.5, tight=0.7)
-    start = heuristic.solve(sc)
-    a = milp.solve(sc, warm_start=True, max_nodes=1, rel_gap=1e-9)
-    b = milp.solve(sc, warm_start=True, max_nodes=1, rel_gap=1e-9)
+    start = solve(sc, "relaxed")
+    a = solve(sc, warm_start=True, max_nodes=1, rel_gap=1e-9)
+    b = solve(sc, warm_start=True, max_nodes=1, rel_gap=1e-9)
     assert a.requests == b.requests and a.objective == b.objective
     assert a.status in ("optimal", "node_limit")
     assert evaluate(sc, a).feasible

@@ -1,19 +1,20 @@
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
-from optim_helpers import small_scenario
+from optim_helpers import small_scenario, solve, unit_table
 
-from adaptres import milp, sim
-from adaptres.scenario import Plan, unserved
+from adaptres.experiments import sim
+from adaptres.problem.plan import Plan, unserved
+from adaptres.io import read_header
+from adaptres.solvers import Options
 
 
 def _parts(seed=0, n_devices=3):
     sc = small_scenario(seed, n_devices, 4, 1)
-    costs = pd.DataFrame(sc.units)  # the columns units_from_costs reads
-    costs.attrs["input_bytes"] = sc.input_bytes
-    return costs, sc.configs, sc.devices
+    return unit_table(sc), sc.configs, sc.devices
 
 
 def _nobody(sc):
@@ -32,9 +33,9 @@ def test_poisson_counts_and_empty_steps():
 def test_batteries_carry_over():
     costs, configs, devices = _parts(seed=2)
     before = copy.deepcopy(devices)
-    solver = lambda sc: milp.solve(sc, rel_gap=1e-6)
+    solver = lambda sc: solve(sc, rel_gap=1e-6)
     df = sim.run(costs, configs, devices, steps=6, lam=1.5, solver=solver, seed=3, progress=False)
-    total0 = sum(d["energy_j"] for d in devices)
+    total0 = sum(d.energy_j for d in devices)
     # what each step spends comes off the next step's batteries
     assert df.battery_total_j.iloc[0] == pytest.approx(total0)
     for t in range(1, len(df)):
@@ -45,7 +46,7 @@ def test_batteries_carry_over():
 
 def test_same_seed_same_results():
     costs, configs, devices = _parts(seed=4)
-    solver = lambda sc: milp.solve(sc, rel_gap=1e-9)
+    solver = lambda sc: solve(sc, rel_gap=1e-9)
     a = sim.run(costs, configs, devices, steps=4, lam=1.0, solver=solver, seed=7, progress=False).drop(columns="solve_s")
     b = sim.run(costs, configs, devices, steps=4, lam=1.0, solver=solver, seed=7, progress=False).drop(columns="solve_s")
     assert a.equals(b)
@@ -53,8 +54,8 @@ def test_same_seed_same_results():
 
 def test_exhausted_batteries_are_recorded_not_crashed():
     costs, configs, devices = _parts(seed=5)
-    flat = [dict(d, energy_j=0.0) for d in devices]
-    df = sim.run(costs, configs, flat, steps=3, lam=3.0, solver=lambda sc: milp.solve(sc), seed=0, progress=False)
+    flat = [dataclasses.replace(d, energy_j=0.0) for d in devices]
+    df = sim.run(costs, configs, flat, steps=3, lam=3.0, solver=lambda sc: solve(sc), seed=0, progress=False)
     assert (df.devices_exhausted == len(devices)).all()
     assert (df.served == 0).all() and np.isfinite(df.objective).all()
 
@@ -68,23 +69,43 @@ def test_bad_arguments(kw, match):
         sim.run(costs, configs, devices, solver=_nobody, progress=False, **args)
 
 
-def test_sweep_settings_resume_and_summary(tmp_path, monkeypatch):
+def test_sweep_settings_resume_replay_and_summary(tmp_path, monkeypatch):
     costs, configs, _ = _parts(seed=6)
     out = tmp_path / "sweep.csv"
     points = [{"lam": 0.5}, {"lam": 2.0, "battery_j": (1, 2)}]
-    kw = dict(steps=3, base={"n_devices": 2}, method="exact", time_limit=30, rel_gap=1e-9, out=out, progress=False)
+    kw = dict(steps=3, base={"n_devices": 2}, method="exact", options=Options(time_limit=30, rel_gap=1e-9), out=out,
+              progress=False)
     df = sim.sweep(costs, configs, points, [0, 1], **kw)
-    assert len(df) == 2 * 2 * 3
+    assert len(df) == 2 * 2 * 3 and df.attrs["replayed"] is None
     assert set(df.lam) == {0.5, 2.0} and set(df.battery_j) == {"800/1000", "1/2"} and set(df.n_devices) == {2}
-    # common random numbers: a seed's request sources and rates do not depend on the point
-    a, b = (df[(df.point == p) & (df.seed == 0)] for p in (0, 1))
-    assert len(a) == len(b) == 3
-    assert out.exists() and "# method: exact" in out.read_text().splitlines()[0]
-    # a rerun with the same inputs reads the saved runs instead of simulating again
+    header = read_header(out)
+    assert header["method"] == "exact" and header["status"] == "complete" and len(header["code_sha256"]) == 16
+    # a run stopped after its first (point, seed) resumes there and ends with the same rows
+    real_run, calls = sim.run, []
+
+    def stopped(*a, **k):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_run(*a, **k)
+    monkeypatch.setattr(sim, "run", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        sim.sweep(costs, configs, points, [0, 1], **kw)
+    assert read_header(out)["status"] == "partial" and len(pd.read_csv(out, comment="#")) == 3
+    counted = []
+    monkeypatch.setattr(sim, "run", lambda *a, **k: counted.append(1) or real_run(*a, **k))
+    resumed = sim.sweep(costs, configs, points, [0, 1], **kw)
+    assert len(counted) == 3  # the three (point, seed) pairs not done before
+    cols = [c for c in df.columns if c != "solve_s"]
+    pd.testing.assert_frame_equal(resumed[cols], df[cols], check_dtype=False, rtol=1e-10)
+    # a finished run is simulated again, unless replay=True reads it back
+    counted.clear()
+    sim.sweep(costs, configs, points, [0, 1], **kw)
+    assert len(counted) == 4
     monkeypatch.setattr(sim, "run", lambda *a, **k: pytest.fail("simulated again"))
-    again = sim.sweep(costs, configs, points, [0, 1], **kw)
-    pd.testing.assert_frame_equal(again, df, check_dtype=False, rtol=1e-10)
-    # per run: accuracy averaged over served requests; tiny batteries serve less
+    again = sim.sweep(costs, configs, points, [0, 1], replay=True, **kw)
+    assert again.attrs["replayed"] == str(out) and len(again) == len(df)
+    # per run: accuracy averaged over served requests; served fraction over all requests
     runs = sim.summarise(df)
     assert len(runs) == 4 and set(runs.columns) >= {"accuracy_pct", "latency_s", "served_fraction", "lam"}
     for (p, s), g in df.groupby(["point", "seed"]):
@@ -92,6 +113,31 @@ def test_sweep_settings_resume_and_summary(tmp_path, monkeypatch):
         if g.served.sum():
             assert row.accuracy_pct == pytest.approx((g.mean_accuracy.fillna(0) * g.served).sum() / g.served.sum())
         assert row.served_fraction == pytest.approx(g.served.sum() / max(g.n_requests.sum(), 1))
+
+
+def test_common_random_numbers_across_sweep_points(monkeypatch):
+    """At every sweep point a seed draws the same arrivals, sources and link rates; another seed
+    draws others. Only the swept setting (here batteries and memory) differs."""
+    costs, configs, _ = _parts(seed=6)
+    seen = []
+
+    def recorder(method, options=None):
+        def solve(sc):
+            seen.append(([q.source for q in sc.requests], sc.rate_mbps, sc.devices[0]))
+            return _nobody(sc)
+        return solve
+    monkeypatch.setattr(sim, "solver_for", recorder)
+    points = [{"battery_j": (800, 1000)}, {"battery_j": (1, 2)}, {"memory_mb": (50, 60)}]
+    df = sim.sweep(costs, configs, points, [0, 1], steps=4, base={"n_devices": 3, "lam": 2.0}, progress=False)
+    runs = {(p, s): seen[4 * i:4 * i + 4] for i, (p, s) in enumerate((p, s) for p in range(3) for s in (0, 1))}
+    for seed in (0, 1):
+        draws = [[(src, rates) for src, rates, _ in runs[p, seed]] for p in range(3)]
+        assert draws[0] == draws[1] == draws[2]
+        counts = [df[(df.point == p) & (df.seed == seed)].n_requests.tolist() for p in range(3)]
+        assert counts[0] == counts[1] == counts[2] and sum(counts[0]) > 0
+    assert [r for _, r, _ in runs[0, 0]] != [r for _, r, _ in runs[0, 1]]
+    first = {p: runs[p, 0][0][2] for p in range(3)}  # device 0 (a low-capacity one) at the first step
+    assert (first[0].energy_j, first[1].energy_j, first[2].memory_bytes) == (800.0, 1.0, 50e6)
 
 
 def test_sweep_refuses_unknown_settings():
@@ -102,7 +148,7 @@ def test_sweep_refuses_unknown_settings():
 
 
 def test_claims_trend_direction():
-    from adaptres import claims
+    from adaptres.experiments import claims
     runs = pd.DataFrame({"lam": [1, 1, 2, 2, 3, 3], "latency_s": [1.0, 1.1, 2.0, 2.1, 3.0, 3.2],
                          "accuracy_pct": [80.0] * 6})
     assert claims.trend(runs, "lam", [1, 2, 3], "latency_s", +1, "x", "rises")["held"] == "held"

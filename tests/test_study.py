@@ -4,7 +4,9 @@ import dataclasses
 import nbformat
 import pytest
 
-from adaptres import profiles, study, train
+from adaptres.experiments import profiles
+from adaptres.nn import train
+from adaptres.report import study
 
 
 def test_committed_cpu_results_are_found_and_matched_to_their_recipe(monkeypatch):

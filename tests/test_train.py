@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from adaptres import train as T
+from adaptres.nn import train as T
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="fashion-mnist", arch="resnet18", stem="imagenet", image_size=32, batch_size=16, lr=0.02,

@@ -1,0 +1,52 @@
+"""Command line: ``python -m adaptres {solve,evaluate,scenario,costs,train,ablation,bench,study} ...``.
+
+Bad input ends with one line naming the field (or flag) and the reason, and exit status 2; an
+interrupted command (Ctrl-C) ends with exit status 130 and leaves its output file as it was.
+The problem-side commands (``solve``, ``evaluate``, ``scenario``) never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import nn, problem, study
+
+COMMANDS = (problem, nn, study)  # each module adds its subcommands with ``add_commands(sub)``
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2)."""
+
+    def error(self, message):
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="adaptres", description=(__doc__ or "").splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
+    for module in COMMANDS:
+        module.add_commands(sub)
+    return p
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print(f"adaptres {args.cmd}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, OverflowError, RecursionError, EOFError) as exc:
+        print(f"adaptres {args.cmd}: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,140 @@
+"""``costs``, ``train``, ``ablation`` and ``bench`` (the network side: torch is imported only once the
+arguments have been checked)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from ..io import InputError, check_output
+
+
+def _value(text: str):
+    """A ``--set`` value: an integer, a number, true/false/none, else the text."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None, "null": None}.get(text.lower(), text)
+
+
+def recipe_of(args):
+    """The profile's recipe with the ``--set FIELD=VALUE`` overrides, checked (no torch)."""
+    from ..experiments import profiles
+    recipe = profiles.get(args.profile)["recipe"]
+    fields = {f.name for f in dataclasses.fields(recipe)}
+    overrides = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise InputError(f"--set: {item!r} is not FIELD=VALUE with a recipe field ({', '.join(sorted(fields))})")
+        overrides[key] = _value(value)
+    try:
+        return dataclasses.replace(recipe, **overrides)
+    except ValueError as exc:
+        raise InputError(f"--set {exc}") from None
+
+
+def _folder(path: str | None, flag: str) -> None:
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise InputError(f"{flag}: {path} is a file, not a folder")
+
+
+def cmd_costs(args):
+    from ..nn import recipe as R
+    if args.arch not in R.ARCHS:
+        raise InputError(f"--arch: must be one of {', '.join(R.ARCHS)}, got {args.arch!r}")
+    if args.stem not in R.STEMS:
+        raise InputError(f"--stem: must be one of {', '.join(R.STEMS)}, got {args.stem!r}")
+    if not 8 <= args.image_size <= 4096 or not 1 <= args.num_classes <= 100_000:
+        raise InputError("--image-size / --num-classes: must be in [8, 4096] / [1, 100000]")
+    from ..nn import costs
+    if args.write:
+        path = costs.write_table(costs.unit_table(args.arch, args.image_size, args.num_classes, args.stem))
+        print(f"wrote {path}")
+        return
+    df = costs.unit_costs(args.arch, image_size=args.image_size, num_classes=args.num_classes, stem=args.stem)
+    print(df.to_csv(index=False) if args.csv else df.to_string(index=False))
+
+
+def cmd_train(args):
+    recipe = recipe_of(args)
+    _folder(args.out, "--out")
+    _folder(args.data, "--data")
+    from ..nn.train import train
+    hist = train(recipe, args.out, resume=not args.restart, device=args.device, data_root=args.data,
+                 download=args.download)
+    print(hist.to_string(index=False))
+
+
+def cmd_ablation(args):
+    from ..experiments import profiles
+    P = profiles.get(args.profile)
+    if args.batch_size is not None and not 1 <= args.batch_size <= 1 << 20:
+        raise InputError(f"--batch-size: must be a positive integer, got {args.batch_size}")
+    run = Path(args.run)
+    if not run.is_dir():
+        raise InputError(f"--run: {run} is not a training output folder (train --out)")
+    out = check_output(args.out, "--out", inputs=[p for p in run.glob("*") if p.is_file()])
+    _folder(args.data, "--data")
+    from ..io import file_hash
+    from ..nn import ablation, data
+    from ..nn.train import load_trained, pick_device
+    dev = pick_device(args.device)
+    model, recipe = load_trained(run, dev)
+    test = data.load(recipe.dataset, "test", args.data).subset(recipe.test_limit, recipe.seed)
+    table = ablation.study(model, recipe, test, dev, args.batch_size or P.get("ablation_batch_size", 250), out=out,
+                           model_sha=file_hash(run / "model.pt"))
+    print(table[["kind", "dropped", "accuracy"]].to_string(index=False))
+
+
+def cmd_bench(args):
+    for name in ("steps", "repeats", "images", "batch_size"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')}: must be a positive integer, got {getattr(args, name)}")
+    if not 8 <= args.image_size <= 1024:
+        raise InputError(f"--image-size: must be in [8, 1024], got {args.image_size}")
+    from ..nn import bench
+    if args.what in ("model", "all"):
+        print(json.dumps(bench.run_model_bench(steps=args.steps, batch_size=args.batch_size,
+                                               image_size=args.image_size, repeats=args.repeats), indent=2))
+    if args.what in ("ablation", "all"):
+        print(json.dumps(bench.run_ablation_bench(n_images=args.images, image_size=args.image_size), indent=2))
+
+
+def add_commands(sub) -> None:
+    c = sub.add_parser("costs", help="per-unit cost table (Eqs 1-2)")
+    c.add_argument("--arch", default="resnet50")
+    c.add_argument("--image-size", type=int, default=224)
+    c.add_argument("--num-classes", type=int, default=10)
+    c.add_argument("--stem", default="imagenet")
+    c.add_argument("--csv", action="store_true")
+    c.add_argument("--write", action="store_true", help="write the table the problem side reads to data/costs/")
+    c.set_defaults(func=cmd_costs)
+    t = sub.add_parser("train", help="train a profile's recipe (resumes by default)")
+    t.add_argument("--profile", default="cpu")
+    t.add_argument("--out", required=True, help="the run's folder (checkpoint, history, model)")
+    t.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a recipe field")
+    t.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA when present)")
+    t.add_argument("--data", help="data root (default data/raw or $ADAPTRES_DATA)")
+    t.add_argument("--download", action="store_true", help="download the dataset where the network allows")
+    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    t.set_defaults(func=cmd_train)
+    a = sub.add_parser("ablation", help="accuracy of every drop configuration of a trained run")
+    a.add_argument("--run", required=True, help="a train output folder")
+    a.add_argument("--out", required=True, help="CSV to write")
+    a.add_argument("--profile", default="cpu")
+    a.add_argument("--batch-size", type=int)
+    a.add_argument("--device")
+    a.add_argument("--data")
+    a.set_defaults(func=cmd_ablation)
+    b = sub.add_parser("bench", help="block-wise vs torchvision ResNet-50 throughput")
+    b.add_argument("what", nargs="?", choices=["model", "ablation", "all"], default="all")
+    b.add_argument("--steps", type=int, default=10)
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--images", type=int, default=200, help="images for the ablation benchmark")
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--image-size", type=int, default=32)
+    b.set_defaults(func=cmd_bench)

@@ -1,0 +1,93 @@
+"""``solve``, ``evaluate`` and ``scenario`` (SPEC §8 files; no torch)."""
+
+from __future__ import annotations
+
+import json
+
+from ..io import InputError, check_output, finite_or_none
+
+FLAGS = {"rel_gap": "--gap"}  # solver options whose flag is not --<option-name>
+
+
+def _options(args):
+    from ..solvers import OptionError, Options
+    try:
+        return Options(time_limit=args.time_limit, rel_gap=args.gap, threads=args.threads, seed=args.seed,
+                       warm_start=args.warm_start, max_nodes=args.max_nodes)
+    except OptionError as exc:
+        raise InputError(f"{FLAGS.get(exc.field, '--' + exc.field.replace('_', '-'))}: {exc.reason}") from None
+
+
+def _print(obj) -> None:
+    print(json.dumps(finite_or_none(obj), indent=1, allow_nan=False))
+
+
+def cmd_solve(args):
+    from .. import solvers
+    from ..problem.evaluate import evaluate
+    from ..problem.scenario import Scenario
+    solvers.get(args.method)  # an unknown method: one line naming it and the known ones
+    opts = _options(args)
+    out = check_output(args.out, "--out", inputs=[args.scenario]) if args.out else None
+    sc = Scenario.load(args.scenario)
+    plan = solvers.solve(sc, args.method, opts)
+    ev = evaluate(sc, plan)
+    if not ev.feasible:
+        more = f" (and {len(ev.violations) - 1} more)" if len(ev.violations) > 1 else ""
+        raise InputError(f"plan: the {args.method} solver's plan is infeasible ({ev.violations[0]}{more}); "
+                         f"{'nothing written; ' if out else ''}the scenario's numbers may be beyond what the solver "
+                         "resolves (status " + plan.status + ")")
+    if out:
+        plan.save(out)
+    _print({k: v for k, v in plan.to_dict().items() if k != "requests"})
+
+
+def cmd_evaluate(args):
+    from ..problem.evaluate import evaluate
+    from ..problem.plan import Plan
+    from ..problem.scenario import Scenario
+    sc = Scenario.load(args.scenario)
+    ev = evaluate(sc, Plan.load(args.plan))
+    if not ev.feasible:
+        more = f" (and {len(ev.violations) - 1} more)" if len(ev.violations) > 1 else ""
+        raise InputError(f"plan: infeasible: {ev.violations[0]}{more}")
+    _print(ev.metrics())
+
+
+def cmd_scenario(args):
+    from ..experiments.sections import scenario_for
+    out = check_output(args.out, "--out") if args.out else None
+    sc = scenario_for(args.profile, args.devices, args.requests, args.seed, args.section)
+    if out:
+        sc.save(out)
+        print(f"wrote {out}: {sc.n_devices} devices, {len(sc.requests)} requests, {len(sc.configs)} configurations "
+              f"(§{args.section}: α = {sc.alpha:g}, β = {sc.beta:g}, A_th = {sc.accuracy_threshold:g} %)")
+    else:
+        _print(sc.to_dict())
+
+
+def add_commands(sub) -> None:
+    s = sub.add_parser("solve", help="solve one step (scenario.json) with a method")
+    s.add_argument("scenario")
+    s.add_argument("--method", default="exact", help="exact, relaxed, ga (or a registered solver)")
+    s.add_argument("--out", help="write plan.json here (only when the plan passes the evaluator)")
+    s.add_argument("--time-limit", type=float, default=60.0, help="seconds")
+    s.add_argument("--gap", type=float, default=1e-4, help="relative gap at which the exact solver stops")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--warm-start", action="store_true", help="exact: start from the relaxed method's plan")
+    s.add_argument("--max-nodes", type=int, help="exact: stop after this many branch-and-bound nodes (deterministic)")
+    s.add_argument("--seed", type=int, default=0, help="GA seed")
+    s.set_defaults(func=cmd_solve)
+    e = sub.add_parser("evaluate", help="every metric of plan.json on scenario.json")
+    e.add_argument("scenario")
+    e.add_argument("plan")
+    e.set_defaults(func=cmd_evaluate)
+    g = sub.add_parser("scenario", help="write one seeded step of a §V setting as scenario.json")
+    g.add_argument("--profile", default="cpu", help="whose accuracy table (fast, cpu, paper)")
+    g.add_argument("--devices", type=int, default=10, help="N, half low-, half high-capacity (§V-A)")
+    g.add_argument("--requests", type=int, default=3, help="R requests from random sources")
+    g.add_argument("--seed", type=int, default=0, help="the same seed gives the same file")
+    g.add_argument("--section", default="V-A", choices=["V-A", "V-B", "V-C", "V-D"],
+                   help="the weights, threshold and batteries of a §V section")
+    g.add_argument("--out", help="scenario.json to write (default: print it)")
+    g.set_defaults(func=cmd_scenario)

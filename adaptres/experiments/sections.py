@@ -1,0 +1,86 @@
+"""The paper's evaluation sections (§V-A..D) as data: what each sweeps, over which base setting,
+which panels its figure has and which claims it checks. ``adaptres.report.evaluation`` runs one;
+``scenario_for`` makes a single step of one (the ``scenario`` command)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..problem.generate import random_step
+from ..problem.scenario import Scenario
+from . import claims
+from .sim import inputs, label, point_devices, setting
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str  # "V-A"
+    notebook: str  # its notebook, which names its results file
+    figure: str  # the figure's file name
+    x: str  # the swept setting (the figure's x axis)
+    xlabel: str
+    base: dict  # fixed settings over sim.PAPER_SETTING (the profile adds n_devices)
+    points: Callable[[dict], list[dict]]  # the sweep points from the profile's simulation settings
+    metrics: tuple[str, ...]  # the figure's panels (a, b, c, ...)
+    claims: Callable  # (runs, order, full_accuracy) -> one row per claim
+    title: str  # the figure's title, formatted with N, seeds
+    by: tuple[str, ...]  # the summary's rows
+    hue: str | None = None
+
+    def order(self, points: list[dict]) -> list:
+        """The sweep's values in order, as its results tables show them."""
+        if self.x == "beta":
+            return list(dict.fromkeys(p["beta"] for p in points))
+        return [label(p[self.x]) if isinstance(p[self.x], tuple) else p[self.x] for p in points]
+
+
+SECTIONS = {s.name: s for s in (
+    Section("V-A", "04_eval_weights", "fig6_weights", "beta", "β (accuracy weight; α = 1 − β)",
+            {"lam": 3.0},
+            lambda S: [{"alpha": round(1 - b, 6), "beta": b, "accuracy_threshold": th}
+                       for th in S["thresholds"] for b in S["betas"]],
+            ("accuracy_pct", "latency_s", "gmacs", "energy_j", "shared_mb", "dropped_blocks"),
+            lambda runs, order, full: claims.fig6(runs, full_accuracy=full),
+            "Fig 6 · weights and threshold (N = {N}, λ = 3, {seeds} seeds)", ("accuracy_threshold", "beta"),
+            hue="A_th"),
+    Section("V-B", "05_eval_battery", "fig7_battery", "battery_j", "battery, J (low/high device)",
+            {"lam": 3.0, "alpha": 0.0, "beta": 1.0, "accuracy_threshold": 80.0},
+            lambda S: [{"battery_j": tuple(b)} for b in S["battery_j"]],
+            ("accuracy_pct", "latency_s", "shared_mb", "gmacs", "energy_j", "served_fraction"),
+            lambda runs, order, full: claims.fig7(runs, order),
+            "Fig 7 · battery capacity (N = {N}, λ = 3, α = 0, β = 1, {seeds} seeds)", ("battery_j",)),
+    Section("V-C", "06_eval_requests", "fig8_requests", "lam", "λ (requests per step)",
+            {"alpha": 0.7, "beta": 0.3, "accuracy_threshold": 80.0, "battery_j": (500, 800)},
+            lambda S: [{"lam": float(lam)} for lam in S["lams"]],
+            ("accuracy_pct", "latency_s", "shared_mb", "energy_j", "gmacs", "served_fraction"),
+            lambda runs, order, full: claims.fig8(runs, order),
+            "Fig 8 · request rate (N = {N}, α = 0.7, β = 0.3, {seeds} seeds)", ("lam",)),
+    Section("V-D", "07_eval_capacity", "fig9_capacity", "compute_g", "G mult. per step (low/high device)",
+            {"lam": 3.0, "alpha": 0.0, "beta": 1.0, "accuracy_threshold": 80.0},
+            lambda S: [{"compute_g": tuple(c)} for c in S["compute_g"]],
+            ("accuracy_pct", "latency_s", "shared_mb", "energy_j", "served_fraction", "dropped_blocks"),
+            lambda runs, order, full: claims.fig9(runs, order),
+            "Fig 9 · computational capacity (N = {N}, λ = 3, α = 0, β = 1, {seeds} seeds)", ("compute_g",)),
+)}
+
+
+def get(name: str) -> Section:
+    if name not in SECTIONS:
+        raise ValueError(f"section: must be one of {', '.join(SECTIONS)}, got {name!r}")
+    return SECTIONS[name]
+
+
+def scenario_for(profile: str, n_devices: int, n_requests: int, seed: int, section: str = "V-A") -> Scenario:
+    """One step of a section's setting as a scenario: the profile's unit costs and accuracy table, the
+    §V device classes (first half low-capacity, second half high), U[7.2, 72.2] Mb/s rates and
+    ``n_requests`` requests from random sources, all drawn from ``seed`` (the same seed, the same step)."""
+    if isinstance(n_requests, bool) or not isinstance(n_requests, int) or not 0 <= n_requests <= 10_000:
+        raise ValueError(f"requests: must be an integer in [0, 10000], got {n_requests!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed: must be a non-negative integer, got {seed!r}")
+    units, configs, _, _ = inputs(profile)
+    s = setting({**get(section).base, "n_devices": n_devices}, {})
+    return random_step(units.units, units.input_bytes, configs, point_devices(s), n_requests, seed,
+                       alpha=s["alpha"], beta=s["beta"], accuracy_threshold=s["accuracy_threshold"])
+

@@ -1,0 +1,250 @@
+"""Time-stepped simulation (paper §V, SPEC §7) and sweeps over its settings.
+
+At each step t = 1..T: R_t ~ Poisson(λ) requests from uniformly random sources, link rates drawn
+from U[7.2, 72.2] Mb/s, one solve, and the devices' batteries carried over,
+B_i(t+1) = max(0, B_i(t) − E_i(t)). A step with no requests, exhausted batteries or nothing
+servable is recorded like any other and the run goes on. Results are tidy: one row per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .. import solvers
+from ..io import provenance, read_header, read_table, write_table
+from ..paths import PACKAGE, repo_path
+from ..problem.accuracy import configs_from_rows
+from ..problem.evaluate import evaluate
+from ..problem.generate import build, paper_devices, random_rates
+from ..problem.plan import Plan
+from ..problem.scenario import Config, Device, Scenario
+from ..problem.unit_costs import UnitTable
+from ..problem.unit_costs import load as load_units
+
+Solver = Callable[[Scenario], Plan]
+
+
+def solver_for(method: str, options: solvers.Options | None = None) -> Solver:
+    """A solver by name with its options (``adaptres.solvers``), as a function of the scenario."""
+    solvers.get(method)  # an unknown method fails here, not at the first step
+    return lambda sc: solvers.solve(sc, method, options)
+
+
+def _step_row(t: int, sc: Scenario, plan: Plan, battery_before: list[float]) -> tuple[dict, list[dict]]:
+    ev = evaluate(sc, plan)
+    m = ev.metrics()
+    n_req = len(sc.requests)
+    row = {"step": t, "n_requests": n_req, "served": m["served"],
+           "served_fraction": m["served_fraction"] if n_req else np.nan,
+           "mean_accuracy": m["mean_accuracy"], "mean_latency_s": m["mean_latency_s"],
+           "mean_computation_s": m["mean_computation_s"], "mean_dc_transfer_s": m["mean_dc_transfer_s"],
+           "mean_sc_transfer_s": m["mean_sc_transfer_s"], "shared_bytes": m["shared_bytes"],
+           "dc_bytes": m["dc_bytes"], "sc_bytes": m["sc_bytes"], "macs": m["macs"],
+           "energy_j": m["energy_j"], "n_dropped_mean": m["n_dropped_mean"], "objective": ev.objective,
+           "violations": len(ev.violations), "status": plan.status, "solve_s": plan.solve_s,
+           "gap": plan.gap, "battery_min_j": min(battery_before), "battery_total_j": float(sum(battery_before)),
+           "devices_exhausted": int(sum(b <= 0 for b in battery_before))}
+    return row, ev.devices
+
+
+def run(units: UnitTable, configs: Sequence[Config], devices: Sequence[Device], steps: int, lam: float,
+        solver: Solver, seed: int = 0, progress: bool = True, label: str = "", **scenario_kwargs) -> pd.DataFrame:
+    """Simulate ``steps`` steps; returns one row per step (metrics from the evaluator)."""
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: must be a positive integer, got {steps!r}")
+    if not np.isfinite(lam) or lam < 0 or lam > 1e4:
+        raise ValueError(f"lam: must be a number in [0, 1e4] (requests per step), got {lam}")
+    rng = np.random.default_rng(seed)
+    devs = list(devices)
+    rows = []
+    for t in tqdm(range(steps), desc=label or f"simulation (λ={lam})", disable=not progress, leave=False):
+        n_req = int(rng.poisson(lam))
+        sources = rng.integers(0, len(devs), n_req).tolist()
+        rates = random_rates(len(devs), rng)
+        sc = build(units.units, units.input_bytes, configs, devs, sources, rates, **scenario_kwargs)
+        before = [d.energy_j for d in devs]
+        row, used = _step_row(t, sc, solver(sc), before)
+        rows.append(row)
+        devs = [dataclasses.replace(d, energy_j=max(0.0, d.energy_j - u["energy_j"])) for d, u in zip(devs, used)]
+    df = pd.DataFrame(rows)
+    numeric = [c for c in df.columns if c != "status"]
+    df[numeric] = df[numeric].apply(pd.to_numeric)  # None (no request served) → NaN
+    return df
+
+
+# ---------------------------------------------------------------------------- sweeps (§V-A..D)
+# The paper's §V-A setting (SPEC §7); each evaluation section sweeps one or two of these.
+PAPER_SETTING = {"n_devices": 10, "memory_mb": (100, 200), "compute_g": (1.4, 2.8), "speed_g": (1.4, 2.8),
+                 "battery_j": (800, 1000), "lam": 3.0, "alpha": 0.5, "beta": 0.5, "accuracy_threshold": 80.0}
+SCENARIO_KEYS = ("alpha", "beta", "accuracy_threshold")
+# the per-run metrics of ``summarise`` that figures and claims show, with their labels
+METRICS = {"accuracy_pct": "accuracy (%)", "latency_s": "latency per request (s)",
+           "shared_mb": "shared data per step (MB)", "gmacs": "computational load per step (G mult.)",
+           "energy_j": "energy per step (J)", "served_fraction": "requests served",
+           "dropped_blocks": "blocks dropped per request"}
+DEVICE_KEYS = ("memory_mb", "compute_g", "speed_g", "battery_j")
+
+
+def label(v) -> str:
+    """A setting's value as it appears in tables and on axes: ``800/1000`` for a low/high pair."""
+    if isinstance(v, (tuple, list)):
+        return "/".join(f"{x:g}" for x in v)
+    return f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+
+def setting(base: dict, point: dict) -> dict:
+    """``base`` with ``point``'s overrides; unknown keys are refused (one line naming the key)."""
+    for key in [*base, *point]:
+        if key not in PAPER_SETTING:
+            raise ValueError(f"sweep point: unknown setting {key!r} (expected one of {', '.join(PAPER_SETTING)})")
+    s = {**PAPER_SETTING, **base, **point}
+    for key in DEVICE_KEYS:
+        v = s[key]
+        if not isinstance(v, (tuple, list)) or len(v) != 2 or not all(
+                isinstance(x, (int, float)) and np.isfinite(x) and x > 0 for x in v):
+            raise ValueError(f"{key}: must be two positive numbers (low-, high-capacity devices), got {v!r}")
+    if not isinstance(s["n_devices"], int) or not 1 <= s["n_devices"] <= 1000:
+        raise ValueError(f"n_devices: must be an integer in [1, 1000], got {s['n_devices']!r}")
+    return s
+
+
+def point_devices(s: dict) -> list[Device]:
+    """The devices of a setting (``setting``'s result)."""
+    return paper_devices(s["n_devices"], memory_mb=s["memory_mb"], compute_g=s["compute_g"], speed_g=s["speed_g"],
+                         battery_j=s["battery_j"])
+
+
+def code_hash() -> str:
+    """A hash of the code a sweep's numbers depend on (the problem and solver sides, this module)."""
+    h = hashlib.sha256()
+    for path in sorted([*(PACKAGE / "problem").rglob("*.py"), *(PACKAGE / "solvers").rglob("*.py"),
+                        PACKAGE / "experiments" / "sim.py"]):
+        h.update(path.relative_to(PACKAGE).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _saved(out, keys: dict, replay: bool) -> tuple[pd.DataFrame, bool]:
+    """Rows saved at ``out`` for the same inputs: those of an unfinished run (resumed), or a finished
+    run's when ``replay``. Returns (rows, whether the run was finished)."""
+    if out is None or not Path(out).is_file():
+        return pd.DataFrame(), False
+    meta = read_header(out)
+    if not all(meta.get(k) == str(v) for k, v in keys.items()):
+        return pd.DataFrame(), False
+    finished = meta.get("status", "complete") == "complete"
+    if finished and not replay:
+        return pd.DataFrame(), False
+    return pd.read_csv(out, comment="#"), finished
+
+
+def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds, steps: int, base: dict | None = None,
+          method: str = "relaxed", options: solvers.Options | None = None, out: str | Path | None = None,
+          meta: dict | None = None, progress: bool = True, replay: bool = False) -> pd.DataFrame:
+    """Simulate every sweep point (a dict of overrides of ``base``, itself over ``PAPER_SETTING``)
+    for every seed; one row per (point, seed, step) with the point's settings as columns.
+
+    The same seed gives the same arrivals, sources and rates at every point (common random numbers),
+    so differences between points come from the swept setting. With ``out``, the rows are saved
+    (atomically, with their provenance) after each (point, seed): a run that was stopped resumes
+    where it was. A finished run with the same inputs is simulated again unless ``replay``, which
+    reads it back (``df.attrs["replayed"]`` then names the file).
+    """
+    opts = options or solvers.Options()
+    base = base or {}
+    for p in points:
+        setting(base, p)  # every point checked before any work
+    solver = solver_for(method, opts)
+    keys = {"method": method, "time_limit": opts.time_limit, "rel_gap": opts.rel_gap, "warm_start": opts.warm_start,
+            "max_nodes": opts.max_nodes, "steps": steps, "base": repr(sorted(base.items())),
+            "points": repr([sorted(p.items()) for p in points]), "code_sha256": code_hash(), **(meta or {})}
+    done, finished = _saved(out, keys, replay)
+    frames = [done] if len(done) else []
+    have = set(zip(done["point"], done["seed"])) if len(done) else set()
+    todo = [(p, s) for p in range(len(points)) for s in seeds if (p, s) not in have]
+    bar = tqdm(todo, desc=f"sweep ({method})", disable=not progress)
+    for n, (p, seed) in enumerate(bar):
+        s = setting(base, points[p])
+        name = ", ".join(f"{k}={label(v)}" for k, v in points[p].items())
+        bar.set_postfix_str(f"{name}, seed {seed}")
+        df = run(units, configs, point_devices(s), steps, s["lam"], _seeded(solver, method, opts, seed), seed=seed,
+                 progress=False, **{k: s[k] for k in SCENARIO_KEYS})
+        cols = {"point": p, "seed": seed, "label": name, **{k: label(v) if isinstance(v, (tuple, list)) else v
+                                                             for k, v in s.items()}}
+        frames.append(df.assign(**cols))
+        if out is not None:
+            status = "complete" if n == len(todo) - 1 else "partial"
+            write_table(pd.concat(frames, ignore_index=True), out, provenance(**keys, status=status),
+                        float_format="%.12g")
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(result):
+        result = result.sort_values(["point", "seed", "step"]).reset_index(drop=True)
+    result.attrs["replayed"] = str(out) if finished else None
+    return result
+
+
+def _seeded(solver: Solver, method: str, opts: solvers.Options, seed: int) -> Solver:
+    """The sweep's solver with the run's seed (only the GA draws random numbers)."""
+    return solver_for(method, dataclasses.replace(opts, seed=seed)) if method == "ga" else solver
+
+
+def summarise(df: pd.DataFrame, by=("point", "seed")) -> pd.DataFrame:
+    """Per run (point × seed): accuracy and latency averaged over served requests, and per-step means
+    of shared data (MB), multiplications (G), energy (J); served fraction over all requests."""
+    def one(g):
+        served = g["served"].sum()
+
+        def per_served(values):  # a per-step mean over served requests, averaged over all served requests
+            return (values.fillna(0) * g["served"]).sum() / served if served else np.nan
+
+        return pd.Series({
+            "accuracy_pct": per_served(g["mean_accuracy"]), "latency_s": per_served(g["mean_latency_s"]),
+            "computation_s": per_served(g["mean_computation_s"]),
+            "transfer_s": per_served(g["mean_dc_transfer_s"].fillna(0) + g["mean_sc_transfer_s"].fillna(0)),
+            "shared_mb": g["shared_bytes"].mean() / 1e6, "gmacs": g["macs"].mean() / 1e9,
+            "energy_j": g["energy_j"].mean(), "served_fraction": served / max(g["n_requests"].sum(), 1),
+            "dropped_blocks": per_served(g["n_dropped_mean"]),
+            "requests": g["n_requests"].sum(), "solve_s": g["solve_s"].mean(),
+            "optimal_steps": (g["status"] == "optimal").mean(), "max_gap": g["gap"].max()})
+    keep = [c for c in df.columns if c in PAPER_SETTING or c == "label"]
+    out = df.groupby(list(by), sort=True).apply(one, include_groups=False).reset_index()
+    settings = df.groupby(list(by), sort=True)[keep].first().reset_index()
+    return settings.merge(out, on=list(by))
+
+
+def inputs(profile: str, **overrides) -> tuple[UnitTable, list[Config], dict, dict]:
+    """What the evaluation sections start from: the committed unit costs (ResNet-50 at 224 px),
+    every configuration of the profile's accuracy table (the threshold is a scenario setting), the
+    table's provenance, and the profile's simulation settings with the ``overrides`` that are not None."""
+    from ..io import file_hash
+    from . import profiles
+    P = profiles.get(profile)
+    for key in overrides:
+        if key not in P["sim"]:
+            raise ValueError(f"{key}: not a simulation setting (expected one of {', '.join(P['sim'])})")
+    S = {**P["sim"], **{k: v for k, v in overrides.items() if v is not None}}
+    path = repo_path(P["optim"]["accuracy_table"])
+    table, meta = read_table(path)
+    meta = {**meta, "table": P["optim"]["accuracy_table"], "table_sha256": file_hash(path)}
+    configs = configs_from_rows(table.to_dict("records"), threshold=0.0)
+    return load_units(**profiles.UNITS), configs, meta, S
+
+
+def describe(S: dict) -> str:
+    """The simulation settings in words (for notebooks and notes)."""
+    if S["method"] == "relaxed":
+        solver = "relaxation + Algorithm 1"
+    elif S["method"] == "exact":
+        solver = (f"exact MILP{', warm-started from Algorithm 1' if S.get('warm_start', True) else ''}, to a "
+                  f"{S['rel_gap']:g} gap, {S['time_limit']:g} s/step"
+                  + (f", {S['max_nodes']} nodes" if S.get("max_nodes") is not None else ""))
+    else:
+        solver = S["method"]
+    return f"N = {S['n_devices']}, T = {S['steps']} steps, seeds {list(S['seeds'])}, solver: {solver}"

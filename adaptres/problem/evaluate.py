@@ -1,0 +1,171 @@
+"""The one evaluator (SPEC §5): every metric of a plan, from the scenario alone.
+
+All solvers are scored here; the exact solver's reported objective must equal this one's.
+Per request: computation (Eq 9), DC and SC transmission (Eqs 10-11), latency (Eqs 7-8); per
+device: memory (Eq 13), multiplications (Eq 14), energy (Eqs 17, 19); accuracy (Eq 16); and the
+objective (Eq 5) with the unserved penalty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import formulas as F
+from .plan import Plan
+from .scenario import Scenario, ScenarioError, index, show
+
+TOL = 1e-6  # relative tolerance of the capacity checks
+
+
+def _mean(values):
+    return float(np.mean(values)) if values else None  # numpy's (pairwise) sum: the numbers of earlier runs
+
+
+@dataclass
+class Evaluation:
+    objective: float
+    latency_norm: float  # L̂
+    accuracy_loss: float  # ΔA
+    n_unserved: int
+    requests: list[dict]  # per request: served, config, accuracy, computation_s, dc/sc transfer s and bytes
+    devices: list[dict]  # per device: memory_bytes, macs, compute_s, transmit_s, energy_j
+    violations: list[str] = field(default_factory=list)
+    excess: float = 0.0  # Σ of relative overshoots (used / capacity − 1) and accuracy shortfalls: a GA's penalty
+
+    @property
+    def feasible(self) -> bool:
+        return not self.violations
+
+    def metrics(self) -> dict:
+        served = [r for r in self.requests if r["served"]]
+        mean = lambda key: _mean([r[key] for r in served])  # noqa: E731
+        return {
+            "objective": self.objective,
+            "mean_latency_s": mean("latency_s"), "mean_computation_s": mean("computation_s"),
+            "mean_dc_transfer_s": mean("dc_transfer_s"), "mean_sc_transfer_s": mean("sc_transfer_s"),
+            "mean_accuracy": mean("accuracy"),
+            "shared_bytes": float(sum(r["dc_bytes"] + r["sc_bytes"] for r in served)),
+            "dc_bytes": float(sum(r["dc_bytes"] for r in served)),
+            "sc_bytes": float(sum(r["sc_bytes"] for r in served)),
+            "macs": float(sum(d["macs"] for d in self.devices)),
+            "energy_j": float(sum(d["energy_j"] for d in self.devices)),
+            "served": len(served), "requests": len(self.requests),
+            "served_fraction": len(served) / len(self.requests) if self.requests else 1.0,
+            "n_dropped_mean": mean("n_dropped"),
+            "violations": len(self.violations),
+        }
+
+
+def objective(scenario: Scenario, latencies: list[float], accuracies: list[float], n_unserved: int) -> tuple:
+    """Eq 5 for this scenario (see ``formulas.objective``)."""
+    return F.objective(scenario.alpha, scenario.beta, latencies, accuracies, scenario.configs[0].accuracy,
+                       len(scenario.requests), n_unserved, scenario.l_ref())
+
+
+def check_plan(scenario: Scenario, plan: Plan) -> None:
+    """That a plan fits the scenario: one entry per request, valid configurations and device indices."""
+    names = scenario.unit_names
+    n = scenario.n_devices
+    if len(plan.requests) != len(scenario.requests):
+        raise ScenarioError(f"plan.requests: has {len(plan.requests)} entries for {len(scenario.requests)} requests")
+    for r, q in enumerate(plan.requests):
+        if not q.served:
+            continue
+        where = f"plan.requests[{r}]"
+        index(q.config, len(scenario.configs), f"{where}.config", "a configuration index")
+        for name in names:
+            if name not in q.placement:
+                raise ScenarioError(f"{where}.placement: lacks unit {name!r}")
+            index(q.placement[name], n, f"{where}.placement.{name}")
+        extra = sorted(set(q.placement) - set(names))
+        if extra:
+            raise ScenarioError(f"{where}.placement: unknown unit {show(extra[0])}")
+
+
+class _Ledger:
+    """What the served requests use on each device."""
+
+    def __init__(self, n: int):
+        self.memory_per_request = [0.0] * n
+        self.activations = [0.0] * n
+        self.weights = [dict() for _ in range(n)]  # shared_weights: unit -> largest weight figure
+        self.macs = [0.0] * n
+        self.compute_s = [0.0] * n
+        self.transmit_s = [0.0] * n
+
+
+def _request(sc: Scenario, r: int, q, led: _Ledger) -> dict:
+    """One served request's latency parts and bytes, charged to the devices in ``led``."""
+    names, devs, rate = sc.unit_names, sc.devices, sc.rate_mbps
+    cfg = sc.configs[q.config]
+    dropped = set(cfg.dropped)
+    place = [q.placement[n] for n in names]
+    comp = dc_s = sc_s = dc_b = sc_b = 0.0
+    for j, i in enumerate(place):
+        c = sc.units[j].cost(names[j] in dropped)
+        t = F.computation_latency(c.macs, devs[i].macs_per_s)
+        comp += t
+        led.compute_s[i] += t
+        led.macs[i] += c.macs
+        led.memory_per_request[i] += c.weight + c.activation
+        led.activations[i] += c.activation
+        led.weights[i][j] = max(led.weights[i].get(j, 0), c.weight)
+    src = sc.requests[r].source
+    if place[0] != src:  # the input image, sent by the requesting device (a DC transfer)
+        t = F.transmission_latency(sc.input_bytes, rate[src][place[0]])
+        dc_s, dc_b = t, float(sc.input_bytes)
+        led.transmit_s[src] += t
+    for j in range(len(names) - 1):
+        a, b = place[j], place[j + 1]
+        if a == b:
+            continue
+        nbytes = sc.units[j].output_bytes
+        t = F.transmission_latency(nbytes, rate[a][b])
+        led.transmit_s[a] += t
+        if names[j] in dropped:  # data that passed a dropped block: a skip-connection transfer (Eq 11)
+            sc_s, sc_b = sc_s + t, sc_b + nbytes
+        else:  # a block's output to the next block's device (Eq 10)
+            dc_s, dc_b = dc_s + t, dc_b + nbytes
+    return {"served": True, "config": q.config, "accuracy": cfg.accuracy, "computation_s": comp,
+            "dc_transfer_s": dc_s, "sc_transfer_s": sc_s, "latency_s": F.request_latency(comp, dc_s, sc_s),
+            "dc_bytes": dc_b, "sc_bytes": sc_b, "n_dropped": len(dropped)}
+
+
+UNSERVED_ROW = {"served": False, "config": None, "accuracy": None, "computation_s": 0.0, "dc_transfer_s": 0.0,
+                "sc_transfer_s": 0.0, "latency_s": 0.0, "dc_bytes": 0.0, "sc_bytes": 0.0, "n_dropped": 0}
+
+
+def evaluate(scenario: Scenario, plan: Plan) -> Evaluation:
+    """Every metric of ``plan`` (SPEC §5); constraint violations are listed, not raised."""
+    check_plan(scenario, plan)
+    sc, N = scenario, scenario.n_devices
+    led = _Ledger(N)
+    reqs = [_request(sc, r, q, led) if q.served else dict(UNSERVED_ROW) for r, q in enumerate(plan.requests)]
+    served = [q for q in reqs if q["served"]]
+    violations, excess = [], 0.0
+    for r, q in enumerate(reqs):
+        if q["served"] and q["accuracy"] < sc.accuracy_threshold - 1e-9:
+            excess += (sc.accuracy_threshold - q["accuracy"]) / 100
+            violations.append(f"requests[{r}]: accuracy {q['accuracy']} below the threshold "
+                              f"{sc.accuracy_threshold} (Eq 16)")
+    if sc.memory_model == "per_request":
+        memory = led.memory_per_request
+    else:
+        memory = [a + sum(w.values()) for a, w in zip(led.activations, led.weights)]
+    devs = sc.devices
+    energy = [F.energy(led.compute_s[i], led.transmit_s[i], devs[i].p_compute_w, devs[i].p_transmit_w)
+              for i in range(N)]
+    for i, d in enumerate(devs):
+        for what, used, cap, eq in (("memory", memory[i], d.memory_bytes, 13),
+                                    ("computation", led.macs[i], d.compute_macs, 14),
+                                    ("energy", energy[i], d.energy_j, 17)):
+            if used > cap * (1 + TOL) + 1e-9:
+                excess += used / cap - 1 if cap > 0 else 1.0
+                violations.append(f"devices[{i}]: {what} {used:.6g} exceeds {cap:.6g} (Eq {eq})")
+    n_unserved = len(reqs) - len(served)
+    obj, l_hat, d_acc = objective(sc, [q["latency_s"] for q in served], [q["accuracy"] for q in served], n_unserved)
+    devices = [{"memory_bytes": float(memory[i]), "macs": float(led.macs[i]), "compute_s": float(led.compute_s[i]),
+                "transmit_s": float(led.transmit_s[i]), "energy_j": float(energy[i])} for i in range(N)]
+    return Evaluation(obj, l_hat, d_acc, n_unserved, reqs, devices, violations, excess)

@@ -1,0 +1,62 @@
+"""The paper's cost formulas as named functions (Eqs 1, 2, 5, 7-11, 19): plain arithmetic.
+
+The evaluator, the solvers and the network-side cost measurement all call these, so each
+equation is written once.
+"""
+
+from __future__ import annotations
+
+BITS_PER_BYTE = 8
+MEGA = 1e6
+UNSERVED_PENALTY = 10.0  # SPEC §5: a request left unserved adds 10 to the objective
+
+
+def memory_load(weight_elements: int, activation_elements: int, bytes_per_element: int = 4) -> int:
+    """Eq 1: memory of a unit = (its weights + the outputs of all its layers for one image) · b."""
+    return (weight_elements + activation_elements) * bytes_per_element
+
+
+def conv_multiplications(kernel_h: int, kernel_w: int, in_channels: int, out_channels: int, groups: int,
+                         out_h: int, out_w: int) -> int:
+    """Eq 2 for a convolution: K_h · K_w · C_in/groups · C_out · H_out · W_out (one image)."""
+    return kernel_h * kernel_w * (in_channels // groups) * out_channels * out_h * out_w
+
+
+def linear_multiplications(in_features: int, out_features: int) -> int:
+    """Eq 2 for a fully connected layer: in · out."""
+    return in_features * out_features
+
+
+def computation_latency(macs: float, macs_per_s: float) -> float:
+    """Eq 9: time for a device of speed e_i (multiplications per second) to compute ``macs``."""
+    return macs / macs_per_s
+
+
+def transmission_latency(nbytes: float, rate_mbps: float) -> float:
+    """Eqs 10-11: time to send ``nbytes`` over a link of ``rate_mbps`` megabits per second.
+
+    Eq 10 is a direct-connection transfer (a block's output to the next block's device), Eq 11 a
+    skip-connection transfer (data that passes a dropped block); both are size / rate.
+    """
+    return nbytes * BITS_PER_BYTE / (rate_mbps * MEGA)
+
+
+def request_latency(computation_s: float, dc_transfer_s: float, sc_transfer_s: float) -> float:
+    """Eqs 7-8: a request's latency is its computation plus its DC and SC transmission time."""
+    return computation_s + dc_transfer_s + sc_transfer_s
+
+
+def energy(compute_s: float, transmit_s: float, p_compute_w: float, p_transmit_w: float) -> float:
+    """Eq 19: a device's energy = p_compute · computing time + p_transmit · sending time (joules)."""
+    return p_compute_w * compute_s + p_transmit_w * transmit_s
+
+
+def objective(alpha: float, beta: float, latencies, accuracies, full_accuracy: float, n_requests: int,
+              n_unserved: int, latency_ref_s: float) -> tuple[float, float, float]:
+    """Eq 5: α · L̂ + β · ΔA + 10 · U, with L̂ (latency over L_ref) and ΔA (relative accuracy loss)
+    averaged over all R requests of the step. Returns (objective, L̂, ΔA)."""
+    if n_requests == 0:
+        return 0.0, 0.0, 0.0
+    l_hat = sum(latencies) / (n_requests * latency_ref_s)
+    d_acc = sum((full_accuracy - a) / full_accuracy for a in accuracies) / n_requests
+    return alpha * l_hat + beta * d_acc + UNSERVED_PENALTY * n_unserved, l_hat, d_acc

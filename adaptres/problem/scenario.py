@@ -1,0 +1,344 @@
+"""A scenario: one time step of the distributed-inference problem (SPEC §4, §8), typed.
+
+``Scenario`` and its parts (``Unit``, ``Config``, ``Device``, ``Request``) are frozen dataclasses;
+``Scenario.from_dict`` / ``load`` read exactly SPEC §8's ``scenario.json`` and ``to_dict`` /
+``save`` write it. A scenario is validated when it is made: the message of a ``ScenarioError``
+names the field (``devices[3].macs_per_s``) and the reason.
+
+Numbers must be finite and lie in ranges that keep the arithmetic meaningful (``RANGES``): for
+example link rates of 0.001 Mb/s to 1 Tb/s and device speeds of 1e6 to 1e16 multiplications per
+second. Outside them a transfer or a computation takes longer than 10^9 s, the solvers' matrices
+span more orders of magnitude than a floating-point solver can keep apart, and the answers mean
+nothing (a rate of 1e-20 Mb/s made HiGHS call over-full plans optimal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from ..io import InputError, read_json, write_json
+
+KINDS = ("stem", "conv", "identity", "head")
+MEMORY_MODELS = ("per_request", "shared_weights")
+UNIT_FIELDS = ("name", "kind", "macs", "macs_dropped", "weight_bytes", "activation_bytes", "weight_bytes_dropped",
+               "activation_bytes_dropped", "output_bytes")
+DEVICE_FIELDS = ("name", "memory_bytes", "compute_macs", "macs_per_s", "energy_j", "p_compute_w", "p_transmit_w")
+TOP_FIELDS = ("units", "input_bytes", "configs", "devices", "rate_mbps", "requests", "alpha", "beta",
+              "accuracy_threshold", "memory_model", "latency_ref_s")
+
+# (low, high, low is excluded): the ranges of SPEC §8's numbers (see the module's docstring)
+RANGES = {
+    "macs": (0, 1e15, False), "bytes": (0, 1e12, False), "input_bytes": (0, 1e12, True),
+    "accuracy": (0, 100, False), "memory_bytes": (0, 1e15, True), "compute_macs": (0, 1e18, True),
+    "macs_per_s": (1e6, 1e16, False), "energy_j": (0, 1e9, False), "power_w": (0, 1e4, False),
+    "rate_mbps": (1e-3, 1e6, False), "weight": (0, 1, False), "latency_ref_s": (0, 1e9, True),
+}
+
+
+class ScenarioError(InputError):
+    """Malformed scenario or plan: the message names the field and the reason."""
+
+
+def show(v) -> str:
+    """A short form of a bad value for an error message."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**15:
+        return f"an integer of {len(str(abs(v)))} digits" if abs(v) < 10**4000 else "a huge integer"
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def number(v, where: str, rng: str, nullable: bool = False):
+    """``v`` if it is a finite number within ``RANGES[rng]``, else a ScenarioError naming ``where``."""
+    if v is None and nullable:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ScenarioError(f"{where}: must be a number, got {show(v)}")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ScenarioError(f"{where}: must be a finite number, got {show(v)}")
+    lo, hi, open_lo = RANGES[rng]
+    if v < lo or (open_lo and v == lo) or v > hi:
+        bound = f"{'above' if open_lo else 'at least'} {lo:g}"
+        raise ScenarioError(f"{where}: must be {bound} and at most {hi:g}, got {show(v)}")
+    return v
+
+
+def exact_keys(obj, keys, where: str) -> None:
+    if not isinstance(obj, dict):
+        raise ScenarioError(f"{where}: must be an object, got {type(obj).__name__}")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise ScenarioError(f"{where}: missing field {missing[0]!r}")
+    extra = sorted(set(obj) - set(keys), key=str)
+    if extra:
+        raise ScenarioError(f"{where}: unknown field {show(extra[0])}")
+
+
+def index(v, n: int, where: str, what: str = "a device index") -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n:
+        raise ScenarioError(f"{where}: must be {what} in 0..{n - 1}, got {show(v)}")
+    return v
+
+
+class Cost(NamedTuple):
+    """What one unit costs for one request: multiplications, weight and activation bytes."""
+    macs: float
+    weight: float
+    activation: float
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of the chain (SPEC §2): a ``stem``, a ``conv`` or ``identity`` block, or the ``head``.
+    The ``*_dropped`` costs are those with the direct connection dropped (None for stem and head)."""
+
+    name: str
+    kind: str
+    macs: float
+    macs_dropped: float | None
+    weight_bytes: float
+    activation_bytes: float
+    weight_bytes_dropped: float | None
+    activation_bytes_dropped: float | None
+    output_bytes: float
+
+    @property
+    def droppable(self) -> bool:
+        return self.kind in ("conv", "identity")
+
+    def cost(self, dropped: bool = False) -> Cost:
+        if dropped:
+            return Cost(self.macs_dropped, self.weight_bytes_dropped, self.activation_bytes_dropped)
+        return Cost(self.macs, self.weight_bytes, self.activation_bytes)
+
+    def check(self, where: str) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ScenarioError(f"{where}.name: must be a non-empty string, got {show(self.name)}")
+        if self.kind not in KINDS:
+            raise ScenarioError(f"{where}.kind: must be one of {', '.join(KINDS)}, got {show(self.kind)}")
+        for key in ("macs", "weight_bytes", "activation_bytes", "output_bytes"):
+            number(getattr(self, key), f"{where}.{key}", "macs" if key == "macs" else "bytes")
+        for key in ("macs_dropped", "weight_bytes_dropped", "activation_bytes_dropped"):
+            v = getattr(self, key)
+            if self.droppable:
+                number(v, f"{where}.{key}", "macs" if key == "macs_dropped" else "bytes")
+            elif v is not None:
+                raise ScenarioError(f"{where}.{key}: must be null for a unit of kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A configuration of the accuracy table (SPEC §3): the DC-dropped blocks and the accuracy (%)."""
+
+    dropped: tuple[str, ...]
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device's limits in this step (SPEC §4)."""
+
+    name: str
+    memory_bytes: float
+    compute_macs: float
+    macs_per_s: float
+    energy_j: float
+    p_compute_w: float = 8.0
+    p_transmit_w: float = 10.0
+
+    def check(self, where: str) -> None:
+        if not isinstance(self.name, str):
+            raise ScenarioError(f"{where}.name: must be a string, got {show(self.name)}")
+        for key in ("memory_bytes", "compute_macs", "macs_per_s", "energy_j"):
+            number(getattr(self, key), f"{where}.{key}", key)
+        for key in ("p_compute_w", "p_transmit_w"):
+            number(getattr(self, key), f"{where}.{key}", "power_w")
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request for one inference, from the device that holds the image."""
+
+    source: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One time step: units, configurations, devices, link rates, requests and weights (SPEC §4)."""
+
+    units: tuple[Unit, ...]
+    input_bytes: float
+    configs: tuple[Config, ...]
+    devices: tuple[Device, ...]
+    rate_mbps: tuple[tuple[float, ...], ...]
+    requests: tuple[Request, ...]
+    alpha: float = 0.5
+    beta: float = 0.5
+    accuracy_threshold: float = 80.0
+    memory_model: str = "per_request"
+    latency_ref_s: float | None = None
+    _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        for name in ("units", "configs", "devices", "requests"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)):
+                raise ScenarioError(f"{name}: must be a list, got {type(value).__name__}")
+            object.__setattr__(self, name, tuple(value))
+        if isinstance(self.rate_mbps, (list, tuple)):
+            object.__setattr__(self, "rate_mbps", tuple(tuple(r) if isinstance(r, (list, tuple)) else r
+                                                        for r in self.rate_mbps))
+        object.__setattr__(self, "_names", tuple(getattr(u, "name", None) for u in self.units))
+        self._check_units()
+        self._check_configs()
+        self._check_devices()
+        self._check_weights()
+
+    # ------------------------------------------------------------------ validation
+    def _check_units(self) -> None:
+        if len(self.units) < 2:
+            raise ScenarioError("units: must be a list of at least two units (stem ... head)")
+        for j, u in enumerate(self.units):
+            if not isinstance(u, Unit):
+                raise ScenarioError(f"units[{j}]: must be a Unit, got {type(u).__name__}")
+            u.check(f"units[{j}]")
+        if len(set(self._names)) != len(self._names):
+            raise ScenarioError("units: unit names must be unique")
+        number(self.input_bytes, "input_bytes", "input_bytes")
+
+    def _check_configs(self) -> None:
+        if not self.configs:
+            raise ScenarioError("configs: must be a non-empty list")
+        kinds = dict(zip(self._names, (u.kind for u in self.units)))
+        for k, c in enumerate(self.configs):
+            where = f"configs[{k}]"
+            if not isinstance(c, Config) or not isinstance(c.dropped, (list, tuple)):
+                raise ScenarioError(f"{where}.dropped: must be a list of unit names")
+            for name in c.dropped:
+                if not isinstance(name, str) or name not in kinds:
+                    raise ScenarioError(f"{where}.dropped: unknown unit {show(name)}")
+                if kinds[name] not in ("conv", "identity"):
+                    raise ScenarioError(f"{where}.dropped: unit {name!r} cannot be dropped")
+            if len(set(c.dropped)) != len(c.dropped):
+                raise ScenarioError(f"{where}.dropped: a unit appears twice")
+            number(c.accuracy, f"{where}.accuracy", "accuracy")
+        if self.configs[0].dropped:
+            raise ScenarioError("configs[0].dropped: must be [] (the full model comes first)")
+        if self.configs[0].accuracy <= 0:
+            raise ScenarioError("configs[0].accuracy: must be positive (it is the reference a_0)")
+
+    def _check_devices(self) -> None:
+        if not self.devices:
+            raise ScenarioError("devices: must be a non-empty list")
+        for i, d in enumerate(self.devices):
+            if not isinstance(d, Device):
+                raise ScenarioError(f"devices[{i}]: must be a Device, got {type(d).__name__}")
+            d.check(f"devices[{i}]")
+        n = len(self.devices)
+        rates = self.rate_mbps
+        if not isinstance(rates, tuple) or len(rates) != n or any(not isinstance(r, tuple) or len(r) != n for r in rates):
+            raise ScenarioError(f"rate_mbps: must be a square {n}×{n} matrix (one row and column per device)")
+        for i in range(n):
+            for k in range(n):
+                v = rates[i][k]
+                if i == k:
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                        raise ScenarioError(f"rate_mbps[{i}][{i}]: must be a non-negative number (unused), got {show(v)}")
+                    continue
+                number(v, f"rate_mbps[{i}][{k}]", "rate_mbps")
+                if v != rates[k][i]:
+                    raise ScenarioError(f"rate_mbps[{i}][{k}]: the matrix must be symmetric "
+                                        f"({v} vs rate_mbps[{k}][{i}] = {rates[k][i]})")
+        for r, q in enumerate(self.requests):
+            if not isinstance(q, Request):
+                raise ScenarioError(f"requests[{r}]: must be a Request, got {type(q).__name__}")
+            index(q.source, n, f"requests[{r}].source")
+
+    def _check_weights(self) -> None:
+        number(self.alpha, "alpha", "weight")
+        number(self.beta, "beta", "weight")
+        if abs(self.alpha + self.beta - 1) > 1e-9:
+            raise ScenarioError(f"alpha, beta: must add up to 1, got {self.alpha} + {self.beta}")
+        number(self.accuracy_threshold, "accuracy_threshold", "accuracy")
+        if self.memory_model not in MEMORY_MODELS:
+            raise ScenarioError(f"memory_model: must be one of {', '.join(MEMORY_MODELS)}, got {show(self.memory_model)}")
+        number(self.latency_ref_s, "latency_ref_s", "latency_ref_s", nullable=True)
+
+    # ------------------------------------------------------------------ derived quantities
+    @property
+    def n_devices(self) -> int:
+        return len(self.devices)
+
+    @property
+    def unit_names(self) -> tuple[str, ...]:
+        return self._names
+
+    def replace(self, **changes) -> "Scenario":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def l_ref(self) -> float:
+        """L_ref (SPEC §5): ``latency_ref_s``, else the whole model on the slowest device."""
+        if self.latency_ref_s is not None:
+            return float(self.latency_ref_s)
+        return sum(u.macs for u in self.units) / min(d.macs_per_s for d in self.devices)
+
+    def allowed_configs(self) -> list[int]:
+        """Configurations that meet the accuracy threshold (Eq 16)."""
+        return [k for k, c in enumerate(self.configs) if c.accuracy >= self.accuracy_threshold]
+
+    def drops(self, k: int, j: int) -> bool:
+        """Does configuration k drop unit j's direct connection?"""
+        return self._names[j] in self.configs[k].dropped
+
+    def unit_cost(self, j: int, dropped: bool) -> Cost:
+        """Multiplications, weight and activation bytes of unit j, its DC dropped or not."""
+        return self.units[j].cost(dropped)
+
+    # ------------------------------------------------------------------ I/O (SPEC §8)
+    def to_dict(self) -> dict:
+        return {"units": [dataclasses.asdict(u) for u in self.units], "input_bytes": self.input_bytes,
+                "configs": [{"dropped": list(c.dropped), "accuracy": c.accuracy} for c in self.configs],
+                "devices": [dataclasses.asdict(d) for d in self.devices],
+                "rate_mbps": [list(r) for r in self.rate_mbps],
+                "requests": [{"source": q.source} for q in self.requests],
+                "alpha": self.alpha, "beta": self.beta, "accuracy_threshold": self.accuracy_threshold,
+                "memory_model": self.memory_model, "latency_ref_s": self.latency_ref_s}
+
+    @classmethod
+    def from_dict(cls, obj) -> "Scenario":
+        exact_keys(obj, TOP_FIELDS, "scenario")
+        for name in ("units", "configs", "devices", "requests", "rate_mbps"):
+            if not isinstance(obj[name], list):
+                raise ScenarioError(f"{name}: must be a list, got {type(obj[name]).__name__}")
+        units = []
+        for j, u in enumerate(obj["units"]):
+            exact_keys(u, UNIT_FIELDS, f"units[{j}]")
+            units.append(Unit(**u))
+        configs = []
+        for k, c in enumerate(obj["configs"]):
+            exact_keys(c, ("dropped", "accuracy"), f"configs[{k}]")
+            if not isinstance(c["dropped"], list):
+                raise ScenarioError(f"configs[{k}].dropped: must be a list of unit names")
+            configs.append(Config(tuple(c["dropped"]), c["accuracy"]))
+        devices = []
+        for i, d in enumerate(obj["devices"]):
+            exact_keys(d, DEVICE_FIELDS, f"devices[{i}]")
+            devices.append(Device(**d))
+        requests = []
+        for r, q in enumerate(obj["requests"]):
+            exact_keys(q, ("source",), f"requests[{r}]")
+            requests.append(Request(q["source"]))
+        return cls(units=tuple(units), input_bytes=obj["input_bytes"], configs=tuple(configs),
+                   devices=tuple(devices), rate_mbps=obj["rate_mbps"], requests=tuple(requests),
+                   **{k: obj[k] for k in TOP_FIELDS[6:]})
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Scenario":
+        return cls.from_dict(read_json(path, "scenario"))

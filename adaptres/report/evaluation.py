@@ -1,0 +1,108 @@
+"""One evaluation section (§V-A..D) end to end: sweep, summary, figure, claims — the work of notebooks 04-07.
+
+    res = run_section("V-B", "cpu")
+    res.summary, res.checks, res.figures, res.pinned()
+
+The sweep's per-step rows are saved to ``<results>/<notebook>_<profile>.csv`` with provenance (a
+stopped run resumes there); ``replay=True`` reads a finished run with the same inputs back instead
+of simulating again, and the result says so (``replayed``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from ..experiments import profiles, sections, sim
+from ..io import git_commit
+from ..paths import relative, results_path
+from . import plots
+
+SUMMARY_COLUMNS = ["accuracy_pct", "latency_s", "shared_mb", "gmacs", "energy_j", "served_fraction", "dropped_blocks"]
+
+
+@dataclass
+class SectionRun:
+    """What ``run_section`` computed, with everything a notebook shows."""
+
+    section: sections.Section
+    profile: str
+    settings: dict  # the profile's simulation settings, overridden
+    table_meta: dict  # the accuracy table's provenance
+    steps: pd.DataFrame  # one row per (point, seed, step)
+    runs: pd.DataFrame  # one row per (point, seed): sim.summarise
+    checks: pd.DataFrame  # the paper's claims against this run
+    results: Path  # the per-step CSV
+    figures: list[Path] = field(default_factory=list)
+    replayed: str | None = None  # the file read back instead of simulating (replay=True)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Mean and sd over seeds of each metric, per sweep point."""
+        return self.runs.groupby(list(self.section.by), sort=False)[SUMMARY_COLUMNS].agg(["mean", "std"])
+
+    @property
+    def solver_table(self) -> pd.DataFrame:
+        """Per sweep point: steps, requests, served, and the solver's gap to its own bound and time."""
+        return self.steps.groupby("label", sort=False).agg(
+            steps=("step", "count"), requests=("n_requests", "sum"), served=("served", "sum"),
+            median_gap=("gap", "median"), max_gap=("gap", "max"), mean_solve_s=("solve_s", "mean")).round(3)
+
+    def pinned(self) -> pd.DataFrame:
+        """The numbers nbval pins in the (deterministic) fast profile: per sweep point, the requests,
+        and the mean over seeds of accuracy, latency and served fraction, rounded."""
+        g = self.runs.groupby(list(self.section.by), sort=False)
+        out = pd.DataFrame({"requests": g["requests"].sum().astype(int),
+                            "accuracy_pct": g["accuracy_pct"].mean().round(2),
+                            "latency_s": g["latency_s"].mean().round(3),
+                            "served_fraction": g["served_fraction"].mean().round(3)})
+        return out
+
+    def describe(self) -> str:
+        m = self.table_meta
+        return (f"accuracy table {m['table']} ({m.get('dataset')}, {m.get('px')} px, full model {m.get('full_accuracy')} %); "
+                f"profile {self.profile}: {sim.describe(self.settings)}; commit {git_commit()}\n"
+                f"{len(self.steps)} steps, {int(self.steps.n_requests.sum())} requests; "
+                + (f"replayed from {relative(self.replayed)}" if self.replayed else f"saved to {relative(self.results)}"))
+
+    def note(self) -> dict:
+        """The key numbers for the main job's report, with what was reused."""
+        held = self.checks["held"].eq("held").sum()
+        reused = [f"accuracy table {self.table_meta['table']} (device {self.table_meta.get('device')}, "
+                  f"commit {self.table_meta.get('commit')})"]
+        if self.replayed:
+            reused.append(f"per-step results {relative(self.replayed)} (replayed, not simulated)")
+        return {"claims_held": f"{held}/{len(self.checks)}",
+                **{f"{r.figure} {r.paper}": f"{r.held}: {r['this run']}" for _, r in self.checks.iterrows()},
+                "steps": len(self.steps), "mean_solve_s": round(float(self.steps.solve_s.mean()), 2),
+                "reused": "; ".join(reused), "commit": git_commit()}
+
+
+def run_section(section: str, profile: str, steps: int | None = None, seeds=None, time_limit: float | None = None,
+                replay: bool = False, progress: bool = True) -> SectionRun:
+    """Sweep one evaluation section in a profile (``steps``, ``seeds``, ``time_limit``: the profile's
+    unless given), then summarise it, draw and save its figure and check the paper's claims."""
+    sec = sections.get(section)
+    units, configs, meta, S = sim.inputs(profile, steps=steps, seeds=None if seeds is None else tuple(seeds),
+                                         time_limit=time_limit)
+    points = sec.points(S)
+    out = results_path(sec.notebook, profile)
+    df = sim.sweep(units, configs, points, S["seeds"], S["steps"], base={"n_devices": S["n_devices"], **sec.base},
+                   method=S["method"], options=profiles.solver_options(S), out=out,
+                   meta={"table_sha256": meta["table_sha256"], "n_devices": S["n_devices"]}, progress=progress,
+                   replay=replay)
+    runs = sim.summarise(df)
+    order = sec.order(points)
+    res = SectionRun(sec, profile, S, meta, df, runs, sec.claims(runs, order, float(meta["full_accuracy"])), out,
+                     replayed=df.attrs.get("replayed"))
+    if sec.hue == "A_th":
+        runs["A_th"] = runs["accuracy_threshold"].map(lambda v: f"{v:g} %")
+    fig = plots.sweep_figure(runs, sec.x, metrics=sec.metrics, hue=sec.hue, xlabel=sec.xlabel,
+                             order=None if sec.x == "beta" else order,
+                             title=sec.title.format(N=S["n_devices"], seeds=len(S["seeds"])))
+    res.figures = plots.save_figure(fig, sec.figure, profile)
+    plt.close(fig)
+    return res

@@ -1,0 +1,95 @@
+"""Notebook parameters, checked in the cell right after the ``parameters`` cell.
+
+papermill injects what the caller gives (``-p profile nosuch``); ``check_parameters`` turns a bad
+value into one line that names the parameter, and shortens the notebook's traceback to that line,
+so it is the first thing a reader of papermill's output sees.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class ParameterError(ValueError):
+    """A notebook parameter with a bad value: the message names it and the reason."""
+
+
+def _int_or_none(v, lo: int, hi: int) -> bool:
+    return v is None or (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi)
+
+
+def _real(v, lo: float, hi: float, open_lo: bool = False) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and (v > lo if open_lo else v >= lo) and v <= hi)
+
+
+def _profile(v):
+    from ..experiments.profiles import PROFILES
+    return v in PROFILES if isinstance(v, str) else False, f"must be one of {', '.join(PROFILES)}"
+
+
+def _device(v):
+    if v is None:
+        return True, ""
+    from ..nn.train import pick_device
+    try:
+        pick_device(v)
+    except ValueError as exc:
+        return False, str(exc).split(": ", 1)[1]
+    return True, ""
+
+
+def _arch(v):
+    from ..nn.recipe import ARCHS
+    return v in ARCHS, f"must be one of {', '.join(ARCHS)}"
+
+
+CHECKS = {
+    "profile": _profile,
+    "steps": lambda v: (_int_or_none(v, 1, 100_000), "must be None or a positive integer"),
+    "seeds": lambda v: (v is None or (isinstance(v, (list, tuple)) and len(v) > 0 and all(
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in v)),
+        "must be None or a non-empty list of non-negative integers"),
+    "time_limit": lambda v: (v is None or _real(v, 0, 1e6, open_lo=True), "must be None or a positive number of seconds"),
+    "replay": lambda v: (isinstance(v, bool), "must be True or False"),
+    "retrain": lambda v: (isinstance(v, bool), "must be True or False"),
+    "warm_start": lambda v: (isinstance(v, bool), "must be True or False"),
+    "device": _device,
+    "threshold": lambda v: (_real(v, 0, 100), "must be a number in [0, 100]"),
+    "accuracy_threshold": lambda v: (_real(v, 0, 100), "must be a number in [0, 100]"),
+    "alpha": lambda v: (_real(v, 0, 1), "must be a number in [0, 1]"),
+    "beta": lambda v: (_real(v, 0, 1), "must be a number in [0, 1]"),
+    "seed": lambda v: (_int_or_none(v, 0, 2**32 - 1) and v is not None, "must be a non-negative integer"),
+    "arch": _arch,
+    "num_classes": lambda v: (_int_or_none(v, 1, 100_000) and v is not None, "must be a positive integer"),
+}
+
+
+def problems(**params) -> list[str]:
+    """What is wrong with ``params`` (one line each; empty when all are fine)."""
+    out = []
+    for name, value in params.items():
+        if name not in CHECKS:
+            out.append(f"{name}: not a parameter this check knows")
+            continue
+        ok, why = CHECKS[name](value)
+        if not ok:
+            out.append(f"{name}: {why}, got {value!r}")
+    if "alpha" in params and "beta" in params and not out and abs(params["alpha"] + params["beta"] - 1) > 1e-9:
+        out.append(f"alpha, beta: must add up to 1, got {params['alpha']} + {params['beta']}")
+    return out
+
+
+def check_parameters(**params) -> None:
+    """Raise ``ParameterError`` naming the first bad parameter (with a one-line traceback in IPython)."""
+    bad = problems(**params)
+    if not bad:
+        return
+    try:  # in a notebook: show the error alone, not the frames that led to it
+        from IPython import get_ipython
+        ip = get_ipython()
+        if ip is not None:
+            ip.InteractiveTB.set_mode(mode="Minimal")
+    except ImportError:
+        pass
+    raise ParameterError(bad[0] + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))

@@ -1,0 +1,199 @@
+"""Figures: one helper writes every figure (PNG + PDF, stable metadata), and the study's plots."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ..experiments.sim import METRICS as SWEEP_METRICS  # noqa: E402
+from ..io import atomic_write_bytes  # noqa: E402
+from ..paths import figures_dir  # noqa: E402
+
+# no dates or versions in the files, so the same data gives the same bytes
+_PNG_META = {"Software": None}
+_PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
+
+
+def save_figure(fig, name: str, profile: str) -> list[Path]:
+    """Write ``fig`` as ``<figures>/<profile>/<name>.png`` and ``.pdf``; return the paths."""
+    out = figures_dir(profile)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    for path, kw in ((paths[0], {"dpi": 150, "metadata": _PNG_META}), (paths[1], {"metadata": _PDF_META})):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix[1:], bbox_inches="tight", **kw)
+        atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue()))
+    return paths
+
+
+def style() -> None:
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams["svg.hashsalt"] = "adaptres"
+
+
+# ---------------------------------------------------------------------------- costs (notebook 00)
+def unit_costs_figure(costs: pd.DataFrame, title: str = ""):
+    """Per-unit multiplications, memory (weights + activations) and output size."""
+    style()
+    fig, axes = plt.subplots(3, 1, figsize=(11, 9), sharex=True)
+    x = costs["name"]
+    axes[0].bar(x, costs["macs"] / 1e6, color=sns.color_palette()[0])
+    axes[0].set_ylabel("multiplications (M)")
+    axes[1].bar(x, costs["weight_bytes"] / 1e6, label="weights", color=sns.color_palette()[1])
+    axes[1].bar(x, costs["activation_bytes"] / 1e6, bottom=costs["weight_bytes"] / 1e6, label="activations",
+                color=sns.color_palette()[2])
+    axes[1].set_ylabel("memory (MB)")
+    axes[1].legend(loc="upper left")
+    axes[2].bar(x, costs["output_bytes"] / 1e3, color=sns.color_palette()[3])
+    axes[2].set_ylabel("output (kB)")
+    axes[2].tick_params(axis="x", rotation=60)
+    if title:
+        axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def drop_savings_figure(costs: pd.DataFrame, title: str = ""):
+    """What dropping each block's direct connection saves, in % of the whole network."""
+    style()
+    blocks = costs[costs["macs_dropped"].notna()].copy()
+    blocks["multiplications"] = 100 * (blocks["macs"] - blocks["macs_dropped"]) / costs["macs"].sum()
+    blocks["memory"] = 100 * (blocks["memory_bytes"] - blocks["memory_bytes_dropped"]) / costs["memory_bytes"].sum()
+    long = blocks.melt(id_vars=["name", "kind"], value_vars=["multiplications", "memory"], var_name="saved",
+                       value_name="percent")
+    fig, ax = plt.subplots(figsize=(11, 4))
+    sns.barplot(data=long, x="name", y="percent", hue="saved", ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("saved by dropping DC (% of network)")
+    ax.tick_params(axis="x", rotation=60)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------- solvers (notebook 03)
+def solver_comparison_figure(df: pd.DataFrame, title: str = ""):
+    """Per step: each method's objective relative to the exact optimum, and its solve time."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    sns.stripplot(data=df, x="method", y="gap_to_exact_pct", ax=axes[0], alpha=0.7)
+    sns.boxplot(data=df, x="method", y="gap_to_exact_pct", ax=axes[0], fill=False, showfliers=False)
+    axes[0].set_ylabel("objective above exact (%)")
+    sns.boxplot(data=df, x="method", y="solve_s", ax=axes[1], fill=False)
+    sns.stripplot(data=df, x="method", y="solve_s", ax=axes[1], alpha=0.7)
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("solve time (s)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def scale_figure(df: pd.DataFrame, title: str = ""):
+    """Exact solver's time and final gap over devices × requests; relaxed's gap to it."""
+    style()
+    ex = df[df["method"] == "exact"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for ax, (col, fmt, label) in zip(axes, (("solve_s", ".1f", "exact: solve time (s)"),
+                                            ("gap", ".2%", "exact: relative gap at stop"))):
+        sns.heatmap(ex.pivot_table(index="n_devices", columns="n_requests", values=col), annot=True, fmt=fmt,
+                    cmap="viridis", ax=ax, cbar=False)
+        ax.set_title(label)
+    rel = df[df["method"] == "relaxed"]
+    if len(rel):
+        sns.heatmap(rel.pivot_table(index="n_devices", columns="n_requests", values="gap_to_exact_pct"), annot=True,
+                    fmt=".1f", cmap="magma_r", ax=axes[2], cbar=False)
+    axes[2].set_title("relaxed + Alg. 1: % above exact")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------- training and ablation (01, 02)
+def training_curves_figure(histories: dict[str, pd.DataFrame], title: str = ""):
+    """Test accuracy and training loss per epoch, one line per run."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for label, h in histories.items():
+        axes[0].plot(h["epoch"], h["test_accuracy"], marker="o", label=label)
+        axes[1].plot(h["epoch"], h["train_loss"], marker="o", label=label)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("training loss")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def single_drops_figure(table_i: pd.DataFrame, title: str = ""):
+    """Table I as bars: accuracy with each block's DC or SC dropped, against the full model."""
+    style()
+    long = table_i[["drop DC", "drop SC"]].reset_index().melt(id_vars="block", var_name="dropped",
+                                                             value_name="accuracy")
+    fig, ax = plt.subplots(figsize=(11, 4))
+    sns.barplot(data=long, x="block", y="accuracy", hue="dropped", ax=ax)
+    ax.axhline(table_i["full model"].iloc[0], color="k", ls="--", lw=1, label="full model")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=60)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def pair_heatmap_figure(matrix: pd.DataFrame, threshold: float = 80.0, title: str = ""):
+    """Accuracy of every pair of DC drops; cells at or above ``threshold`` are outlined."""
+    style()
+    fig, ax = plt.subplots(figsize=(9, 7.5))
+    sns.heatmap(matrix, annot=True, fmt=".0f", cmap="viridis", ax=ax, annot_kws={"size": 7},
+                cbar_kws={"label": "test accuracy (%)"})
+    for a in range(len(matrix)):
+        for b in range(len(matrix)):
+            if matrix.iloc[a, b] >= threshold:
+                ax.add_patch(plt.Rectangle((b, a), 1, 1, fill=False, edgecolor="red", lw=1.5))
+    ax.set_title(title or f"DC drops of two blocks (diagonal: one); red: ≥ {threshold:g} %")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------- evaluation sweeps (04-07)
+
+
+def sweep_figure(runs: pd.DataFrame, x: str, metrics=("accuracy_pct", "latency_s", "shared_mb", "gmacs", "energy_j"),
+                 hue: str | None = None, xlabel: str | None = None, title: str = "", order=None):
+    """One panel per metric (the paper's a, b, c, ...) against the swept setting ``x``: the mean over
+    seeds with a band of ± one standard deviation (``runs`` has one row per point × seed)."""
+    style()
+    n = len(metrics)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    data = runs.copy()
+    order = order or list(dict.fromkeys(data[x]))
+    data["_x"] = data[x].map({v: i for i, v in enumerate(order)})
+    for ax, metric, letter in zip(axes.flat, metrics, "abcdefghi"):
+        sns.lineplot(data=data, x="_x", y=metric, hue=hue, errorbar="sd", marker="o", ax=ax,
+                     palette="colorblind" if hue else None, legend=bool(hue) and ax is axes.flat[0])
+        ax.set_xticks(range(len(order)), [str(v) for v in order])
+        ax.set_xlabel(xlabel or x)
+        ax.set_ylabel(SWEEP_METRICS.get(metric, metric))
+        ax.set_title(f"({letter})", loc="left", fontsize=10)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,247 @@
+"""The main job: run every notebook in order through papermill with a profile, then write a report.
+
+Everything a run writes goes to ``runs/<profile>/`` (git-ignored): the executed notebooks, the
+notebooks' notes, the report, and — unless ``publish`` — the figures and per-step results, so a run
+leaves the checkout as it found it. ``publish=True`` writes figures and results to their committed
+places (``figures/<profile>/``, ``data/results/``) and copies the executed notebooks and report to
+``data/results/main_job_<profile>/``, to be committed.
+
+Every result that fits the budget is recomputed: the solver comparison and the evaluation sweeps
+run again. What is reused is named per notebook in the report: the ``cpu`` profile's committed
+training log and ablation table (about an hour on 2 cores; ``retrain`` makes them again) and the
+224-px accuracy table measured on a GPU. ``replay`` reads the committed per-step results of the
+evaluation notebooks back instead of simulating (a quick look; the report says so).
+
+A notebook whose executed copy is there and whose inputs (the notebook, the package's sources,
+the profile, its parameters) have not changed since is skipped; a failing notebook stops the job
+with the notebook and the cell named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ..io import atomic_write_text, file_hash, git_commit, provenance, write_table
+from ..paths import DATA, NOTEBOOKS, PACKAGE, figures_dir, relative, results_dir, run_dir
+
+
+def note(section: str, profile: str, **numbers) -> dict:
+    """Record a notebook's key numbers (JSON-able) for the report; returns them for display."""
+    path = run_dir(profile) / "notes" / f"{section}.json"
+    atomic_write_text(path, json.dumps(numbers, indent=2, sort_keys=True, default=str))
+    return numbers
+
+
+def training(profile: str, retrain: bool = False, device: str | None = None):
+    """Notebook 01's work: the profile's training log and its provenance. A profile whose results are
+    committed (``cpu``) reuses them when they name its current recipe, unless ``retrain``; otherwise
+    it trains (resuming from the last checkpoint) and writes the log. Returns (history, meta, reused)."""
+    from ..experiments import profiles
+    from ..nn import train
+    if not retrain:
+        done = profiles.committed_results(profile)
+        if done is not None:
+            return done["history"], done["history_meta"], True
+    recipe, out = profiles.get(profile)["recipe"], profiles.outputs(profile)
+    history = train.train(recipe, out["train_dir"], device=device)
+    meta = provenance(profile=profile, dataset=recipe.dataset, arch=recipe.arch, stem=recipe.stem,
+                      px=recipe.image_size, epochs=recipe.epochs, seed=recipe.seed,
+                      device=str(train.pick_device(device)), recipe_sha256=recipe.sha256(),
+                      model_sha256=file_hash(out["train_dir"] / "model.pt"))
+    write_table(history, out["history"], meta)
+    return history, meta, False
+
+
+def ablation_table(profile: str, retrain: bool = False, device: str | None = None):
+    """Notebook 02's work: the profile's ablation table (provenance in ``table.attrs``), reused like
+    ``training``'s log, else measured for the trained model. Returns (table, reused)."""
+    from ..experiments import profiles
+    from ..nn import ablation, data, train
+    P = profiles.get(profile)
+    if not retrain:
+        done = profiles.committed_results(profile)
+        if done is not None:
+            done["ablation"].attrs.update(done["ablation_meta"])
+            return done["ablation"], True
+    out = profiles.outputs(profile)
+    dev = train.pick_device(device)
+    model, recipe = train.load_trained(out["train_dir"], dev)
+    test = data.load(recipe.dataset, "test").subset(recipe.test_limit, recipe.seed)
+    table = ablation.study(model, recipe, test, dev, P["ablation_batch_size"], out=out["ablation"],
+                           model_sha=file_hash(out["train_dir"] / "model.pt"))
+    return table, False
+
+
+def _inputs_hash(nb: Path, profile: str, parameters: dict | None = None) -> str:
+    h = hashlib.sha256(profile.encode())
+    h.update(json.dumps(parameters or {}, sort_keys=True).encode())
+    for path in [nb, *sorted(PACKAGE.rglob("*.py"))]:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def select(only: list[str] | None) -> list[Path]:
+    """The notebooks whose names start with one of ``only`` (every notebook when ``only`` is None)."""
+    if only is None:
+        return notebooks()
+    if not only or any(not o.strip() for o in only):
+        raise ValueError(f"--only: give notebook name prefixes such as 00 or 04_eval, got {only!r}")
+    selected = [nb for nb in notebooks() if any(nb.stem.startswith(o) for o in only)]
+    if not selected:
+        raise ValueError(f"--only: no notebook matches {' '.join(only)} "
+                         f"(notebooks: {', '.join(nb.stem for nb in notebooks())})")
+    return selected
+
+
+@contextlib.contextmanager
+def _environment(profile: str, publish: bool, replay: bool):
+    """Where the notebooks' kernels (which inherit the environment) write figures and results."""
+    out_dir = run_dir(profile)
+    env = {"ADAPTRES_RUN_DIR": str(out_dir)}
+    if not publish:
+        env["ADAPTRES_FIGURES"] = str(out_dir / "figures")
+        if not replay:  # a replay reads the committed results where they are
+            env["ADAPTRES_RESULTS"] = str(out_dir / "results")
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run_one(nb: Path, target: Path, params: dict, progress: bool) -> float:
+    import papermill as pm
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(NOTEBOOKS), kernel_name="python3",
+                            progress_bar=progress, log_output=False)
+    except pm.PapermillExecutionError as exc:
+        raise RuntimeError(f"notebook {nb.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+                           f"{exc.ename}: {str(exc.evalue).splitlines()[0] if exc.evalue else ''}; "
+                           f"the executed notebook is {target}") from None
+    return time.perf_counter() - t0
+
+
+def _one(nb: Path, out_dir: Path, profile: str, force: bool, in_place: bool, progress: bool, retrain: bool,
+         replay: bool) -> dict:
+    """Run one notebook unless its executed copy is up to date; its line of the report."""
+    import papermill as pm
+    target = nb if in_place else out_dir / nb.name
+    stamp = out_dir / f"{nb.stem}.done.json"
+    declared = pm.inspect_notebook(str(nb))
+    params = {"profile": profile, **{k: True for k, on in (("retrain", retrain), ("replay", replay))
+                                     if on and k in declared}}
+    key = _inputs_hash(nb, profile, params)
+    if not force and not in_place and target.exists() and stamp.exists() and \
+            json.loads(stamp.read_text()).get("inputs") == key:
+        print(f"[study] {nb.name}: up to date, skipped", flush=True)
+        return {"notebook": nb.name, "status": "skipped (up to date)", "seconds": None}
+    print(f"[study] {nb.name}: running with {params}", flush=True)
+    dt = _run_one(nb, target, params, progress)
+    atomic_write_text(stamp, json.dumps({"inputs": key, "seconds": round(dt, 1)}))
+    print(f"[study] {nb.name}: done in {dt:.0f} s", flush=True)
+    return {"notebook": nb.name, "status": "ran", "seconds": round(dt, 1)}
+
+
+def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False, in_place: bool = False,
+        progress: bool = True, retrain: bool = False, replay: bool = False, publish: bool = False) -> Path:
+    """Execute the notebooks; return the report's path. Raises RuntimeError naming a failed cell.
+    ``retrain`` and ``replay`` are passed to the notebooks that take them (see the module's docstring)."""
+    from ..experiments import profiles
+    profiles.get(profile)  # validates the name
+    selected = select(only)
+    out_dir = run_dir(profile)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status = []
+    with _environment(profile, publish, replay):
+        for nb in selected:
+            status.append(_one(nb, out_dir, profile, force, in_place, progress, retrain, replay))
+        report = write_report(profile, status)
+    if publish:
+        _publish(profile, [s["notebook"] for s in status], report)
+    return report
+
+
+def _publish(profile: str, names: list[str], report: Path) -> None:
+    """Copy the executed notebooks and the report to ``data/results/main_job_<profile>/``."""
+    dest = DATA / "results" / f"main_job_{profile}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(run_dir(profile) / name, dest / name)
+    text = report.read_text().replace(f"]({os.path.relpath(figures_dir(profile), report.parent)}",
+                                      f"]({os.path.relpath(figures_dir(profile), dest)}")
+    atomic_write_text(dest / "report.md", text)
+    print(f"[study] published to {relative(dest)}, figures/{profile}, {relative(results_dir())}", flush=True)
+
+
+def _claims_table(notes: list[Path]) -> list[str]:
+    claims = [(path.stem, k, v) for path in notes for k, v in json.loads(path.read_text()).items()
+              if isinstance(v, str) and v.split(":")[0] in ("held", "not held", "n/a")]
+    if not claims:
+        return []
+    n_held = sum(v.startswith("held") for _, _, v in claims)
+    lines = ["", f"## The paper's claims: {n_held} of {len(claims)} held in this run", "",
+             "| notebook | claim | verdict | this run |", "|---|---|---|---|"]
+    for nb, k, v in claims:
+        verdict, _, shows = v.partition(": ")
+        lines.append(f"| {nb} | {k} | **{verdict}** | {shows} |")
+    return lines
+
+
+def write_report(profile: str, status: list[dict]) -> Path:
+    """``runs/<profile>/report.md``: what ran (and what each notebook reused), the claims, the key
+    numbers and every figure."""
+    out_dir = run_dir(profile)
+    notes_dir = out_dir / "notes"
+    notes = sorted(notes_dir.glob("*.json")) if notes_dir.exists() else []
+    reused = {p.stem: json.loads(p.read_text()).get("reused") for p in notes}
+    lines = [f"# adaptres study — profile `{profile}`", "",
+             f"Commit `{git_commit()}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+             f"Figures: `{relative(figures_dir(profile))}`; per-step results: `{relative(results_dir())}`.", "",
+             "## Notebooks", "", "| notebook | status | seconds | reused (not computed in this run) |",
+             "|---|---|---|---|"]
+    for s in status:
+        lines.append(f"| [{s['notebook']}]({s['notebook']}) | {s['status']} | {s['seconds'] or ''} | "
+                     f"{reused.get(Path(s['notebook']).stem) or '—'} |")
+    lines += _claims_table(notes)
+    if notes:
+        lines += ["", "## Key numbers", ""]
+        for path in notes:
+            lines += [f"### {path.stem}", ""]
+            lines += [f"- **{k}**: {v}" for k, v in json.loads(path.read_text()).items()] + [""]
+    figs = sorted(figures_dir(profile).glob("*.png"))
+    if figs:
+        lines += ["", "## Figures", ""]
+        for f in figs:
+            rel = os.path.relpath(f, out_dir)
+            lines += [f"![{f.stem}]({rel})  ", f"`{f.stem}` ([PDF]({rel[:-4]}.pdf))", ""]
+    report = out_dir / "report.md"
+    atomic_write_text(report, "\n".join(lines) + "\n")
+    print(f"[study] report: {report}", flush=True)
+    return report
+
+
+def main(profile: str, only=None, force=False, in_place=False, retrain=False, replay=False, publish=False) -> int:
+    try:
+        run(profile, only, force, in_place, retrain=retrain, replay=replay, publish=publish)
+    except RuntimeError as exc:
+        print(f"adaptres study: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,121 @@
+"""The solvers (no torch): one interface, a registry, one set of options, one way to finish a plan.
+
+    from adaptres.solvers import Options, solve
+    plan = solve(scenario, "exact", Options(time_limit=30, warm_start=True))
+
+A method is a module of this package named after it (``exact``, ``relaxed``, ``ga``) that
+registers a function ``(scenario, options, start) -> Plan`` with ``@register("name")``; ``solve``
+imports it on first use, so a new solver is one new module. ``start`` is a plan the caller already
+has (the relaxed method's, to warm-start the exact solver). Every method ends with ``finish``,
+which scores the decisions with the one evaluator.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..io import InputError
+from ..problem.evaluate import evaluate
+from ..problem.plan import Assignment, Plan
+from ..problem.scenario import Scenario
+
+Solver = Callable[[Scenario, "Options", "Plan | None"], Plan]
+_REGISTRY: dict[str, Solver] = {}
+
+
+class OptionError(InputError):
+    """A bad solver option; ``field`` is the option's name."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every solver's options (each method reads those it knows)."""
+
+    time_limit: float = 60.0  # seconds, per solve
+    rel_gap: float = 1e-4  # exact: stop at this relative gap
+    threads: int = 1
+    seed: int = 0  # ga
+    warm_start: bool = False  # exact: start HiGHS from the relaxed method's plan
+    max_nodes: int | None = None  # exact: a deterministic budget of branch-and-bound nodes
+    allow_unserved: bool = True  # exact: may leave requests unserved (SPEC §5's penalty)
+    tee: bool = False  # show the solver's log
+    ga_time_limit: float | None = None  # ga: its own time limit (None: time_limit)
+    ga_pop_size: int = 60
+    ga_generations: int = 200
+    highs: dict = field(default_factory=dict)  # exact: further HiGHS options, by HiGHS' names
+
+    def __post_init__(self):
+        for name in ("time_limit", "ga_time_limit"):
+            v = getattr(self, name)
+            if (v is not None or name == "time_limit") and not (_real(v) and 0 < v <= 1e6):
+                raise OptionError(name, f"must be a number of seconds in (0, 1e6], got {v!r}")
+        if not (_real(self.rel_gap) and 0 <= self.rel_gap <= 1):
+            raise OptionError("rel_gap", f"must be a number in [0, 1], got {self.rel_gap!r}")
+        for name, lo, hi in (("threads", 1, 1024), ("seed", 0, 2**32 - 1), ("ga_pop_size", 2, 10**6),
+                             ("ga_generations", 1, 10**9), ("max_nodes", 0, 2**31 - 1)):
+            v = getattr(self, name)
+            if v is None and name == "max_nodes":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise OptionError(name, f"must be an integer in [{lo}, {hi}], got {v!r}")
+        if not isinstance(self.highs, dict):
+            raise OptionError("highs", f"must be a dict of HiGHS options, got {type(self.highs).__name__}")
+
+
+def _real(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def register(name: str):
+    """Decorator: ``@register("exact")`` makes a function the solver of method ``name``."""
+    def add(fn: Solver) -> Solver:
+        _REGISTRY[name] = fn
+        return fn
+    return add
+
+
+def methods() -> list[str]:
+    """The registered methods and this package's solver modules (each a method of its name)."""
+    own = {m.name for m in pkgutil.iter_modules(__path__) if not m.ispkg and not m.name.startswith("_")}
+    return sorted(own | set(_REGISTRY))
+
+
+def get(method: str) -> Solver:
+    """The solver of ``method``, importing its module on first use."""
+    if method not in _REGISTRY and isinstance(method, str) and method in methods():
+        importlib.import_module(f"{__name__}.{method}")
+    if method not in _REGISTRY:
+        raise OptionError("method", f"must be one of {', '.join(methods())}, got {method!r}")
+    return _REGISTRY[method]
+
+
+def solve(scenario: Scenario, method: str, options: Options | None = None, start: Plan | None = None) -> Plan:
+    """Solve one step with ``method``; the plan is scored by the evaluator (``finish``)."""
+    solver = get(method)
+    options = options or Options()
+    if not scenario.requests:
+        return finish(scenario, method, (), status="optimal", solve_s=0.0, bound=0.0, gap=0.0)
+    return solver(scenario, options, start)
+
+
+def finish(scenario: Scenario, method: str, requests: Sequence[Assignment], *, solve_s: float,
+           status: str | None = None, bound: float | None = None, gap: float | None = None,
+           extra: dict | None = None) -> Plan:
+    """A solver's decisions as a scored ``Plan``: the objective and metrics are the evaluator's;
+    ``status`` defaults to feasible / infeasible by the evaluator; ``gap`` defaults to the
+    objective's relative distance from ``bound``."""
+    ev = evaluate(scenario, Plan(method, requests))
+    if status is None:
+        status = "feasible" if ev.feasible else "infeasible"
+    if gap is None and bound is not None:
+        gap = (ev.objective - bound) / max(abs(ev.objective), 1e-12)
+    return Plan(method, requests, status=status, objective=ev.objective, bound=bound, gap=gap, solve_s=solve_s,
+                metrics={**ev.metrics(), **(extra or {})})
