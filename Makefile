@@ -1,5 +1,6 @@
 # adaptres: the two commands of the README, and what they need.
-#   make study [PROFILE=cpu|fast|paper] [RETRAIN=1]   set up (.venv, data) and run the whole study
+#   make study [PROFILE=cpu|fast|paper] [RETRAIN=1] [REPLAY=1] [PUBLISH=1]
+#                                          set up (.venv, data) and run the whole study into runs/<profile>/
 #   make test                              set up and run the tests (pytest + nbval over notebooks/)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -37,7 +38,7 @@ test: venv data
 	$(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 study: venv data
-	$(PY) -m adaptres study --profile $(PROFILE) $(if $(RETRAIN),--retrain)
+	$(PY) -m adaptres study --profile $(PROFILE) $(if $(RETRAIN),--retrain) $(if $(REPLAY),--replay) $(if $(PUBLISH),--publish)
 
 bench: venv
 	$(PY) -m adaptres bench

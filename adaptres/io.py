@@ -93,8 +93,18 @@ def read_json(path: str | Path, what: str):
     except json.JSONDecodeError as exc:
         raise InputError(f"{what}: {path} is not JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # NaN / Infinity, an integer of over 4300 digits, deep nesting
-        reason = str(exc).split(";")[0] if not isinstance(exc, RecursionError) else "nested too deeply"
+        reason = ("nested too deeply" if isinstance(exc, RecursionError) else
+                  "a number of over 4300 digits" if "digits" in str(exc) else str(exc).split(";")[0])
         raise InputError(f"{what}: {path} is not usable JSON ({reason})") from None
+
+
+def load_json(path: str | Path, what: str, parse):
+    """``parse`` of a JSON file; an error names ``what``, the file, then (from ``parse``) the field."""
+    obj = read_json(path, what)
+    try:
+        return parse(obj)
+    except InputError as exc:
+        raise type(exc)(f"{what} {path}: {exc}") from None
 
 
 def finite_or_none(obj):

@@ -1,10 +1,13 @@
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from adaptres.nn import costs as C
 from adaptres.nn.model import build
-from adaptres.problem import formulas
+from adaptres.problem import formulas, unit_costs
 
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
@@ -92,3 +95,27 @@ def test_latency_and_energy_formulas():
     assert formulas.transmission_latency(1_000_000, 8.0) == pytest.approx(1.0)
     assert formulas.request_latency(1.0, 0.5, 0.25) == pytest.approx(1.75)
     assert formulas.energy(2.0, 1.0, 8, 10) == pytest.approx(26.0)
+
+
+COMMITTED = sorted((Path(__file__).resolve().parent.parent / "data" / "costs").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.stem for p in COMMITTED])
+def test_committed_unit_cost_tables_equal_the_torch_measurement(path):
+    """The problem side reads data/costs/*.json instead of importing torch: each file must be
+    exactly what ``adaptres.nn.costs`` measures now."""
+    table = unit_costs.load(folder=path.parent, **{k: v for k, v in json.loads(path.read_text()).items()
+                                                     if k in ("arch", "image_size", "num_classes", "stem",
+                                                              "bytes_per_element")})
+    fresh = C.unit_table(table.arch, table.image_size, table.num_classes, table.stem, table.bytes_per_element)
+    assert fresh.units == table.units and fresh.input_bytes == table.input_bytes
+    assert path.name == unit_costs.file_name(table.arch, table.image_size, table.num_classes, table.stem,
+                                             table.bytes_per_element)
+
+
+def test_committed_tables_cover_what_the_profiles_use_and_a_missing_one_says_how_to_make_it():
+    from adaptres.experiments import profiles
+    assert len(COMMITTED) >= 6
+    assert unit_costs.load(**profiles.UNITS).total_macs == 4_087_156_736
+    with pytest.raises(ValueError, match=r"no table for resnet18 at 64 px.*costs --arch resnet18 --image-size 64"):
+        unit_costs.load("resnet18", 64)

@@ -26,7 +26,10 @@ def cmd_solve(args):
     from .. import solvers
     from ..problem.evaluate import evaluate
     from ..problem.scenario import Scenario
-    solvers.get(args.method)  # an unknown method: one line naming it and the known ones
+    try:
+        solvers.get(args.method)
+    except solvers.OptionError as exc:
+        raise InputError(f"--method: {exc.reason}") from None
     opts = _options(args)
     out = check_output(args.out, "--out", inputs=[args.scenario]) if args.out else None
     sc = Scenario.load(args.scenario)

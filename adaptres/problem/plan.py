@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io import read_json, write_json
+from ..io import load_json, write_json
 from .scenario import ScenarioError, show
 
 PLAN_FIELDS = ("method", "status", "objective", "bound", "gap", "solve_s", "requests", "metrics")
@@ -127,4 +127,5 @@ class Plan:
 
     @classmethod
     def load(cls, path: str | Path) -> "Plan":
-        return cls.from_dict(read_json(path, "plan"))
+        """Read ``plan.json``; an error names the file, then the field."""
+        return load_json(path, "plan", cls.from_dict)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from ..io import InputError, read_json, write_json
+from ..io import InputError, load_json, write_json
 
 KINDS = ("stem", "conv", "identity", "head")
 MEMORY_MODELS = ("per_request", "shared_weights")
@@ -341,4 +341,5 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | Path) -> "Scenario":
-        return cls.from_dict(read_json(path, "scenario"))
+        """Read ``scenario.json``; an error names the file, then the field."""
+        return load_json(path, "scenario", cls.from_dict)

@@ -32,6 +32,14 @@ def save_figure(fig, name: str, profile: str) -> list[Path]:
     return paths
 
 
+def _finish(fig, title: str = "", ax=None):
+    """Title the figure (or its axes ``ax``), tighten its layout, return it."""
+    if title:
+        (ax.set_title if ax is not None else fig.suptitle)(title)
+    fig.tight_layout()
+    return fig
+
+
 def style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams["svg.hashsalt"] = "adaptres"
@@ -53,10 +61,7 @@ def unit_costs_figure(costs: pd.DataFrame, title: str = ""):
     axes[2].bar(x, costs["output_bytes"] / 1e3, color=sns.color_palette()[3])
     axes[2].set_ylabel("output (kB)")
     axes[2].tick_params(axis="x", rotation=60)
-    if title:
-        axes[0].set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title, axes[0])
 
 
 def drop_savings_figure(costs: pd.DataFrame, title: str = ""):
@@ -72,10 +77,7 @@ def drop_savings_figure(costs: pd.DataFrame, title: str = ""):
     ax.set_xlabel("")
     ax.set_ylabel("saved by dropping DC (% of network)")
     ax.tick_params(axis="x", rotation=60)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title, ax)
 
 
 # ---------------------------------------------------------------------------- solvers (notebook 03)
@@ -83,17 +85,13 @@ def solver_comparison_figure(df: pd.DataFrame, title: str = ""):
     """Per step: each method's objective relative to the exact optimum, and its solve time."""
     style()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    sns.stripplot(data=df, x="method", y="gap_to_exact_pct", ax=axes[0], alpha=0.7)
-    sns.boxplot(data=df, x="method", y="gap_to_exact_pct", ax=axes[0], fill=False, showfliers=False)
+    for ax, y in zip(axes, ("gap_to_exact_pct", "solve_s")):  # every step as a dot over the box of its method
+        sns.stripplot(data=df, x="method", y=y, ax=ax, alpha=0.7)
+        sns.boxplot(data=df, x="method", y=y, ax=ax, fill=False, showfliers=False)
     axes[0].set_ylabel("objective above exact (%)")
-    sns.boxplot(data=df, x="method", y="solve_s", ax=axes[1], fill=False)
-    sns.stripplot(data=df, x="method", y="solve_s", ax=axes[1], alpha=0.7)
     axes[1].set_yscale("log")
     axes[1].set_ylabel("solve time (s)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def scale_figure(df: pd.DataFrame, title: str = ""):
@@ -111,10 +109,7 @@ def scale_figure(df: pd.DataFrame, title: str = ""):
         sns.heatmap(rel.pivot_table(index="n_devices", columns="n_requests", values="gap_to_exact_pct"), annot=True,
                     fmt=".1f", cmap="magma_r", ax=axes[2], cbar=False)
     axes[2].set_title("relaxed + Alg. 1: % above exact")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 # ---------------------------------------------------------------------------- training and ablation (01, 02)
@@ -130,10 +125,7 @@ def training_curves_figure(histories: dict[str, pd.DataFrame], title: str = ""):
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("training loss")
     axes[0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def single_drops_figure(table_i: pd.DataFrame, title: str = ""):
@@ -148,10 +140,7 @@ def single_drops_figure(table_i: pd.DataFrame, title: str = ""):
     ax.set_xlabel("")
     ax.tick_params(axis="x", rotation=60)
     ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title, ax)
 
 
 def pair_heatmap_figure(matrix: pd.DataFrame, threshold: float = 80.0, title: str = ""):
@@ -193,7 +182,4 @@ def sweep_figure(runs: pd.DataFrame, x: str, metrics=("accuracy_pct", "latency_s
         ax.set_title(f"({letter})", loc="left", fontsize=10)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)

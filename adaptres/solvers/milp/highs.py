@@ -8,6 +8,7 @@ solver thread, which cancels the solve on Ctrl-C; the interruption is then raise
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import pyomo.environ as pyo
@@ -71,8 +72,14 @@ def run(m: pyo.ConcreteModel, time_limit: float, rel_gap: float | None = None, t
     solver = _Highs()
     solver._start = start or {}
     kw = {} if rel_gap is None else {"rel_gap": rel_gap}
-    res = solver.solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, tee=tee,
-                       time_limit=time_limit, threads=threads, solver_options=dict(options or {}), **kw)
+    log = logging.getLogger("pyomo.contrib.solver.solvers.highs")  # it warns of HiGHS' interrupt status
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        res = solver.solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, tee=tee,
+                           time_limit=time_limit, threads=threads, solver_options=dict(options or {}), **kw)
+    finally:
+        log.setLevel(level)
     if solver.interrupted:
         raise KeyboardInterrupt("the solve was interrupted")
     has = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)

@@ -1,0 +1,83 @@
+"""The paper's claims checked on constructed runs: held, not held, and a flat metric."""
+import pandas as pd
+import pytest
+
+from adaptres.experiments import claims
+
+ORDER = ["5/10", "50/100", "800/1000"]
+
+
+def runs_along(x, order, **series):
+    """Two seeds per sweep point; each metric given as one value per point (seed 1 adds a little)."""
+    rows = []
+    for i, v in enumerate(order):
+        for seed in (0, 1):
+            rows.append({x: v, "seed": seed, **{m: vals[i] + 0.01 * seed for m, vals in series.items()}})
+    return pd.DataFrame(rows)
+
+
+def verdicts(df):
+    return dict(zip(df["figure"], df["held"]))
+
+
+def test_trend_held_not_held_and_flat():
+    runs = runs_along("battery_j", ORDER, accuracy_pct=[80, 85, 90], latency_s=[1, 2, 3],
+                      gmacs=[9, 8, 7], energy_j=[3, 2, 2.5]).assign(shared_mb=5.0)
+    out = verdicts(claims.fig7(runs, ORDER))
+    assert out == {"7(a)": "held", "7(b)": "not held", "7(c)": "not held", "7(d)": "held", "7(e)": "held"}
+    shared = claims.fig7(runs, ORDER).set_index("figure").loc["7(c)", "this run"]
+    assert "no change along the sweep" in shared
+    # a sweep point with no measurement at all: n/a, not a verdict
+    empty = runs.assign(latency_s=float("nan"))
+    assert verdicts(claims.fig7(empty, ORDER))["7(b)"] == "n/a"
+
+
+def test_trend_needs_both_the_ends_and_the_rank_correlation():
+    # ends rise, but the middle point is far below both: ρ still positive → held; ends fall → not held
+    runs = runs_along("lam", [1, 3, 5, 8], latency_s=[2, 1, 3, 4], accuracy_pct=[90, 91, 89, 85],
+                      shared_mb=[1, 2, 3, 4], energy_j=[4, 3, 2, 1], gmacs=[1, 1.5, 2, 2.5])
+    out = verdicts(claims.fig8(runs, [1, 3, 5, 8]))
+    assert out == {"8(a)": "held", "8(b)": "held", "8(c)": "held", "8(d)": "not held", "8(e)": "held"}
+
+
+def test_fig9_directions():
+    order = ["0.35/0.7", "1.4/2.8", "2.8/5.6"]
+    runs = runs_along("compute_g", order, accuracy_pct=[80, 85, 88], latency_s=[1.0, 1.5, 2.0],
+                      shared_mb=[6, 5, 4], energy_j=[10, 12, 14])
+    assert set(verdicts(claims.fig9(runs, order)).values()) == {"held"}
+    flipped = runs.assign(latency_s=runs.latency_s[::-1].values, shared_mb=runs.shared_mb[::-1].values)
+    out = verdicts(claims.fig9(flipped, order))
+    assert out["9(b)"] == "not held" and out["9(c)"] == "not held" and out["9(a)"] == "held"
+
+
+def fig6_runs(acc, gmacs, energy):
+    """acc[threshold][beta] etc. for thresholds 70, 80 and β ∈ {0, 0.5, 1}."""
+    rows = []
+    for th in (70.0, 80.0):
+        for b in (0.0, 0.5, 1.0):
+            rows.append({"accuracy_threshold": th, "beta": b, "accuracy_pct": acc[th][b], "gmacs": gmacs[b],
+                         "energy_j": energy[b], "latency_s": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_fig6_held():
+    acc = {70.0: {0.0: 80, 0.5: 85, 1.0: 87}, 80.0: {0.0: 82, 0.5: 86, 1.0: 87.5}}
+    runs = fig6_runs(acc, gmacs={0.0: 8, 0.5: 9, 1.0: 10}, energy={0.0: 40, 0.5: 45, 1.0: 50})
+    rows = claims.fig6(runs, full_accuracy=88.0)
+    assert list(rows["held"]) == ["held", "held", "held"]
+
+
+def test_fig6_not_held():
+    # the lowest accuracy at β = 0.5 for A_th 70; β = 1 uses fewer resources; β = 1 reaches the full model
+    acc = {70.0: {0.0: 84, 0.5: 83, 1.0: 88}, 80.0: {0.0: 82, 0.5: 86, 1.0: 88}}
+    runs = fig6_runs(acc, gmacs={0.0: 10, 0.5: 9, 1.0: 8}, energy={0.0: 50, 0.5: 45, 1.0: 40})
+    rows = claims.fig6(runs, full_accuracy=88.0)
+    assert list(rows["held"]) == ["not held", "not held", "not held"]
+    assert "lowest at β = 0.5" in rows.iloc[0]["this run"]
+
+
+@pytest.mark.parametrize("section", ["V-A", "V-B", "V-C", "V-D"])
+def test_every_section_checks_its_figures_claims(section):
+    from adaptres.experiments import sections
+    sec = sections.get(section)
+    assert sec.figure.startswith(f"fig{6 + 'ABCD'.index(section[-1])}")
