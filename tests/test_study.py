@@ -49,3 +49,46 @@ def test_run_skips_what_is_done_and_names_a_failing_cell(tmp_path, monkeypatch):
     assert (tmp_path / "run" / "00_ok.done.json").exists()
     report = study.run("fast", only=["00"], progress=False)
     assert "skipped (up to date)" in report.read_text()
+
+
+def test_a_run_writes_only_into_its_folder_names_reuse_and_publishes_on_request(tmp_path, monkeypatch):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "00_fig.ipynb",
+              "import matplotlib.pyplot as plt\nimport pandas as pd\nfrom adaptres.io import write_table\n"
+              "from adaptres.paths import results_path\nfrom adaptres.report import plots, study\n"
+              "fig, ax = plt.subplots(); ax.plot([1, 2], [3, 4])\nplots.save_figure(fig, 'line', profile)\n"
+              "write_table(pd.DataFrame({'x': [1]}), results_path('00_fig', profile), {'k': 'v'})\n"
+              "study.note('00_fig', profile, reused='data/study/a-table.csv (device cuda)')")
+    monkeypatch.setattr(study, "NOTEBOOKS", nbs)
+    run, figures, results = tmp_path / "run", tmp_path / "figures", tmp_path / "results"
+    monkeypatch.setenv("ADAPTRES_RUN_DIR", str(run))
+    monkeypatch.setenv("ADAPTRES_FIGURES", str(figures))
+    monkeypatch.setenv("ADAPTRES_RESULTS", str(results))
+    report = study.run("fast", progress=False)
+    assert (run / "figures" / "fast" / "line.png").exists() and (run / "results" / "00_fig_fast.csv").exists()
+    assert not figures.exists() and not results.exists()  # nothing outside the run's folder
+    text = report.read_text()
+    assert "| [00_fig.ipynb](00_fig.ipynb) | ran |" in text and "data/study/a-table.csv (device cuda)" in text
+    # publishing an up-to-date run only copies it to the committed places
+    study.run("fast", progress=False, publish=True)
+    assert (figures / "fast" / "line.png").read_bytes() == (run / "figures" / "fast" / "line.png").read_bytes()
+    assert (results / "00_fig_fast.csv").exists() and (results / "main_job_fast" / "00_fig.ipynb").exists()
+    published = (results / "main_job_fast" / "report.md").read_text()
+    assert "skipped (up to date)" in published and "](../../figures/fast/line.png)" in published
+
+
+def test_figures_are_byte_identical_from_run_to_run(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from adaptres.report import plots
+    monkeypatch.setenv("ADAPTRES_FIGURES", str(tmp_path))
+    runs = pd.DataFrame({"lam": [1, 1, 2, 2], "accuracy_pct": [80, 81, 79, 78], "latency_s": [1, 1.1, 2, 2.2]})
+    blobs = []
+    for _ in range(2):
+        fig = plots.sweep_figure(runs, "lam", metrics=("accuracy_pct", "latency_s"), title="t")
+        paths = plots.save_figure(fig, "f", "fast")
+        plt.close(fig)
+        blobs.append([p.read_bytes() for p in paths])
+    assert blobs[0] == blobs[1]

@@ -1,10 +1,10 @@
 """The main job: run every notebook in order through papermill with a profile, then write a report.
 
 Everything a run writes goes to ``runs/<profile>/`` (git-ignored): the executed notebooks, the
-notebooks' notes, the report, and — unless ``publish`` — the figures and per-step results, so a run
-leaves the checkout as it found it. ``publish=True`` writes figures and results to their committed
-places (``figures/<profile>/``, ``data/results/``) and copies the executed notebooks and report to
-``data/results/main_job_<profile>/``, to be committed.
+notebooks' notes, the figures, the per-step results and the report, so a run leaves the checkout
+as it found it. ``publish=True`` then copies them to their committed places (``figures/<profile>/``,
+``data/results/``, ``data/results/main_job_<profile>/``), to be committed; on a run that is up to
+date it only copies.
 
 Every result that fits the budget is recomputed: the solver comparison and the evaluation sweeps
 run again. What is reused is named per notebook in the report: the ``cpu`` profile's committed
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from ..io import atomic_write_text, file_hash, git_commit, provenance, write_table
-from ..paths import DATA, NOTEBOOKS, PACKAGE, figures_dir, relative, results_dir, run_dir
+from ..paths import NOTEBOOKS, PACKAGE, figures_dir, relative, results_dir, run_dir
 
 
 def note(section: str, profile: str, **numbers) -> dict:
@@ -106,14 +106,12 @@ def select(only: list[str] | None) -> list[Path]:
 
 
 @contextlib.contextmanager
-def _environment(profile: str, publish: bool, replay: bool):
-    """Where the notebooks' kernels (which inherit the environment) write figures and results."""
+def _environment(profile: str, replay: bool):
+    """The notebooks' kernels (which inherit the environment) write figures and results into the run."""
     out_dir = run_dir(profile)
-    env = {"ADAPTRES_RUN_DIR": str(out_dir)}
-    if not publish:
-        env["ADAPTRES_FIGURES"] = str(out_dir / "figures")
-        if not replay:  # a replay reads the committed results where they are
-            env["ADAPTRES_RESULTS"] = str(out_dir / "results")
+    env = {"ADAPTRES_RUN_DIR": str(out_dir), "ADAPTRES_FIGURES": str(out_dir / "figures")}
+    if not replay:  # a replay reads the committed results where they are
+        env["ADAPTRES_RESULTS"] = str(out_dir / "results")
     before = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -170,25 +168,33 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     out_dir = run_dir(profile)
     out_dir.mkdir(parents=True, exist_ok=True)
     status = []
-    with _environment(profile, publish, replay):
+    with _environment(profile, replay):
         for nb in selected:
             status.append(_one(nb, out_dir, profile, force, in_place, progress, retrain, replay))
         report = write_report(profile, status)
     if publish:
-        _publish(profile, [s["notebook"] for s in status], report)
+        publish_run(profile)
     return report
 
 
-def _publish(profile: str, names: list[str], report: Path) -> None:
-    """Copy the executed notebooks and the report to ``data/results/main_job_<profile>/``."""
-    dest = DATA / "results" / f"main_job_{profile}"
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        shutil.copyfile(run_dir(profile) / name, dest / name)
-    text = report.read_text().replace(f"]({os.path.relpath(figures_dir(profile), report.parent)}",
-                                      f"]({os.path.relpath(figures_dir(profile), dest)}")
-    atomic_write_text(dest / "report.md", text)
-    print(f"[study] published to {relative(dest)}, figures/{profile}, {relative(results_dir())}", flush=True)
+def publish_run(profile: str) -> Path:
+    """Copy a finished run to the committed places: its figures to ``figures/<profile>/``, its per-step
+    results to ``data/results/``, its executed notebooks and report to ``data/results/main_job_<profile>/``."""
+    src = run_dir(profile)
+    figures, results = figures_dir(profile), results_dir()
+    dest = results / f"main_job_{profile}"
+    pairs = [(f, figures / f.name) for f in sorted((src / "figures" / profile).glob("*"))]
+    pairs += [(f, results / f.name) for f in sorted((src / "results").glob("*.csv"))]
+    pairs += [(f, dest / f.name) for f in sorted(src.glob("[0-9][0-9]_*.ipynb"))]
+    for a, b in pairs:
+        b.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(a, b)
+    report = (src / "report.md").read_text().replace(f"](figures/{profile}/", f"]({os.path.relpath(figures, dest)}/")
+    atomic_write_text(dest / "report.md", report.replace(f"`{relative(src / 'figures' / profile)}`", f"`{relative(figures)}`")
+                      .replace(f"`{relative(src / 'results')}`", f"`{relative(results)}`"))
+    print(f"[study] published {len(pairs)} files from {relative(src)} to {relative(figures)}, {relative(results)}, "
+          f"{relative(dest)}", flush=True)
+    return dest
 
 
 def _claims_table(notes: list[Path]) -> list[str]:
