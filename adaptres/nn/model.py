@@ -19,6 +19,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import resnet as tv_resnet
 
+from ..problem.scenario import DROPPABLE
+
 ARCHS = {
     "resnet18": (tv_resnet.BasicBlock, [2, 2, 2, 2]),
     "resnet34": (tv_resnet.BasicBlock, [3, 4, 6, 3]),
@@ -27,7 +29,6 @@ ARCHS = {
     "resnet152": (tv_resnet.Bottleneck, [3, 8, 36, 3]),
 }
 STEMS = ("imagenet", "cifar")
-KINDS = ("stem", "conv", "identity", "head")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Unit:
 
     @property
     def droppable(self) -> bool:
-        return self.kind in ("conv", "identity")
+        return self.kind in DROPPABLE
 
 
 def _block_branch(block: nn.Module, x: Tensor) -> Tensor:

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from ..io import InputError, load_json, write_json
 
 KINDS = ("stem", "conv", "identity", "head")
+DROPPABLE = ("conv", "identity")  # the residual blocks: their direct connection can be dropped (SPEC §1)
 MEMORY_MODELS = ("per_request", "shared_weights")
 UNIT_FIELDS = ("name", "kind", "macs", "macs_dropped", "weight_bytes", "activation_bytes", "weight_bytes_dropped",
                "activation_bytes_dropped", "output_bytes")
@@ -107,7 +108,7 @@ class Unit:
 
     @property
     def droppable(self) -> bool:
-        return self.kind in ("conv", "identity")
+        return self.kind in DROPPABLE
 
     def cost(self, dropped: bool = False) -> Cost:
         if dropped:
@@ -220,7 +221,7 @@ class Scenario:
             for name in c.dropped:
                 if not isinstance(name, str) or name not in kinds:
                     raise ScenarioError(f"{where}.dropped: unknown unit {show(name)}")
-                if kinds[name] not in ("conv", "identity"):
+                if kinds[name] not in DROPPABLE:
                     raise ScenarioError(f"{where}.dropped: unit {name!r} cannot be dropped")
             if len(set(c.dropped)) != len(c.dropped):
                 raise ScenarioError(f"{where}.dropped: a unit appears twice")

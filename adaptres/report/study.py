@@ -147,10 +147,10 @@ def _one(nb: Path, out_dir: Path, profile: str, force: bool, in_place: bool, pro
     params = {"profile": profile, **{k: True for k, on in (("retrain", retrain), ("replay", replay))
                                      if on and k in declared}}
     key = _inputs_hash(nb, profile, params)
-    if not force and not in_place and target.exists() and stamp.exists() and \
-            json.loads(stamp.read_text()).get("inputs") == key:
+    done = json.loads(stamp.read_text()) if stamp.exists() else {}
+    if not force and not in_place and target.exists() and done.get("inputs") == key:
         print(f"[study] {nb.name}: up to date, skipped", flush=True)
-        return {"notebook": nb.name, "status": "skipped (up to date)", "seconds": None}
+        return {"notebook": nb.name, "status": "skipped (up to date; seconds: its last run)", "seconds": done.get("seconds")}
     print(f"[study] {nb.name}: running with {params}", flush=True)
     dt = _run_one(nb, target, params, progress)
     atomic_write_text(stamp, json.dumps({"inputs": key, "seconds": round(dt, 1)}))
@@ -186,6 +186,7 @@ def publish_run(profile: str) -> Path:
     pairs = [(f, figures / f.name) for f in sorted((src / "figures" / profile).glob("*"))]
     pairs += [(f, results / f.name) for f in sorted((src / "results").glob("*.csv"))]
     pairs += [(f, dest / f.name) for f in sorted(src.glob("[0-9][0-9]_*.ipynb"))]
+    pairs += [(f, dest / "notes" / f.name) for f in sorted((src / "notes").glob("*.json"))]
     for a, b in pairs:
         b.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(a, b)
