@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -191,8 +192,9 @@ def publish_run(profile: str) -> Path:
         b.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(a, b)
     report = (src / "report.md").read_text().replace(f"](figures/{profile}/", f"]({os.path.relpath(figures, dest)}/")
-    atomic_write_text(dest / "report.md", report.replace(f"`{relative(src / 'figures' / profile)}`", f"`{relative(figures)}`")
-                      .replace(f"`{relative(src / 'results')}`", f"`{relative(results)}`"))
+    report = re.sub(r"Figures: `[^`]*`; per-step results: `[^`]*`",
+                    f"Figures: `{relative(figures)}`; per-step results: `{relative(results)}`", report, count=1)
+    atomic_write_text(dest / "report.md", report)
     print(f"[study] published {len(pairs)} files from {relative(src)} to {relative(figures)}, {relative(results)}, "
           f"{relative(dest)}", flush=True)
     return dest
