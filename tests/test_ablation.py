@@ -52,3 +52,32 @@ def test_tables_and_configs_round_trip(tiny, tmp_path):
         configs_from_rows(back.to_dict("records"), threshold=101)
     with pytest.raises(InputError, match="accuracy table"):
         read_table(tmp_path / "missing.csv")
+
+
+def test_larger_drop_sets_are_measured_with_prefix_reuse_and_intervals(tiny):
+    model, ds = tiny
+    blocks = model.block_names()
+    singles = {b: float(i) for i, b in enumerate(blocks)}  # the last block "costs least"
+    sets = ablation.larger_drop_sets(blocks, singles, k_min=3, k_max=5, per_k=3, seed=1)
+    families = {f for f, _ in sets}
+    assert families == {"nested", "stage-suffix", "random"}
+    assert sets[0] == ("nested", tuple(blocks[-3:]))  # the three blocks with the highest single-drop accuracy
+    assert len({d for _, d in sets}) == len(sets)
+    assert all(list(d) == sorted(d, key=blocks.index) for _, d in sets)  # in execution order
+    fast = ablation.run(model, ds, 32, batch_size=10, amp=False, progress=False, extra=sets, base=False)
+    naive = ablation.run(model, ds, 32, batch_size=10, amp=False, progress=False, extra=sets, base=False, reuse=False)
+    assert fast["correct"].tolist() == naive["correct"].tolist() and len(fast) == 1 + len(sets)
+    assert list(fast.family[1:]) == [f for f, _ in sets] and fast.family[0] == "full"
+    assert ((fast.ci95_low <= fast.accuracy) & (fast.accuracy <= fast.ci95_high)).all()
+    lo, hi = ablation.wilson_interval(90, 100)
+    assert 82 < lo < 90 < hi < 95  # the Wilson interval of 90 of 100
+
+
+def test_dominated_configurations_are_pruned():
+    from adaptres.problem.accuracy import undominated
+    from adaptres.problem.scenario import Config
+    cfgs = [Config((), 90.0), Config(("a",), 85.0), Config(("a", "b"), 86.0), Config(("c",), 80.0),
+            Config(("b",), 84.0), Config(("a", "c"), 79.0)]
+    kept = undominated(cfgs)
+    # {a} is dominated by {a, b} (more dropped, more accurate), {b} too; {c} and {a, c} are not
+    assert [c.dropped for c in kept] == [(), ("a", "b"), ("c",), ("a", "c")]

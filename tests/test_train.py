@@ -79,3 +79,35 @@ def test_cli_bad_input_exit_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "adaptres", "train", "--set", "color=red", "--out", str(tmp_path)],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 2 and "--set" in r.stderr
+
+
+def test_drop_path_drops_a_block_as_inference_does(monkeypatch):
+    """A dropped branch in training is the block's shortcut only, exactly as drop_dc runs it (SPEC §1)."""
+    import timm.layers
+    from adaptres.nn.model import build
+    torch.manual_seed(0)
+    net = build("resnet18").eval()
+    x = torch.randn(2, 3, 32, 32)
+    blocks = net.block_names()
+    with torch.no_grad():
+        assert torch.equal(net.forward_drop_path(x, [0.5] * len(blocks)), net(x))  # eval: nothing dropped
+        monkeypatch.setattr(timm.layers, "drop_path", lambda b, p, training, scale_by_keep: b * 0)
+        every = net.forward_drop_path(x, [0.5] * len(blocks))
+        assert torch.allclose(every, net(x, drop_dc=blocks), atol=1e-6)
+
+
+def test_drop_aware_recipe_trains_from_its_epoch_and_keeps_old_hashes(fmnist_root, tmp_path):
+    standard = T.Recipe(epochs=2, seed=2, **TINY)
+    aware = T.Recipe(epochs=2, seed=2, drop_path=0.5, drop_path_from_epoch=1, sandwich=True, distill=0.5, **TINY)
+    h1 = T.train(standard, tmp_path / "s", data_root=fmnist_root, progress=False)
+    h2 = T.train(aware, tmp_path / "d", data_root=fmnist_root, progress=False)
+    assert h1.test_accuracy[0] == h2.test_accuracy[0] and h1.train_loss[0] == h2.train_loss[0]  # epoch 1: standard
+    assert h1.train_loss[1] != h2.train_loss[1]  # epoch 2: drop path with the full network beside it
+    assert aware.sha256() != standard.sha256()
+    # a recipe at the defaults of the later fields hashes as before they existed
+    fields = {k: v for k, v in standard.to_dict().items() if k not in T.LATER_FIELDS}
+    import hashlib
+    assert standard.sha256() == hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    assert aware.drop_rates(4) == [0.125, 0.25, 0.375, 0.5]
+    with pytest.raises(ValueError, match="distill"):
+        T.Recipe(distill=0.5)  # distillation needs the full network's pass (sandwich)

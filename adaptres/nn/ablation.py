@@ -13,6 +13,7 @@ trained input size and at 224 px, saved as CSV with a provenance header (``adapt
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from pathlib import Path
 
@@ -35,6 +36,42 @@ def configurations(block_names: list[str], pairs: bool = True, sc: bool = True) 
     if pairs:
         out += [("dc", p) for p in itertools.combinations(block_names, 2)]
     return out
+
+
+def larger_drop_sets(block_names: list[str], single_accuracy: dict[str, float], k_min: int = 3, k_max: int = 8,
+                     per_k: int = 8, seed: int = 0) -> list[tuple[str, tuple[str, ...]]]:
+    """(family, dropped) for DC drops of ``k_min``..``k_max`` blocks and more, in execution order:
+    ``nested`` — the k blocks whose single drop costs least (``single_accuracy``, highest first);
+    ``stage-suffix`` — the last 2, 3, ... blocks of each stage; ``random`` — ``per_k`` seeded random
+    k-subsets for each k. No set appears twice."""
+    import random
+    order = {b: i for i, b in enumerate(block_names)}
+    srt = lambda bs: tuple(sorted(bs, key=order.get))  # noqa: E731
+    ranked = sorted(block_names, key=lambda b: (-single_accuracy[b], order[b]))
+    out = [("nested", srt(ranked[:k])) for k in range(k_min, min(k_max, len(block_names)) + 1)]
+    stages: dict[str, list[str]] = {}
+    for b in block_names:
+        stages.setdefault(b.split(".")[0], []).append(b)
+    out += [("stage-suffix", tuple(blocks[-j:])) for blocks in stages.values() for j in range(2, len(blocks) + 1)]
+    rng = random.Random(seed)
+    for k in range(k_min, min(k_max, len(block_names)) + 1):
+        out += [("random", srt(rng.sample(block_names, k))) for _ in range(per_k)]
+    seen, unique = set(), []
+    for family, dropped in out:
+        if dropped not in seen:
+            seen.add(dropped)
+            unique.append((family, dropped))
+    return unique
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of an accuracy measured on ``n`` images, in percent."""
+    if n == 0:
+        return 0.0, 100.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
 
 
 @torch.no_grad()
@@ -70,19 +107,24 @@ def _run_batch(model, x, configs, index, reuse: bool) -> list[torch.Tensor]:
             dropped = configs[c][1]
             if len(dropped) == 1:
                 out[c] = path[len(names)]
-            else:
+            else:  # from the second drop on (the rest dropped as they come)
                 j = index[dropped[1]]
-                out[c] = model.run_units(model.run_unit(names[j], path[j], "drop_dc"), j + 1, None)
+                out[c] = model.run_units(model.run_unit(names[j], path[j], "drop_dc"), j + 1, None, dropped[2:])
     return out
 
 
 def run(model, test_set: D.ImageSet, image_size: int, device="cpu", batch_size: int = 250, amp: bool | str = "auto",
-        pairs: bool = True, sc: bool = True, reuse: bool = True, progress: bool = True) -> pd.DataFrame:
-    """Measure every configuration on ``test_set``; one row per configuration."""
+        pairs: bool = True, sc: bool = True, reuse: bool = True, progress: bool = True,
+        extra: list[tuple[str, tuple[str, ...]]] | None = None, base: bool = True) -> pd.DataFrame:
+    """Measure every configuration on ``test_set``; one row per configuration. ``extra``: further DC
+    drop sets as (family, dropped in execution order), measured after the ``base`` configurations
+    (the full model, singles, SC singles, pairs) or, with ``base=False``, with the full model alone."""
     device = torch.device(device)
     model.eval()
     blocks = [u.name for u in model.units if u.droppable]
-    configs = configurations(blocks, pairs=pairs, sc=sc)
+    configs = configurations(blocks, pairs=pairs, sc=sc) if base else [("none", ())]
+    families = [_family(kind, dropped) for kind, dropped in configs] + [f for f, _ in extra or ()]
+    configs += [("dc", tuple(dropped)) for _, dropped in extra or ()]
     for kind, dropped in configs:  # validate once, before any work
         model.validate_drops(dropped if kind == "dc" else (), dropped if kind == "sc" else ())
     index = {n: i for i, n in enumerate(model.unit_names)}
@@ -96,9 +138,15 @@ def run(model, test_set: D.ImageSet, image_size: int, device="cpu", batch_size: 
         correct += torch.stack([(lg.argmax(1) == y).sum() for lg in logits]).cpu()
     rows = []
     for c, (kind, dropped) in enumerate(configs):
+        low, high = wilson_interval(int(correct[c]), n)
         rows.append({"config": c, "kind": kind, "dropped": ";".join(dropped), "n_dropped": len(dropped),
-                     "correct": int(correct[c]), "n": n, "accuracy": 100.0 * int(correct[c]) / n})
+                     "correct": int(correct[c]), "n": n, "accuracy": 100.0 * int(correct[c]) / n,
+                     "family": families[c], "ci95_low": low, "ci95_high": high})
     return pd.DataFrame(rows)
+
+
+def _family(kind: str, dropped) -> str:
+    return {"none": "full", "sc": "sc-single"}.get(kind, "single" if len(dropped) == 1 else "pair")
 
 
 def add_savings(table: pd.DataFrame, arch: str, stem: str, image_size: int, num_classes: int = 10) -> pd.DataFrame:

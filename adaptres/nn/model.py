@@ -141,6 +141,26 @@ class AdaptiveResNet(tv_resnet.ResNet):
             x = self.run_unit(unit.name, x, mode)
         return x
 
+    def block_names(self) -> list[str]:
+        """The residual blocks (the droppable units), in order."""
+        return [u.name for u in self.units if u.droppable]
+
+    def forward_drop_path(self, x: Tensor, rates: Sequence[float]) -> Tensor:
+        """Training with stochastic depth: each block's residual branch is dropped per sample with its
+        rate (timm's ``drop_path``; a kept branch is scaled by 1 / (1 − rate)), so a dropped block is
+        its shortcut only — ``relu(downsample(x))`` for a conv block, ``x`` for an identity block —
+        exactly as ``drop_dc`` runs it at inference (SPEC §1). In eval mode nothing is dropped."""
+        from timm.layers import drop_path
+        blocks = self.block_names()
+        if len(rates) != len(blocks):
+            raise ValueError(f"rates: {len(rates)} given for {len(blocks)} blocks")
+        x = self.run_unit("stem", x)
+        for name, rate in zip(blocks, rates):
+            block = self.block(name)
+            identity = x if block.downsample is None else block.downsample(x)
+            x = block.relu(identity + drop_path(_block_branch(block, x), rate, self.training, scale_by_keep=True))
+        return self.run_unit("head", x)
+
     def forward(self, x: Tensor, drop_dc: Iterable[str] = (), drop_sc: Iterable[str] = ()) -> Tensor:
         if not drop_dc and not drop_sc:
             return self._forward_impl(x)  # torchvision's own path: identical numerics and speed

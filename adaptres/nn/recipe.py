@@ -23,6 +23,10 @@ def _real(v, lo: float, hi: float, open_lo: bool = False) -> bool:
             and (v > lo if open_lo else v >= lo) and v <= hi)
 
 
+LATER_FIELDS = {"drop_path": 0.0, "drop_path_schedule": "linear", "drop_path_from_epoch": 0, "sandwich": False,
+                "distill": 0.0}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything that decides a training run."""
@@ -48,6 +52,12 @@ class Recipe:
     amp: bool | str = "auto"  # bf16 autocast; "auto": on CUDA, and on CPUs with native bf16 (AMX / AVX512-BF16)
     channels_last: bool = True
     eval_batch_size: int = 500
+    # drop-aware training (fields added later: at their defaults they leave the recipe's hash as it was)
+    drop_path: float = 0.0  # the largest per-sample rate at which a block's residual branch is dropped
+    drop_path_schedule: str = "linear"  # "linear": rising with depth to drop_path; "uniform": every block drop_path
+    drop_path_from_epoch: int = 0  # epochs of standard training before drop path starts
+    sandwich: bool = False  # each step also trains the full network; the drop-path pass learns from it too
+    distill: float = 0.0  # with sandwich: weight of distillation from the full network in the drop-path pass's loss
 
     def __post_init__(self):
         checks = [
@@ -73,7 +83,14 @@ class Recipe:
             ("weights", self.weights is None or (isinstance(self.weights, str) and self.weights != ""),
              "must be none, a file or a torchvision weight name"),
         ]
-        for name in ("nesterov", "augment", "channels_last"):
+        checks += [
+            ("drop_path", _real(self.drop_path, 0, 1) and self.drop_path < 1, "must be in [0, 1)"),
+            ("drop_path_schedule", self.drop_path_schedule in ("linear", "uniform"), "must be 'linear' or 'uniform'"),
+            ("drop_path_from_epoch", _int(self.drop_path_from_epoch, 0, 10_000), "must be a non-negative integer"),
+            ("distill", _real(self.distill, 0, 1) and (self.sandwich or self.distill == 0),
+             "must be in [0, 1], and 0 unless sandwich is true"),
+        ]
+        for name in ("nesterov", "augment", "channels_last", "sandwich"):
             checks.append((name, isinstance(getattr(self, name), bool), "must be true or false"))
         for name, ok, why in checks:
             if not ok:
@@ -83,8 +100,20 @@ class Recipe:
         return dataclasses.asdict(self)
 
     def sha256(self) -> str:
-        """A short hash of every field: results carry it so they can be matched to their recipe."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """A short hash of every field: results carry it so they can be matched to their recipe. Fields
+        added after the first results were committed count only when they differ from their defaults."""
+        fields = {k: v for k, v in self.to_dict().items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def drop_aware(self) -> bool:
+        return self.drop_path > 0
+
+    def drop_rates(self, n_blocks: int) -> list[float]:
+        """Each block's drop-path rate: rising linearly with depth to ``drop_path``, or all equal."""
+        if self.drop_path_schedule == "uniform":
+            return [self.drop_path] * n_blocks
+        return [self.drop_path * (b + 1) / n_blocks for b in range(n_blocks)]
 
     @classmethod
     def from_dict(cls, obj, where: str = "recipe") -> "Recipe":

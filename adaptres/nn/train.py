@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..io import atomic_write_bytes, atomic_write_text
 from . import data as D
 from .model import build
-from .recipe import Recipe
+from .recipe import LATER_FIELDS, Recipe
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -149,8 +149,9 @@ def _resume(ckpt_path: Path, recipe: Recipe, model, opt, sched) -> tuple[list[di
     """Continue from a checkpoint of the same recipe: (history, epochs done)."""
     ckpt = read_checkpoint(ckpt_path)
     recipe_dict = recipe.to_dict()
-    if ckpt["recipe"] != recipe_dict:
-        diff = sorted(k for k in recipe_dict if ckpt["recipe"].get(k) != recipe_dict[k])
+    saved = {**LATER_FIELDS, **ckpt["recipe"]}  # a checkpoint from before a field existed has its default
+    if saved != recipe_dict:
+        diff = sorted(k for k in recipe_dict if saved.get(k) != recipe_dict[k])
         raise ValueError(f"resume: {ckpt_path} was written by another recipe (differs in {', '.join(diff)}); "
                          "use another out_dir or resume=False (--restart)")
     model.load_state_dict(ckpt["model"])
@@ -160,23 +161,44 @@ def _resume(ckpt_path: Path, recipe: Recipe, model, opt, sched) -> tuple[list[di
     return ckpt["history"], ckpt["epoch"]
 
 
+def _step_loss(model, x, y, recipe: Recipe, rates: list[float] | None):
+    """One step's loss and the logits its accuracy is counted on. Without ``rates``: the standard loss.
+    With them (drop-aware epochs): the drop-path pass, and with ``sandwich`` the full network too, the
+    drop-path pass then also learning the full network's (detached) predictions (``distill``)."""
+    ce = lambda logits: F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)  # noqa: E731
+    if rates is None:
+        logits = model(x)
+        return ce(logits), logits
+    sub = model.forward_drop_path(x, rates)
+    if not recipe.sandwich:
+        return ce(sub), sub
+    full = model(x)
+    loss = ce(full) + (1 - recipe.distill) * ce(sub)
+    if recipe.distill:
+        teacher = F.softmax(full.detach().float(), dim=1)
+        loss = loss + recipe.distill * F.kl_div(F.log_softmax(sub.float(), dim=1), teacher, reduction="batchmean")
+    return loss, full
+
+
 def _epoch(model, opt, sched, recipe: Recipe, train_set: D.ImageSet, epoch: int, steps: int, dev,
            progress: bool) -> dict:
     """One epoch of training; returns its loss, accuracy, time and throughput."""
     model.train()
     gen = torch.Generator().manual_seed(recipe.seed * 100_003 + epoch)
     order = torch.randperm(len(train_set), generator=gen)
+    rates = recipe.drop_rates(len(model.block_names())) \
+        if recipe.drop_aware and epoch >= recipe.drop_path_from_epoch else None
     t0 = time.perf_counter()
     seen, loss_sum, correct = 0, 0.0, 0
-    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{recipe.epochs}", disable=not progress, leave=False)
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{recipe.epochs}{' (drop path)' if rates else ''}",
+               disable=not progress, leave=False)
     for step in bar:
         idx = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
         x = D.prepare(train_set.images[idx].to(dev, non_blocking=True), recipe.dataset, recipe.image_size,
                       train=recipe.augment, generator=gen, channels_last=recipe.channels_last)
         y = train_set.labels[idx].to(dev, non_blocking=True)
         with autocast(dev, recipe.amp):
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+            loss, logits = _step_loss(model, x, y, recipe, rates)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
