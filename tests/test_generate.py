@@ -34,3 +34,28 @@ def test_sections_set_weights_and_batteries(tmp_path):
     path = tmp_path / "d.json"
     assert main(["solve", str(path), "--method", "relaxed", "--out", str(tmp_path / "p.json")]) == 0
     assert main(["evaluate", str(path), str(tmp_path / "p.json")]) == 0
+
+
+def test_another_network_gets_the_paper_devices_scaled_and_relative_thresholds():
+    """One model per scenario: the 32-px network's table comes with its own unit costs, the §V devices
+    scaled so that computation and transfer take as long as the paper's at 224 px, and the paper's
+    thresholds shifted by the difference of the full models."""
+    import pytest
+
+    from adaptres.experiments import profiles, sim
+    from adaptres.problem import unit_costs
+    from adaptres.problem.generate import paper_devices
+    units, configs, meta, S = sim.inputs("fast", table="cpu")
+    paper = unit_costs.load(**profiles.UNITS)
+    scale = S["scale"]
+    assert units.image_size == 32 and scale.macs == pytest.approx(units.total_macs / paper.total_macs)
+    assert S["threshold_shift"] == pytest.approx(configs[0].accuracy - 94.73)
+    small, big = paper_devices(2, scale=scale), paper_devices(2)
+    for i in range(2):
+        assert units.total_macs / small[i].macs_per_s == pytest.approx(paper.total_macs / big[i].macs_per_s)
+        assert units.total_macs / small[i].compute_macs == pytest.approx(paper.total_macs / big[i].compute_macs)
+        assert small[i].energy_j == big[i].energy_j
+    assert units.input_bytes / scale.rates([[0, 30.0], [30.0, 0]])[0][1] == pytest.approx(paper.input_bytes / 30.0)
+    # the 224-px table is taken as it is
+    _, _, _, S224 = sim.inputs("fast")
+    assert S224["scale"].identity and S224["threshold_shift"] == 0.0

@@ -65,6 +65,13 @@ SECTIONS = {s.name: s for s in (
 )}
 
 
+def shifted(setting: dict, shift: float) -> dict:
+    """``setting`` with its accuracy threshold moved by ``shift`` points (see ``sim.inputs``)."""
+    if not shift or "accuracy_threshold" not in setting:
+        return setting
+    return {**setting, "accuracy_threshold": round(setting["accuracy_threshold"] + shift, 4)}
+
+
 def get(name: str) -> Section:
     if name not in SECTIONS:
         raise ValueError(f"section: must be one of {', '.join(SECTIONS)}, got {name!r}")
@@ -72,15 +79,16 @@ def get(name: str) -> Section:
 
 
 def scenario_for(profile: str, n_devices: int, n_requests: int, seed: int, section: str = "V-A") -> Scenario:
-    """One step of a section's setting as a scenario: the profile's unit costs and accuracy table, the
-    §V device classes (first half low-capacity, second half high), U[7.2, 72.2] Mb/s rates and
-    ``n_requests`` requests from random sources, all drawn from ``seed`` (the same seed, the same step)."""
+    """One step of a section's setting as a scenario: the profile's accuracy table and its network's
+    unit costs, the §V device classes (first half low-capacity, second half high) and U[7.2, 72.2] Mb/s
+    rates, scaled to that network, and ``n_requests`` requests from random sources, all drawn from
+    ``seed`` (the same seed, the same step)."""
     if isinstance(n_requests, bool) or not isinstance(n_requests, int) or not 0 <= n_requests <= 10_000:
         raise ValueError(f"requests: must be an integer in [0, 10000], got {n_requests!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ValueError(f"seed: must be a non-negative integer, got {seed!r}")
-    units, configs, _, _ = inputs(profile)
-    s = setting({**get(section).base, "n_devices": n_devices}, {})
-    return random_step(units.units, units.input_bytes, configs, point_devices(s), n_requests, seed,
-                       alpha=s["alpha"], beta=s["beta"], accuracy_threshold=s["accuracy_threshold"])
+    units, configs, _, S = inputs(profile)
+    s = shifted(setting({**get(section).base, "n_devices": n_devices}, {}), S["threshold_shift"])
+    return random_step(units.units, units.input_bytes, configs, point_devices(s, S["scale"]), n_requests, seed,
+                       scale=S["scale"], alpha=s["alpha"], beta=s["beta"], accuracy_threshold=s["accuracy_threshold"])
 

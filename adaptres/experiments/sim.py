@@ -20,9 +20,9 @@ from tqdm.auto import tqdm
 from .. import solvers
 from ..io import provenance, read_header, read_table, write_table
 from ..paths import PACKAGE, repo_path
-from ..problem.accuracy import configs_from_rows
+from ..problem.accuracy import configs_from_rows, undominated
 from ..problem.evaluate import evaluate
-from ..problem.generate import build, paper_devices, random_rates
+from ..problem.generate import Scale, build, paper_devices, random_rates
 from ..problem.plan import Plan
 from ..problem.scenario import Config, Device, Scenario
 from ..problem.unit_costs import UnitTable
@@ -55,8 +55,10 @@ def _step_row(t: int, sc: Scenario, plan: Plan, battery_before: list[float]) -> 
 
 
 def run(units: UnitTable, configs: Sequence[Config], devices: Sequence[Device], steps: int, lam: float,
-        solver: Solver, seed: int = 0, progress: bool = True, label: str = "", **scenario_kwargs) -> pd.DataFrame:
-    """Simulate ``steps`` steps; returns one row per step (metrics from the evaluator)."""
+        solver: Solver, seed: int = 0, progress: bool = True, label: str = "", scale: Scale = Scale(),
+        **scenario_kwargs) -> pd.DataFrame:
+    """Simulate ``steps`` steps; returns one row per step (metrics from the evaluator). Link rates are
+    drawn from U[7.2, 72.2] Mb/s times ``scale.bytes``."""
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: must be a positive integer, got {steps!r}")
     if not np.isfinite(lam) or lam < 0 or lam > 1e4:
@@ -67,7 +69,7 @@ def run(units: UnitTable, configs: Sequence[Config], devices: Sequence[Device], 
     for t in tqdm(range(steps), desc=label or f"simulation (λ={lam})", disable=not progress, leave=False):
         n_req = int(rng.poisson(lam))
         sources = rng.integers(0, len(devs), n_req).tolist()
-        rates = random_rates(len(devs), rng)
+        rates = scale.rates(random_rates(len(devs), rng))
         sc = build(units.units, units.input_bytes, configs, devs, sources, rates, **scenario_kwargs)
         before = [d.energy_j for d in devs]
         row, used = _step_row(t, sc, solver(sc), before)
@@ -115,10 +117,10 @@ def setting(base: dict, point: dict) -> dict:
     return s
 
 
-def point_devices(s: dict) -> list[Device]:
-    """The devices of a setting (``setting``'s result)."""
+def point_devices(s: dict, scale: Scale = Scale()) -> list[Device]:
+    """The devices of a setting (``setting``'s result), scaled for the network."""
     return paper_devices(s["n_devices"], memory_mb=s["memory_mb"], compute_g=s["compute_g"], speed_g=s["speed_g"],
-                         battery_j=s["battery_j"])
+                         battery_j=s["battery_j"], scale=scale)
 
 
 def code_hash() -> str:
@@ -147,7 +149,7 @@ def _saved(out, keys: dict, replay: bool) -> tuple[pd.DataFrame, bool]:
 
 def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds, steps: int, base: dict | None = None,
           method: str = "relaxed", options: solvers.Options | None = None, out: str | Path | None = None,
-          meta: dict | None = None, progress: bool = True, replay: bool = False) -> pd.DataFrame:
+          meta: dict | None = None, progress: bool = True, replay: bool = False, scale: Scale = Scale()) -> pd.DataFrame:
     """Simulate every sweep point (a dict of overrides of ``base``, itself over ``PAPER_SETTING``)
     for every seed; one row per (point, seed, step) with the point's settings as columns.
 
@@ -164,7 +166,8 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
     solver = solver_for(method, opts)
     keys = {"method": method, "time_limit": opts.time_limit, "rel_gap": opts.rel_gap, "warm_start": opts.warm_start,
             "max_nodes": opts.max_nodes, "steps": steps, "base": repr(sorted(base.items())),
-            "points": repr([sorted(p.items()) for p in points]), "code_sha256": code_hash(), **(meta or {})}
+            "points": repr([sorted(p.items()) for p in points]), "code_sha256": code_hash(),
+            **({} if scale.identity else {"scale": repr(scale)}), **(meta or {})}
     done, finished = _saved(out, keys, replay)
     frames = [done] if len(done) else []
     have = set(zip(done["point"], done["seed"])) if len(done) else set()
@@ -174,8 +177,8 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
         s = setting(base, points[p])
         name = ", ".join(f"{k}={label(v)}" for k, v in points[p].items())
         bar.set_postfix_str(f"{name}, seed {seed}")
-        df = run(units, configs, point_devices(s), steps, s["lam"], _seeded(solver, method, opts, seed), seed=seed,
-                 progress=False, **{k: s[k] for k in SCENARIO_KEYS})
+        df = run(units, configs, point_devices(s, scale), steps, s["lam"], _seeded(solver, method, opts, seed), seed=seed,
+                 progress=False, scale=scale, **{k: s[k] for k in SCENARIO_KEYS})
         cols = {"point": p, "seed": seed, "label": name, **{k: label(v) if isinstance(v, (tuple, list)) else v
                                                              for k, v in s.items()}}
         frames.append(df.assign(**cols))
@@ -220,9 +223,11 @@ def summarise(df: pd.DataFrame, by=("point", "seed")) -> pd.DataFrame:
 
 
 def inputs(profile: str, **overrides) -> tuple[UnitTable, list[Config], dict, dict]:
-    """What the evaluation sections start from: the committed unit costs (ResNet-50 at 224 px),
-    every configuration of the profile's accuracy table (the threshold is a scenario setting), the
-    table's provenance, and the profile's simulation settings with the ``overrides`` that are not None."""
+    """What the evaluation sections start from: the unit costs of the accuracy table's network, every
+    configuration of the table that no other dominates (the threshold is a scenario setting), the
+    table's provenance, and the profile's simulation settings with the ``overrides`` that are not
+    None; these settings also carry ``scale`` (the §V devices for this network) and ``threshold_shift``
+    (added to the paper's accuracy thresholds: 0 for a table taken as absolute)."""
     from ..io import file_hash
     from . import profiles
     P = profiles.get(profile)
@@ -230,11 +235,16 @@ def inputs(profile: str, **overrides) -> tuple[UnitTable, list[Config], dict, di
         if key not in P["sim"]:
             raise ValueError(f"{key}: not a simulation setting (expected one of {', '.join(P['sim'])})")
     S = {**P["sim"], **{k: v for k, v in overrides.items() if v is not None}}
-    path = repo_path(P["optim"]["accuracy_table"])
-    table, meta = read_table(path)
-    meta = {**meta, "table": P["optim"]["accuracy_table"], "table_sha256": file_hash(path)}
-    configs = configs_from_rows(table.to_dict("records"), threshold=0.0)
-    return load_units(**profiles.UNITS), configs, meta, S
+    T = profiles.table(S["table"])
+    path = repo_path(T["path"])
+    rows, meta = read_table(path)
+    meta = {**meta, "table": T["path"], "table_name": S["table"], "table_sha256": file_hash(path)}
+    configs = undominated(configs_from_rows(rows.to_dict("records"), threshold=0.0, max_dropped=None))
+    units = load_units(**T["units"])
+    S["scale"] = Scale.between(units, load_units(**profiles.UNITS))
+    S["threshold_shift"] = 0.0 if T["thresholds"] == "absolute" else \
+        round(configs[0].accuracy - profiles.PAPER_FULL_ACCURACY, 4)
+    return units, configs, meta, S
 
 
 def describe(S: dict) -> str:
@@ -247,4 +257,7 @@ def describe(S: dict) -> str:
                   + (f", {S['max_nodes']} nodes" if S.get("max_nodes") is not None else ""))
     else:
         solver = S["method"]
-    return f"N = {S['n_devices']}, T = {S['steps']} steps, seeds {list(S['seeds'])}, solver: {solver}"
+    scaled = "" if S.get("scale", Scale()).identity else \
+        (f"; §V devices scaled ×{S['scale'].macs:.4g} (compute, speed), ×{S['scale'].memory:.3g} (memory), "
+         f"×{S['scale'].bytes:.4g} (link rates); thresholds {S['threshold_shift']:+g} pt")
+    return f"N = {S['n_devices']}, T = {S['steps']} steps, seeds {list(S['seeds'])}, solver: {solver}{scaled}"

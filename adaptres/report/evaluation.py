@@ -82,16 +82,19 @@ class SectionRun:
 
 
 def run_section(section: str, profile: str, steps: int | None = None, seeds=None, time_limit: float | None = None,
-                replay: bool = False, progress: bool = True) -> SectionRun:
-    """Sweep one evaluation section in a profile (``steps``, ``seeds``, ``time_limit``: the profile's
-    unless given), then summarise it, draw and save its figure and check the paper's claims."""
+                replay: bool = False, progress: bool = True, table: str | None = None) -> SectionRun:
+    """Sweep one evaluation section in a profile (``steps``, ``seeds``, ``time_limit``, ``table``: the
+    profile's unless given), then summarise it, draw and save its figure and check the paper's claims."""
     sec = sections.get(section)
     units, configs, meta, S = sim.inputs(profile, steps=steps, seeds=None if seeds is None else tuple(seeds),
-                                         time_limit=time_limit)
-    points = sec.points(S)
-    out = results_path(sec.notebook, profile)
-    df = sim.sweep(units, configs, points, S["seeds"], S["steps"], base={"n_devices": S["n_devices"], **sec.base},
-                   method=S["method"], options=profiles.solver_options(S), out=out,
+                                         time_limit=time_limit, table=table)
+    shift = S["threshold_shift"]
+    points = [sections.shifted(p, shift) for p in sec.points(S)]
+    other = "" if table is None or table == profiles.get(profile)["sim"]["table"] else f"-{table}"
+    out = results_path(sec.notebook + other, profile)
+    df = sim.sweep(units, configs, points, S["seeds"], S["steps"],
+                   base=sections.shifted({"n_devices": S["n_devices"], **sec.base}, shift), method=S["method"],
+                   options=profiles.solver_options(S), out=out, scale=S["scale"],
                    meta={"table_sha256": meta["table_sha256"], "n_devices": S["n_devices"]}, progress=progress,
                    replay=replay)
     runs = sim.summarise(df)
@@ -103,6 +106,6 @@ def run_section(section: str, profile: str, steps: int | None = None, seeds=None
     fig = plots.sweep_figure(runs, sec.x, metrics=sec.metrics, hue=sec.hue, xlabel=sec.xlabel,
                              order=None if sec.x == "beta" else order,
                              title=sec.title.format(N=S["n_devices"], seeds=len(S["seeds"])))
-    res.figures = plots.save_figure(fig, sec.figure, profile)
+    res.figures = plots.save_figure(fig, sec.figure + other, profile)
     plt.close(fig)
     return res
