@@ -16,6 +16,7 @@ NOTEBOOKS = REPO / "notebooks"
 DATA = REPO / "data"
 STUDY = DATA / "study"  # committed training logs and accuracy tables (with provenance)
 COSTS = DATA / "costs"  # committed unit-cost tables, one per architecture and input size
+MODELS_DIR = DATA / "models"  # committed model weights (fp16 state dicts)
 
 
 def repo_path(relative: str | Path) -> Path:

@@ -5,27 +5,34 @@ import nbformat
 import pytest
 
 from adaptres.experiments import profiles
+from adaptres.io import file_hash
 from adaptres.nn import train
 from adaptres.report import study
 
 
-def test_committed_cpu_results_are_found_and_matched_to_their_recipe(monkeypatch):
-    done = profiles.committed_results("cpu")
+@pytest.mark.parametrize("model", ["standard", "dropaware"])
+def test_committed_cpu_results_are_found_and_matched_to_their_recipe(model, monkeypatch):
+    done = profiles.committed_results("cpu", model)
     assert done is not None
-    want = profiles.get("cpu")["recipe"].sha256()
+    want = profiles.recipes("cpu")[model].sha256()
     assert done["history_meta"]["recipe_sha256"] == want == done["ablation_meta"]["recipe_sha256"]
-    assert len(done["ablation"]) == 153 and done["history"].epoch.tolist() == [1, 2]
+    assert done["history"].epoch.tolist() == [1, 2, 3, 4] and done["history_meta"]["precision"] == "fp32"
+    table = done["ablation"]
+    assert len(table) > 153 and set(table.family) >= {"full", "single", "sc-single", "pair", "nested", "random"}
+    if model == "dropaware":  # its weights are committed, and the table was measured on them
+        out = profiles.outputs("cpu", model)
+        assert done["history_meta"]["weights_sha256"] == file_hash(out["weights"]) == done["ablation_meta"]["model_sha256"]
     # reused without training
     monkeypatch.setattr(train, "train", lambda *a, **k: pytest.fail("trained although results are committed"))
-    history, meta, reused = study.training("cpu")
+    history, meta, reused = study.training("cpu", model=model)
     assert reused and history.equals(done["history"])
-    table, reused = study.ablation_table("cpu")
+    table, reused = study.ablation_table("cpu", model=model)
     assert reused and table.attrs["test_set_size"] == "10000"
     # another recipe: the committed results are not its own
     other = dataclasses.replace(profiles.get("cpu")["recipe"], lr=0.1)
     monkeypatch.setitem(profiles.PROFILES["cpu"], "recipe", other)
-    assert profiles.committed_results("cpu") is None
-    assert profiles.committed_results("fast") is None  # the fast profile never reuses
+    assert profiles.committed_results("cpu", model) is None
+    assert profiles.committed_results("fast", model) is None  # the fast profile never reuses
 
 
 def _notebook(path, code):

@@ -23,7 +23,7 @@ def _value(text: str):
 def recipe_of(args):
     """The profile's recipe with the ``--set FIELD=VALUE`` overrides, checked (no torch)."""
     from ..experiments import profiles
-    recipe = profiles.get(args.profile)["recipe"]
+    recipe = profiles.recipes(args.profile)["dropaware" if getattr(args, "drop_aware", False) else "standard"]
     fields = {f.name for f in dataclasses.fields(recipe)}
     overrides = {}
     for item in args.set or []:
@@ -116,6 +116,8 @@ def add_commands(sub) -> None:
     t = sub.add_parser("train", help="train a profile's recipe (resumes by default)")
     t.add_argument("--profile", default="cpu")
     t.add_argument("--out", required=True, help="the run's folder (checkpoint, history, model)")
+    t.add_argument("--drop-aware", action="store_true",
+                   help="the profile's drop-aware recipe (drop path + sandwich + self-distillation in the second half)")
     t.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a recipe field")
     t.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA when present)")
     t.add_argument("--data", help="data root (default data/raw or $ADAPTRES_DATA)")

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..io import provenance, read_table, write_table
 from . import data as D
 from .costs import drop_savings, unit_costs
-from .train import autocast
+from .train import autocast, use_amp
 
 
 def configurations(block_names: list[str], pairs: bool = True, sc: bool = True) -> list[tuple[str, tuple[str, ...]]]:
@@ -145,6 +145,15 @@ def run(model, test_set: D.ImageSet, image_size: int, device="cpu", batch_size: 
     return pd.DataFrame(rows)
 
 
+def with_family(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its ``family`` column (tables measured before it existed hold singles and pairs only)."""
+    if "family" in table:
+        return table
+    fam = [_family(k, [d for d in str(x).split(";") if d]) if n <= 2 else "larger"
+           for k, x, n in zip(table["kind"], table["dropped"], table["n_dropped"])]
+    return table.assign(family=fam)
+
+
 def _family(kind: str, dropped) -> str:
     return {"none": "full", "sc": "sc-single"}.get(kind, "single" if len(dropped) == 1 else "pair")
 
@@ -169,8 +178,11 @@ def add_savings(table: pd.DataFrame, arch: str, stem: str, image_size: int, num_
 
 
 def study(model, recipe, test_set: D.ImageSet, device="cpu", batch_size: int = 250, progress: bool = True,
-          out: str | Path | None = None, epochs: int | None = None, model_sha: str | None = None) -> pd.DataFrame:
-    """Run the ablation for a trained model and (optionally) save it with provenance.
+          out: str | Path | None = None, epochs: int | None = None, model_sha: str | None = None,
+          larger: bool = True) -> pd.DataFrame:
+    """Run the ablation for a trained model and (optionally) save it with provenance: the full model,
+    every single DC and SC drop, every DC pair, and with ``larger`` the larger drop sets of
+    ``larger_drop_sets`` (chosen from this model's single-drop accuracies), all on the whole test set.
 
     With ``out`` and ``model_sha`` given, a table already at ``out`` for the same model (and test
     set size) is read back instead of being measured again.
@@ -180,16 +192,26 @@ def study(model, recipe, test_set: D.ImageSet, device="cpu", batch_size: int = 2
             table, meta = read_table(out)
         except ValueError:  # not a table of ours: measured again and replaced
             meta = {}
-        if meta.get("model_sha256") == model_sha and meta.get("test_set_size") == str(len(test_set)):
+        if meta.get("model_sha256") == model_sha and meta.get("test_set_size") == str(len(test_set)) \
+                and (not larger or (table.n_dropped > 2).any()):
+            table = with_family(table)
             table.attrs.update(meta)
             return table
     t0 = time.perf_counter()
     table = run(model, test_set, recipe.image_size, device, batch_size, recipe.amp, progress=progress)
+    if larger:
+        singles = table[(table.kind == "dc") & (table.n_dropped == 1)]
+        sets = larger_drop_sets(model.block_names(), dict(zip(singles.dropped, singles.accuracy)), seed=recipe.seed)
+        more = run(model, test_set, recipe.image_size, device, batch_size, recipe.amp, progress=progress, extra=sets,
+                   base=False).iloc[1:]
+        table = pd.concat([table, more.assign(config=range(len(table), len(table) + len(more)))], ignore_index=True)
     table = add_savings(table, recipe.arch, recipe.stem, recipe.image_size, model.fc.out_features)
     meta = provenance(dataset=recipe.dataset, arch=recipe.arch, stem=recipe.stem, px=recipe.image_size,
                       epochs=epochs if epochs is not None else recipe.epochs, seed=recipe.seed,
                       test_set_size=len(test_set), full_accuracy=f"{table.loc[0, 'accuracy']:.4f}",
                       ablation_s=f"{time.perf_counter() - t0:.1f}", device=str(device), recipe_sha256=recipe.sha256(),
+                      drop_aware=recipe.drop_aware, precision="bf16" if use_amp(recipe.amp, torch.device(device)) else "fp32",
+                      larger_sets="nested 3-8, stage suffixes, 8 random k-subsets for k = 3-8" if larger else "none",
                       **({"model_sha256": model_sha} if model_sha else {}))
     table.attrs.update(meta)
     if out is not None:
@@ -218,7 +240,7 @@ def table_two(table: pd.DataFrame, threshold: float = 80.0) -> pd.DataFrame:
 
 def pair_matrix(table: pd.DataFrame) -> pd.DataFrame:
     """Accuracy of every DC pair as a block × block matrix (single drops on the diagonal)."""
-    dc = table[table["kind"] == "dc"]
+    dc = table[(table["kind"] == "dc") & (table["n_dropped"] <= 2)]
     blocks = list(dict.fromkeys(d for d in dc["dropped"] if ";" not in d))
     mat = pd.DataFrame(float("nan"), index=blocks, columns=blocks)
     for dropped, acc in zip(dc["dropped"], dc["accuracy"]):
@@ -226,3 +248,23 @@ def pair_matrix(table: pd.DataFrame) -> pd.DataFrame:
         a, b = (parts[0], parts[0]) if len(parts) == 1 else parts
         mat.loc[a, b] = mat.loc[b, a] = acc
     return mat
+
+
+def robustness(table: pd.DataFrame) -> dict:
+    """How well a model takes dropped blocks (the drop-aware issue's measures): the mean and largest loss
+    (points) of the single DC drops, how many stay within 1 pt, the share of DC pairs within 3 pt, the
+    most blocks dropped within 3 pt, and the most multiplications saved (trained size) within 3 pt."""
+    full = float(table.loc[table.kind == "none", "accuracy"].iloc[0])
+    dc = table[table.kind == "dc"].assign(loss=lambda t: full - t.accuracy)
+    dc = with_family(dc) if "family" not in dc else dc
+    single, pair = dc[dc.family == "single"], dc[dc.family == "pair"]  # not the stage suffixes of one or two blocks
+    near = dc[dc.loss <= 3]
+    best = near.sort_values(["macs_saved_pct_trained", "accuracy"], ascending=False).head(1) \
+        if "macs_saved_pct_trained" in near else near.head(0)
+    return {"full_accuracy": round(full, 2), "mean_single_loss": round(float(single.loss.mean()), 2),
+            "max_single_loss": round(float(single.loss.max()), 2),
+            "singles_within_1pt": f"{int((single.loss <= 1).sum())}/{len(single)}",
+            "pairs_within_3pt": f"{int((pair.loss <= 3).sum())}/{len(pair)}",
+            "most_blocks_within_3pt": int(near.n_dropped.max()) if len(near) else 0,
+            "most_saved_within_3pt": (f"{best.macs_saved_pct_trained.iloc[0]:.1f} % of the multiplications "
+                                      f"({best.dropped.iloc[0]}: {best.accuracy.iloc[0]:.2f} %)") if len(best) else "none"}

@@ -259,18 +259,29 @@ def train(recipe: Recipe, out_dir: str | Path, resume: bool = True, device: str 
     return pd.DataFrame(history)
 
 
-def load_trained(out_dir: str | Path, device: str = "cpu"):
-    """The trained model and its recipe from a ``train`` output folder."""
+def load_trained(out_dir: str | Path, device: str = "cpu", weights: str | Path | None = None,
+                 recipe: Recipe | None = None):
+    """The trained model and its recipe from a ``train`` output folder (``weights`` and ``recipe``:
+    another weights file, fp16 or fp32, and the recipe when the folder is not at hand)."""
     out_dir = Path(out_dir)
-    path = out_dir / "model.pt"
+    path = Path(weights) if weights is not None else out_dir / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"model: no trained model in {out_dir} (run training first)")
-    from ..io import read_json
-    recipe = Recipe.from_dict(read_json(out_dir / "recipe.json", "recipe"), where=f"recipe ({out_dir / 'recipe.json'})")
+    if recipe is None:
+        from ..io import read_json
+        recipe = Recipe.from_dict(read_json(out_dir / "recipe.json", "recipe"), where=f"recipe ({out_dir / 'recipe.json'})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         n_classes = state["fc.weight"].shape[0]
     except Exception as exc:  # a damaged or foreign file
         raise ValueError(f"model: {path} is not a trained adaptres model ({type(exc).__name__})") from None
     model = build(recipe.arch, num_classes=n_classes, stem=recipe.stem, weights=state).to(device).eval()
     return model, recipe
+
+
+def save_weights_fp16(model_pt: str | Path, dest: str | Path) -> None:
+    """A trained model's state dict in fp16 (half the size, for committing), written atomically."""
+    state = torch.load(model_pt, map_location="cpu", weights_only=True)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    atomic_write_bytes(Path(dest), lambda fh: torch.save(half, fh))

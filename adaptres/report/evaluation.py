@@ -75,9 +75,10 @@ class SectionRun:
                   f"commit {self.table_meta.get('commit')})"]
         if self.replayed:
             reused.append(f"per-step results {relative(self.replayed)} (replayed, not simulated)")
-        return {"claims_held": f"{held}/{len(self.checks)}",
-                **{f"{r.figure} {r.paper}": f"{r.held}: {r['this run']}" for _, r in self.checks.iterrows()},
-                "steps": len(self.steps), "mean_solve_s": round(float(self.steps.solve_s.mean()), 2),
+        tag = f"[{self.settings['table']}] "
+        return {f"{tag}claims_held": f"{held}/{len(self.checks)}",
+                **{f"{tag}{r.figure} {r.paper}": f"{r.held}: {r['this run']}" for _, r in self.checks.iterrows()},
+                f"{tag}steps": len(self.steps), f"{tag}mean_solve_s": round(float(self.steps.solve_s.mean()), 2),
                 "reused": "; ".join(reused), "commit": git_commit()}
 
 
@@ -109,3 +110,37 @@ def run_section(section: str, profile: str, steps: int | None = None, seeds=None
     res.figures = plots.save_figure(fig, sec.figure + other, profile)
     plt.close(fig)
     return res
+
+
+def run_sections(section: str, profile: str, steps: int | None = None, seeds=None, time_limit: float | None = None,
+                 replay: bool = False, progress: bool = True, table: str | None = None,
+                 compare_with: str | None = None) -> list[SectionRun]:
+    """``run_section`` on the profile's accuracy table (or ``table``), then again on ``compare_with``
+    (None: the profile's ``compare_table``, "" for none), so that the paper's claims are checked on both."""
+    from ..experiments import profiles
+    if compare_with is None:
+        compare_with = profiles.get(profile)["sim"].get("compare_table") or ""
+    runs = [run_section(section, profile, steps, seeds, time_limit, replay, progress, table)]
+    if compare_with and compare_with != runs[0].settings["table"]:
+        runs.append(run_section(section, profile, steps, seeds, time_limit, replay, progress, compare_with))
+    return runs
+
+
+def claims_side_by_side(runs: list[SectionRun]) -> pd.DataFrame:
+    """The paper's claims with each table's verdict and numbers, one column pair per table."""
+    cols = {}
+    for r in runs:
+        c = r.checks.set_index(["figure", "paper"])
+        cols[(r.settings["table"], "verdict")] = c["held"]
+        cols[(r.settings["table"], "this run")] = c["this run"]
+    return pd.DataFrame(cols)
+
+
+def notes(runs: list[SectionRun]) -> dict:
+    """The runs' notes for the report, merged (each claim keyed by its table)."""
+    out, reused = {}, []
+    for r in runs:
+        n = r.note()
+        reused += [x for x in n.pop("reused").split("; ") if x not in reused]
+        out.update(n)
+    return {**out, "reused": "; ".join(reused)}

@@ -39,6 +39,13 @@ def _device(v):
     return True, ""
 
 
+def _table(v, empty_ok: bool = False):
+    from ..experiments.profiles import TABLES
+    ok = v is None or (isinstance(v, str) and (v in TABLES or (empty_ok and v == "")))
+    empty = ', ""' if empty_ok else ""
+    return ok, f"must be None{empty} or one of {', '.join(TABLES)}"
+
+
 def _arch(v):
     from ..nn.recipe import ARCHS
     return v in ARCHS, f"must be one of {', '.join(ARCHS)}"
@@ -56,11 +63,14 @@ CHECKS = {
     "warm_start": lambda v: (isinstance(v, bool), "must be True or False"),
     "device": _device,
     "threshold": lambda v: (_real(v, 0, 100), "must be a number in [0, 100]"),
+    "within": lambda v: (_real(v, 0, 100), "must be a number of points in [0, 100]"),
     "accuracy_threshold": lambda v: (_real(v, 0, 100), "must be a number in [0, 100]"),
     "alpha": lambda v: (_real(v, 0, 1), "must be a number in [0, 1]"),
     "beta": lambda v: (_real(v, 0, 1), "must be a number in [0, 1]"),
     "seed": lambda v: (_int_or_none(v, 0, 2**32 - 1) and v is not None, "must be a non-negative integer"),
     "arch": _arch,
+    "table": _table,
+    "compare_with": lambda v: _table(v, empty_ok=True),
     "num_classes": lambda v: (_int_or_none(v, 1, 100_000) and v is not None, "must be a positive integer"),
 }
 

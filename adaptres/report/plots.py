@@ -161,6 +161,28 @@ def pair_heatmap_figure(matrix: pd.DataFrame, threshold: float = 80.0, title: st
     return fig
 
 
+def accuracy_vs_savings_figure(tables: dict[str, pd.DataFrame], title: str = ""):
+    """Every DC configuration of each model: test accuracy against the multiplications it saves (trained
+    input size), by how many blocks it drops; the full model is the point at 0 %."""
+    style()
+    rows = []
+    for model, t in tables.items():
+        dc = t[t["kind"].isin(["dc", "none"])]
+        rows.append(dc.assign(model=model, blocks=dc["n_dropped"].clip(upper=5).map(
+            lambda k: "5+" if k >= 5 else str(k))))
+    data = pd.concat(rows, ignore_index=True)
+    fig, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.2), sharey=True, squeeze=False)
+    for ax, model in zip(axes.flat, tables):
+        sns.scatterplot(data=data[data.model == model], x="macs_saved_pct_trained", y="accuracy", hue="blocks",
+                        hue_order=["0", "1", "2", "3", "4", "5+"], palette="viridis", s=22, ax=ax, legend=ax is axes.flat[0])
+        full = float(tables[model].loc[tables[model]["kind"] == "none", "accuracy"].iloc[0])
+        ax.axhline(full - 3, color="k", ls=":", lw=1)
+        ax.set_xlabel("multiplications saved (%)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{model} (dotted: full − 3 pt)", fontsize=10)
+    return _finish(fig, title)
+
+
 # ---------------------------------------------------------------------------- evaluation sweeps (04-07)
 
 

@@ -40,43 +40,56 @@ def note(section: str, profile: str, **numbers) -> dict:
     return numbers
 
 
-def training(profile: str, retrain: bool = False, device: str | None = None):
-    """Notebook 01's work: the profile's training log and its provenance. A profile whose results are
-    committed (``cpu``) reuses them when they name its current recipe, unless ``retrain``; otherwise
-    it trains (resuming from the last checkpoint) and writes the log. Returns (history, meta, reused)."""
+def training(profile: str, retrain: bool = False, device: str | None = None, model: str = "standard"):
+    """Notebook 01's work for one of the profile's models (``standard``, ``dropaware``): its training log
+    and provenance. A profile whose results are committed (``cpu``) reuses them when they name the
+    model's current recipe, unless ``retrain``; otherwise it trains (resuming from the last
+    checkpoint) and writes the log (and, where the profile commits them, the fp16 weights).
+    Returns (history, meta, reused)."""
     from ..experiments import profiles
     from ..nn import train
     if not retrain:
-        done = profiles.committed_results(profile)
+        done = profiles.committed_results(profile, model)
         if done is not None:
             return done["history"], done["history_meta"], True
-    recipe, out = profiles.get(profile)["recipe"], profiles.outputs(profile)
+    recipe, out = profiles.recipes(profile)[model], profiles.outputs(profile, model)
     history = train.train(recipe, out["train_dir"], device=device)
-    meta = provenance(profile=profile, dataset=recipe.dataset, arch=recipe.arch, stem=recipe.stem,
-                      px=recipe.image_size, epochs=recipe.epochs, seed=recipe.seed,
-                      device=str(train.pick_device(device)), recipe_sha256=recipe.sha256(),
-                      model_sha256=file_hash(out["train_dir"] / "model.pt"))
+    extra = {}
+    if out["weights"] is not None:
+        train.save_weights_fp16(out["train_dir"] / "model.pt", out["weights"])
+        extra = {"weights": relative(out["weights"]), "weights_sha256": file_hash(out["weights"])}
+    dev = train.pick_device(device)
+    meta = provenance(profile=profile, model=model, dataset=recipe.dataset, arch=recipe.arch, stem=recipe.stem,
+                      px=recipe.image_size, epochs=recipe.epochs, seed=recipe.seed, device=str(dev),
+                      precision="bf16" if train.use_amp(recipe.amp, dev) else "fp32", recipe_sha256=recipe.sha256(),
+                      model_sha256=file_hash(out["train_dir"] / "model.pt"), **extra)
     write_table(history, out["history"], meta)
     return history, meta, False
 
 
-def ablation_table(profile: str, retrain: bool = False, device: str | None = None):
-    """Notebook 02's work: the profile's ablation table (provenance in ``table.attrs``), reused like
-    ``training``'s log, else measured for the trained model. Returns (table, reused)."""
+def ablation_table(profile: str, retrain: bool = False, device: str | None = None, model: str = "standard"):
+    """Notebook 02's work for one model: its ablation table (provenance in ``table.attrs``), reused like
+    ``training``'s log, else measured for the trained model (or, where no training run is at hand, the
+    committed weights, which are then what it measures: a fresh clone reproduces the table without
+    training). Returns (table, reused)."""
     from ..experiments import profiles
     from ..nn import ablation, data, train
     P = profiles.get(profile)
     if not retrain:
-        done = profiles.committed_results(profile)
+        done = profiles.committed_results(profile, model)
         if done is not None:
-            done["ablation"].attrs.update(done["ablation_meta"])
-            return done["ablation"], True
-    out = profiles.outputs(profile)
+            table = ablation.with_family(done["ablation"])
+            table.attrs.update(done["ablation_meta"])
+            return table, True
+    out = profiles.outputs(profile, model)
     dev = train.pick_device(device)
-    model, recipe = train.load_trained(out["train_dir"], dev)
+    weights = out["train_dir"] / "model.pt"
+    if out["weights"] is not None and out["weights"].exists():  # measured on what is committed (fp16)
+        weights = out["weights"]
+    net, recipe = train.load_trained(out["train_dir"], dev, weights=weights, recipe=profiles.recipes(profile)[model])
     test = data.load(recipe.dataset, "test").subset(recipe.test_limit, recipe.seed)
-    table = ablation.study(model, recipe, test, dev, P["ablation_batch_size"], out=out["ablation"],
-                           model_sha=file_hash(out["train_dir"] / "model.pt"))
+    table = ablation.study(net, recipe, test, dev, P["ablation_batch_size"], out=out["ablation"],
+                           model_sha=file_hash(weights))
     return table, False
 
 
@@ -201,13 +214,19 @@ def publish_run(profile: str) -> Path:
 
 
 def _claims_table(notes: list[Path]) -> list[str]:
+    """The paper's claims from the notebooks' notes, counted per accuracy table: a note's key
+    ``[table] 6(a) ...`` names the table a claim was checked on (no prefix: the notebook's only one)."""
     claims = [(path.stem, k, v) for path in notes for k, v in json.loads(path.read_text()).items()
               if isinstance(v, str) and v.split(":")[0] in ("held", "not held", "n/a")]
     if not claims:
         return []
-    n_held = sum(v.startswith("held") for _, _, v in claims)
-    lines = ["", f"## The paper's claims: {n_held} of {len(claims)} held in this run", "",
-             "| notebook | claim | verdict | this run |", "|---|---|---|---|"]
+    table_of = lambda k: k[1:k.index("]")] if k.startswith("[") else ""  # noqa: E731
+    counts = {}
+    for _, k, v in claims:
+        held, total = counts.get(table_of(k), (0, 0))
+        counts[table_of(k)] = (held + v.startswith("held"), total + 1)
+    head = "; ".join(f"{h} of {n} held" + (f" on the {t} table" if t else "") for t, (h, n) in counts.items())
+    lines = ["", f"## The paper's claims: {head}", "", "| notebook | claim | verdict | this run |", "|---|---|---|---|"]
     for nb, k, v in claims:
         verdict, _, shows = v.partition(": ")
         lines.append(f"| {nb} | {k} | **{verdict}** | {shows} |")
