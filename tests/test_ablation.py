@@ -81,3 +81,16 @@ def test_dominated_configurations_are_pruned():
     kept = undominated(cfgs)
     # {a} is dominated by {a, b} (more dropped, more accurate), {b} too; {c} and {a, c} are not
     assert [c.dropped for c in kept] == [(), ("a", "b"), ("c",), ("a", "c")]
+
+
+def test_robustness_counts_singles_and_pairs_by_family():
+    import pandas as pd
+    rows = [("none", "", "full", 80.0), ("dc", "a", "single", 79.5), ("dc", "b", "single", 76.0),
+            ("dc", "a;b", "pair", 78.0), ("dc", "b;c", "pair", 70.0), ("dc", "b;c", "stage-suffix", 70.0),
+            ("dc", "a;b;c", "nested", 77.5), ("sc", "a", "sc-single", 10.0)]
+    t = pd.DataFrame([{"kind": k, "dropped": d, "n_dropped": len([x for x in d.split(";") if x]), "family": f,
+                       "accuracy": a, "macs_saved_pct_trained": 10.0 * len([x for x in d.split(";") if x])} for k, d, f, a in rows])
+    r = ablation.robustness(t)
+    assert r["mean_single_loss"] == 2.25 and r["max_single_loss"] == 4.0 and r["singles_within_1pt"] == "1/2"
+    assert r["pairs_within_3pt"] == "1/2"  # the stage suffix repeating a pair is not counted twice
+    assert r["most_blocks_within_3pt"] == 3 and r["most_saved_within_3pt"].startswith("30.0 %")

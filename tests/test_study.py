@@ -3,6 +3,7 @@ import dataclasses
 
 import nbformat
 import pytest
+import torch
 
 from adaptres.experiments import profiles
 from adaptres.io import file_hash
@@ -99,3 +100,38 @@ def test_figures_are_byte_identical_from_run_to_run(tmp_path, monkeypatch):
         plt.close(fig)
         blobs.append([p.read_bytes() for p in paths])
     assert blobs[0] == blobs[1]
+
+
+def test_committed_dropaware_weights_are_the_model_of_its_table():
+    """The fp16 weights in data/models/ (which the runtime and a fresh clone's ablation use) give the
+    table's full accuracy and that of its largest configuration within 3 pt, on the whole test set
+    (up to a few images: another CPU's arithmetic may flip a prediction)."""
+    from adaptres.io import read_table
+    from adaptres.nn import ablation, data
+    out = profiles.outputs("cpu", "dropaware")
+    table, meta = read_table(out["ablation"])
+    net, recipe = train.load_trained(out["train_dir"], "cpu", weights=out["weights"], recipe=profiles.recipes("cpu")["dropaware"])
+    assert next(net.parameters()).dtype == torch.float32  # fp16 on disk, fp32 in memory
+    full = float(table.accuracy.iloc[0])
+    near = table[(table.kind == "dc") & (table.accuracy >= full - 3)].sort_values("n_dropped").iloc[-1]
+    test = data.load(recipe.dataset, "test")
+    got = ablation.run(net, test, recipe.image_size, "cpu", 500, False, progress=False,
+                       extra=[("check", tuple(near.dropped.split(";")))], base=False)
+    assert abs(got.accuracy.iloc[0] - full) <= 0.15 and abs(got.accuracy.iloc[1] - near.accuracy) <= 0.15
+    assert meta["model_sha256"] == file_hash(out["weights"])
+
+
+def test_a_run_folder_of_another_recipe_is_set_aside_not_resumed(tmp_path):
+    from adaptres.io import atomic_write_text
+    recipe = profiles.recipes("fast")["dropaware"]
+    older = dataclasses.replace(recipe, drop_path=0.2)
+    run = tmp_path / "train-dropaware"
+    run.mkdir()
+    atomic_write_text(run / "recipe.json", __import__("json").dumps(older.to_dict()))
+    (run / "checkpoint.pt").write_bytes(b"old")
+    study._set_aside_other_recipe(run, recipe)
+    assert not run.exists() and (tmp_path / f"train-dropaware-{older.sha256()}" / "checkpoint.pt").read_bytes() == b"old"
+    run.mkdir()
+    atomic_write_text(run / "recipe.json", __import__("json").dumps(recipe.to_dict()))
+    study._set_aside_other_recipe(run, recipe)  # its own recipe: left to resume
+    assert (run / "recipe.json").exists()

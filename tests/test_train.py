@@ -111,3 +111,15 @@ def test_drop_aware_recipe_trains_from_its_epoch_and_keeps_old_hashes(fmnist_roo
     assert aware.drop_rates(4) == [0.125, 0.25, 0.375, 0.5]
     with pytest.raises(ValueError, match="distill"):
         T.Recipe(distill=0.5)  # distillation needs the full network's pass (sandwich)
+
+
+def test_train_command_takes_the_profiles_drop_aware_recipe():
+    import argparse
+    from adaptres.cli.nn import recipe_of
+    from adaptres.experiments import profiles
+    args = argparse.Namespace(profile="cpu", set=["epochs=6"], drop_aware=True)
+    got = recipe_of(args)
+    want = profiles.recipes("cpu")["dropaware"]
+    assert got.drop_path == want.drop_path == 0.35 and got.sandwich and got.distill == 0.5
+    assert got.drop_path_from_epoch == 3 and got.epochs == 6  # the second half of the given budget
+    assert recipe_of(argparse.Namespace(profile="cpu", set=None, drop_aware=False)) == profiles.get("cpu")["recipe"]

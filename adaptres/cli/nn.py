@@ -31,6 +31,9 @@ def recipe_of(args):
         if not sep or key not in fields:
             raise InputError(f"--set: {item!r} is not FIELD=VALUE with a recipe field ({', '.join(sorted(fields))})")
         overrides[key] = _value(value)
+    if getattr(args, "drop_aware", False) and "epochs" in overrides and "drop_path_from_epoch" not in overrides \
+            and isinstance(overrides["epochs"], int):
+        overrides["drop_path_from_epoch"] = overrides["epochs"] // 2  # drop-aware in the second half, as profiles do
     try:
         return dataclasses.replace(recipe, **overrides)
     except ValueError as exc:

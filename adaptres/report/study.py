@@ -40,6 +40,26 @@ def note(section: str, profile: str, **numbers) -> dict:
     return numbers
 
 
+def _set_aside_other_recipe(train_dir: Path, recipe) -> None:
+    """A run folder of the main job left by another recipe (the profile changed since) is renamed
+    ``<folder>-<its recipe hash>``, kept, and the model trained afresh."""
+    from ..io import read_json
+    from ..nn.recipe import Recipe
+    saved = train_dir / "recipe.json"
+    if not saved.is_file():
+        return
+    try:
+        old = Recipe.from_dict(read_json(saved, "recipe"), where=str(saved)).sha256()
+    except ValueError:
+        old = "unreadable"
+    if old != recipe.sha256():
+        dest = train_dir.with_name(f"{train_dir.name}-{old}")
+        shutil.rmtree(dest, ignore_errors=True)
+        train_dir.rename(dest)
+        print(f"[study] {relative(train_dir)} held a run of another recipe ({old}): kept as {relative(dest)}, "
+              "training afresh", flush=True)
+
+
 def training(profile: str, retrain: bool = False, device: str | None = None, model: str = "standard"):
     """Notebook 01's work for one of the profile's models (``standard``, ``dropaware``): its training log
     and provenance. A profile whose results are committed (``cpu``) reuses them when they name the
@@ -53,6 +73,7 @@ def training(profile: str, retrain: bool = False, device: str | None = None, mod
         if done is not None:
             return done["history"], done["history_meta"], True
     recipe, out = profiles.recipes(profile)[model], profiles.outputs(profile, model)
+    _set_aside_other_recipe(out["train_dir"], recipe)
     history = train.train(recipe, out["train_dir"], device=device)
     extra = {}
     if out["weights"] is not None:
