@@ -136,6 +136,21 @@ def claims_side_by_side(runs: list[SectionRun]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
+def side_by_side(runs: list[SectionRun], columns=("dropped_blocks", "accuracy_pct", "latency_s", "energy_j",
+                                                 "shared_mb", "gmacs", "served_fraction")) -> pd.DataFrame:
+    """Per sweep point, the mean over seeds of what each table's plans drop and spend (one column
+    group per metric, one column per table): where a drop-aware table changes the optimiser's choices.
+    Accuracy thresholds are the paper's (each table's own are shifted by its full model)."""
+    parts = {}
+    for r in runs:
+        df = r.runs
+        if "accuracy_threshold" in df:
+            df = df.assign(accuracy_threshold=(df.accuracy_threshold - r.settings.get("threshold_shift", 0.0)).round(2))
+        parts[r.settings["table"]] = df.groupby(list(r.section.by), sort=False)[list(columns)].mean()
+    out = pd.concat(parts, axis=1).swaplevel(axis=1)[list(columns)]
+    return out.rename_axis(index={"accuracy_threshold": "A_th (paper)"})
+
+
 def notes(runs: list[SectionRun]) -> dict:
     """The runs' notes for the report, merged (each claim keyed by its table)."""
     out, reused = {}, []
