@@ -256,7 +256,7 @@ def robustness(table: pd.DataFrame) -> dict:
     most blocks dropped within 3 pt, and the most multiplications saved (trained size) within 3 pt."""
     full = float(table.loc[table.kind == "none", "accuracy"].iloc[0])
     dc = table[table.kind == "dc"].assign(loss=lambda t: full - t.accuracy)
-    dc = with_family(dc) if "family" not in dc else dc
+    dc = with_family(dc)
     single, pair = dc[dc.family == "single"], dc[dc.family == "pair"]  # not the stage suffixes of one or two blocks
     near = dc[dc.loss <= 3]
     best = near.sort_values(["macs_saved_pct_trained", "accuracy"], ascending=False).head(1) \

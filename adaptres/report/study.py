@@ -90,9 +90,9 @@ def training(profile: str, retrain: bool = False, device: str | None = None, mod
 
 def ablation_table(profile: str, retrain: bool = False, device: str | None = None, model: str = "standard"):
     """Notebook 02's work for one model: its ablation table (provenance in ``table.attrs``), reused like
-    ``training``'s log, else measured for the trained model (or, where no training run is at hand, the
-    committed weights, which are then what it measures: a fresh clone reproduces the table without
-    training). Returns (table, reused)."""
+    ``training``'s log, else measured for the trained model — from its committed fp16 weights where the
+    profile commits them (``training`` rewrites them), so that a fresh clone reproduces the table
+    without training. Returns (table, reused)."""
     from ..experiments import profiles
     from ..nn import ablation, data, train
     P = profiles.get(profile)
