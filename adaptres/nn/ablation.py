@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..io import provenance, read_table, write_table
 from . import data as D
 from .costs import drop_savings, unit_costs
-from .train import autocast, use_amp
+from .train import autocast, precision
 
 
 def configurations(block_names: list[str], pairs: bool = True, sc: bool = True) -> list[tuple[str, tuple[str, ...]]]:
@@ -210,7 +210,7 @@ def study(model, recipe, test_set: D.ImageSet, device="cpu", batch_size: int = 2
                       epochs=epochs if epochs is not None else recipe.epochs, seed=recipe.seed,
                       test_set_size=len(test_set), full_accuracy=f"{table.loc[0, 'accuracy']:.4f}",
                       ablation_s=f"{time.perf_counter() - t0:.1f}", device=str(device), recipe_sha256=recipe.sha256(),
-                      drop_aware=recipe.drop_aware, precision="bf16" if use_amp(recipe.amp, torch.device(device)) else "fp32",
+                      drop_aware=recipe.drop_aware, precision=precision(recipe.amp, device),
                       larger_sets="nested 3-8, stage suffixes, 8 random k-subsets for k = 3-8" if larger else "none",
                       **({"model_sha256": model_sha} if model_sha else {}))
     table.attrs.update(meta)

@@ -66,6 +66,11 @@ def use_amp(amp: bool | str, device: torch.device) -> bool:
     return bool(amp)
 
 
+def precision(amp: bool | str, device: torch.device | str) -> str:
+    """What a recipe's ``amp`` computes in on ``device`` (for provenance headers): "bf16" or "fp32"."""
+    return "bf16" if use_amp(amp, torch.device(device)) else "fp32"
+
+
 def autocast(device: torch.device, amp: bool | str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp(amp, device))
 

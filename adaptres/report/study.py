@@ -82,7 +82,7 @@ def training(profile: str, retrain: bool = False, device: str | None = None, mod
     dev = train.pick_device(device)
     meta = provenance(profile=profile, model=model, dataset=recipe.dataset, arch=recipe.arch, stem=recipe.stem,
                       px=recipe.image_size, epochs=recipe.epochs, seed=recipe.seed, device=str(dev),
-                      precision="bf16" if train.use_amp(recipe.amp, dev) else "fp32", recipe_sha256=recipe.sha256(),
+                      precision=train.precision(recipe.amp, dev), recipe_sha256=recipe.sha256(),
                       model_sha256=file_hash(out["train_dir"] / "model.pt"), **extra)
     write_table(history, out["history"], meta)
     return history, meta, False
