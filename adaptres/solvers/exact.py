@@ -12,7 +12,7 @@ from ..problem.plan import unserved
 from ..problem.scenario import Scenario
 from . import Options, finish, register
 from . import solve as solve_with
-from .milp import build_model, extract_plan, highs, served_bound, start_values
+from .milp import build_model, extract_plan, highs, served_bound, start_values, too_large
 
 
 @register("exact")
@@ -25,10 +25,16 @@ def solve(sc: Scenario, opts: Options, start=None):
         t0 -= start.solve_s or 0.0
     else:
         start = solve_with(sc, "relaxed", opts)
+    left = opts.time_limit - (time.perf_counter() - t0)
+    reason = too_large(sc, left)
+    if reason is not None:  # the start's plan if it has one, else none found, within the limit
+        plan = start.requests if start is not None and start.metrics.get("violations") == 0 else unserved(len(sc.requests))
+        return finish(sc, "exact", plan, status="time_limit", solve_s=time.perf_counter() - t0,
+                      extra={"reason": reason})
     m = build_model(sc, allow_unserved=opts.allow_unserved, max_served=served_bound(sc) if opts.allow_unserved else None)
     build_s = time.perf_counter() - t0
     options = {**opts.highs, **({} if opts.max_nodes is None else {"mip_max_nodes": int(opts.max_nodes)})}
-    res = highs.run(m, opts.time_limit, opts.rel_gap, opts.threads, opts.tee,
+    res = highs.run(m, max(opts.time_limit - build_s, 1e-3), opts.rel_gap, opts.threads, opts.tee,
                     start=start_values(sc, m, start) if start is not None else None, options=options)
     solve_s = time.perf_counter() - t0
     if not res.has_solution:

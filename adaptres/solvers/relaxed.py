@@ -21,7 +21,7 @@ from ..problem import formulas as F
 from ..problem.plan import UNSERVED, Assignment, unserved
 from ..problem.scenario import Scenario
 from . import Options, finish, register
-from .milp import build_model, highs
+from .milp import build_model, highs, too_large
 
 TIE = 1e-6
 
@@ -117,8 +117,12 @@ def round_and_repair(sc: Scenario, s_frac, y_frac, x_frac) -> tuple[list[Assignm
 def solve(sc: Scenario, opts: Options, start=None):
     """Relaxation (Eq 20) + Algorithm 1 + repair, scored by the evaluator; ``bound`` is the LP's."""
     t0 = time.perf_counter()
+    reason = too_large(sc, opts.time_limit)
+    if reason is not None:  # none found, within the limit
+        return finish(sc, "relaxed", unserved(len(sc.requests)), status="time_limit", solve_s=time.perf_counter() - t0,
+                      extra={"reason": reason})
     m = build_model(sc, relax=True)
-    res = highs.run(m, opts.time_limit, threads=opts.threads)
+    res = highs.run(m, max(opts.time_limit - (time.perf_counter() - t0), 1e-3), threads=opts.threads)
     if not res.has_solution:
         return finish(sc, "relaxed", unserved(len(sc.requests)), status="lp_failed", solve_s=time.perf_counter() - t0)
     R, N, M = len(sc.requests), sc.n_devices, len(sc.units)

@@ -16,6 +16,22 @@ from . import cuts, model, objective
 from .cuts import least_cost, served_bound  # noqa: F401  (part of this package's interface)
 
 
+BUILD_RATE = 50_000  # transfer-flow variables Pyomo builds per second (≈ 90 000 measured on 2 cores: a margin)
+MAX_FLOWS = 3_000_000  # beyond this many the model does not fit in a few GB of memory
+
+
+def too_large(sc: Scenario, seconds: float) -> str | None:
+    """Why the model of ``sc`` cannot be built within ``seconds`` (or a few GB), or None. The model has
+    R · (M − 1) · N² transfer flows (Eqs 10-11); building it is what takes the time."""
+    flows = len(sc.requests) * (len(sc.units) - 1) * sc.n_devices ** 2
+    if flows > MAX_FLOWS:
+        return f"the model would have {flows:,} transfer variables (more than {MAX_FLOWS:,}: several GB)"
+    if flows / BUILD_RATE > 0.8 * seconds:
+        return (f"building the model ({flows:,} transfer variables) would take about {flows / BUILD_RATE:.0f} s "
+                f"of the {seconds:g} s allowed")
+    return None
+
+
 def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True,
                 max_served: int | None = None) -> pyo.ConcreteModel:
     """The Pyomo model of one step. ``relax=True`` gives the LP relaxation (Eq 20); ``max_served``

@@ -1,0 +1,165 @@
+"""A step as numpy arrays, and what one column (a request's whole plan) costs and uses.
+
+A *column* is one served request's plan: its source device, a configuration of the accuracy table
+and the device of every unit. Its cost is the request's share of Eq 5 (α · latency / (R · L_ref) +
+β · relative accuracy loss / R); it uses each device's computation (Eq 14, in G multiplications),
+energy (Eqs 17, 19, joules: computing and sending, the input image charged to the source) and memory
+(Eq 13, in MB: weights + activations per request, or only activations under ``shared_weights``, whose
+weights are the master's loaded-unit variables). Requests from one source are interchangeable: the
+master counts them (``n_s``) rather than naming them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...problem import formulas as F
+from ...problem.scenario import Scenario
+
+MB, GMAC = 1e6, 1e9  # the master's rows are in megabytes and giga-multiplications (HiGHS' tolerances)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One request's plan from source ``s`` (an index into ``Arrays.sources``)."""
+
+    s: int
+    k: int  # configuration (index into the scenario's configs)
+    place: tuple[int, ...]  # device of each unit
+
+
+class Arrays:
+    """The numbers of a scenario the column generation reads, computed once."""
+
+    def __init__(self, sc: Scenario):
+        self.sc = sc
+        J, N, R = len(sc.units), sc.n_devices, len(sc.requests)
+        self.J, self.N, self.R = J, N, R
+        self.K = np.array(sc.allowed_configs(), dtype=int)
+        self.sources = sorted({q.source for q in sc.requests})
+        self.n_s = np.array([sum(q.source == s for q in sc.requests) for s in self.sources], dtype=float)
+        self.drop = np.array([[sc.drops(k, j) for j in range(J)] for k in range(len(sc.configs))], dtype=bool)
+        kept = [u.cost(False) for u in sc.units]
+        dropped = [u.cost(True) if u.droppable else u.cost(False) for u in sc.units]
+        self.macs = np.array([[a.macs, b.macs] for a, b in zip(kept, dropped)], dtype=float)  # (J, 2): kept, dropped
+        self.weight = np.array([[a.weight, b.weight] for a, b in zip(kept, dropped)], dtype=float)
+        act = np.array([[a.activation, b.activation] for a, b in zip(kept, dropped)], dtype=float)
+        self.shared = sc.memory_model == "shared_weights"
+        self.mem = (act if self.shared else act + self.weight) / MB  # what a column puts in the memory row
+        self.out_bytes = np.array([u.output_bytes for u in sc.units], dtype=float)
+        self.input_bytes = float(sc.input_bytes)
+        self.speed = np.array([d.macs_per_s for d in sc.devices], dtype=float)
+        self.pc = np.array([d.p_compute_w for d in sc.devices], dtype=float)
+        self.pt = np.array([d.p_transmit_w for d in sc.devices], dtype=float)
+        rate = np.array(sc.rate_mbps, dtype=float)
+        off = ~np.eye(N, dtype=bool)
+        self.sec_per_byte = np.where(off, F.BITS_PER_BYTE / (np.where(off, rate, 1.0) * F.MEGA), 0.0)  # (N, N)
+        self.cap = {"compute": np.array([d.compute_macs for d in sc.devices]) / GMAC,
+                    "energy": np.array([d.energy_j for d in sc.devices], dtype=float),
+                    "memory": np.array([d.memory_bytes for d in sc.devices]) / MB}
+        self.lat_w = sc.alpha / (R * sc.l_ref()) if R else 0.0  # objective per second of a request's latency
+        a0 = sc.configs[0].accuracy
+        self.acc_cost = np.array([sc.beta * (a0 - c.accuracy) / (a0 * R) if R else 0.0 for c in sc.configs])
+        self.levels = [self._levels(j) for j in range(J)]
+        # what one request may put on one device (Eqs 13, 14, 17): its multiplications within the
+        # device's computational limit and within what its battery can compute; weights + activations
+        self.request_mem = act + self.weight
+        self._limits()
+
+    def _limits(self) -> None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            battery = np.where(self.pc > 0, self.cap["energy"] * self.speed / self.pc, np.inf)
+        self.macs_limit = np.minimum(self.cap["compute"] * GMAC, battery) * (1 + 1e-6)
+        self.mem_limit = self.cap["memory"] * MB * (1 + 1e-6)
+
+    def residual(self, used: dict) -> "Arrays":
+        """A copy whose devices have ``used`` (per kind, master units) less capacity."""
+        other = copy.copy(self)
+        other.cap = {kind: np.maximum(0.0, self.cap[kind] - used[kind]) for kind in self.cap}
+        other._limits()
+        return other
+
+    def _levels(self, j: int) -> tuple[float, ...]:
+        """``shared_weights``: the distinct positive weight figures of unit j (MB, largest first) that
+        some allowed configuration loads; a device holds the largest its requests need."""
+        if not self.shared:
+            return ()
+        used = {bool(self.drop[k, j]) for k in self.K}
+        return tuple(sorted({self.weight[j, int(v)] / MB for v in used if self.weight[j, int(v)] > 0}, reverse=True))
+
+    def level_rows(self, j: int, v: int) -> list[int]:
+        """The loaded-unit levels whose linking rows count unit j run in variant v (0 kept, 1 dropped):
+        every level at or below its weight."""
+        w = self.weight[j, v] / MB
+        return [lvl for lvl, x in enumerate(self.levels[j]) if w > 0 and x <= w + 1e-12]
+
+    def fits_alone(self, paths: np.ndarray, k: int, s: int) -> np.ndarray:
+        """For placements ``paths`` (n × J) of configuration k from source s: does each fit the devices
+        on its own (multiplications, weights + activations, energy of computing and sending)? A plan
+        that does not can never be served, whatever the other requests do."""
+        n = len(paths)
+        v = self.drop[k].astype(int)
+        units = np.arange(self.J)
+        rows = np.repeat(np.arange(n), self.J)
+        macs, mem, energy = (np.zeros((n, self.N)) for _ in range(3))
+        np.add.at(macs, (rows, paths.ravel()), np.tile(self.macs[units, v], n))
+        np.add.at(mem, (rows, paths.ravel()), np.tile(self.request_mem[units, v], n))
+        energy += self.pc * macs / self.speed
+        sends = np.concatenate([self.input_bytes * self.sec_per_byte[self.sources[s], paths[:, 0]][:, None],
+                                self.out_bytes[None, :-1] * self.sec_per_byte[paths[:, :-1], paths[:, 1:]]], axis=1)
+        senders = np.concatenate([np.full((n, 1), self.sources[s]), paths[:, :-1]], axis=1)
+        np.add.at(energy, (rows, senders.ravel()), (sends * self.pt[senders]).ravel())
+        tol = 1 + 1e-6
+        return (macs <= self.cap["compute"] * GMAC * tol).all(1) & (mem <= self.mem_limit).all(1) \
+            & (energy <= self.cap["energy"] * tol + 1e-9).all(1)
+
+    def columns(self, paths: np.ndarray, k: int, s: int) -> tuple[np.ndarray, dict]:
+        """``column`` for many placements of one configuration and source at once: the objective
+        coefficients (n,) and the use of each device, ``{"compute"|"energy"|"memory": (n, N)}``."""
+        n, units = len(paths), np.arange(self.J)
+        v = self.drop[k].astype(int)
+        rows = np.repeat(np.arange(n), self.J)
+        comp_t = self.macs[units, v][None, :] / self.speed[paths]
+        src = self.sources[s]
+        sends = np.concatenate([self.input_bytes * self.sec_per_byte[src, paths[:, 0]][:, None],
+                                self.out_bytes[None, :-1] * self.sec_per_byte[paths[:, :-1], paths[:, 1:]]], axis=1)
+        senders = np.concatenate([np.full((n, 1), src), paths[:, :-1]], axis=1)
+        use = {kind: np.zeros((n, self.N)) for kind in ("compute", "energy", "memory")}
+        np.add.at(use["compute"], (rows, paths.ravel()), np.tile(self.macs[units, v] / GMAC, n))
+        np.add.at(use["memory"], (rows, paths.ravel()), np.tile(self.mem[units, v], n))
+        np.add.at(use["energy"], (rows, paths.ravel()), (self.pc[paths] * comp_t).ravel())
+        np.add.at(use["energy"], (rows, senders.ravel()), (self.pt[senders] * sends).ravel())
+        cost = self.lat_w * (comp_t.sum(axis=1) + sends.sum(axis=1)) + self.acc_cost[k]
+        return cost, use
+
+    def compute_s(self, j: int, v: int, i: int) -> float:
+        return F.computation_latency(self.macs[j, v], self.speed[i])
+
+    def column(self, col: Column) -> tuple[float, dict]:
+        """A column's objective coefficient and its use of each device: ``{"compute"|"energy"|"memory":
+        {device: amount}}`` (master units), plus ``"links"``: the (device, unit, level) it loads."""
+        src = self.sources[col.s]
+        use = {"compute": {}, "energy": {}, "memory": {}, "links": []}
+
+        def add(kind, i, v):
+            use[kind][i] = use[kind].get(i, 0.0) + v
+        latency = 0.0
+        prev = src
+        for j, i in enumerate(col.place):
+            v = int(self.drop[col.k, j])
+            nbytes = self.input_bytes if j == 0 else self.out_bytes[j - 1]
+            if prev != i:
+                t = nbytes * self.sec_per_byte[prev, i]
+                latency += t
+                add("energy", prev, self.pt[prev] * t)
+            t = self.compute_s(j, v, i)
+            latency += t
+            add("compute", i, self.macs[j, v] / GMAC)
+            add("energy", i, self.pc[i] * t)
+            add("memory", i, self.mem[j, v])
+            use["links"] += [(i, j, lvl) for lvl in self.level_rows(j, v)]
+            prev = i
+        return self.lat_w * latency + self.acc_cost[col.k], use

@@ -1,0 +1,125 @@
+"""Column generation at one node: the master LP, the pricing of every source, the Lagrangian bound.
+
+At each round the master LP gives prices; every source's cheapest columns are priced exactly
+(``Pricer.best``) and those that would improve the LP are added. Each round also gives a Lagrangian
+lower bound (``lagrangian_bound``), valid for any prices of the right signs — so the bound is sound
+whether or not the generation has converged, and at convergence it equals the LP's value.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .data import Arrays
+from .master import UNSERVED_COST, Master
+from .pricing import Prices, Pricer
+
+PER_ROUND = 8  # columns added per source and round (its cheapest configurations)
+
+
+class Clock:
+    def __init__(self, limit: float):
+        self.t0, self.limit = time.perf_counter(), limit
+
+    def left(self) -> float:
+        return self.limit - (time.perf_counter() - self.t0)
+
+    def deadline(self, reserve: float = 0.0) -> float:
+        """The ``time.perf_counter`` value at which only ``reserve`` seconds are left."""
+        return self.t0 + self.limit - reserve
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def lagrangian_bound(ar: Arrays, master: Master, prices: Prices, floors: list[float]) -> float:
+    """A lower bound on the optimum of the master's node from prices λ, η ≥ 0 and any branching duals:
+    −λ · capacities + the branching rows' duals × their active bounds + Σ_s n_s · min(10, the cheapest
+    column price of s) + Σ over loaded-unit variables of min(0, their price). ``floors[s]`` may be any
+    lower bound on source s's cheapest price."""
+    bound = -sum(float(getattr(prices, kind) @ ar.cap[kind]) for kind in ("compute", "energy", "memory"))
+    lo, hi = master.served
+    bound += prices.served * (lo if prices.served > 0 else hi)
+    for (s, j, i), (lo, hi) in master.arcs.items():
+        y = prices.arc[s][j, i] if s in prices.arc else 0.0
+        bound += y * (lo if y > 0 else hi) if y else 0.0
+    bound += float(sum(n * min(UNSERVED_COST, b) for n, b in zip(ar.n_s, floors)))
+    for what in master.columns:
+        if isinstance(what, tuple) and what[0] == "z":
+            _, i, j, lvl = what
+            price = ar.levels[j][lvl] * prices.memory[i]
+            for s, eta in prices.eta.items():
+                price -= ar.n_s[s] * eta[j, lvl:len(ar.levels[j]), i].sum()
+            bound += min(0.0, price)
+    return bound
+
+
+def price_all(pricer: Pricer, prices: Prices, clock: Clock):
+    """Every source's per-configuration prices and column builders (None when time ran out); sources
+    without prices of their own share one pricing pass."""
+    shared_dp, out = None, []
+    for s in range(len(pricer.ar.sources)):
+        if clock.left() <= 0:
+            return None
+        own = s in prices.eta or s in prices.arc
+        value, column, dp = pricer.best(prices, s, None if own else shared_dp)
+        if not own:
+            shared_dp = dp
+        out.append((value, column, dp))
+    return out
+
+
+def add_columns(master: Master, priced, pi) -> int:
+    """Add each source's cheapest columns that would improve the LP (those that cannot be served on
+    their own too: the LP stays a relaxation, the integer master leaves them out)."""
+    added = 0
+    for s, (value, column, _) in enumerate(priced):
+        tol = 1e-9 * max(1.0, abs(pi[s]))
+        for c in np.argsort(value, kind="stable")[:PER_ROUND]:
+            if not value[c] < pi[s] - tol:
+                break
+            added += master.add(column(int(c)))
+    return added
+
+
+def generate(ar: Arrays, pricer: Pricer, master: Master, clock: Clock, stop_at: float, log: dict):
+    """Column generation at the master's node until no column improves the LP (or only ``stop_at``
+    seconds are left). Returns the LP's status, the node's best bound with its prices and the sources'
+    floors (bound −inf when no round finished), and whether the generation converged."""
+    best = (-np.inf, Prices.zero(ar.N), None)
+    converged = False
+    while True:
+        status, z_lp, prices, pi = master.solve_lp(clock.left() - stop_at)
+        log["lp_solves"] += 1
+        if status != "optimal":
+            break
+        priced = price_all(pricer, prices, clock)
+        if priced is None:
+            break
+        added = add_columns(master, priced, pi)
+        floors = [float(v.min()) for v, _, _ in priced]
+        value = lagrangian_bound(ar, master, prices, floors)
+        if value > best[0]:
+            best = (value, prices, floors)
+        # converged: no column improves the LP, or the bound meets the LP's value (then none can)
+        converged = added == 0 or z_lp - best[0] <= 1e-9 * max(1.0, abs(z_lp))
+        if converged or clock.left() <= stop_at:
+            break
+    return status, best, converged
+
+
+def seed_columns(ar: Arrays, pricer: Pricer, master: Master, start) -> None:
+    """First columns: each source's cheapest plans at zero prices, and the caller's plan if any."""
+    for value, column, _ in price_all(pricer, Prices.zero(ar.N), Clock(np.inf)):
+        for c in np.argsort(value, kind="stable")[:PER_ROUND]:
+            if np.isfinite(value[c]):
+                master.add(column(int(c)))
+    if start is not None:
+        from .data import Column
+        names = ar.sc.unit_names
+        allowed = set(ar.K.tolist())
+        for q, a in zip(ar.sc.requests, start.requests):
+            if a.served and a.config in allowed:
+                master.add(Column(ar.sources.index(q.source), a.config, tuple(a.placement[n] for n in names)))

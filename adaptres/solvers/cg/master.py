@@ -1,0 +1,284 @@
+"""The master problem on HiGHS (through ``highspy``): columns are added without rebuilding.
+
+Rows: one per source s, Σ (its columns) + u_s = n_s (u_s: its requests left unserved, 10 each, SPEC
+§5); per device, computation (Eq 14), energy (Eqs 17, 19) and memory (Eq 13) at most its capacity.
+Under ``shared_weights`` a device holds unit j's weights once: binary z[i, j, level] (one per weight
+figure the unit can have, largest first) enter its memory row, and, per source, the columns that
+run unit j on device i at that figure or above are at most n_s · (z of that level and the larger
+ones). Those rows and variables are made the first time a column needs them; until then they are
+slack and their prices zero, which keeps the prices a valid (dual-feasible) point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from .data import Arrays, Column
+from .pricing import Prices
+
+INF = highspy.kHighsInf
+UNSERVED_COST = 10.0
+ARTIFICIAL_COST = 1e3
+KINDS = ("compute", "energy", "memory")
+
+
+@dataclass
+class MipResult:
+    status: str  # optimal, time_limit, node_limit, infeasible, ...
+    objective: float | None
+    bound: float | None
+    counts: dict  # column index -> how many requests take it
+
+
+def run_within(h, seconds: float) -> None:
+    """Run HiGHS, and interrupt it if it is still running ``seconds`` later (its own time limit is
+    checked only now and then)."""
+    h.HandleUserInterrupt = True
+    h.startSolve()
+    finished, _ = h.wait(seconds * 1.02)
+    if not finished:
+        h.cancelSolve()
+        h.wait()
+
+
+def _status(h) -> str:
+    s = h.getModelStatus()
+    M = highspy.HighsModelStatus
+    return {M.kOptimal: "optimal", M.kTimeLimit: "time_limit", M.kSolutionLimit: "node_limit",
+            M.kIterationLimit: "node_limit", M.kInfeasible: "infeasible", M.kInterrupt: "time_limit"}.get(s, str(s))
+
+
+class Master:
+    """The restricted master LP; ``mip`` solves it with integer columns on a copy."""
+
+    def __init__(self, ar: Arrays, threads: int = 1):
+        self.ar, self.threads = ar, int(threads)
+        h = self.h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", int(threads))
+        S, N = len(ar.sources), ar.N
+        for s in range(S):
+            h.addRow(float(ar.n_s[s]), float(ar.n_s[s]), 0, np.array([], np.int32), np.array([]))
+        self.row = {("conv", s): s for s in range(S)}
+        for kind in KINDS:
+            for i in range(N):
+                self.row[(kind, i)] = h.getNumRow()
+                h.addRow(-INF, float(ar.cap[kind][i]), 0, np.array([], np.int32), np.array([]))
+        # the number of requests served, between ``served`` bounds (branching on it: ``set_served``)
+        self.row[("served",)] = h.getNumRow()
+        self.served = (0, ar.R)
+        h.addRow(0.0, float(ar.R), 0, np.array([], np.int32), np.array([]))
+        self.columns: list = []  # per HiGHS column: Column, ("u", s), ("z", i, j, level) or ("a",)
+        self.index: dict = {}  # Column -> its HiGHS column
+        self.fits: list[bool] = []  # per HiGHS column: can it be served on its own?
+        self.by_source: list[list[int]] = [[] for _ in range(S)]  # the columns of each source
+        self.arcs: dict = {}  # branching rows: (s, j, i) -> (lo, hi) while active
+        for s in range(S):
+            self._add([("conv", s)], [1.0], UNSERVED_COST, float(ar.n_s[s]), ("u", s))
+        # an artificial count of served requests at a prohibitive cost keeps the LP feasible while a
+        # branch asks for more than the columns found so far serve (never in an integer plan)
+        self._add([("served",)], [1.0], ARTIFICIAL_COST * max(1, ar.R), float(ar.R), ("a",))
+
+    def _add(self, rows, vals, cost: float, upper: float, what, fits: bool = True) -> int:
+        self.fits.append(fits)
+        self.h.addCol(float(cost), 0.0, float(upper), len(rows),
+                      np.array([self.row[r] for r in rows], np.int32), np.array(vals, dtype=float))
+        self.columns.append(what)
+        return len(self.columns) - 1
+
+    def _link_row(self, s: int, i: int, j: int, lvl: int):
+        """The linking row (s, i, j, level), with its z variables, made on first use."""
+        key = ("link", s, i, j, lvl)
+        if key in self.row:
+            return key
+        levels = self.ar.levels[j]
+        if ("z", i, j, 0) not in self.index:
+            for l2, w in enumerate(levels):
+                self.index[("z", i, j, l2)] = self._add([("memory", i)], [w], 0.0, 1.0, ("z", i, j, l2))
+        self.row[key] = self.h.getNumRow()
+        zs = [self.index[("z", i, j, l2)] for l2 in range(lvl + 1)]
+        n = float(self.ar.n_s[s])
+        self.h.addRow(-INF, 0.0, len(zs), np.array(zs, np.int32), np.full(len(zs), -n))
+        return key
+
+    def add(self, col: Column) -> bool:
+        """Add a column (False when it is already there)."""
+        if col in self.index:
+            return False
+        cost, use = self.ar.column(col)
+        rows, vals = [("conv", col.s), ("served",)], [1.0, 1.0]
+        for kind in KINDS:
+            for i, v in use[kind].items():
+                if v:
+                    rows.append((kind, i))
+                    vals.append(v)
+        for i, j, lvl in use["links"]:
+            rows.append(self._link_row(col.s, i, j, lvl))
+            vals.append(1.0)
+        for key in self.arc_keys(col):
+            if key in self.row:
+                rows.append(key)
+                vals.append(1.0)
+        fits = bool(self.ar.fits_alone(np.array([col.place]), col.k, col.s)[0])
+        self.index[col] = self._add(rows, vals, cost, float(self.ar.n_s[col.s]), col, fits)
+        self.by_source[col.s].append(self.index[col])
+        return True
+
+    def arc_keys(self, col: Column) -> list:
+        """The branching rows a column counts in: unit j on device i, and unit j dropped (i = −1)."""
+        return [("arc", col.s, j, i) for j, i in enumerate(col.place)] + \
+            [("arc", col.s, j, -1) for j in np.flatnonzero(self.ar.drop[col.k])]
+
+    def add_many(self, cols: list[Column]) -> int:
+        """Add many columns at once (vectorised; ``shared_weights`` adds them one by one). Returns how
+        many were new."""
+        new = list(dict.fromkeys(c for c in cols if c not in self.index))
+        if self.ar.shared:
+            return sum(self.add(c) for c in new)
+        groups: dict = {}
+        for c in new:
+            groups.setdefault((c.s, c.k), []).append(c)
+        for (s, k), group in groups.items():
+            self._add_group(s, k, group)
+        return len(new)
+
+    def _add_group(self, s: int, k: int, group: list[Column]) -> None:
+        ar, n = self.ar, len(group)
+        paths = np.array([c.place for c in group], dtype=int)
+        cost, use = ar.columns(paths, k, s)
+        fits = ar.fits_alone(paths, k, s)
+        keys = [("conv", s), ("served",)] + [(kind, i) for kind in KINDS for i in range(ar.N)]
+        dense = [np.ones((n, 2))] + [use[kind] for kind in KINDS]
+        arcs = [key for key in self.row if key[0] == "arc" and key[1] == s]
+        if arcs:
+            keys += arcs
+            dense.append(np.stack([(np.full(n, bool(ar.drop[k, j])) if i == -1 else paths[:, j] == i)
+                                   for _, _, j, i in arcs], axis=1).astype(float))
+        A = np.concatenate(dense, axis=1)
+        rows = np.array([self.row[key] for key in keys], dtype=np.int32)
+        nz = A != 0
+        starts = np.concatenate([[0], np.cumsum(nz.sum(axis=1))[:-1]]).astype(np.int32)
+        r_idx = np.nonzero(nz)
+        self.h.addCols(n, cost.astype(float), np.zeros(n), np.full(n, float(ar.n_s[s])), int(nz.sum()), starts,
+                       rows[r_idx[1]], A[r_idx].astype(float))
+        for c, ok in zip(group, fits):
+            self.index[c] = len(self.columns)
+            self.columns.append(c)
+            self.fits.append(bool(ok))
+            self.by_source[s].append(self.index[c])
+
+    def _arc_row(self, s: int, j: int, i: int):
+        """The branching row (s, j, i): how many requests of source s run unit j on device i, or drop
+        unit j (i = −1); made on first use, with an artificial column at a prohibitive cost that keeps
+        the LP feasible."""
+        key = ("arc", s, j, i)
+        if key not in self.row:
+            mine = [c for c in self.by_source[s] if key in self.arc_keys(self.columns[c])]
+            self.row[key] = self.h.getNumRow()
+            self.h.addRow(-INF, INF, len(mine), np.array(mine, np.int32), np.ones(len(mine)))
+            self._add([key], [1.0], ARTIFICIAL_COST * max(1, self.ar.R), float(self.ar.n_s[s]), ("a",))
+        return key
+
+    def set_node(self, served: tuple[int, int], arcs: dict) -> None:
+        """A node of the branch-and-price tree: between ``served`` requests served, and for each
+        (s, j, i) of ``arcs`` between (lo, hi) requests of source s with unit j on device i."""
+        self.set_served(*served)
+        for key in set(self.arcs) | set(arcs):
+            lo, hi = arcs.get(key, (-INF, INF))
+            self.h.changeRowBounds(self.row[self._arc_row(*key)], float(lo), float(hi))
+        self.arcs = dict(arcs)
+
+    def flows(self) -> dict:
+        """The LP's (s, j, i) -> how many requests of source s run unit j on device i (i = −1: drop it)."""
+        out: dict = {}
+        x = self.x
+        for cols in self.by_source:
+            for c in cols:
+                v = x[c]
+                if v > 1e-9:
+                    for key in self.arc_keys(self.columns[c]):
+                        out[key[1:]] = out.get(key[1:], 0.0) + v
+        return out
+
+    def solve_lp(self, time_limit: float) -> tuple[str, float, Prices, np.ndarray]:
+        """Solve the LP; its status, objective, the prices (λ, η ≥ 0) and π per source (the primal
+        values are then ``self.x``)."""
+        h = self.h
+        h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
+        h.run()
+        sol = h.getSolution()
+        self._x = np.asarray(sol.col_value)
+        y = np.asarray(sol.row_dual)
+        ar = self.ar
+        lam = {kind: np.maximum(0.0, -y[[self.row[(kind, i)] for i in range(ar.N)]]) for kind in KINDS}
+        eta = {}
+        for key, r in self.row.items():
+            if key[0] == "link" and -y[r] > 0:
+                s, i, j, lvl = key[1:]
+                if s not in eta:
+                    eta[s] = np.zeros((ar.J, max(1, max(len(lv) for lv in ar.levels)), ar.N))
+                eta[s][j, lvl, i] = -y[r]
+        pi = y[[self.row[("conv", s)] for s in range(len(ar.sources))]]
+        served = float(y[self.row[("served",)]])
+        arc = {}
+        for (s, j, i) in self.arcs:
+            v = float(y[self.row[("arc", s, j, i)]])
+            if v:
+                arc.setdefault(s, np.zeros((ar.J, ar.N + 1)))[j, i] = v  # column N: unit j dropped
+        return _status(h), h.getInfo().objective_function_value, Prices(eta=eta, served=served, arc=arc, **lam), pi
+
+    @property
+    def x(self) -> np.ndarray:
+        """The last LP's values of every column (0 for those added since)."""
+        return np.concatenate([self._x, np.zeros(len(self.columns) - len(self._x))])
+
+    def set_served(self, lo: int, hi: int) -> None:
+        """Branch: between ``lo`` and ``hi`` requests served."""
+        self.served = (int(lo), int(hi))
+        self.h.changeRowBounds(self.row[("served",)], float(lo), float(hi))
+
+    def unserved_lp(self) -> float:
+        """How many requests the LP's solution leaves unserved (Σ u)."""
+        x = self.x
+        return float(sum(x[c] for c, what in enumerate(self.columns) if isinstance(what, tuple) and what[0] == "u"))
+
+    def mip(self, time_limit: float, rel_gap: float, max_nodes: int | None = None, allow_unserved: bool = True,
+            options: dict | None = None) -> MipResult:
+        """The restricted master with integer columns (a copy of the LP; the LP stays as it is). No MIP
+        start is given: HiGHS 1.16 with presolve reported a start's plan at a wrong objective (10.0
+        for 10.30 on a two-device case); the caller compares its own plans instead, and the objective
+        is recomputed from the solution."""
+        m = highspy.Highs()
+        m.setOptionValue("output_flag", False)
+        m.passModel(self.h.getLp())
+        n = len(self.columns)
+        m.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
+        m.changeRowBounds(self.row[("served",)], 0.0, float(self.ar.R))
+        for key in self.arcs:
+            m.changeRowBounds(self.row[("arc", *key)], -INF, INF)
+        for c, what in enumerate(self.columns):
+            if (not allow_unserved and isinstance(what, tuple) and what[0] == "u") or not self.fits[c] \
+                    or what == ("a",):
+                m.changeColBounds(c, 0.0, 0.0)
+        # presolve off: HiGHS' presolve of a master with tens of thousands of columns ran 40 s past a
+        # 5-s limit and cannot be interrupted; the branch-and-bound can (``run_within``)
+        opts = {"time_limit": max(float(time_limit), 1e-3), "mip_rel_gap": float(rel_gap),
+                "threads": self.threads, "random_seed": 0, "presolve": "off", **(options or {})}
+        if max_nodes is not None:
+            opts["mip_max_nodes"] = int(max_nodes)
+        for key, v in opts.items():
+            m.setOptionValue(key, v)
+        run_within(m, opts["time_limit"])
+        info = m.getInfo()
+        has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        values = np.asarray(m.getSolution().col_value) if has else np.zeros(n)
+        counts = {c: int(round(v)) for c, v in enumerate(values) if round(v) >= 1}
+        return MipResult(_status(m), self.value(counts) if has else None, info.mip_dual_bound, counts)
+
+    def value(self, counts: dict) -> float:
+        """The objective of integer counts of columns (Σ cost · count)."""
+        cost = self.h.getLp().col_cost_
+        return float(sum(cost[c] * n for c, n in counts.items()))

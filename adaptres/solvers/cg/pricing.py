@@ -1,0 +1,241 @@
+"""Pricing: the cheapest column of each source under the master's prices, by dynamic programming.
+
+Under prices λ ≥ 0 on the devices' computation, energy and memory rows (and η ≥ 0 on the
+``shared_weights`` linking rows), a column's *price* is its objective coefficient plus what it uses
+times the prices. The price is a sum over the chain — each unit on its device (computation time,
+multiplications, energy, memory) and each transfer between consecutive devices (time and the
+sender's energy) — so the cheapest placement for one configuration is a shortest path over
+units × devices. Configurations share the drop pattern of their suffixes, so one backward pass over a
+trie of suffixes (``Trie``) prices every configuration at once: for each unit j and suffix pattern p,
+``V[j][p, i]`` is the cheapest cost of units j… with unit j on device i. The values are exact (a
+min-plus product per unit, vectorised with numpy), so they give a valid Lagrangian bound.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import GMAC, Arrays, Column
+
+CHUNK = 4_000_000  # elements of one (patterns × devices × devices) block of the min-plus product
+
+
+class Trie:
+    """The allowed configurations' drop patterns, suffix by suffix: ``ids[j][c]`` is the pattern of
+    configuration c (an index into ``Arrays.K``) from unit j on; ``dropped[j][p]`` whether pattern p
+    drops unit j; ``child[j][p]`` its pattern from unit j + 1 on."""
+
+    def __init__(self, drop_k: np.ndarray):
+        n, J = drop_k.shape
+        self.ids, self.dropped, self.child = [None] * J, [None] * J, [None] * J
+        nxt = np.zeros(n, dtype=int)
+        for j in reversed(range(J)):
+            key = np.stack([drop_k[:, j].astype(int), nxt], axis=1)
+            uniq, inv = np.unique(key, axis=0, return_inverse=True)
+            self.ids[j], self.dropped[j], self.child[j] = inv.ravel(), uniq[:, 0], uniq[:, 1]
+            nxt = self.ids[j]
+
+    @property
+    def size(self) -> int:
+        return sum(len(d) for d in self.dropped)
+
+
+@dataclass
+class Prices:
+    """λ per device for the ``compute``, ``energy`` and ``memory`` rows; η[s] of shape (J, levels, N)
+    for the ``shared_weights`` linking rows of source s (None: zero)."""
+
+    compute: np.ndarray
+    energy: np.ndarray
+    memory: np.ndarray
+    eta: dict
+    served: float = 0.0  # the dual of the row that counts served requests (any sign)
+    arc: dict = field(default_factory=dict)  # s -> (J, N + 1) duals of the branching rows (any sign)
+
+    @classmethod
+    def zero(cls, N: int) -> "Prices":
+        return cls(np.zeros(N), np.zeros(N), np.zeros(N), {})
+
+
+def min_plus(T: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """W[p, a] = min_b T[a, b] + V[p, b] and its argmin, in chunks of patterns."""
+    P, N = V.shape
+    W, A = np.empty((P, N)), np.empty((P, N), dtype=np.int32)
+    step = max(1, CHUNK // (N * N))
+    for lo in range(0, P, step):
+        tmp = T[None, :, :] + V[lo:lo + step, None, :]
+        A[lo:lo + step] = tmp.argmin(axis=2)
+        W[lo:lo + step] = np.take_along_axis(tmp, A[lo:lo + step, :, None].astype(np.intp), axis=2)[:, :, 0]
+    return W, A
+
+
+class Pricer:
+    """Prices every configuration of one source at once (``best``) and lists the columns within a
+    price (``enumerate``)."""
+
+    def __init__(self, ar: Arrays, trie: Trie | None = None):
+        self.ar = ar
+        self.trie = trie or Trie(ar.drop[ar.K])
+        self._walk = None
+
+    def on(self, ar: Arrays) -> "Pricer":
+        """The same pricing on other capacities (``Arrays.residual``)."""
+        other = Pricer(ar, self.trie)
+        other._walk = self._walk
+        return other
+
+    def node_costs(self, prices: Prices, s: int) -> np.ndarray:
+        """(J, 2, N): the price of unit j in variant v (0 kept, 1 dropped) on device i."""
+        ar = self.ar
+        t = ar.macs[:, :, None] / ar.speed[None, None, :]
+        cost = (ar.lat_w + prices.energy * ar.pc) * t + prices.compute * ar.macs[:, :, None] / GMAC \
+            + prices.memory * ar.mem[:, :, None]
+        arc = prices.arc.get(s)
+        if arc is not None:  # branching duals: unit j on device i, and unit j dropped (column N)
+            cost -= arc[:, None, :ar.N]
+            cost[:, 1, :] -= arc[:, ar.N:]
+        eta = prices.eta.get(s)
+        if eta is not None:
+            for j in range(ar.J):
+                for v in (0, 1):
+                    for lvl in ar.level_rows(j, v):
+                        cost[j, v] += eta[j, lvl]
+        return cost
+
+    def send(self, prices: Prices) -> np.ndarray:
+        """(N, N): the price of one byte sent a → b (its time, and the sender's energy)."""
+        ar = self.ar
+        return ar.sec_per_byte * (ar.lat_w + prices.energy * ar.pt)[:, None]
+
+    def backward(self, node: np.ndarray, send: np.ndarray) -> tuple[list, list, list]:
+        """V[j] (patterns at j × N), the transfer part W[j] = V[j] − node, and the argmin devices."""
+        tr, J = self.trie, self.ar.J
+        V, W, arg = [None] * J, [None] * J, [None] * J
+        for j in reversed(range(J)):
+            base = node[j, tr.dropped[j], :]
+            if j == J - 1:
+                W[j] = np.zeros_like(base)
+            else:
+                w, a = min_plus(self.ar.out_bytes[j] * send, V[j + 1])
+                W[j], arg[j] = w[tr.child[j]], a  # arg[j] is indexed by the pattern at j + 1
+            V[j] = base + W[j]
+        return V, W, arg
+
+    def walk(self) -> list[np.ndarray]:
+        """walk[a][p, b - a]: the pattern at unit b of the suffix pattern p at unit a."""
+        tr, J = self.trie, self.ar.J
+        out = [None] * J
+        for a in reversed(range(J)):
+            here = np.arange(len(tr.dropped[a]))[:, None]
+            out[a] = here if a == J - 1 else np.concatenate([here, out[a + 1][tr.child[a]]], axis=1)
+        return out
+
+    def segments(self, node: np.ndarray, send: np.ndarray):
+        """The backward pass over *segments* (runs of units on one device): B[a][p, i] is the cheapest
+        cost of units a… of pattern p when a new segment starts at unit a on device i, every segment
+        within what the device can hold for one request (its multiplications within the computational
+        limit and the battery, its weights + activations within the memory). A request's plan that
+        breaks this can never be served, so pricing only such plans keeps the bound valid and makes it
+        far tighter than the compact relaxation's. Returns B, the segments' ends and the next devices."""
+        ar, tr, J = self.ar, self.trie, self.ar.J
+        walk = self._walk or self.walk()
+        self._walk = walk
+        hop = send + np.diag(np.full(ar.N, np.inf))  # a new segment goes to another device
+        B, end, nxt, M = [None] * J, [None] * J, [None] * J, [None] * J
+        for a in reversed(range(J)):
+            if a < J - 1:  # the best next segment from device i after unit a
+                M[a], nxt[a] = min_plus(ar.out_bytes[a] * hop, B[a + 1])
+            P = len(tr.dropped[a])
+            best, arg = np.full((P, ar.N), np.inf), np.full((P, ar.N), -1, dtype=np.int32)
+            cost, macs, mem = np.zeros((P, ar.N)), np.zeros(P), np.zeros(P)
+            for b in range(a, J):
+                q = walk[a][:, b - a]
+                v = tr.dropped[b][q]
+                cost += node[b, v, :]
+                macs += ar.macs[b, v]
+                mem += ar.request_mem[b, v]
+                fits = (macs[:, None] <= ar.macs_limit[None, :]) & (mem[:, None] <= ar.mem_limit[None, :])
+                if not fits.any():
+                    break
+                total = cost + (M[b][walk[a][:, b + 1 - a]] if b < J - 1 else 0.0)
+                better = fits & (total < best)
+                best[better], arg[better] = total[better], b
+            B[a], end[a] = best, arg
+        return B, end, nxt
+
+    def best(self, prices: Prices, s: int, dp=None):
+        """Per allowed configuration (``Arrays.K`` order): the cheapest price of a column of source s
+        (inf when none fits), and a function that rebuilds the column of configuration index c.
+        ``dp`` reuses a pass."""
+        ar, tr = self.ar, self.trie
+        send = self.send(prices)
+        B, end, nxt = dp if dp is not None else self.segments(self.node_costs(prices, s), send)
+        tin = ar.input_bytes * send[ar.sources[s]]
+        start = tin[None, :] + B[0][tr.ids[0]]  # (configs, N)
+        first = start.argmin(axis=1)
+        value = start[np.arange(len(first)), first] + ar.acc_cost[ar.K] - prices.served
+
+        def column(c: int) -> Column:
+            walk = self._walk
+            i, a, p, place = int(first[c]), 0, tr.ids[0][c], []
+            while True:
+                b = int(end[a][p, i])
+                place += [i] * (b - a + 1)
+                if b == ar.J - 1:
+                    return Column(s, int(ar.K[c]), tuple(place))
+                q = walk[a][p, b + 1 - a]
+                i, a, p = int(nxt[b][q, i]), b + 1, q
+        return value, column, (B, end, nxt)
+
+    def enumerate(self, prices: Prices, s: int, limit: float, cap: int,
+                  deadline: float | None = None) -> list[tuple[float, Column]] | None:
+        """Every column of source s whose price is at most ``limit`` and that fits the devices on its
+        own (``Arrays.fits_alone``), with its price (None when more than ``cap`` partial plans were in
+        reach, or at ``deadline``, a ``time.perf_counter`` value): a forward search that keeps a partial plan only while its cost plus a lower bound on its
+        completion stays within the limit and each of its segments fits its device."""
+        ar = self.ar
+        node, send = self.node_costs(prices, s), self.send(prices)
+        B, _, _ = self.segments(node, send)  # the cheapest completions, segment by segment
+        tin = ar.input_bytes * send[ar.sources[s]]
+        out, seen = [], 0
+        for c, k in enumerate(ar.K):
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
+            room = limit + prices.served - ar.acc_cost[k]
+            found = self._paths(c, ar.drop[k].astype(int), tin, node, send, B, room, cap - seen, deadline)
+            if found is None:
+                return None
+            paths, cost = found
+            seen += len(paths)
+            ok = ar.fits_alone(paths, int(k), s) if len(paths) else np.zeros(0, dtype=bool)
+            out += [(float(x + ar.acc_cost[k] - prices.served), Column(s, int(k), tuple(int(d) for d in p)))
+                    for p, x in zip(paths[ok], cost[ok])]
+        return sorted(out, key=lambda t: t[0])
+
+    def _paths(self, c, d, tin, node, send, B, room, cap, deadline=None):
+        """The placements of configuration index c within ``room`` (see ``enumerate``)."""
+        ar, tr = self.ar, self.trie
+        ids = [tr.ids[j][c] for j in range(ar.J)]
+        acc = tin + node[0, d[0]]
+        macs, mem = np.full(ar.N, ar.macs[0, d[0]]), np.full(ar.N, ar.request_mem[0, d[0]])
+        ok = (acc - node[0, d[0]] + B[0][ids[0]] <= room + 1e-12) & (macs <= ar.macs_limit) & (mem <= ar.mem_limit)
+        keep = np.flatnonzero(ok)
+        paths, acc, macs, mem = keep[:, None], acc[keep], macs[keep], mem[keep]
+        eye = np.eye(ar.N, dtype=bool)
+        for j in range(1, ar.J):
+            last = paths[:, -1]
+            step = acc[:, None] + ar.out_bytes[j - 1] * send[last] + node[j, d[j]][None, :]
+            same = eye[last]  # (paths, N): the candidate continues the current segment
+            m2 = np.where(same, macs[:, None], 0.0) + ar.macs[j, d[j]]
+            r2 = np.where(same, mem[:, None], 0.0) + ar.request_mem[j, d[j]]
+            rest = B[j][ids[j]][None, :] - node[j, d[j]][None, :]  # a segment that goes on or starts here
+            fits = (m2 <= ar.macs_limit[None, :]) & (r2 <= ar.mem_limit[None, :])
+            rows, cols = np.nonzero(fits & (step + rest <= room + 1e-12))
+            if len(rows) > cap or (deadline is not None and time.perf_counter() > deadline):
+                return None
+            paths = np.concatenate([paths[rows], cols[:, None]], axis=1)
+            acc, macs, mem = step[rows, cols], m2[rows, cols], r2[rows, cols]
+        return paths, acc

@@ -1,0 +1,169 @@
+"""Branch-and-price: the column generation inside a best-first search tree, until the gap is closed.
+
+A node restricts the number of requests served (first, while the LP serves a fractional number: the
+unserved penalty dominates the objective) or, for a source s and a unit j, how many of s's requests
+run unit j on device i, or drop unit j (aggregated flows, Vanderbeck's branching for identical
+subproblems). Each restriction is a row of the master whose dual the pricing reads (a uniform shift,
+a price on unit j at device i, a price on dropping unit j), so the pricing stays a shortest path. Every node's bound
+is a Lagrangian bound (valid even when its generation is cut short); the step's bound is the least of
+the open nodes'. The integer master on the columns found so far is solved now and then for plans.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .generation import Clock, generate
+from .master import UNSERVED_COST, MipResult
+
+HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
+ENUMERATE_CAP = 100_000  # columns listed to close a gap at most
+ENUMERATE_SHARE = 0.5  # of the time left that listing columns may take
+
+
+@dataclass(order=True)
+class Node:
+    bound: float
+    seq: int
+    served: tuple = field(compare=False)
+    arcs: dict = field(compare=False)
+
+
+def integral(master) -> dict | None:
+    """The LP's solution as counts when it is integer and uses no artificial column, else None."""
+    counts = {}
+    for c, v in enumerate(master.x):
+        if abs(v - round(v)) > 1e-6:
+            return None
+        if round(v) >= 1:
+            if master.columns[c] == ("a",):
+                return None
+            counts[c] = int(round(v))
+    return counts
+
+
+def children(master, node: Node, ar) -> list[Node] | None:
+    """The two children of a node whose LP is fractional (None when there is nothing to branch on)."""
+    x = master.x
+    served = float(sum(x[c] for cols in master.by_source for c in cols))
+    lo, hi = node.served
+    if abs(served - round(served)) > 1e-6:
+        f = int(np.floor(served))
+        return [Node(node.bound, 0, (lo, min(hi, f)), node.arcs), Node(node.bound, 0, (max(lo, f + 1), hi), node.arcs)]
+    flows = {k: v for k, v in master.flows().items() if abs(v - round(v)) > 1e-6}
+    if not flows:
+        return None
+    key = min(flows, key=lambda k: (abs(flows[k] - np.floor(flows[k]) - 0.5), k))
+    f = int(np.floor(flows[key]))
+    a_lo, a_hi = node.arcs.get(key, (0, int(ar.n_s[key[0]])))
+    down, up = dict(node.arcs), dict(node.arcs)
+    down[key], up[key] = (a_lo, min(a_hi, f)), (max(a_lo, f + 1), a_hi)
+    return [Node(node.bound, 0, node.served, down), Node(node.bound, 0, node.served, up)]
+
+
+def branch_and_price(ar, pricer, master, clock: Clock, root_bound: float, best: MipResult, mip, rel_gap: float,
+                     log: dict) -> tuple[MipResult, float]:
+    """Search the tree from the root (whose columns are generated) until the incumbent is within
+    ``rel_gap`` of the least open bound or time is up. Returns the incumbent and the proven bound."""
+    heap, seq, explored, stuck = [Node(root_bound, 0, (0, ar.R), {})], 1, 0, []
+
+    def done(bound):
+        return best.objective is not None and best.objective - bound <= rel_gap * abs(best.objective)
+    while heap and clock.left() > 0 and not done(min([heap[0].bound] + [n.bound for n in stuck])):
+        node = heapq.heappop(heap)
+        master.set_node(node.served, node.arcs)
+        status, found, converged = generate(ar, pricer, master, clock, 0.0, log)
+        explored += 1
+        node.bound = max(node.bound, found[0])
+        if status != "optimal" or not converged:
+            heapq.heappush(heap, node)  # cut short: still open
+            break
+        if best.objective is not None and node.bound >= best.objective - rel_gap * abs(best.objective):
+            continue
+        counts = integral(master)
+        if counts is not None:
+            if best.objective is None or master.value(counts) < best.objective:
+                best = MipResult("optimal", master.value(counts), None, counts)
+            continue
+        kids = children(master, node, ar)
+        if kids is None:  # integer flows from a fractional mix of columns: left open, its bound counts
+            stuck.append(node)
+        for child in kids or []:
+            child.seq, seq = seq, seq + 1
+            heapq.heappush(heap, child)
+        if explored % HEURISTIC_EVERY == 0:
+            master.set_node((0, ar.R), {})
+            found_plan = mip(min(clock.left() * 0.2, 5.0))
+            if found_plan.objective is not None and (best.objective is None or found_plan.objective < best.objective):
+                best = found_plan
+    master.set_node((0, ar.R), {})
+    log["nodes"], log["open_nodes"] = explored, len(heap)
+    bound = min([n.bound for n in heap + stuck], default=np.inf)
+    if best.objective is not None:
+        bound = min(bound, best.objective)
+    return best, bound
+
+
+
+def split_on_served(ar, pricer, master, clock: Clock, root, log: dict) -> list:
+    """When the root's LP serves a fractional number S of requests, generate columns in the two branches
+    (at most ⌊S⌋ served, at least ⌈S⌉): the bound is the lesser of theirs. Returns the branches'
+    (bound, prices, floors), or the root's alone when S is whole or a branch was cut short."""
+    served = ar.R - master.unserved_lp()
+    if abs(served - round(served)) <= 1e-6 or clock.left() <= 0:
+        return [root]
+    nodes = []
+    for lo, hi in ((0, int(np.floor(served))), (int(np.ceil(served)), ar.R)):
+        master.set_node((lo, hi), {})
+        _, node, converged = generate(ar, pricer, master, clock, 0.0, log)
+        nodes.append(node if converged else (-np.inf, None, None))
+    master.set_node((0, ar.R), {})
+    log["served_branches"] = [float(n[0]) for n in nodes]
+    return [root] if any(n[0] == -np.inf for n in nodes) else nodes
+
+
+def list_within(ar, pricer, master, nodes: list, target: float, deadline: float) -> int | None:
+    """Add every column that a plan of value at most ``target`` could use: in a branch of bound b, a
+    source's column costs at most its floor + (target − b) at the branch's prices. Returns how many
+    were listed (None: more than ``ENUMERATE_CAP``, or out of time)."""
+    found = []
+    for bound, prices, floors in nodes:
+        if bound > target:
+            continue
+        for s in range(len(ar.sources)):
+            cols = pricer.enumerate(prices, s, min(UNSERVED_COST, floors[s]) + target - bound,
+                                    ENUMERATE_CAP - len(found), deadline)
+            if cols is None:
+                return None
+            found += [col for _, col in cols]
+    master.add_many(found)  # all or none: a partial list proves nothing and only slows the master
+    return len(found)
+
+
+def close_gap(ar, pricer, master, nodes: list, bound: float, best: MipResult, mip, clock: Clock, rel_gap: float,
+              log: dict) -> tuple[MipResult, float]:
+    """Raise the bound and lower the incumbent together: list every column a plan worth at most
+    ``target`` = bound + room could use and solve the integer master on them. Its optimum, when at most
+    the target, is the step's optimum; otherwise no plan is worth less than the target, which becomes
+    the bound. The room starts small and grows fourfold while ``ENUMERATE_CAP`` and time allow."""
+    room = max(1e-4 * abs(bound), 1e-9)
+    deadline = clock.deadline((1 - ENUMERATE_SHARE) * clock.left())
+    log["listed"] = 0
+    while best.objective is not None and best.objective - bound > rel_gap * abs(best.objective) \
+            and time.perf_counter() < deadline:
+        target = min(bound + room, best.objective)
+        listed = list_within(ar, pricer, master, nodes, target, deadline)
+        if listed is None:
+            break
+        log["listed"] = listed
+        found = mip(deadline - time.perf_counter())
+        if found.bound is not None:  # HiGHS' bound on the listed columns
+            bound = max(bound, min(target, found.bound))
+        if found.objective is not None and found.objective < best.objective:
+            best = found
+        room *= 4
+    return best, bound

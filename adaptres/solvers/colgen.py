@@ -1,0 +1,107 @@
+"""``colgen``: column generation and branch-and-price, with a proven bound (``adaptres.solvers.cg``).
+
+A Dantzig–Wolfe reformulation of SPEC §5: each request chooses one whole plan (a configuration and
+the device of every unit) or is left unserved; requests from one source share their plans.
+
+1. Column generation at the root: the master LP on HiGHS (``cg.master``), the cheapest plans of every
+   source under its prices by dynamic programming over units × devices for all configurations at
+   once (``cg.pricing``), until no plan improves the LP; a Lagrangian bound at every round.
+2. First plans: requests placed one after the other on what the devices have left (``cg.heuristics``),
+   and the integer master on the plans generated (HiGHS' MIP).
+3. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound or time is up.
+
+The bound and the gap are always reported; ``status`` is ``optimal`` only within ``rel_gap``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..problem.plan import UNSERVED, Assignment, unserved
+from ..problem.scenario import Scenario
+from . import Options, finish, register
+from .cg.data import Arrays, Column
+from .cg.generation import Clock, generate, seed_columns
+from .cg.heuristics import greedy
+from .cg.master import UNSERVED_COST, Master, MipResult
+from .cg.pricing import Prices, Pricer
+from .cg.tree import branch_and_price, close_gap, split_on_served
+
+ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
+MIP_SHARE = 0.2  # of the time left, for the first integer master
+
+
+def better(master: Master, res: MipResult, counts: dict | None) -> MipResult:
+    """The integer master's result, or ``counts`` (a plan found before) when those cost less."""
+    if counts is not None and (res.objective is None or master.value(counts) < res.objective):
+        return MipResult(res.status, master.value(counts), res.bound, counts)
+    return res
+
+
+def plan_of(ar: Arrays, master: Master, counts: dict) -> list[Assignment]:
+    """Counts of columns as one assignment per request (requests of a source in order)."""
+    names = ar.sc.unit_names
+    todo = {s: [] for s in range(len(ar.sources))}
+    for c, n in counts.items():
+        col = master.columns[c]
+        if isinstance(col, Column):
+            todo[col.s] += [col] * n
+    out = []
+    for q in ar.sc.requests:
+        queue = todo[ar.sources.index(q.source)]
+        col = queue.pop(0) if queue else None
+        out.append(Assignment(True, col.k, dict(zip(names, col.place))) if col else UNSERVED)
+    return out
+
+
+def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict) -> MipResult:
+    """The best of the greedy plans (under the root's prices, and under none) and the integer master."""
+    plans = [greedy(ar, pricer, master, p, clock.deadline(0.5 * clock.left())) for p in (prices, Prices.zero(ar.N))]
+    plans = [p for p in plans if p is not None]
+    counts = min(plans, key=master.value) if plans else None
+    log["greedy"] = None if counts is None else master.value(counts)
+    return better(master, mip(MIP_SHARE * clock.left()), counts)
+
+
+@register("colgen")
+def solve(sc: Scenario, opts: Options, start=None):
+    """Solve one step by column generation and branch-and-price; the plan carries the proven bound."""
+    clock = Clock(opts.time_limit)
+    ar = Arrays(sc)
+    log = {"lp_solves": 0, "root_converged": False, "nodes": 0}
+    if len(ar.K) == 0:  # no configuration meets the threshold: nothing can be served
+        return finish(sc, "colgen", unserved(len(sc.requests)), status="optimal", solve_s=clock.elapsed(),
+                      bound=UNSERVED_COST * len(sc.requests), gap=0.0, extra=log)
+    pricer, master = Pricer(ar), Master(ar, opts.threads)
+    seed_columns(ar, pricer, master, start)
+    _, root, log["root_converged"] = generate(ar, pricer, master, clock, (1 - ROOT_SHARE) * opts.time_limit, log)
+    log["root_bound"] = None if root[0] == -np.inf else float(root[0])
+    log["root_s"] = clock.elapsed()
+
+    def mip(seconds):
+        return master.mip(max(seconds, 1e-3), rel_gap=opts.rel_gap, max_nodes=opts.max_nodes,
+                          allow_unserved=opts.allow_unserved, options=opts.highs)
+    best = first_plans(ar, pricer, master, root[1], clock, mip, log)
+    bound = root[0]
+    if bound > -np.inf and clock.left() > 0 and log["root_converged"]:
+        nodes = split_on_served(ar, pricer, master, clock, root, log)
+        bound = max(bound, min(n[0] for n in nodes))
+        best, bound = close_gap(ar, pricer, master, nodes, bound, best, mip, clock, opts.rel_gap, log)
+        if clock.left() > 0 and best.objective is not None and best.objective - bound > opts.rel_gap * abs(best.objective):
+            best, tree_bound = branch_and_price(ar, pricer, master, clock, bound, best, mip, opts.rel_gap, log)
+            bound = max(bound, tree_bound)
+    log["columns"] = sum(isinstance(c, Column) for c in master.columns)
+    plan = plan_of(ar, master, best.counts) if best.objective is not None else unserved(len(sc.requests))
+    return _finish(sc, plan, bound, opts, clock, log)
+
+
+def _finish(sc, plan, bound, opts, clock, log):
+    """Score the plan; the gap is the evaluator's objective against the proven bound."""
+    log["lagrangian_bound"] = None if bound == -np.inf else float(bound)
+    fin = finish(sc, "colgen", plan, solve_s=clock.elapsed(), extra=log)
+    b = None if bound == -np.inf else min(float(bound), fin.objective)
+    gap = None if b is None else max(0.0, (fin.objective - b) / max(abs(fin.objective), 1e-12))
+    out_of_time = clock.left() <= 0.05 * opts.time_limit
+    status = "optimal" if gap is not None and gap <= opts.rel_gap and fin.metrics["violations"] == 0 else \
+        ("time_limit" if out_of_time else fin.status)
+    return finish(sc, "colgen", plan, solve_s=clock.elapsed(), status=status, bound=b, gap=gap, extra=log)

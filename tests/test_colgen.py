@@ -1,0 +1,195 @@
+"""The column-generation solver (``colgen``): exact on small cases, its pricing and bounds checked
+against enumeration, consistent with the compact MILP, and within its time limit."""
+import itertools
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from optim_helpers import brute_force, small_scenario, solve
+
+from adaptres import solvers
+from adaptres.problem.evaluate import evaluate
+from adaptres.problem.generate import paper_devices, random_step
+from adaptres.problem.plan import Plan
+from adaptres.solvers.cg.data import Arrays, Column
+from adaptres.solvers.cg.generation import lagrangian_bound
+from adaptres.solvers.cg.master import KINDS, Master
+from adaptres.solvers.cg.pricing import Prices, Pricer
+
+SIZES = [(3, 4, 1), (2, 5, 1), (3, 5, 1), (2, 4, 2), (2, 3, 3)]  # devices, units, requests
+
+
+def test_colgen_is_registered():
+    assert "colgen" in solvers.methods()
+
+
+@pytest.mark.parametrize("memory_model", ["per_request", "shared_weights"])
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("n,m,r", SIZES)
+def test_colgen_equals_brute_force(seed, n, m, r, memory_model):
+    sc = small_scenario(seed, n, m, r, alpha=[0.0, 0.3, 0.7, 1.0, 0.5][seed], memory_model=memory_model,
+                        tight=[0.6, 1.0, 0.8, 2.0, 0.7][seed])
+    best, _ = brute_force(sc)
+    plan = solve(sc, "colgen", rel_gap=1e-9, time_limit=60)
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(best, rel=1e-7, abs=1e-9)
+    assert evaluate(sc, plan).feasible
+    assert plan.metrics["lagrangian_bound"] <= best + 1e-9  # the proven bound is below the optimum
+    assert plan.gap <= 1e-9
+
+
+def random_prices(ar: Arrays, rng, master: Master | None = None) -> Prices:
+    p = Prices(rng.uniform(0, 0.05, ar.N), rng.uniform(0, 0.01, ar.N), rng.uniform(0, 0.001, ar.N), {},
+               served=float(rng.uniform(-0.01, 0.01)))
+    for s in range(len(ar.sources)):
+        p.arc[s] = rng.uniform(-0.01, 0.01, (ar.J, ar.N + 1)) * (rng.random((ar.J, ar.N + 1)) < 0.3)
+        if ar.shared:
+            p.eta[s] = rng.uniform(0, 0.01, (ar.J, max(1, max(len(lv) for lv in ar.levels)), ar.N))
+    return p
+
+
+def price_of(ar: Arrays, prices: Prices, col: Column) -> float:
+    """A column's price from its cost and use (the master's coefficients) times the prices."""
+    cost, use = ar.column(col)
+    price = cost - prices.served + sum(getattr(prices, kind)[i] * v for kind in KINDS for i, v in use[kind].items())
+    for i, j, lvl in use["links"]:
+        price += prices.eta[col.s][j, lvl, i]
+    arc = prices.arc.get(col.s)
+    if arc is not None:
+        price -= sum(arc[j, i] for j, i in enumerate(col.place))
+        price -= sum(arc[j, ar.N] for j in np.flatnonzero(ar.drop[col.k]))
+    return price
+
+
+def segments_fit(ar: Arrays, k: int, place) -> bool:
+    """Each run of units on one device within that device's limits for one request."""
+    v = ar.drop[k].astype(int)
+    for i, run in itertools.groupby(range(ar.J), key=lambda j: place[j]):
+        run = list(run)
+        if sum(ar.macs[j, v[j]] for j in run) > ar.macs_limit[i] or \
+                sum(ar.request_mem[j, v[j]] for j in run) > ar.mem_limit[i]:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("memory_model", ["per_request", "shared_weights"])
+@pytest.mark.parametrize("seed", range(6))
+def test_pricing_is_the_cheapest_column_of_every_configuration(seed, memory_model):
+    """The pricing pass against every placement: its price per configuration is the least over the
+    placements whose segments fit, and the column it rebuilds has that price."""
+    sc = small_scenario(seed, 3, 5, 3, memory_model=memory_model, tight=[0.5, 0.8, 1.0, 2.0, 0.6, 0.7][seed])
+    ar = Arrays(sc)
+    pricer = Pricer(ar)
+    prices = random_prices(ar, np.random.default_rng(seed))
+    for s in range(len(ar.sources)):
+        value, column, _ = pricer.best(prices, s)
+        for c, k in enumerate(ar.K):
+            prices_k = [price_of(ar, prices, Column(s, int(k), p))
+                        for p in itertools.product(range(ar.N), repeat=ar.J) if segments_fit(ar, k, p)]
+            assert value[c] == pytest.approx(min(prices_k, default=np.inf), rel=1e-9, abs=1e-12)
+            if prices_k:
+                assert price_of(ar, prices, column(c)) == pytest.approx(value[c], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_enumeration_lists_exactly_the_columns_within_a_price(seed):
+    sc = small_scenario(seed, 3, 5, 2, tight=[0.6, 0.8, 1.0, 2.0][seed])
+    ar = Arrays(sc)
+    pricer = Pricer(ar)
+    prices = random_prices(ar, np.random.default_rng(seed))
+    for s in range(len(ar.sources)):
+        value, _, _ = pricer.best(prices, s)
+        limit = float(np.min(value)) + 0.02
+        listed = pricer.enumerate(prices, s, limit, 10**6)
+        expect = set()
+        for k in ar.K:
+            for p in itertools.product(range(ar.N), repeat=ar.J):
+                col = Column(s, int(k), p)
+                if price_of(ar, prices, col) <= limit - 1e-9 and ar.fits_alone(np.array([p]), int(k), s)[0]:
+                    expect.add(col)
+        got = {col for _, col in listed}
+        assert expect <= got and all(price_of(ar, prices, c) <= limit + 1e-9 for c in got)
+        assert all(ar.fits_alone(np.array([c.place]), c.k, s)[0] for c in got)
+        assert pricer.enumerate(prices, s, limit, 0) in (None, [])  # over the cap: None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lagrangian_bound_is_below_the_optimum_for_any_prices(seed):
+    sc = small_scenario(seed, 2, 4, 2, tight=[0.5, 0.8, 1.0, 0.6, 0.7, 2.0][seed],
+                        memory_model=["per_request", "shared_weights"][seed % 2])
+    best, _ = brute_force(sc)
+    ar = Arrays(sc)
+    pricer, master = Pricer(ar), Master(ar)
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        prices = random_prices(ar, rng)
+        prices.arc, prices.served = {}, 0.0  # the root node: no branching rows
+        floors = [float(pricer.best(prices, s)[0].min()) for s in range(len(ar.sources))]
+        assert lagrangian_bound(ar, master, prices, floors) <= best + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_vectorised_columns_equal_one_by_one(seed):
+    sc = small_scenario(seed, 3, 6, 3)
+    ar = Arrays(sc)
+    rng = np.random.default_rng(seed)
+    cols = [Column(s, int(k), tuple(int(d) for d in rng.integers(0, ar.N, ar.J)))
+            for k in ar.K for s in range(len(ar.sources)) for _ in range(5)]
+    one, many = Master(ar), Master(ar)
+    for c in cols:
+        one.add(c)
+    many.add_many(cols)
+    assert one.columns == many.columns and one.fits == many.fits
+
+    def dense(h):
+        lp = h.getLp()
+        a, out = lp.a_matrix_, np.zeros((lp.num_row_, lp.num_col_))
+        for c in range(lp.num_col_):
+            for q in range(a.start_[c], a.start_[c + 1]):
+                out[a.index_[q], c] += a.value_[q]
+        return out, np.asarray(lp.col_cost_)
+    (a1, c1), (a2, c2) = dense(one.h), dense(many.h)
+    assert np.allclose(a1, a2) and np.allclose(c1, c2)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 3), m=st.integers(3, 6), r=st.integers(1, 3),
+       alpha=st.sampled_from([0.0, 0.5, 1.0]), tight=st.sampled_from([0.6, 1.0, 2.0]),
+       memory_model=st.sampled_from(["per_request", "shared_weights"]))
+def test_colgen_and_the_compact_milp_agree(seed, n, m, r, alpha, tight, memory_model):
+    """Never below the compact MILP's optimum, its bound never above it; both exact, the same value."""
+    sc = small_scenario(seed, n, m, r, alpha=alpha, tight=tight, memory_model=memory_model)
+    exact = solve(sc, rel_gap=1e-9)
+    cg = solve(sc, "colgen", rel_gap=1e-9)
+    assert evaluate(sc, cg).feasible
+    tol = 1e-6 * max(1.0, abs(exact.objective)) + (1e-5 if alpha == 0 else 0.0)  # α = 0: the MILP's tie-breaker
+    assert cg.objective >= exact.bound - tol
+    assert cg.bound <= exact.objective + tol
+    if exact.status == "optimal" and cg.status == "optimal":
+        assert cg.objective == pytest.approx(exact.objective, abs=tol)
+
+
+def test_a_start_plan_and_requests_that_must_be_served():
+    sc = small_scenario(3, 2, 4, 2, tight=2.0)
+    best, best_plan = brute_force(sc)
+    plan = solve(sc, "colgen", start=best_plan, rel_gap=1e-9)
+    assert plan.objective == pytest.approx(best, abs=1e-9)
+    forced = solve(sc, "colgen", allow_unserved=False, rel_gap=1e-9)
+    assert forced.n_served == len(sc.requests) or forced.status != "optimal"
+    assert Plan.from_dict(plan.to_dict()).objective == plan.objective
+
+
+def test_time_limit_is_honoured_at_scale():
+    """A hostile size (N = 100, R = 20) with a 1-s limit: every method returns within it (and a
+    margin for the evaluator), the MILP methods without building a model they have no time for."""
+    from adaptres.experiments import sim
+    units, configs, _, _ = sim.inputs("fast", table="224")
+    sc = random_step(units.units, units.input_bytes, configs, paper_devices(100), 20, seed=3)
+    for method in ("colgen", "exact", "relaxed"):
+        t0 = time.perf_counter()
+        plan = solvers.solve(sc, method, solvers.Options(time_limit=1.0))
+        assert time.perf_counter() - t0 < 1.0 * 1.1 + 0.5, method
+        assert evaluate(sc, plan).feasible
+    assert "reason" in solvers.solve(sc, "exact", solvers.Options(time_limit=1.0)).metrics
