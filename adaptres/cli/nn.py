@@ -94,6 +94,21 @@ def cmd_ablation(args):
 
 
 def cmd_bench(args):
+    if args.what == "solvers":  # the problem side: no torch
+        from ..experiments import compare
+        from ..io import check_output
+        out = check_output(args.out, "--out") if args.out else None
+        df = compare.bench_solvers(seed=args.seed)
+        print(df.to_string(index=False))
+        if out:
+            import os
+            import platform
+
+            from ..io import provenance, write_table
+            write_table(df, out, provenance(what="bench solvers (issue 12's scale targets)", seed=args.seed,
+                                            cpus=os.cpu_count(), machine=platform.processor() or platform.machine()))
+            print(f"wrote {out}")
+        return
     for name in ("steps", "repeats", "images", "batch_size"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')}: must be a positive integer, got {getattr(args, name)}")
@@ -135,8 +150,11 @@ def add_commands(sub) -> None:
     a.add_argument("--device")
     a.add_argument("--data")
     a.set_defaults(func=cmd_ablation)
-    b = sub.add_parser("bench", help="block-wise vs torchvision ResNet-50 throughput")
-    b.add_argument("what", nargs="?", choices=["model", "ablation", "all"], default="all")
+    b = sub.add_parser("bench", help="block-wise vs torchvision ResNet-50 throughput; the solvers at scale")
+    b.add_argument("what", nargs="?", choices=["model", "ablation", "all", "solvers"], default="all",
+                   help="all: model and ablation; solvers: issue 12's scale targets (N = 50, 100, 500)")
+    b.add_argument("--out", help="solvers: write the table (CSV) here")
+    b.add_argument("--seed", type=int, default=0, help="solvers: the steps' seed")
     b.add_argument("--steps", type=int, default=10)
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--images", type=int, default=200, help="images for the ablation benchmark")

@@ -255,6 +255,9 @@ def describe(S: dict) -> str:
         solver = (f"exact MILP{', warm-started from Algorithm 1' if S.get('warm_start', True) else ''}, to a "
                   f"{S['rel_gap']:g} gap, {S['time_limit']:g} s/step"
                   + (f", {S['max_nodes']} nodes" if S.get("max_nodes") is not None else ""))
+    elif S["method"] == "colgen":
+        solver = (f"column generation (proven bounds), to a {S['rel_gap']:g} gap, {S['time_limit']:g} s/step"
+                  + (f", {S['max_nodes']} nodes" if S.get("max_nodes") is not None else ""))
     else:
         solver = S["method"]
     scaled = "" if S.get("scale", Scale()).identity else \

@@ -85,34 +85,48 @@ def drop_savings_figure(costs: pd.DataFrame, title: str = ""):
 
 # ---------------------------------------------------------------------------- solvers (notebook 03)
 def solver_comparison_figure(df: pd.DataFrame, title: str = ""):
-    """Per step: each method's objective relative to the exact optimum, and its solve time."""
+    """Per step: each method's objective above the best plan of the step, and its solve time."""
     style()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, y in zip(axes, ("gap_to_exact_pct", "solve_s")):  # every step as a dot over the box of its method
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, y in zip(axes, ("gap_to_best_pct", "solve_s")):  # every step as a dot over the box of its method
         sns.stripplot(data=df, x="method", y=y, ax=ax, alpha=0.7)
         sns.boxplot(data=df, x="method", y=y, ax=ax, fill=False, showfliers=False)
-    axes[0].set_ylabel("objective above exact (%)")
+        ax.tick_params(axis="x", rotation=20)
+    axes[0].set_ylabel("objective above the step's best (%)")
     axes[1].set_yscale("log")
     axes[1].set_ylabel("solve time (s)")
     return _finish(fig, title)
 
 
-def scale_figure(df: pd.DataFrame, title: str = ""):
-    """Exact solver's time and final gap over devices × requests; relaxed's gap to it."""
+def scale_figure(df: pd.DataFrame, title: str = "", methods=("exact", "colgen", "relaxed", "colgen_round")):
+    """Over devices × requests: each method's wall time (top) and its objective above the proven bound
+    of the cell (bottom: an upper bound on its distance from the optimum; blank where no bound)."""
     style()
-    ex = df[df["method"] == "exact"]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    for ax, (col, fmt, label) in zip(axes, (("solve_s", ".1f", "exact: solve time (s)"),
-                                            ("gap", ".2%", "exact: relative gap at stop"))):
-        sns.heatmap(ex.pivot_table(index="n_devices", columns="n_requests", values=col), annot=True, fmt=fmt,
-                    cmap="viridis", ax=ax, cbar=False)
-        ax.set_title(label)
-    rel = df[df["method"] == "relaxed"]
-    if len(rel):
-        sns.heatmap(rel.pivot_table(index="n_devices", columns="n_requests", values="gap_to_exact_pct"), annot=True,
-                    fmt=".1f", cmap="magma_r", ax=axes[2], cbar=False)
-    axes[2].set_title("relaxed + Alg. 1: % above exact")
+    methods = [m for m in methods if m in set(df["method"])]
+    df = df.assign(true_gap_pct=df["true_gap_pct"].clip(lower=0))  # a bound a hair above a plan reads 0
+    fig, axes = plt.subplots(2, len(methods), figsize=(3.6 * len(methods), 6.6), squeeze=False)
+    for c, method in enumerate(methods):
+        d = df[df["method"] == method]
+        for r, (col, fmt, label, cmap) in enumerate((("wall_s", ".1f", "time (s)", "viridis"),
+                                                     ("true_gap_pct", ".1f", "% above bound", "magma_r"))):
+            top = df[df["method"].isin(methods)][col].max()  # one colour scale per row
+            sns.heatmap(d.pivot_table(index="n_devices", columns="n_requests", values=col), annot=True, fmt=fmt,
+                        cmap=cmap, ax=axes[r, c], cbar=False, annot_kws={"fontsize": 7}, vmin=0,
+                        vmax=top if top == top and top > 0 else None)
+            axes[r, c].set_title(f"{method}: {label}", fontsize=9)
     return _finish(fig, title)
+
+
+def gap_distribution_figure(df: pd.DataFrame, method: str = "relaxed", title: str = ""):
+    """The distribution of a heuristic's objective above the proven optimum, on the steps where one is
+    proven."""
+    style()
+    d = df[(df["method"] == method) & df["best_proven"]]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    sns.histplot(d["gap_to_best_pct"], bins=20, ax=ax)
+    ax.set_xlabel(f"{method}: objective above the proven optimum (%)")
+    ax.set_ylabel("steps")
+    return _finish(fig, title, ax)
 
 
 # ---------------------------------------------------------------------------- training and ablation (01, 02)

@@ -44,7 +44,7 @@ class Options:
     threads: int = 1
     seed: int = 0  # ga
     warm_start: bool = False  # exact: start HiGHS from the relaxed method's plan
-    max_nodes: int | None = None  # exact: a deterministic budget of branch-and-bound nodes
+    max_nodes: int | None = None  # exact, colgen: a deterministic budget of branch-and-bound nodes
     allow_unserved: bool = True  # exact: may leave requests unserved (SPEC §5's penalty)
     tee: bool = False  # show the solver's log
     ga_time_limit: float | None = None  # ga: its own time limit (None: time_limit)

@@ -8,7 +8,10 @@ the device of every unit) or is left unserved; requests from one source share th
    once (``cg.pricing``), until no plan improves the LP; a Lagrangian bound at every round.
 2. First plans: requests placed one after the other on what the devices have left (``cg.heuristics``),
    and the integer master on the plans generated (HiGHS' MIP).
-3. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound or time is up.
+3. A proof by listing: every plan that a solution within bound + room could use, then the integer master
+   on them (``cg.tree.close_gap``), the room growing while the list stays short.
+4. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound, ``max_nodes`` nodes
+   (with ``max_nodes`` also the integer master's node limit: a deterministic budget) or time is up.
 
 The bound and the gap are always reported; ``status`` is ``optimal`` only within ``rel_gap``.
 """
@@ -54,54 +57,80 @@ def plan_of(ar: Arrays, master: Master, counts: dict) -> list[Assignment]:
     return out
 
 
-def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict) -> MipResult:
-    """The best of the greedy plans (under the root's prices, and under none) and the integer master."""
-    plans = [greedy(ar, pricer, master, p, clock.deadline(0.5 * clock.left())) for p in (prices, Prices.zero(ar.N))]
+def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s: float | None = None) -> MipResult:
+    """The best of the greedy plans (under the root's prices and under none, requests in order and in
+    reverse) and the integer master."""
+    plans = [greedy(ar, pricer, master, p, clock.deadline(0.5 * clock.left()), reverse)
+             for p in (prices, Prices.zero(ar.N)) for reverse in (False, True)]
     plans = [p for p in plans if p is not None]
     counts = min(plans, key=master.value) if plans else None
     log["greedy"] = None if counts is None else master.value(counts)
-    return better(master, mip(MIP_SHARE * clock.left()), counts)
+    return better(master, mip(MIP_SHARE * clock.left() if mip_s is None else mip_s), counts)
+
+
+class Root:
+    """A step's root: its arrays, pricing, master (with the root's columns) and the root's bound."""
+
+    def __init__(self, sc: Scenario, opts: Options, start, root_share: float = ROOT_SHARE):
+        self.clock, self.opts = Clock(opts.time_limit), opts
+        self.ar = Arrays(sc)
+        self.log = {"lp_solves": 0, "root_converged": False, "nodes": 0}
+        self.pricer, self.master = Pricer(self.ar), Master(self.ar, opts.threads)
+        seed_columns(self.ar, self.pricer, self.master, start)
+        _, self.node, self.log["root_converged"] = generate(self.ar, self.pricer, self.master, self.clock,
+                                                           (1 - root_share) * opts.time_limit, self.log)
+        self.log["root_bound"] = None if self.node[0] == -np.inf else float(self.node[0])
+        self.log["root_s"] = self.clock.elapsed()
+
+    def mip(self, seconds: float) -> MipResult:
+        o = self.opts
+        return self.master.mip(max(seconds, 1e-3), rel_gap=o.rel_gap, max_nodes=o.max_nodes,
+                               allow_unserved=o.allow_unserved, options=o.highs)
+
+    def first_plans(self, mip_s: float | None = None) -> MipResult:
+        """The greedy plans and the integer master on the root's columns (``mip_s`` seconds; default a
+        share of the time left)."""
+        return first_plans(self.ar, self.pricer, self.master, self.node[1], self.clock, self.mip, self.log, mip_s)
+
+    def finish(self, method: str, best: MipResult, bound: float):
+        self.log["columns"] = sum(isinstance(c, Column) for c in self.master.columns)
+        sc = self.ar.sc
+        plan = plan_of(self.ar, self.master, best.counts) if best.objective is not None else unserved(len(sc.requests))
+        return _finish(sc, method, plan, bound, self.opts, self.clock, self.log)
+
+
+def nothing_allowed(sc: Scenario, method: str):
+    """No configuration meets the threshold: nothing can be served (proven)."""
+    return finish(sc, method, unserved(len(sc.requests)), status="optimal", solve_s=0.0,
+                  bound=UNSERVED_COST * len(sc.requests), gap=0.0)
 
 
 @register("colgen")
 def solve(sc: Scenario, opts: Options, start=None):
     """Solve one step by column generation and branch-and-price; the plan carries the proven bound."""
-    clock = Clock(opts.time_limit)
-    ar = Arrays(sc)
-    log = {"lp_solves": 0, "root_converged": False, "nodes": 0}
-    if len(ar.K) == 0:  # no configuration meets the threshold: nothing can be served
-        return finish(sc, "colgen", unserved(len(sc.requests)), status="optimal", solve_s=clock.elapsed(),
-                      bound=UNSERVED_COST * len(sc.requests), gap=0.0, extra=log)
-    pricer, master = Pricer(ar), Master(ar, opts.threads)
-    seed_columns(ar, pricer, master, start)
-    _, root, log["root_converged"] = generate(ar, pricer, master, clock, (1 - ROOT_SHARE) * opts.time_limit, log)
-    log["root_bound"] = None if root[0] == -np.inf else float(root[0])
-    log["root_s"] = clock.elapsed()
-
-    def mip(seconds):
-        return master.mip(max(seconds, 1e-3), rel_gap=opts.rel_gap, max_nodes=opts.max_nodes,
-                          allow_unserved=opts.allow_unserved, options=opts.highs)
-    best = first_plans(ar, pricer, master, root[1], clock, mip, log)
-    bound = root[0]
+    if not sc.allowed_configs():
+        return nothing_allowed(sc, "colgen")
+    root = Root(sc, opts, start)
+    ar, pricer, master, clock, log = root.ar, root.pricer, root.master, root.clock, root.log
+    best, bound = root.first_plans(), root.node[0]
     if bound > -np.inf and clock.left() > 0 and log["root_converged"]:
-        nodes = split_on_served(ar, pricer, master, clock, root, log)
+        nodes = split_on_served(ar, pricer, master, clock, root.node, log)
         bound = max(bound, min(n[0] for n in nodes))
-        best, bound = close_gap(ar, pricer, master, nodes, bound, best, mip, clock, opts.rel_gap, log)
+        best, bound = close_gap(ar, pricer, master, nodes, bound, best, root.mip, clock, opts.rel_gap, log)
         if clock.left() > 0 and best.objective is not None and best.objective - bound > opts.rel_gap * abs(best.objective):
-            best, tree_bound = branch_and_price(ar, pricer, master, clock, bound, best, mip, opts.rel_gap, log)
+            best, tree_bound = branch_and_price(ar, pricer, master, clock, bound, best, root.mip, opts.rel_gap, log,
+                                                opts.max_nodes)
             bound = max(bound, tree_bound)
-    log["columns"] = sum(isinstance(c, Column) for c in master.columns)
-    plan = plan_of(ar, master, best.counts) if best.objective is not None else unserved(len(sc.requests))
-    return _finish(sc, plan, bound, opts, clock, log)
+    return root.finish("colgen", best, bound)
 
 
-def _finish(sc, plan, bound, opts, clock, log):
+def _finish(sc, method, plan, bound, opts, clock, log):
     """Score the plan; the gap is the evaluator's objective against the proven bound."""
     log["lagrangian_bound"] = None if bound == -np.inf else float(bound)
-    fin = finish(sc, "colgen", plan, solve_s=clock.elapsed(), extra=log)
+    fin = finish(sc, method, plan, solve_s=clock.elapsed(), extra=log)
     b = None if bound == -np.inf else min(float(bound), fin.objective)
     gap = None if b is None else max(0.0, (fin.objective - b) / max(abs(fin.objective), 1e-12))
     out_of_time = clock.left() <= 0.05 * opts.time_limit
     status = "optimal" if gap is not None and gap <= opts.rel_gap and fin.metrics["violations"] == 0 else \
         ("time_limit" if out_of_time else fin.status)
-    return finish(sc, "colgen", plan, solve_s=clock.elapsed(), status=status, bound=b, gap=gap, extra=log)
+    return finish(sc, method, plan, solve_s=clock.elapsed(), status=status, bound=b, gap=gap, extra=log)

@@ -56,12 +56,13 @@ def overflowing(ar: Arrays, col: Column) -> list[int]:
     return list(np.flatnonzero((macs > ar.macs_limit) | (mem > ar.mem_limit)))
 
 
-def greedy(ar: Arrays, pricer: Pricer, master: Master, prices: Prices, deadline: float) -> dict | None:
-    """Requests in order, each on the cheapest plan that still fits; returns the master's counts
-    (its columns added), or None when time ran out."""
+def greedy(ar: Arrays, pricer: Pricer, master: Master, prices: Prices, deadline: float,
+           reverse: bool = False) -> dict | None:
+    """Requests in order (or the reverse), each on the cheapest plan that still fits; returns the
+    master's counts (its columns added), or None when time ran out."""
     used = {kind: np.zeros(ar.N) for kind in KINDS}
     counts: dict[int, int] = {}
-    for q in ar.sc.requests:
+    for q in (reversed(ar.sc.requests) if reverse else ar.sc.requests):
         if time.perf_counter() > deadline:
             return None
         s = ar.sources.index(q.source)

@@ -66,14 +66,16 @@ def children(master, node: Node, ar) -> list[Node] | None:
 
 
 def branch_and_price(ar, pricer, master, clock: Clock, root_bound: float, best: MipResult, mip, rel_gap: float,
-                     log: dict) -> tuple[MipResult, float]:
+                     log: dict, max_nodes: int | None = None) -> tuple[MipResult, float]:
     """Search the tree from the root (whose columns are generated) until the incumbent is within
-    ``rel_gap`` of the least open bound or time is up. Returns the incumbent and the proven bound."""
+    ``rel_gap`` of the least open bound, ``max_nodes`` nodes were explored (a deterministic budget) or
+    time is up. Returns the incumbent and the proven bound."""
     heap, seq, explored, stuck = [Node(root_bound, 0, (0, ar.R), {})], 1, 0, []
 
     def done(bound):
         return best.objective is not None and best.objective - bound <= rel_gap * abs(best.objective)
-    while heap and clock.left() > 0 and not done(min([heap[0].bound] + [n.bound for n in stuck])):
+    while heap and clock.left() > 0 and not done(min([heap[0].bound] + [n.bound for n in stuck])) \
+            and (max_nodes is None or explored < max_nodes):
         node = heapq.heappop(heap)
         master.set_node(node.served, node.arcs)
         status, found, converged = generate(ar, pricer, master, clock, 0.0, log)
