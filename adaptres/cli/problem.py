@@ -72,7 +72,7 @@ def cmd_scenario(args):
 def add_commands(sub) -> None:
     s = sub.add_parser("solve", help="solve one step (scenario.json) with a method")
     s.add_argument("scenario")
-    s.add_argument("--method", default="exact", help="exact, relaxed, ga (or a registered solver)")
+    s.add_argument("--method", default="exact", help="exact, relaxed, ga, colgen, colgen_round (or a registered solver)")
     s.add_argument("--out", help="write plan.json here (only when the plan passes the evaluator)")
     s.add_argument("--time-limit", type=float, default=60.0, help="seconds")
     s.add_argument("--gap", type=float, default=1e-4, help="relative gap at which the exact solver stops")

@@ -57,12 +57,14 @@ def plan_of(ar: Arrays, master: Master, counts: dict) -> list[Assignment]:
     return out
 
 
-def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s: float | None = None) -> MipResult:
+def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s: float | None = None,
+                allow_unserved: bool = True) -> MipResult:
     """The best of the greedy plans (under the root's prices and under none, requests in order and in
     reverse) and the integer master."""
     plans = [greedy(ar, pricer, master, p, clock.deadline(0.5 * clock.left()), reverse)
              for p in (prices, Prices.zero(ar.N)) for reverse in (False, True)]
-    plans = [p for p in plans if p is not None]
+    plans = [p for p in plans if p is not None and (allow_unserved or all(
+        not (isinstance(master.columns[c], tuple) and master.columns[c][0] == "u") for c in p))]
     counts = min(plans, key=master.value) if plans else None
     log["greedy"] = None if counts is None else master.value(counts)
     return better(master, mip(MIP_SHARE * clock.left() if mip_s is None else mip_s), counts)
@@ -90,7 +92,8 @@ class Root:
     def first_plans(self, mip_s: float | None = None) -> MipResult:
         """The greedy plans and the integer master on the root's columns (``mip_s`` seconds; default a
         share of the time left)."""
-        return first_plans(self.ar, self.pricer, self.master, self.node[1], self.clock, self.mip, self.log, mip_s)
+        return first_plans(self.ar, self.pricer, self.master, self.node[1], self.clock, self.mip, self.log, mip_s,
+                           self.opts.allow_unserved)
 
     def finish(self, method: str, best: MipResult, bound: float):
         self.log["columns"] = sum(isinstance(c, Column) for c in self.master.columns)
@@ -119,7 +122,7 @@ def solve(sc: Scenario, opts: Options, start=None):
         best, bound = close_gap(ar, pricer, master, nodes, bound, best, root.mip, clock, opts.rel_gap, log)
         if clock.left() > 0 and best.objective is not None and best.objective - bound > opts.rel_gap * abs(best.objective):
             best, tree_bound = branch_and_price(ar, pricer, master, clock, bound, best, root.mip, opts.rel_gap, log,
-                                                opts.max_nodes)
+                                                opts.max_nodes, opts.allow_unserved)
             bound = max(bound, tree_bound)
     return root.finish("colgen", best, bound)
 

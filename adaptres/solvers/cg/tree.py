@@ -33,14 +33,16 @@ class Node:
     arcs: dict = field(compare=False)
 
 
-def integral(master) -> dict | None:
-    """The LP's solution as counts when it is integer and uses no artificial column, else None."""
+def integral(master, allow_unserved: bool = True) -> dict | None:
+    """The LP's solution as counts when it is integer and uses no artificial column (nor leaves a
+    request unserved where that is not allowed), else None."""
     counts = {}
     for c, v in enumerate(master.x):
         if abs(v - round(v)) > 1e-6:
             return None
         if round(v) >= 1:
-            if master.columns[c] == ("a",):
+            what = master.columns[c]
+            if what == ("a",) or (not allow_unserved and isinstance(what, tuple) and what[0] == "u"):
                 return None
             counts[c] = int(round(v))
     return counts
@@ -66,7 +68,7 @@ def children(master, node: Node, ar) -> list[Node] | None:
 
 
 def branch_and_price(ar, pricer, master, clock: Clock, root_bound: float, best: MipResult, mip, rel_gap: float,
-                     log: dict, max_nodes: int | None = None) -> tuple[MipResult, float]:
+                     log: dict, max_nodes: int | None = None, allow_unserved: bool = True) -> tuple[MipResult, float]:
     """Search the tree from the root (whose columns are generated) until the incumbent is within
     ``rel_gap`` of the least open bound, ``max_nodes`` nodes were explored (a deterministic budget) or
     time is up. Returns the incumbent and the proven bound."""
@@ -86,7 +88,7 @@ def branch_and_price(ar, pricer, master, clock: Clock, root_bound: float, best: 
             break
         if best.objective is not None and node.bound >= best.objective - rel_gap * abs(best.objective):
             continue
-        counts = integral(master)
+        counts = integral(master, allow_unserved)
         if counts is not None:
             if best.objective is None or master.value(counts) < best.objective:
                 best = MipResult("optimal", master.value(counts), None, counts)
