@@ -273,6 +273,7 @@ OTHER = [
     (["study", "--only", ""], "--only: give notebook name prefixes"),
     (["study", "--only", "zz"], "--only: no notebook matches zz"),
     (["bench", "model", "--steps", "0"], "--steps: must be a positive integer"),
+    (["bench", "solvers", "--out", "/"], "--out: / is a folder"),
     (["nosuch"], "invalid choice"),
 ]
 

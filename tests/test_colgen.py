@@ -193,3 +193,10 @@ def test_time_limit_is_honoured_at_scale():
         assert time.perf_counter() - t0 < 1.0 * 1.1 + 0.5, method
         assert evaluate(sc, plan).feasible
     assert "reason" in solvers.solve(sc, "exact", solvers.Options(time_limit=1.0)).metrics
+
+
+def test_bench_point_reports_time_status_and_memory():
+    from adaptres.experiments import compare
+    row = compare.bench_point(5, 2, 5.0, 1e-2, "colgen")
+    assert row["within_limit"] and row["status"] == "optimal" and row["served"] == 2
+    assert row["peak_rss_mb"] > 0 and row["gap"] <= 1e-2

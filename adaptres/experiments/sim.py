@@ -255,6 +255,8 @@ def describe(S: dict) -> str:
         solver = (f"exact MILP{', warm-started from Algorithm 1' if S.get('warm_start', True) else ''}, to a "
                   f"{S['rel_gap']:g} gap, {S['time_limit']:g} s/step"
                   + (f", {S['max_nodes']} nodes" if S.get("max_nodes") is not None else ""))
+    elif S["method"] == "colgen_round":
+        solver = "the column-generation LP rounded (colgen_round, with a bound)"
     elif S["method"] == "colgen":
         solver = (f"column generation (proven bounds), to a {S['rel_gap']:g} gap, {S['time_limit']:g} s/step"
                   + (f", {S['max_nodes']} nodes" if S.get("max_nodes") is not None else ""))

@@ -31,10 +31,13 @@ def solve(sc: Scenario, opts: Options, start=None):
         plan = start.requests if start is not None and start.metrics.get("violations") == 0 else unserved(len(sc.requests))
         return finish(sc, "exact", plan, status="time_limit", solve_s=time.perf_counter() - t0,
                       extra={"reason": reason})
+    tb = time.perf_counter()
     m = build_model(sc, allow_unserved=opts.allow_unserved, max_served=served_bound(sc) if opts.allow_unserved else None)
-    build_s = time.perf_counter() - t0
+    now = time.perf_counter()
+    build_s = now - t0
     options = {**opts.highs, **({} if opts.max_nodes is None else {"mip_max_nodes": int(opts.max_nodes)})}
-    res = highs.run(m, max(opts.time_limit - build_s, 1e-3), opts.rel_gap, opts.threads, opts.tee,
+    # HiGHS gets what is left once the model is handed over (about as long again as building it)
+    res = highs.run(m, max(opts.time_limit - build_s - (now - tb), 1e-3), opts.rel_gap, opts.threads, opts.tee,
                     start=start_values(sc, m, start) if start is not None else None, options=options)
     solve_s = time.perf_counter() - t0
     if not res.has_solution:

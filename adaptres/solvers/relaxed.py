@@ -122,7 +122,8 @@ def solve(sc: Scenario, opts: Options, start=None):
         return finish(sc, "relaxed", unserved(len(sc.requests)), status="time_limit", solve_s=time.perf_counter() - t0,
                       extra={"reason": reason})
     m = build_model(sc, relax=True)
-    res = highs.run(m, max(opts.time_limit - (time.perf_counter() - t0), 1e-3), threads=opts.threads)
+    built = time.perf_counter() - t0  # handing the model to HiGHS takes about as long again
+    res = highs.run(m, max(opts.time_limit - 2 * built, 1e-3), threads=opts.threads)
     if not res.has_solution:
         return finish(sc, "relaxed", unserved(len(sc.requests)), status="lp_failed", solve_s=time.perf_counter() - t0)
     R, N, M = len(sc.requests), sc.n_devices, len(sc.units)

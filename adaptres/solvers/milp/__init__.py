@@ -16,13 +16,16 @@ from . import cuts, model, objective
 from .cuts import least_cost, served_bound  # noqa: F401  (part of this package's interface)
 
 
-BUILD_RATE = 50_000  # transfer-flow variables Pyomo builds per second (≈ 90 000 measured on 2 cores: a margin)
+# transfer-flow variables per second that Pyomo builds *and* hands to HiGHS (building alone ≈ 90 000 a second on
+# 2 cores; handing the model over takes about as long again: in the main job of commit 2aca4a4 the relaxed method
+# at N = 20, R = 50 took 21 s under a 15-s limit with a rate of 50 000 assumed)
+BUILD_RATE = 25_000
 MAX_FLOWS = 3_000_000  # beyond this many the model does not fit in a few GB of memory
 
 
 def too_large(sc: Scenario, seconds: float) -> str | None:
-    """Why the model of ``sc`` cannot be built within ``seconds`` (or a few GB), or None. The model has
-    R · (M − 1) · N² transfer flows (Eqs 10-11); building it is what takes the time."""
+    """Why the model of ``sc`` cannot be built and handed to HiGHS within ``seconds`` (or a few GB), or
+    None. The model has R · (M − 1) · N² transfer flows (Eqs 10-11); building it is what takes the time."""
     flows = len(sc.requests) * (len(sc.units) - 1) * sc.n_devices ** 2
     if flows > MAX_FLOWS:
         return f"the model would have {flows:,} transfer variables (more than {MAX_FLOWS:,}: several GB)"
