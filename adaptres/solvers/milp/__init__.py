@@ -16,11 +16,12 @@ from . import cuts, model, objective
 from .cuts import least_cost, served_bound  # noqa: F401  (part of this package's interface)
 
 
-# transfer-flow variables per second that Pyomo builds *and* hands to HiGHS (building alone ≈ 90 000 a second on
-# 2 cores; handing the model over takes about as long again: in the main job of commit 2aca4a4 the relaxed method
-# at N = 20, R = 50 took 21 s under a 15-s limit with a rate of 50 000 assumed)
-BUILD_RATE = 25_000
-MAX_FLOWS = 3_000_000  # beyond this many the model does not fit in a few GB of memory
+# transfer-flow variables per second that Pyomo builds, hands to HiGHS and reads back (building alone ≈ 90 000 a
+# second on 2 cores; in the main job of commit 2aca4a4 the relaxed method at N = 20, R = 50 took 21 s under a 15-s
+# limit with 50 000 assumed; in `bench solvers` at commit bccebf8 the exact one at N = 50, R = 20 (850 000 flows)
+# took 70 s under a 60-s limit with 25 000 assumed, and 5.1 GB)
+BUILD_RATE = 15_000
+MAX_FLOWS = 600_000  # beyond this many the model takes more than 4 GB (about 6 kB a flow)
 
 
 def too_large(sc: Scenario, seconds: float) -> str | None:
