@@ -75,6 +75,15 @@ class Arrays:
         self.macs_limit = np.minimum(self.cap["compute"] * GMAC, battery) * (1 + 1e-6)
         self.mem_limit = self.cap["memory"] * MB * (1 + 1e-6)
 
+    def sparing(self) -> "Arrays":
+        """A copy whose battery limits keep back what sending the largest output over the device's
+        slowest link costs (a heuristic's margin: the pricing pass checks computing energy only)."""
+        other = copy.copy(self)
+        send = self.pt * max(self.out_bytes.max(), self.input_bytes) * self.sec_per_byte.max(axis=1)
+        other.cap = {**self.cap, "energy": np.maximum(0.0, self.cap["energy"] - send)}
+        other._limits()
+        return other
+
     def residual(self, used: dict) -> "Arrays":
         """A copy whose devices have ``used`` (per kind, master units) less capacity."""
         other = copy.copy(self)

@@ -2,13 +2,13 @@
 
 Each request takes the cheapest plan (under given prices: the master's, so that scarce devices are
 spared for the requests still to come, or none) that fits what the devices have left; the pricing
-passes run on the remaining capacities (``Arrays.residual``). Memory is counted per request (weights
+passes run on the remaining capacities (``Arrays.residual``), and when their plan overflows a device
+it comes back to, on plans that visit the devices in one order. Memory is counted per request (weights
 too), a safe bound under both memory models. The plans become columns of the master.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 
 import numpy as np
@@ -17,43 +17,40 @@ from .data import MB, Arrays, Column
 from .master import KINDS, Master
 from .pricing import Prices, Pricer
 
-TRIES = 6  # halvings of an overflowed device's limits before a request is left unserved
 
 
 def place(pricer: Pricer, prices: Prices, s: int) -> Column | None:
     """The cheapest plan of source s under ``prices`` that fits ``pricer``'s capacities, or None.
-    The pricing pass checks each segment (a run of units on one device) alone; when the plan comes back
-    to a device and together its segments overflow it, that device's limits are halved and the pass
-    runs again (a heuristic: at most ``TRIES`` times)."""
+    The pricing pass checks each segment (a run of units on one device) alone; when its plan comes back
+    to a device and together its segments overflow it, the pass runs again on plans that visit the
+    devices in one order (each device once, so each segment is all it puts there): fastest first,
+    slowest first, and most room first; the cheapest of those that fit is taken (and if none does, the
+    same again with the batteries' margin for sending, ``Arrays.sparing``)."""
     ar = pricer.ar
-    for _ in range(TRIES):
-        value, column, _ = pricer.best(prices, s)
-        if not np.isfinite(value).any():
-            return None
-        for c in np.argsort(value, kind="stable")[:8]:
-            if not np.isfinite(value[c]):
-                break
-            col = column(int(c))
-            if ar.fits_alone(np.array([col.place]), col.k, s)[0]:
-                return col
-        col = column(int(np.argmin(value)))
-        over = overflowing(ar, col)
-        ar = copy.copy(ar)
-        ar.macs_limit, ar.mem_limit = ar.macs_limit.copy(), ar.mem_limit.copy()
-        ar.macs_limit[over] /= 2
-        ar.mem_limit[over] /= 2
-        pricer = pricer.on(ar)
+    found = _fitting(pricer, prices, s)
+    if found is not None:
+        return found[1]
+    orders = (np.argsort(-ar.speed, kind="stable"), np.argsort(ar.speed, kind="stable"),
+              np.argsort(-ar.macs_limit, kind="stable"))
+    for arrays in (ar, ar.sparing()):  # then with the batteries' margin for sending
+        tries = [_fitting(pricer.on(arrays, order), prices, s) for order in (None, *orders)]
+        tries = [t for t in tries if t is not None and ar.fits_alone(np.array([t[1].place]), t[1].k, s)[0]]
+        if tries:
+            return min(tries, key=lambda t: t[0])[1]
     return None
 
 
-def overflowing(ar: Arrays, col: Column) -> list[int]:
-    """The devices whose multiplications or memory a column overflows (summed over its segments)."""
-    macs, mem = np.zeros(ar.N), np.zeros(ar.N)
-    for j, i in enumerate(col.place):
-        v = int(ar.drop[col.k, j])
-        macs[i] += ar.macs[j, v]
-        mem[i] += ar.request_mem[j, v]
-    return list(np.flatnonzero((macs > ar.macs_limit) | (mem > ar.mem_limit)))
+def _fitting(pricer: Pricer, prices: Prices, s: int):
+    """(price, column) of the cheapest configuration whose cheapest plan fits on its own, or None."""
+    ar = pricer.ar
+    value, column, _ = pricer.best(prices, s)
+    for c in np.argsort(value, kind="stable"):
+        if not np.isfinite(value[c]):
+            break
+        col = column(int(c))
+        if ar.fits_alone(np.array([col.place]), col.k, s)[0]:
+            return float(value[c]), col
+    return None
 
 
 def greedy(ar: Arrays, pricer: Pricer, master: Master, prices: Prices, deadline: float,

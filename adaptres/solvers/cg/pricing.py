@@ -76,14 +76,16 @@ class Pricer:
     """Prices every configuration of one source at once (``best``) and lists the columns within a
     price (``enumerate``)."""
 
-    def __init__(self, ar: Arrays, trie: Trie | None = None):
+    def __init__(self, ar: Arrays, trie: Trie | None = None, order: np.ndarray | None = None):
         self.ar = ar
         self.trie = trie or Trie(ar.drop[ar.K])
         self._walk = None
+        self.order = order  # a heuristic's device order: a plan then only moves to later devices
 
-    def on(self, ar: Arrays) -> "Pricer":
-        """The same pricing on other capacities (``Arrays.residual``)."""
-        other = Pricer(ar, self.trie)
+    def on(self, ar: Arrays, order: np.ndarray | None = None) -> "Pricer":
+        """The same pricing on other capacities (``Arrays.residual``), optionally restricted to plans that
+        visit devices in ``order`` (each device at most once: its segment alone must fit)."""
+        other = Pricer(ar, self.trie, order)
         other._walk = self._walk
         return other
 
@@ -144,6 +146,10 @@ class Pricer:
         walk = self._walk or self.walk()
         self._walk = walk
         hop = send + np.diag(np.full(ar.N, np.inf))  # a new segment goes to another device
+        if self.order is not None:  # ... and, in a heuristic's order, to a later one
+            rank = np.empty(ar.N, dtype=int)
+            rank[self.order] = np.arange(ar.N)
+            hop = np.where(rank[None, :] > rank[:, None], hop, np.inf)
         B, end, nxt, M = [None] * J, [None] * J, [None] * J, [None] * J
         for a in reversed(range(J)):
             if a < J - 1:  # the best next segment from device i after unit a
