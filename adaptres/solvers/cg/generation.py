@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from .data import Arrays
+from .data import Arrays, Column
 from .master import UNSERVED_COST, Master
 from .pricing import Prices, Pricer
 
@@ -117,7 +117,6 @@ def seed_columns(ar: Arrays, pricer: Pricer, master: Master, start) -> None:
             if np.isfinite(value[c]):
                 master.add(column(int(c)))
     if start is not None:
-        from .data import Column
         names = ar.sc.unit_names
         allowed = set(ar.K.tolist())
         for q, a in zip(ar.sc.requests, start.requests):

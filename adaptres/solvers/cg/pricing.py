@@ -38,10 +38,6 @@ class Trie:
             self.ids[j], self.dropped[j], self.child[j] = inv.ravel(), uniq[:, 0], uniq[:, 1]
             nxt = self.ids[j]
 
-    @property
-    def size(self) -> int:
-        return sum(len(d) for d in self.dropped)
-
 
 @dataclass
 class Prices:
@@ -111,20 +107,6 @@ class Pricer:
         """(N, N): the price of one byte sent a → b (its time, and the sender's energy)."""
         ar = self.ar
         return ar.sec_per_byte * (ar.lat_w + prices.energy * ar.pt)[:, None]
-
-    def backward(self, node: np.ndarray, send: np.ndarray) -> tuple[list, list, list]:
-        """V[j] (patterns at j × N), the transfer part W[j] = V[j] − node, and the argmin devices."""
-        tr, J = self.trie, self.ar.J
-        V, W, arg = [None] * J, [None] * J, [None] * J
-        for j in reversed(range(J)):
-            base = node[j, tr.dropped[j], :]
-            if j == J - 1:
-                W[j] = np.zeros_like(base)
-            else:
-                w, a = min_plus(self.ar.out_bytes[j] * send, V[j + 1])
-                W[j], arg[j] = w[tr.child[j]], a  # arg[j] is indexed by the pattern at j + 1
-            V[j] = base + W[j]
-        return V, W, arg
 
     def walk(self) -> list[np.ndarray]:
         """walk[a][p, b - a]: the pattern at unit b of the suffix pattern p at unit a."""
