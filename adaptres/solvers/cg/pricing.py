@@ -5,9 +5,10 @@ Under prices λ ≥ 0 on the devices' computation, energy and memory rows (and �
 times the prices. The price is a sum over the chain — each unit on its device (computation time,
 multiplications, energy, memory) and each transfer between consecutive devices (time and the
 sender's energy) — so the cheapest placement for one configuration is a shortest path over
-units × devices. Configurations share the drop pattern of their suffixes, so one backward pass over a
-trie of suffixes (``Trie``) prices every configuration at once: for each unit j and suffix pattern p,
-``V[j][p, i]`` is the cheapest cost of units j… with unit j on device i. The values are exact (a
+units × devices, here over *segments* (runs of units on one device, each within what the device holds
+for one request). Configurations share the drop pattern of their suffixes, so one backward pass over
+a trie of suffixes (``Trie``) prices every configuration at once: for each unit j and suffix pattern
+p, ``B[j][p, i]`` is the cheapest cost of units j… when a segment starts at unit j on device i. The values are exact (a
 min-plus product per unit, vectorised with numpy), so they give a valid Lagrangian bound.
 """
 
