@@ -117,13 +117,21 @@ class Arrays:
         np.add.at(macs, (rows, paths.ravel()), np.tile(self.macs[units, v], n))
         np.add.at(mem, (rows, paths.ravel()), np.tile(self.request_mem[units, v], n))
         energy += self.pc * macs / self.speed
-        sends = np.concatenate([self.input_bytes * self.sec_per_byte[self.sources[s], paths[:, 0]][:, None],
-                                self.out_bytes[None, :-1] * self.sec_per_byte[paths[:, :-1], paths[:, 1:]]], axis=1)
-        senders = np.concatenate([np.full((n, 1), self.sources[s]), paths[:, :-1]], axis=1)
+        sends, senders = self._sends(paths, s)
         np.add.at(energy, (rows, senders.ravel()), (sends * self.pt[senders]).ravel())
         tol = 1 + 1e-6
         return (macs <= self.cap["compute"] * GMAC * tol).all(1) & (mem <= self.mem_limit).all(1) \
             & (energy <= self.cap["energy"] * tol + 1e-9).all(1)
+
+    def _sends(self, paths: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """For placements ``paths`` (n × J) from source s: the seconds of every transfer (the input
+        image to the stem's device, then each unit's output to the next unit's; 0 on one device) and
+        the device that sends each, both (n × J)."""
+        src = self.sources[s]
+        sends = np.concatenate([self.input_bytes * self.sec_per_byte[src, paths[:, 0]][:, None],
+                                self.out_bytes[None, :-1] * self.sec_per_byte[paths[:, :-1], paths[:, 1:]]], axis=1)
+        senders = np.concatenate([np.full((len(paths), 1), src), paths[:, :-1]], axis=1)
+        return sends, senders
 
     def columns(self, paths: np.ndarray, k: int, s: int) -> tuple[np.ndarray, dict]:
         """``column`` for many placements of one configuration and source at once: the objective
@@ -132,10 +140,7 @@ class Arrays:
         v = self.drop[k].astype(int)
         rows = np.repeat(np.arange(n), self.J)
         comp_t = self.macs[units, v][None, :] / self.speed[paths]
-        src = self.sources[s]
-        sends = np.concatenate([self.input_bytes * self.sec_per_byte[src, paths[:, 0]][:, None],
-                                self.out_bytes[None, :-1] * self.sec_per_byte[paths[:, :-1], paths[:, 1:]]], axis=1)
-        senders = np.concatenate([np.full((n, 1), src), paths[:, :-1]], axis=1)
+        sends, senders = self._sends(paths, s)
         use = {kind: np.zeros((n, self.N)) for kind in ("compute", "energy", "memory")}
         np.add.at(use["compute"], (rows, paths.ravel()), np.tile(self.macs[units, v] / GMAC, n))
         np.add.at(use["memory"], (rows, paths.ravel()), np.tile(self.mem[units, v], n))
