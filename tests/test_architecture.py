@@ -16,14 +16,17 @@ TORCH = ("torch", "torchvision", "timm")
 ALLOWED = {
     "paths": {"paths"},
     "io": {"paths", "io"},
+    "cluster": {"cluster"},  # starts Ray: the engine of the runtime and of the sweeps
     "problem": {"paths", "io", "problem"},
     "solvers": {"paths", "io", "problem", "solvers"},
     "nn": {"paths", "io", "problem", "nn"},
-    "experiments": {"paths", "io", "problem", "solvers", "nn", "experiments"},
-    "report": {"paths", "io", "problem", "solvers", "nn", "experiments", "report"},
-    "cli": {"paths", "io", "problem", "solvers", "nn", "experiments", "report", "cli"},
+    "experiments": {"paths", "io", "cluster", "problem", "solvers", "nn", "experiments"},
+    "runtime": {"paths", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime"},
+    "report": {"paths", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime", "report"},
+    "cli": {"paths", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime", "report", "cli"},
 }
-TORCH_FREE = ("problem", "solvers", "paths", "io", "cli", "experiments", "nn/recipe.py")
+TORCH_FREE = ("problem", "solvers", "paths", "io", "cluster", "cli", "experiments", "nn/recipe.py", "runtime/routes.py",
+              "runtime/coordinator.py")
 
 
 def modules():

@@ -1,0 +1,45 @@
+"""Ray, started once per process: the engine of the runtime (one actor per device) and of the sweeps
+(one task per (point, seed) run).
+
+``start()`` starts a local Ray (or joins a cluster with ``address``) unless one is already running,
+quietly (no dashboard, no worker logs on the driver) and with a small object store: activations of
+a ResNet at batch 1 and a model's weights are megabytes. On this 2-core machine ``ray.init`` takes
+about 4-5 s, so tests and notebooks start it once.
+"""
+
+from __future__ import annotations
+
+import os
+
+OBJECT_STORE_BYTES = 512 * 2**20
+
+
+def start(address: str | None = None, num_cpus: int | None = None):
+    """Ray, started here (locally, or joined to the cluster at ``address``) unless already running.
+    Returns the ``ray`` module."""
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    import ray
+    if ray.is_initialized():
+        return ray
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
+              "configure_logging": True}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=OBJECT_STORE_BYTES, **kwargs)
+    return ray
+
+
+def cpus() -> int:
+    """The CPUs of the running Ray (local or the cluster), or this machine's without Ray."""
+    import ray
+    if ray.is_initialized():
+        return int(ray.cluster_resources().get("CPU", 1))
+    return os.cpu_count() or 1
+
+
+def stop() -> None:
+    import ray
+    if ray.is_initialized():
+        ray.shutdown()

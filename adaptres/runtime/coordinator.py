@@ -1,0 +1,398 @@
+"""The coordinator: executes a plan on the device actors, detects failures, re-plans, resumes.
+
+``Cluster`` owns the actors (one per device, restarted by Ray when they die) and the model's weights,
+cut into state-dict slices in Ray's object store. ``Cluster.execute(scenario, plan, images, ...)``
+runs one step: every served request hop by hop along its route (``routes``), activations passed as
+object references from device to device. Devices are watched by a heartbeat: a ping that fails,
+times out or answers from a new process marks the device failed. Then every unfinished request that
+still needs that device resumes from the last activation a surviving device holds, re-planned on the
+survivors by the project's solver (``routes.replan``), or ends unserved with the reason. Every
+request ends exactly once, answered or unserved; the step's record is ``run.json`` (README).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .. import cluster, solvers
+from ..problem.evaluate import evaluate
+from ..problem.plan import Plan
+from ..problem.scenario import Scenario
+from . import routes as R
+
+LINKS = ("emulated", "real")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a step is executed: links and compute emulated (paced to the scenario) or real; the solver
+    that re-plans; the heartbeat; ``exclusive``: one request at a time (no queueing between them)."""
+
+    links: str = "emulated"
+    compute: str = "emulated"
+    method: str = "colgen_round"
+    time_limit: float = 5.0
+    heartbeat_s: float = 0.05
+    heartbeat_timeout_s: float = 0.3
+    exclusive: bool = False
+    deadline_s: float | None = None  # default: 3 × the slowest modelled request + 30 s
+
+    def __post_init__(self):
+        for name in ("links", "compute"):
+            if getattr(self, name) not in LINKS:
+                raise ValueError(f"{name}: must be 'emulated' or 'real', got {getattr(self, name)!r}")
+        solvers.get(self.method)
+        for name in ("heartbeat_s", "heartbeat_timeout_s", "time_limit"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0 < v < 1e4:
+                raise ValueError(f"{name}: must be a positive number of seconds, got {v!r}")
+
+
+@dataclass
+class _Request:
+    """A request's progress: its route, the next segment, the activations so far (unit, holder, ref)."""
+
+    route: R.Route
+    history: list
+    seg: int = 0
+    hop: int = 0  # the current hop's number (a result of an older hop is stale)
+    inflight: object = None  # (hop, device, activation ref, record ref)
+    next_route: R.Route | None = None  # a re-plan waiting for the in-flight segment
+    done: list = field(default_factory=list)  # executed segments with their drops
+    records: list = field(default_factory=list)
+    started: float | None = None
+    replanned: bool = False
+    devices: list = field(default_factory=list)
+
+
+def parse_failures(specs: Sequence[str], n_devices: int) -> list[tuple[int, float]]:
+    """``["3@0.4", ...]`` -> [(3, 0.4), ...] (device index, seconds into the step)."""
+    out = []
+    for spec in specs:
+        dev, sep, at = str(spec).partition("@")
+        try:
+            d, t = int(dev), float(at)
+        except ValueError:
+            d, t = -1, -1.0
+        if not sep or not 0 <= d < n_devices or not 0 <= t < 1e4:
+            raise ValueError(f"--fail: expected DEVICE@SECONDS with a device in 0..{n_devices - 1}, got {spec!r}")
+        out.append((d, t))
+    if len({d for d, _ in out}) != len(out):
+        raise ValueError("--fail: a device is failed twice in one step")
+    return out
+
+
+class Cluster:
+    """The device actors and the model's weights (see the module's docstring)."""
+
+    def __init__(self, model, n_devices: int, address: str | None = None, threads: int = 1):
+        from .device import DeviceActor, unit_modules
+        self.ray = cluster.start(address)
+        self.model, self.actors, self.pids = model, [], []
+        self._actor = self.ray.remote(num_cpus=0, max_restarts=100, max_concurrency=1000)(DeviceActor)
+        self._threads = threads
+        state = model.state_dict()
+        prefixes = {p for u in model.units for whole in (True, False) for p in unit_modules(model, u.name, whole)}
+        self.slices = {p: self.ray.put({k[len(p) + 1:]: v for k, v in state.items() if k.startswith(p + ".")})
+                       for p in prefixes}
+        self.grow(n_devices)
+
+    def grow(self, n: int) -> None:
+        """At least ``n`` device actors, all answering."""
+        m = self.model
+        while len(self.actors) < n:
+            self.actors.append(self._actor.remote(len(self.actors), m.arch, m.fc.out_features, m.stem, self._threads))
+        self.pids = self.ray.get([a.ping.remote() for a in self.actors])
+
+    def wait_restarted(self, devices, timeout: float = 60.0) -> float:
+        """Wait until the failed ``devices`` answer again (Ray restarted them); returns the seconds."""
+        t0 = time.time()
+        for d in devices:
+            while time.time() - t0 < timeout:
+                try:
+                    self.pids[d] = self.ray.get(self.actors[d].ping.remote(), timeout=5)
+                    break
+                except Exception:  # noqa: BLE001 - restarting: try again
+                    time.sleep(0.1)
+        return time.time() - t0
+
+    def load(self, sc: Scenario, rts: Sequence[R.Route | None]) -> list[dict]:
+        """Give every device the weights of its units in this step's routes; resident vs modelled bytes."""
+        units = [dict() for _ in range(sc.n_devices)]
+        for rt in rts:
+            for s in rt.segments if rt is not None else ():
+                for j in range(s.start, s.stop):
+                    name = sc.unit_names[j]
+                    units[s.device][name] = units[s.device].get(name, False) or name not in rt.dropped
+        held = self.ray.get([self.actors[i].load.remote(units[i], self.slices) for i in range(sc.n_devices)])
+        out = []
+        for i, (u, h) in enumerate(zip(units, held)):
+            model = sum(sc.units[sc.unit_names.index(n)].cost(not whole).weight for n, whole in u.items())
+            out.append({"device": i, "units": list(u), "weight_bytes": int(sum(h["weights"].values())),
+                        "weight_bytes_model": float(model), "rss_bytes": h["rss_bytes"]})
+        return out
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a, no_restart=True)
+        self.actors, self.pids = [], []
+
+    def execute(self, sc: Scenario, plan: Plan, images, labels: Sequence[int], image_ids: Sequence[int],
+                failures: Sequence[tuple[int, float]] = (), options: Options = Options()) -> dict:
+        """Run one step (see the module's docstring); returns the run's record (``run.json``)."""
+        if len(images) != len(sc.requests):
+            raise ValueError(f"images: {len(images)} given for {len(sc.requests)} requests")
+        self.grow(sc.n_devices)
+        step = _Step(self, sc, plan, [self.ray.put(x) for x in images], options)
+        devices = self.load(sc, step.planned)
+        step.run(failures)
+        restart = self.wait_restarted([f["device"] for f in step.failures])
+        for f in step.failures:
+            f["restarted_after_s"] = restart
+        return {"requests": [step.result(r, labels[r], image_ids[r]) for r in range(len(sc.requests))],
+                "failures": step.failures, "devices": devices,
+                "options": {"links": options.links, "compute": options.compute, "method": options.method,
+                            "exclusive": options.exclusive, "heartbeat_s": options.heartbeat_s,
+                            "heartbeat_timeout_s": options.heartbeat_timeout_s}}
+
+
+class _Step:
+    """One step's execution (``Cluster.execute``)."""
+
+    def __init__(self, cl: Cluster, sc: Scenario, plan: Plan, image_refs: list, options: Options):
+        self.cl, self.ray, self.sc, self.plan, self.opt = cl, cl.ray, sc, plan, options
+        self.planned = R.routes(sc, plan)
+        self.model = evaluate(sc, plan).requests
+        self.state = {r: _Request(rt, [(0, rt.source, image_refs[r])]) for r, rt in enumerate(self.planned) if rt}
+        self.ended: dict[int, dict] = {}
+        self.alive = set(range(sc.n_devices))
+        self.failures: list[dict] = []
+        self.pending: dict = {}  # record ref -> (request, hop)
+        self.pings: dict = {}  # device -> (ref, sent)
+        slowest = max((rt.latency_s for rt in self.planned if rt), default=0.0)
+        self.deadline_s = options.deadline_s or 3 * slowest * (len(self.state) if options.exclusive else 1) + 30.0
+        for r, rt in enumerate(self.planned):
+            if rt is None:
+                self.ended[r] = {"status": "unserved", "reason": "unserved in the plan"}
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, failures: Sequence[tuple[int, float]]) -> None:
+        self.t0 = time.time() + 0.05
+        self.scheduled = dict(failures)
+        for d, at in failures:
+            self.cl.actors[d].crash_at.remote(self.t0 + at)
+        waiting = sorted(self.state)
+        time.sleep(max(0.0, self.t0 - time.time()))
+        next_ping = 0.0
+        while len(self.ended) < len(self.sc.requests):
+            while waiting and (not self.opt.exclusive or not self._active()):
+                self._start(waiting.pop(0))
+            now = time.time()
+            if now - self.t0 > self.deadline_s:
+                for r in self.state:
+                    self._end(r, "unserved", f"not finished within the step's deadline ({self.deadline_s:.0f} s)")
+                break
+            if now >= next_ping:
+                self._ping()
+                next_ping = now + self.opt.heartbeat_s
+            refs = list(self.pending) + [p for p, _ in self.pings.values()]
+            ready, _ = self.ray.wait(refs, num_returns=1, timeout=self.opt.heartbeat_s) if refs else ([], [])
+            if ready:
+                ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+            failed = self._collect(ready)
+            failed |= {d for d, (_, sent) in self.pings.items() if time.time() - sent > self.opt.heartbeat_timeout_s}
+            if failed & self.alive:
+                self._failed(failed & self.alive)
+
+    def _active(self) -> bool:
+        return any(r not in self.ended and s.started is not None for r, s in self.state.items())
+
+    def _start(self, r: int) -> None:
+        self.state[r].started = time.time()
+        self._submit(r)
+
+    def _ping(self) -> None:
+        for d in self.alive:
+            if d not in self.pings:
+                self.pings[d] = (self.cl.actors[d].ping.remote(), time.time())
+
+    def _collect(self, ready) -> set:
+        """Handle finished hops and pings; returns the devices found failed."""
+        failed = set()
+        for ref in ready:
+            if ref in self.pending:
+                r, hop = self.pending.pop(ref)
+                st = self.state[r]
+                try:
+                    rec = self.ray.get(ref)
+                except Exception:  # noqa: BLE001 - the actor died (ActorDiedError / ActorUnavailableError)
+                    if st.inflight and st.inflight[0] == hop:
+                        failed.add(st.inflight[1])
+                    continue
+                if r not in self.ended and st.inflight and st.inflight[0] == hop:
+                    self._advance(r, rec)
+                continue
+            for d, (p, _) in list(self.pings.items()):
+                if p == ref:
+                    del self.pings[d]
+                    try:
+                        if self.ray.get(ref) != self.cl.pids[d]:
+                            failed.add(d)  # answered from a new process: it was restarted
+                    except Exception:  # noqa: BLE001
+                        failed.add(d)
+        return failed
+
+    # ------------------------------------------------------------------ hops
+    def _submit(self, r: int) -> None:
+        st, sc = self.state[r], self.sc
+        seg = st.route.segments[st.seg]
+        _, holder, x = st.history[-1]
+        assert holder == seg.src, (r, holder, seg)
+        job = {"request": r, "start": seg.start, "stop": seg.stop, "dropped": sorted(st.route.dropped),
+               "src": seg.src, "rate_mbps": sc.rate_mbps[seg.src][seg.device], "macs": seg.macs,
+               "macs_per_s": sc.devices[seg.device].macs_per_s, "emulate_links": self.opt.links == "emulated",
+               "emulate_compute": self.opt.compute == "emulated"}
+        st.hop += 1
+        out, rec = self.cl.actors[seg.device].hop.options(num_returns=2).remote(x, job)
+        st.inflight = (st.hop, seg.device, out, rec)
+        self.pending[rec] = (r, st.hop)
+
+    def _advance(self, r: int, rec: dict) -> None:
+        st = self.state[r]
+        _, dev, out, _ = st.inflight
+        seg = st.route.segments[st.seg]
+        st.inflight = None
+        st.records.append(rec)
+        st.done.append((seg, st.route.dropped))
+        st.devices.append(dev)
+        st.history.append((seg.stop, dev, out))
+        st.seg += 1
+        if st.next_route is not None:
+            st.route, st.seg, st.next_route = st.next_route, 0, None
+        if st.seg < len(st.route.segments):
+            self._submit(r)
+            return
+        logits = self.ray.get(out)[0]
+        self._end(r, "answered", None, prediction=int(logits.argmax()), logits=[float(v) for v in logits],
+                  latency_s=rec["end"] - max(st.started, self.t0))
+
+    def _end(self, r: int, status: str, reason: str | None, **extra) -> None:
+        if r in self.ended:
+            return
+        self.ended[r] = {"status": status, "reason": reason, **extra}
+        if r in self.state:
+            self.state[r].inflight = None
+
+    # ------------------------------------------------------------------ failures
+    def _failed(self, devs: set) -> None:
+        """Devices ``devs`` failed: re-plan every unfinished request that still needs one of them."""
+        now = time.time()
+        self.alive -= devs
+        for d in devs:
+            self.pings.pop(d, None)
+        recs = [{"device": d, "at_s": self.scheduled.get(d), "detected_s": now - self.t0} for d in sorted(devs)]
+        used, resumes = R.Usage(self.sc.n_devices, self.sc.memory_model), []
+        for r, st in self.state.items():
+            for seg, dropped in st.done:
+                used.add(self.sc, [seg], dropped)
+            if r in self.ended:
+                continue
+            q = self._resume(r, st)
+            if q is None:  # goes on as planned
+                remaining = st.route.segments[st.seg:] + (st.next_route.segments if st.next_route else ())
+                used.add(self.sc, remaining, st.route.dropped)
+            elif q is not False:
+                resumes.append(q)
+                if st.inflight:  # resumes after its in-flight segment, which runs on
+                    used.add(self.sc, [st.route.segments[st.seg]], st.route.dropped)
+        groups: dict = {}
+        for q in resumes:
+            groups.setdefault((q.start, q.done_drops), []).append(q)
+        for group in groups.values():
+            self._replan(group, used, devs)
+        for f in recs:
+            f.update(replanned_s=time.time() - self.t0, requests=sorted(q.request for q in resumes))
+        self.failures += recs
+
+    def _resume(self, r: int, st: _Request):
+        """None: the request does not need a failed device; False: it ended (its activation is lost);
+        else where it resumes (``routes.Resume``)."""
+        names = self.sc.unit_names
+        remaining = st.route.segments[st.seg:] + (st.next_route.segments if st.next_route else ())
+        if all(s.device in self.alive for s in remaining):
+            return None
+        planned = self.planned[r]
+        accuracy = self.sc.configs[planned.config].accuracy
+        if st.inflight and st.inflight[1] in self.alive:
+            stop = st.route.segments[st.seg].stop
+            st.next_route = None
+            return R.Resume(r, stop, st.inflight[1], frozenset(st.route.dropped & set(names[:stop])), accuracy)
+        st.inflight, st.next_route = None, None  # lost with its device
+        while st.history and st.history[-1][1] not in self.alive:
+            st.history.pop()
+        if not st.history:
+            lost = sorted(set(range(self.sc.n_devices)) - self.alive)
+            self._end(r, "unserved", f"its activation was lost: device(s) {lost} failed")
+            return False
+        b, holder, _ = st.history[-1]
+        return R.Resume(r, b, holder, frozenset(st.route.dropped & set(names[:b])), accuracy)
+
+    def _replan(self, group: list, used: R.Usage, devs: set) -> None:
+        alive = sorted(self.alive)
+        what = f"device(s) {sorted(devs)} failed"
+        try:
+            new, _ = R.replan(self.sc, group, alive, used, self.opt.method,
+                              solvers.Options(time_limit=self.opt.time_limit))
+        except ValueError as exc:  # e.g. nothing left to build a continuation from
+            new = {q.request: None for q in group}
+            what += f" ({' '.join(str(exc).split())})"
+        loads = [dict() for _ in range(self.sc.n_devices)]
+        for q in group:
+            rt, st = new[q.request], self.state[q.request]
+            st.replanned = True
+            if rt is None:
+                self._end(q.request, "unserved", f"{what}; the re-plan ({self.opt.method}) found no feasible "
+                          f"continuation on the {len(alive)} surviving devices")
+                continue
+            for s in rt.segments:
+                for j in range(s.start, s.stop):
+                    name = self.sc.unit_names[j]
+                    loads[s.device][name] = loads[s.device].get(name, False) or name not in rt.dropped
+            if st.inflight:
+                st.next_route = rt
+            else:
+                st.route, st.seg = rt, 0
+        for d, units in enumerate(loads):
+            if units:
+                self.cl.actors[d].load.remote(units, self.cl.slices, False)
+        for q in group:
+            st = self.state[q.request]
+            if q.request not in self.ended and st.inflight is None and st.started is not None:
+                self._submit(q.request)
+
+    # ------------------------------------------------------------------ the record
+    def result(self, r: int, label: int, image: int) -> dict:
+        end, model = self.ended[r], self.model[r]
+        st = self.state.get(r)
+        out = {"request": r, "status": end["status"], "reason": end["reason"], "image": int(image), "label": int(label),
+               "prediction": end.get("prediction"), "latency_s": end.get("latency_s"),
+               "latency_model_s": model["latency_s"] if model["served"] else None,
+               "compute_s": None, "transfer_s": None, "queue_s": None, "load_s": None, "overhead_s": None,
+               "bytes_sent": 0, "bytes_model": model["dc_bytes"] + model["sc_bytes"] if model["served"] else 0.0,
+               "compute_model_s": model["computation_s"] if model["served"] else None,
+               "transfer_model_s": model["dc_transfer_s"] + model["sc_transfer_s"] if model["served"] else None,
+               "devices": list(dict.fromkeys(st.devices)) if st else [], "config": model["config"],
+               "dropped": sorted(st.route.dropped, key=self.sc.unit_names.index) if st else [],
+               "replanned": bool(st and st.replanned), "logits": end.get("logits"), "hops": []}
+        if st:
+            recs = st.records
+            out["bytes_sent"] = int(sum(h["bytes"] for h in recs))
+            out["hops"] = [{**h, "arrive": h["arrive"] - self.t0, "end": h["end"] - self.t0} for h in recs]
+            if end["status"] == "answered":
+                parts = {k: float(sum(h[f] for h in recs for f in fs)) for k, fs in
+                         (("compute_s", ("compute_s",)), ("transfer_s", ("transfer_s",)),
+                          ("queue_s", ("link_wait_s", "queue_wait_s")), ("load_s", ("load_wait_s",)))}
+                out.update(parts, overhead_s=out["latency_s"] - sum(parts.values()))
+        return out

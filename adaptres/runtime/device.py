@@ -1,0 +1,136 @@
+"""One device of the runtime: a Ray actor holding only the weights of the units placed on it.
+
+The actor builds the block-wise ResNet on torch's ``meta`` device (shapes, no memory) and
+materialises the modules of its units only (a block whose direct connection every request drops:
+its shortcut only), from the state-dict slices the coordinator put in Ray's object store. It reports
+the bytes it holds against the scenario's weight figures.
+
+``hop`` is one segment of a request: receive the activation from the device that holds it (an
+object reference; on one host it is paced to the link's rate, transfers on the same directed link
+one after another), then run the units with the request's drops, one request at a time (a FIFO
+queue), waiting out the rest of the time the scenario's device would take (Eq 9) when the host is
+faster. Both emulations can be switched off on real devices. Every time is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import torch
+
+from ..nn.model import AdaptiveResNet
+from ..problem import formulas as F
+
+
+def unit_modules(model: AdaptiveResNet, name: str, whole: bool) -> list[str]:
+    """The submodules (state-dict prefixes) unit ``name`` runs: a block whose direct connection is
+    dropped (``whole`` False) runs its shortcut only (nothing for an identity block)."""
+    if name == "stem":
+        return ["conv1", "bn1"]
+    if name == "head":
+        return ["fc"]
+    if whole:
+        return [name]
+    return [f"{name}.downsample"] if model.block(name).downsample is not None else []
+
+
+def tensor_bytes(module: torch.nn.Module) -> int:
+    """Bytes of a module's parameters and floating-point buffers (as the cost table counts weights)."""
+    params = sum(p.numel() * p.element_size() for p in module.parameters(recurse=False))
+    bufs = sum(b.numel() * b.element_size() for b in module.buffers(recurse=False) if b.is_floating_point())
+    return params + bufs
+
+
+class DeviceActor:
+    """A device (use through ``ray.remote``; see the module's docstring)."""
+
+    def __init__(self, index: int, arch: str, num_classes: int, stem: str, threads: int = 1):
+        torch.set_num_threads(threads)
+        self.index, self.pid = index, os.getpid()
+        with torch.device("meta"):
+            self.model = AdaptiveResNet(arch, num_classes=num_classes, stem=stem).eval()
+        self.loaded: dict[str, bool] = {}  # unit -> whole (else its shortcut only)
+        self.compute_lock = asyncio.Lock()
+        self.links: dict[int, asyncio.Lock] = {}
+        self.loading = asyncio.Lock()
+
+    async def ping(self) -> int:
+        return self.pid
+
+    async def crash_at(self, at: float) -> None:
+        """End this process abruptly at time ``at`` (a device failing: power, crash, OOM)."""
+        await asyncio.sleep(max(0.0, at - time.time()))
+        os._exit(1)
+
+    async def load(self, units: dict, slices: dict, replace: bool = True) -> dict:
+        """Hold the weights of ``units`` (name -> whole) only (with ``replace`` False: as well), from
+        ``slices`` (prefix -> a reference to its state-dict slice); returns the bytes held per unit and
+        the process's resident set. A segment waits for a load submitted before it."""
+        async with self.loading:
+            if replace:
+                with torch.device("meta"):
+                    self.model = AdaptiveResNet(self.model.arch, num_classes=self.model.fc.out_features,
+                                                stem=self.model.stem).eval()
+                self.loaded = {}
+            held = {}
+            for name, whole in units.items():
+                if self.loaded.get(name) is True or (self.loaded.get(name) is False and not whole):
+                    continue
+                held[name] = 0
+                for prefix in unit_modules(self.model, name, whole):
+                    module = self.model.get_submodule(prefix)
+                    if next(module.parameters()).is_meta:
+                        state = await slices[prefix]
+                        module.to_empty(device="cpu")
+                        module.load_state_dict(state)
+                    held[name] += sum(tensor_bytes(m) for m in module.modules())
+                self.loaded[name] = whole or self.loaded.get(name, False)
+        return {"weights": held, "rss_bytes": _rss()}
+
+    async def hop(self, x, job: dict):
+        """Run one segment (``job``: request, start, stop, dropped, src, rate_mbps, macs, macs_per_s,
+        emulate_links, emulate_compute); returns (the activation, the record of times)."""
+        rec = {"request": job["request"], "device": self.index, "start": job["start"], "stop": job["stop"],
+               "arrive": time.time(), "bytes": 0, "link_wait_s": 0.0, "transfer_s": 0.0}
+        if job["src"] != self.index:
+            rec["bytes"] = x.numel() * x.element_size()
+            lock = self.links.setdefault(job["src"], asyncio.Lock())
+            async with lock:  # transfers on one directed link go one after another
+                t = time.time()
+                rec["link_wait_s"] = t - rec["arrive"]
+                if job["emulate_links"]:
+                    await asyncio.sleep(F.transmission_latency(rec["bytes"], job["rate_mbps"]))
+                rec["transfer_s"] = time.time() - t
+        t = time.time()
+        async with self.loading:  # a load submitted before this segment comes first (after a re-plan)
+            pass
+        rec["load_wait_s"] = time.time() - t
+        t = time.time()
+        async with self.compute_lock:  # one segment at a time on a device
+            c0 = time.time()
+            y = await asyncio.to_thread(self._run, x, job)
+            host = time.time() - c0
+            target = F.computation_latency(job["macs"], job["macs_per_s"])
+            if job["emulate_compute"] and host < target:
+                await asyncio.sleep(target - (time.time() - c0))
+            rec.update(queue_wait_s=c0 - t, host_compute_s=host, compute_s=time.time() - c0, end=time.time(),
+                       overrun_s=max(0.0, host - target))
+        return y, rec
+
+    def _run(self, x, job):
+        missing = [n for n in self.model.unit_names[job["start"]:job["stop"]]
+                   if n not in self.loaded or (self.loaded[n] is False and n not in job["dropped"])]
+        if missing:
+            raise RuntimeError(f"device {self.index}: unit {missing[0]} is not loaded here")
+        with torch.inference_mode():
+            return self.model.run_units(x, job["start"], job["stop"], drop_dc=job["dropped"])
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0

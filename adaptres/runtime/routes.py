@@ -1,0 +1,213 @@
+"""A plan as the runtime executes it, and the re-plan after a device fails (no torch).
+
+A served request's *route* is its chain of *segments*: runs of consecutive units on one device. A
+segment starts by receiving the activation from the device that holds it (the request's source for
+the image, else the previous segment's device) over that directed link, then runs its units with
+the request's drops. The transfers are exactly the evaluator's (Eqs 10-11: the image when the first
+unit is not on the source, a unit's output when the next unit is elsewhere), so the bytes a route
+sends are the model's.
+
+When a device fails, ``continuation`` builds the re-plan's scenario for requests that resume at the
+same unit with the same drops so far: the remaining units, the surviving devices with what is left
+of their compute, energy and memory in this step, the activation's holder as the request's source,
+and the table's configurations that agree with the drops already executed (any further drops down
+to the accuracy threshold). Any of the project's solvers solves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .. import solvers
+from ..problem import formulas as F
+from ..problem.plan import Assignment, Plan
+from ..problem.scenario import Config, Device, Request, Scenario, Unit
+
+SENTINEL = "end"  # a zero-cost unit after a lone head: a scenario has at least two units
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Units ``start`` .. ``stop - 1`` on ``device``, receiving ``in_bytes`` from ``src``."""
+
+    device: int
+    start: int
+    stop: int
+    src: int
+    in_bytes: float  # modelled bytes of the incoming transfer (0 when src == device)
+    macs: float  # modelled multiplications of its units with the request's drops
+    compute_s: float  # Eq 9 on this device
+    transfer_s: float  # Eqs 10-11 on the link src -> device
+
+
+@dataclass(frozen=True)
+class Route:
+    request: int
+    source: int
+    config: int | None  # the table's configuration (None for a continuation not in the table)
+    dropped: frozenset  # the units whose direct connection is dropped
+    segments: tuple[Segment, ...]
+
+    @property
+    def devices(self) -> list[int]:
+        return list(dict.fromkeys(s.device for s in self.segments))
+
+    @property
+    def latency_s(self) -> float:
+        return sum(s.compute_s + s.transfer_s for s in self.segments)
+
+    @property
+    def bytes(self) -> float:
+        return sum(s.in_bytes for s in self.segments)
+
+
+def segments(sc: Scenario, start: int, holder: int, dropped, devices: Sequence[int]) -> tuple[Segment, ...]:
+    """The segments of units ``start``.. placed on ``devices`` (one per unit), the activation at
+    ``start`` (the image when 0) held by ``holder``."""
+    names, units = sc.unit_names, sc.units
+    out, j, src = [], start, holder
+    while j < len(units):
+        dev, k = devices[j - start], j
+        while k < len(units) and devices[k - start] == dev:
+            k += 1
+        macs = sum(units[u].cost(names[u] in dropped).macs for u in range(j, k))
+        nbytes = 0.0 if src == dev else float(sc.input_bytes if j == 0 else units[j - 1].output_bytes)
+        t_in = F.transmission_latency(nbytes, sc.rate_mbps[src][dev]) if nbytes else 0.0
+        out.append(Segment(dev, j, k, src, nbytes, macs, F.computation_latency(macs, sc.devices[dev].macs_per_s), t_in))
+        j, src = k, dev
+    return tuple(out)
+
+
+def routes(sc: Scenario, plan: Plan) -> list[Route | None]:
+    """Every request's route (None: unserved in the plan)."""
+    out = []
+    for r, q in enumerate(plan.requests):
+        if not q.served:
+            out.append(None)
+            continue
+        dropped = frozenset(sc.configs[q.config].dropped)
+        place = [q.placement[n] for n in sc.unit_names]
+        out.append(Route(r, sc.requests[r].source, q.config, dropped, segments(sc, 0, sc.requests[r].source, dropped, place)))
+    return out
+
+
+# ---------------------------------------------------------------------------- what a step has used
+@dataclass
+class Usage:
+    """Per device: multiplications, compute and sending seconds, memory (SPEC §5's two models)."""
+
+    n: int
+    memory_model: str = "per_request"
+    macs: list = field(default_factory=list)
+    compute_s: list = field(default_factory=list)
+    transmit_s: list = field(default_factory=list)
+    memory: list = field(default_factory=list)
+    weights: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.macs, self.compute_s, self.transmit_s, self.memory = ([0.0] * self.n for _ in range(4))
+        self.weights = [dict() for _ in range(self.n)]
+
+    def charge(self, sc: Scenario, route: Route) -> None:
+        """Add every segment of ``route``."""
+        self.add(sc, route.segments, route.dropped)
+
+    def add(self, sc: Scenario, segs, dropped) -> None:
+        """Add segments ``segs`` run with the drops ``dropped``."""
+        names = sc.unit_names
+        for s in segs:
+            if s.in_bytes:
+                self.transmit_s[s.src] += s.transfer_s
+            self.macs[s.device] += s.macs
+            self.compute_s[s.device] += s.compute_s
+            for j in range(s.start, s.stop):
+                c = sc.units[j].cost(names[j] in dropped)
+                self.memory[s.device] += c.activation + (c.weight if self.memory_model == "per_request" else 0)
+                w = self.weights[s.device]
+                w[j] = max(w.get(j, 0.0), c.weight)
+
+    def energy(self, sc: Scenario) -> list[float]:
+        return [F.energy(self.compute_s[i], self.transmit_s[i], d.p_compute_w, d.p_transmit_w)
+                for i, d in enumerate(sc.devices)]
+
+    def memory_bytes(self) -> list[float]:
+        if self.memory_model == "per_request":
+            return list(self.memory)
+        return [m + sum(w.values()) for m, w in zip(self.memory, self.weights)]
+
+
+# ---------------------------------------------------------------------------- re-planning
+@dataclass(frozen=True)
+class Resume:
+    """A request to continue: from unit ``start`` (its activation held by ``holder``), with the
+    units before ``start`` dropped as ``done_drops``; ``accuracy``: its planned configuration's."""
+
+    request: int
+    start: int
+    holder: int
+    done_drops: frozenset
+    accuracy: float
+
+
+def _configs(sc: Scenario, start: int, done: frozenset, planned_accuracy: float) -> tuple[list[Config], list[frozenset]]:
+    """The table's configurations that agree with the drops already executed, projected on the remaining
+    units (the most accurate of equal projections), the one dropping nothing more first. When the table
+    lacks that one, it is credited the planned configuration's accuracy (it drops no more blocks)."""
+    before, after = set(sc.unit_names[:start]), set(sc.unit_names[start:])
+    best: dict[frozenset, float] = {}
+    for c in sc.configs:
+        d = set(c.dropped)
+        if d & before == done:
+            key = frozenset(d & after)
+            best[key] = max(best.get(key, -1.0), c.accuracy)
+    first = best.pop(frozenset(), planned_accuracy)
+    keys = [frozenset()] + sorted(best, key=lambda k: (-best[k], sorted(k)))
+    configs = [Config((), first)] + [Config(tuple(n for n in sc.unit_names if n in k), best[k]) for k in keys[1:]]
+    return configs, keys
+
+
+def continuation(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], used: Usage) -> Scenario:
+    """The re-plan's scenario for requests resuming at the same unit with the same drops so far (see
+    the module's docstring). Devices are the ``alive`` ones, in that order; ``used``: what the step has
+    committed on every device (the requests that go on, and the executed part of these)."""
+    start, done = group[0].start, group[0].done_drops
+    units = list(sc.units[start:])
+    if len(units) == 1:
+        units.append(Unit(SENTINEL, "head", 0, None, 0, 0, None, None, 0))
+    configs, _ = _configs(sc, start, done, min(q.accuracy for q in group))
+    energy, memory = used.energy(sc), used.memory_bytes()
+    devices = []
+    for i in alive:
+        d = sc.devices[i]
+        devices.append(Device(d.name, max(d.memory_bytes - memory[i], 1e-3), max(d.compute_macs - used.macs[i], 1e-3),
+                              d.macs_per_s, max(d.energy_j - energy[i], 0.0), d.p_compute_w, d.p_transmit_w))
+    rates = tuple(tuple(sc.rate_mbps[i][k] for k in alive) for i in alive)
+    input_bytes = sc.input_bytes if start == 0 else max(sc.units[start - 1].output_bytes, 1e-9)
+    return Scenario(units=tuple(units), input_bytes=input_bytes, configs=tuple(configs), devices=tuple(devices),
+                    rate_mbps=rates, requests=tuple(Request(alive.index(q.holder)) for q in group), alpha=sc.alpha,
+                    beta=sc.beta, accuracy_threshold=sc.accuracy_threshold, memory_model=sc.memory_model,
+                    latency_ref_s=sc.l_ref())
+
+
+def replan(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], used: Usage, method: str = "colgen_round",
+           options: solvers.Options | None = None) -> tuple[dict[int, Route | None], Plan]:
+    """Solve the continuation of ``group`` with the project's solver ``method``: each request's new
+    route from its holder (None: nothing feasible on the survivors), and the continuation's plan.
+    ``used`` is charged with the new routes."""
+    sub = continuation(sc, group, alive, used)
+    plan = solvers.solve(sub, method, options)
+    _, keys = _configs(sc, group[0].start, group[0].done_drops, min(q.accuracy for q in group))
+    start, out = group[0].start, {}
+    for q, a in zip(group, plan.requests):
+        out[q.request] = _route(sc, q, a, keys, alive, start) if a.served else None
+        if out[q.request] is not None:
+            used.charge(sc, out[q.request])
+    return out, plan
+
+
+def _route(sc: Scenario, q: Resume, a: Assignment, keys: list[frozenset], alive: Sequence[int], start: int) -> Route:
+    dropped = frozenset(q.done_drops | keys[a.config])
+    devices = [alive[a.placement[n]] for n in sc.unit_names[start:]]
+    table = {frozenset(c.dropped): k for k, c in enumerate(sc.configs)}
+    return Route(q.request, q.holder, table.get(dropped), dropped, segments(sc, start, q.holder, dropped, devices))
