@@ -18,7 +18,7 @@ $(STAMP):  # keyed on the content of pyproject.toml (DEPS_HASH), not its date
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))' > $(VENV)/requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
-	@$(PY) -c 'import torch, torchvision, pyomo, highspy, pymoo, papermill, nbval' || { echo "setup: the install into $(VENV) failed"; exit 2; }
+	@$(PY) -c 'import torch, torchvision, pyomo, highspy, pymoo, papermill, nbval, ray' || { echo "setup: the install into $(VENV) failed"; exit 2; }
 	@rm -f $(VENV)/.adaptres-deps-*; touch $@
 
 # the environment: dependencies once per pyproject.toml, and this checkout on the path

@@ -58,3 +58,12 @@ def fmnist_root(tmp_path):
 @pytest.fixture
 def cifar_root(tmp_path):
     return make_cifar10(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """Ray, started once for the whole test session (``ray.init`` takes 4-5 s on 2 cores)."""
+    from adaptres import cluster
+    ray = cluster.start(num_cpus=2)
+    yield ray
+    cluster.stop()

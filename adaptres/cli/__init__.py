@@ -1,4 +1,4 @@
-"""Command line: ``python -m adaptres {solve,evaluate,scenario,costs,train,ablation,bench,study} ...``.
+"""Command line: ``python -m adaptres {solve,evaluate,scenario,costs,train,ablation,bench,study,run,profile-units} ...``.
 
 Bad input ends with one line naming the field (or flag) and the reason, and exit status 2; an
 interrupted command (Ctrl-C) ends with exit status 130 and leaves its output file as it was.
@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import nn, problem, study
+from . import nn, problem, runtime, study
 
-COMMANDS = (problem, nn, study)  # each module adds its subcommands with ``add_commands(sub)``
+COMMANDS = (problem, nn, study, runtime)  # each module adds its subcommands with ``add_commands(sub)``
 
 
 class Parser(argparse.ArgumentParser):

@@ -211,3 +211,43 @@ def _route(sc: Scenario, q: Resume, a: Assignment, keys: list[frozenset], alive:
     devices = [alive[a.placement[n]] for n in sc.unit_names[start:]]
     table = {frozenset(c.dropped): k for k, c in enumerate(sc.configs)}
     return Route(q.request, q.holder, table.get(dropped), dropped, segments(sc, start, q.holder, dropped, devices))
+
+
+# ---------------------------------------------------------------------------- a queue-aware estimate
+def queued_latency(sc: Scenario, rts: Sequence[Route | None], exclusive: bool = False) -> list[float | None]:
+    """Each request's latency with the model's times (Eqs 9-11) but the runtime's queues: segments on
+    one device run one at a time and transfers on one directed link one after another, first come
+    first served (``exclusive``: requests one after another). The paper's model (Eqs 7-8) ignores
+    both queues; this estimate does not. None for unserved requests."""
+    import heapq
+    free_dev, free_link, out = {}, {}, [None] * len(rts)
+    events = [(0.0, r, 0, "transfer") for r, rt in enumerate(rts) if rt is not None]
+    if exclusive:
+        events = events[:1]
+        later = [e for e in ((0.0, r, 0, "transfer") for r, rt in enumerate(rts) if rt is not None)][1:]
+    heapq.heapify(events)
+    while events:
+        t, r, k, what = heapq.heappop(events)
+        seg = rts[r].segments[k]
+        if what == "transfer":
+            if seg.in_bytes:
+                link = (seg.src, seg.device)
+                t = max(t, free_link.get(link, 0.0)) + seg.transfer_s
+                free_link[link] = t
+            heapq.heappush(events, (t, r, k, "compute"))
+            continue
+        t = max(t, free_dev.get(seg.device, 0.0)) + seg.compute_s
+        free_dev[seg.device] = t
+        if k + 1 < len(rts[r].segments):
+            heapq.heappush(events, (t, r, k + 1, "transfer"))
+        else:
+            out[r] = t
+            if exclusive and later:
+                _, r2, _, _ = later.pop(0)
+                heapq.heappush(events, (t, r2, 0, "transfer"))
+    if exclusive:  # each request's latency from its own start
+        starts = [0.0] + [out[r] for r, rt in enumerate(rts) if rt is not None][:-1]
+        served = [r for r, rt in enumerate(rts) if rt is not None]
+        for r, s in zip(served, starts):
+            out[r] -= s
+    return out

@@ -1,0 +1,83 @@
+"""``run`` (a plan executed on Ray, one actor per device) and ``profile-units`` (per-unit latency here)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..io import InputError, check_output, finite_or_none, write_json
+
+
+def cmd_run(args):
+    from ..problem.evaluate import check_plan, evaluate
+    from ..problem.plan import Plan
+    from ..problem.scenario import Scenario
+    from ..runtime.coordinator import Options, parse_failures
+    out = check_output(args.out, "--out", inputs=[args.scenario, args.plan])
+    sc = Scenario.load(args.scenario)
+    plan = Plan.load(args.plan)
+    check_plan(sc, plan)
+    ev = evaluate(sc, plan)
+    if not ev.feasible:
+        raise InputError(f"plan: infeasible on this scenario: {ev.violations[0]}")
+    failures = parse_failures(args.fail or [], sc.n_devices)
+    try:
+        opts = Options(links=args.links, compute=args.compute, method=args.method, exclusive=args.exclusive)
+    except ValueError as exc:
+        raise InputError(f"--{str(exc).split(':')[0].replace('_', '-')}: {str(exc).split(':', 1)[1].strip()}") from None
+    from ..runtime import study
+    from ..runtime.coordinator import Cluster
+    model, recipe = study.load_model(args.weights)
+    study.check_network(sc, model, recipe)
+    cl = Cluster(model, sc.n_devices, address=args.address)
+    try:
+        run = study.run_step(cl, recipe, sc, plan, args.seed, failures, opts)
+    finally:
+        cl.close()
+    run["scenario"], run["plan"] = str(args.scenario), str(args.plan)
+    write_json(out, finite_or_none(run))
+    q = run["requests"]
+    answered = [r for r in q if r["status"] == "answered"]
+    print(f"wrote {out}: {len(answered)} of {len(q)} requests answered "
+          f"({sum(r['prediction'] == r['label'] for r in answered)} correct), "
+          f"{sum(r['status'] == 'unserved' for r in q)} unserved, {len(run['failures'])} device(s) failed")
+
+
+def cmd_profile_units(args):
+    from ..io import provenance, write_table
+    from ..runtime import study
+    from ..runtime.profile import device_speed, profile_units
+    out = check_output(args.out, "--out") if args.out else None
+    model, recipe = study.load_model(args.weights)
+    table = profile_units(model, recipe.image_size, args.repeats, threads=args.threads, progress=sys.stderr.isatty())
+    speed = device_speed(table)
+    if out:
+        write_table(table, out, provenance(what="per-unit latency, batch 1, median of repeats", repeats=args.repeats,
+                                           threads=args.threads, image_size=recipe.image_size,
+                                           macs_per_s=f"{speed:.6g}"), float_format="%.6g")
+    else:
+        print(table.to_string(index=False))
+    print(json.dumps({"macs_per_s": speed, "total_median_s": float(table[table["mode"] == "full"]["median_s"].sum())}))
+
+
+def add_commands(sub) -> None:
+    r = sub.add_parser("run", help="execute plan.json on Ray, one actor per device, on real test images")
+    r.add_argument("scenario")
+    r.add_argument("plan")
+    r.add_argument("--out", required=True, help="run.json to write (per request and per failure)")
+    r.add_argument("--fail", action="append", metavar="DEVICE@SECONDS",
+                   help="kill that device's actor that many seconds into the step (repeatable)")
+    r.add_argument("--links", default="emulated", help="emulated (paced to rate_mbps) or real")
+    r.add_argument("--compute", default="emulated", help="emulated (waits out macs_per_s) or real")
+    r.add_argument("--method", default="colgen_round", help="the solver that re-plans after a failure")
+    r.add_argument("--exclusive", action="store_true", help="one request at a time (no queueing between requests)")
+    r.add_argument("--seed", type=int, default=0, help="which test images (the same seed, the same images)")
+    r.add_argument("--weights", help="a state dict of the scenario's network (default: the committed drop-aware model)")
+    r.add_argument("--address", help="a Ray cluster's address (default: a local Ray)")
+    r.set_defaults(func=cmd_run)
+    p = sub.add_parser("profile-units", help="median latency of every unit here (batch 1)")
+    p.add_argument("--weights", help="a state dict (default: the committed drop-aware model)")
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (a board's cores)")
+    p.add_argument("--out", help="a CSV to write (default: print the table)")
+    p.set_defaults(func=cmd_profile_units)
