@@ -155,3 +155,25 @@ def test_claims_trend_direction():
     assert claims.trend(runs, "lam", [1, 2, 3], "latency_s", -1, "x", "falls")["held"] == "not held"
     flat = claims.trend(runs, "lam", [1, 2, 3], "accuracy_pct", +1, "x", "rises")
     assert flat["held"] == "not held" and "no change" in flat["this run"]
+
+
+def test_sweep_on_ray_gives_the_serial_rows_and_resumes(tmp_path, ray_session):
+    """The (point, seed) runs as Ray tasks: the same rows as the serial loop, saved with the same
+    provenance, and a sweep stopped half-way resumes on Ray with only the runs not done."""
+    costs, configs, _ = _parts(seed=6)
+    points = [{"lam": 0.5}, {"lam": 2.0, "battery_j": (1, 2)}]
+    kw = dict(steps=3, base={"n_devices": 2}, method="colgen_round", progress=False)
+    serial = sim.sweep(costs, configs, points, [0, 1], **kw)
+    out = tmp_path / "sweep.csv"
+    on_ray = sim.sweep(costs, configs, points, [0, 1], engine="ray", out=out, **kw)
+    cols = [c for c in serial.columns if c != "solve_s"]
+    pd.testing.assert_frame_equal(on_ray[cols], serial[cols], check_dtype=False, rtol=1e-10)
+    assert read_header(out)["status"] == "complete"
+    text = out.read_text().splitlines()  # half of it done before: the Ray run resumes from the saved rows
+    part = [line for line in text if not line.startswith("#")]
+    out.write_text("\n".join([line.replace("complete", "partial") if line.startswith("# status") else line
+                              for line in text if line.startswith("#")] + part[:1 + 6]) + "\n")
+    resumed = sim.sweep(costs, configs, points, [0, 1], engine="ray", out=out, **kw)
+    pd.testing.assert_frame_equal(resumed[cols], serial[cols], check_dtype=False, rtol=1e-10)
+    with pytest.raises(ValueError, match="engine: must be one of serial, ray"):
+        sim.sweep(costs, configs, points, [0], engine="dask", **kw)

@@ -109,6 +109,9 @@ def cmd_bench(args):
                                             cpus=os.cpu_count(), machine=platform.processor() or platform.machine()))
             print(f"wrote {out}")
         return
+    if args.what == "sweep":
+        _bench_sweep(args)
+        return
     for name in ("steps", "repeats", "images", "batch_size"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')}: must be a positive integer, got {getattr(args, name)}")
@@ -120,6 +123,23 @@ def cmd_bench(args):
                                                image_size=args.image_size, repeats=args.repeats), indent=2))
     if args.what in ("ablation", "all"):
         print(json.dumps(bench.run_ablation_bench(n_images=args.images, image_size=args.image_size), indent=2))
+
+
+def _bench_sweep(args):
+    import os
+    import platform
+
+    import pandas as pd
+
+    from ..experiments import sim
+    from ..io import provenance, write_table
+    out = check_output(args.out, "--out") if args.out else None
+    res = sim.bench_sweep()
+    print(json.dumps(res, indent=1))
+    if out:
+        write_table(pd.DataFrame([res]), out, provenance(what="bench sweep (issue 13: Ray vs the serial loop)",
+                                                         cpus=os.cpu_count(), machine=platform.processor() or platform.machine()))
+        print(f"wrote {out}")
 
 
 def add_commands(sub) -> None:
@@ -151,9 +171,10 @@ def add_commands(sub) -> None:
     a.add_argument("--data")
     a.set_defaults(func=cmd_ablation)
     b = sub.add_parser("bench", help="block-wise vs torchvision ResNet-50 throughput; the solvers at scale")
-    b.add_argument("what", nargs="?", choices=["model", "ablation", "all", "solvers"], default="all",
-                   help="all: model and ablation; solvers: issue 12's scale targets (N = 50, 100, 500)")
-    b.add_argument("--out", help="solvers: write the table (CSV) here")
+    b.add_argument("what", nargs="?", choices=["model", "ablation", "all", "solvers", "sweep"], default="all",
+                   help="all: model and ablation; solvers: issue 12's scale targets (N = 50, 100, 500); "
+                        "sweep: a §V-A sweep serially and on Ray (issue 13)")
+    b.add_argument("--out", help="solvers, sweep: write the result (CSV) here")
     b.add_argument("--seed", type=int, default=0, help="solvers: the steps' seed")
     b.add_argument("--steps", type=int, default=10)
     b.add_argument("--repeats", type=int, default=3)

@@ -147,9 +147,13 @@ def _saved(out, keys: dict, replay: bool) -> tuple[pd.DataFrame, bool]:
     return pd.read_csv(out, comment="#"), finished
 
 
+ENGINES = ("serial", "ray")
+
+
 def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds, steps: int, base: dict | None = None,
           method: str = "relaxed", options: solvers.Options | None = None, out: str | Path | None = None,
-          meta: dict | None = None, progress: bool = True, replay: bool = False, scale: Scale = Scale()) -> pd.DataFrame:
+          meta: dict | None = None, progress: bool = True, replay: bool = False, scale: Scale = Scale(),
+          engine: str = "serial", address: str | None = None) -> pd.DataFrame:
     """Simulate every sweep point (a dict of overrides of ``base``, itself over ``PAPER_SETTING``)
     for every seed; one row per (point, seed, step) with the point's settings as columns.
 
@@ -157,13 +161,17 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
     so differences between points come from the swept setting. With ``out``, the rows are saved
     (atomically, with their provenance) after each (point, seed): a run that was stopped resumes
     where it was. A finished run with the same inputs is simulated again unless ``replay``, which
-    reads it back (``df.attrs["replayed"]`` then names the file).
+    reads it back (``df.attrs["replayed"]`` then names the file). ``engine="ray"`` runs the
+    (point, seed) runs as Ray tasks, one per CPU, on a local Ray or the cluster at ``address``
+    (``adaptres`` installed on its nodes); the rows are the serial loop's.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
     opts = options or solvers.Options()
     base = base or {}
     for p in points:
         setting(base, p)  # every point checked before any work
-    solver = solver_for(method, opts)
+    solver_for(method, opts)
     keys = {"method": method, "time_limit": opts.time_limit, "rel_gap": opts.rel_gap, "warm_start": opts.warm_start,
             "max_nodes": opts.max_nodes, "steps": steps, "base": repr(sorted(base.items())),
             "points": repr([sorted(p.items()) for p in points]), "code_sha256": code_hash(),
@@ -172,25 +180,53 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
     frames = [done] if len(done) else []
     have = set(zip(done["point"], done["seed"])) if len(done) else set()
     todo = [(p, s) for p in range(len(points)) for s in seeds if (p, s) not in have]
-    bar = tqdm(todo, desc=f"sweep ({method})", disable=not progress)
-    for n, (p, seed) in enumerate(bar):
-        s = setting(base, points[p])
-        name = ", ".join(f"{k}={label(v)}" for k, v in points[p].items())
-        bar.set_postfix_str(f"{name}, seed {seed}")
-        df = run(units, configs, point_devices(s, scale), steps, s["lam"], _seeded(solver, method, opts, seed), seed=seed,
-                 progress=False, scale=scale, **{k: s[k] for k in SCENARIO_KEYS})
-        cols = {"point": p, "seed": seed, "label": name, **{k: label(v) if isinstance(v, (tuple, list)) else v
-                                                             for k, v in s.items()}}
-        frames.append(df.assign(**cols))
+    bar = tqdm(total=len(todo), desc=f"sweep ({method}{', Ray' if engine == 'ray' else ''})", disable=not progress)
+    args = (units, configs, base, points, steps, method, opts, scale)
+    for n, df in enumerate(_runs(todo, args, engine, address, bar)):
+        frames.append(df)
+        bar.update()
         if out is not None:
             status = "complete" if n == len(todo) - 1 else "partial"
-            write_table(pd.concat(frames, ignore_index=True), out, provenance(**keys, status=status),
-                        float_format="%.12g")
-    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if len(result):
-        result = result.sort_values(["point", "seed", "step"]).reset_index(drop=True)
+            write_table(_ordered(pd.concat(frames, ignore_index=True)), out,
+                        provenance(**keys, status=status), float_format="%.12g")
+    bar.close()
+    result = _ordered(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
     result.attrs["replayed"] = str(out) if finished else None
     return result
+
+
+def _ordered(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(["point", "seed", "step"]).reset_index(drop=True) if len(df) else df
+
+
+def run_point(units, configs, base, points, steps, method, opts, scale, p: int, seed: int) -> pd.DataFrame:
+    """One (point, seed) run of a sweep, its rows labelled with the point's settings."""
+    s = setting(base, points[p])
+    name = ", ".join(f"{k}={label(v)}" for k, v in points[p].items())
+    df = run(units, configs, point_devices(s, scale), steps, s["lam"], _seeded(solver_for(method, opts), method, opts, seed),
+             seed=seed, progress=False, scale=scale, **{k: s[k] for k in SCENARIO_KEYS})
+    cols = {"point": p, "seed": seed, "label": name, **{k: label(v) if isinstance(v, (tuple, list)) else v
+                                                         for k, v in s.items()}}
+    return df.assign(**cols)
+
+
+def _runs(todo, args, engine: str, address: str | None, bar):
+    """The runs' rows, as they finish: here one after another, or as Ray tasks (one CPU each)."""
+    if engine == "serial":
+        for p, seed in todo:
+            bar.set_postfix_str(f"point {p}, seed {seed}")
+            yield run_point(*args, p, seed)
+        return
+    if not todo:
+        return
+    from .. import cluster
+    ray = cluster.start(address)
+    task = ray.remote(num_cpus=1, max_retries=2)(run_point)
+    shared = [ray.put(a) for a in args]
+    pending = [task.remote(*shared, p, seed) for p, seed in todo]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
 
 
 def _seeded(solver: Solver, method: str, opts: solvers.Options, seed: int) -> Solver:
@@ -266,3 +302,33 @@ def describe(S: dict) -> str:
         (f"; §V devices scaled ×{S['scale'].macs:.4g} (compute, speed), ×{S['scale'].memory:.3g} (memory), "
          f"×{S['scale'].bytes:.4g} (link rates); thresholds {S['threshold_shift']:+g} pt")
     return f"N = {S['n_devices']}, T = {S['steps']} steps, seeds {list(S['seeds'])}, solver: {solver}{scaled}"
+
+
+def bench_sweep(profile: str = "cpu", section: str = "V-A", progress: bool = True) -> dict:
+    """The sweep of a §V section (the profile's points, seeds and steps, no file) run by the serial
+    loop and as Ray tasks in one process, one after the other: seconds, speed-up, and whether the
+    rows are the same. Ray is started before the clock (``ray.init``: its own line); the workers'
+    start-up is inside the Ray time, as a sweep pays it."""
+    import time
+
+    from .. import cluster
+    from . import profiles, sections
+    units, configs, _, S = inputs(profile)
+    sec = sections.get(section)
+    points = [sections.shifted(p, S["threshold_shift"]) for p in sec.points(S)]
+    kw = dict(base=sections.shifted({"n_devices": S["n_devices"], **sec.base}, S["threshold_shift"]),
+              method=S["method"], options=profiles.solver_options(S), scale=S["scale"], progress=progress)
+    t = time.perf_counter()
+    cluster.start()
+    init_s = time.perf_counter() - t
+    t = time.perf_counter()
+    on_ray = sweep(units, configs, points, S["seeds"], S["steps"], engine="ray", **kw)
+    ray_s = time.perf_counter() - t
+    t = time.perf_counter()
+    serial = sweep(units, configs, points, S["seeds"], S["steps"], engine="serial", **kw)
+    serial_s = time.perf_counter() - t
+    cols = [c for c in serial.columns if c != "solve_s"]
+    same = bool(serial[cols].equals(on_ray[cols]))
+    return {"profile": profile, "section": section, "runs": len(points) * len(S["seeds"]), "steps": S["steps"],
+            "method": S["method"], "cpus": cluster.cpus(), "ray_init_s": round(init_s, 2), "serial_s": round(serial_s, 2),
+            "ray_s": round(ray_s, 2), "speedup": round(serial_s / ray_s, 3), "same_rows": same}

@@ -97,7 +97,7 @@ def run_section(section: str, profile: str, steps: int | None = None, seeds=None
                    base=sections.shifted({"n_devices": S["n_devices"], **sec.base}, shift), method=S["method"],
                    options=profiles.solver_options(S), out=out, scale=S["scale"],
                    meta={"table_sha256": meta["table_sha256"], "n_devices": S["n_devices"]}, progress=progress,
-                   replay=replay)
+                   replay=replay, engine=S.get("engine", "serial"))
     runs = sim.summarise(df)
     order = sec.order(points)
     res = SectionRun(sec, profile, S, meta, df, runs, sec.claims(runs, order, float(meta["full_accuracy"])), out,
