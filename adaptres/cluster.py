@@ -19,6 +19,8 @@ def start(address: str | None = None, num_cpus: int | None = None):
     Returns the ``ray`` module."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    # a segment lost with its device leaves an errored reference that nobody reads: not an error to print
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     import ray
     if ray.is_initialized():
         return ray

@@ -179,7 +179,9 @@ def test_run_refuses_bad_input_in_one_line(tmp_path):
 def test_profile_units_measures_every_unit():
     from adaptres.runtime.profile import device_speed, profile_units
     model, recipe = study.load_model()
-    table = profile_units(model, recipe.image_size, repeats=2, warmup=0, progress=False)
+    threads_before = torch.get_num_threads()
+    table = profile_units(model, recipe.image_size, repeats=2, warmup=0, threads=1, progress=False)
     assert len(table) == len(model.units) + len(model.block_names())
     assert (table["median_s"] > 0).all() and device_speed(table) > 0
     assert table.loc[(table["kind"] == "identity") & (table["mode"] == "dropped"), "macs"].eq(0).all()
+    assert torch.get_num_threads() == threads_before  # the process's setting is left as it was

@@ -131,10 +131,10 @@ def _bench_sweep(args):
 
     import pandas as pd
 
-    from ..experiments import sim
+    from ..experiments import compare
     from ..io import provenance, write_table
     out = check_output(args.out, "--out") if args.out else None
-    res = sim.bench_sweep()
+    res = compare.bench_sweep()
     print(json.dumps(res, indent=1))
     if out:
         write_table(pd.DataFrame([res]), out, provenance(what="bench sweep (issue 13: Ray vs the serial loop)",

@@ -37,6 +37,10 @@ SIM_CPU = {"table": "cpu-dropaware", "compare_table": "cpu", "n_devices": 10, "s
            "battery_j": ((5, 10), (10, 20), (20, 40), (50, 100), (800, 1000)),
            "lams": (1.0, 3.0, 5.0, 8.0), "compute_g": ((0.35, 0.7), (0.7, 1.4), (1.4, 2.8), (2.8, 5.6))}
 
+# notebook 08 (issue 13): §V-A steps executed on Ray at the §V devices' speed (the committed drop-aware 32-px model)
+RUNTIME_CPU = {"n_devices": 10, "n_requests": 6, "seed": 0, "seeds": (0, 1, 2), "kills": (0, 1, 2, 3), "at_s": 0.3,
+               "speed": 1.0, "method": "colgen_round"}
+
 # Drop-aware training (issue 11): the profile's recipe for its first half of the epochs, then per-sample drop
 # path at 0.35 on every residual block beside the full network, which the drop-path pass also learns from
 # (sandwich, distill 0.5). Chosen by probes on this 2-core CPU (the cpu recipe, 2 epochs, drop path in the
@@ -53,6 +57,10 @@ PROFILES: dict[str, dict] = {
         "ablation_batch_size": 128,
         "optim": {"table": "224", "steps": 3, "n_devices": 4, "lam": 1.0, "time_limit": 20.0,
                   "ga_time_limit": 3.0, "scale_devices": (3, 5), "scale_requests": (1, 2), "scale_time_limit": 20.0},
+        # notebook 08: a §V-A step executed on Ray (devices and links ``speed`` times the §V ones', so that
+        # nbval stays short), failure sweep over ``kills`` devices (0, 1, 3 here: the nbval run stays near 60 s)
+        "runtime": {"n_devices": 10, "n_requests": 4, "seed": 0, "seeds": (0,), "kills": (0, 1, 3), "at_s": 0.1,
+                    "speed": 4.0, "method": "colgen_round"},
         "sim": {"table": "224", "compare_table": "cpu", "n_devices": 4, "steps": 3, "seeds": (0, 1), "method": "colgen_round", "time_limit": 20.0,
                 "engine": "serial",
                 "rel_gap": 1e-2, "max_nodes": 200, "warm_start": True, "betas": (0.0, 1.0), "thresholds": (70.0, 80.0),
@@ -70,6 +78,7 @@ PROFILES: dict[str, dict] = {
         "optim": {"table": "224", "steps": 20, "n_devices": 10, "lam": 3.0, "time_limit": 20.0,
                   "ga_time_limit": 5.0, "scale_devices": (5, 10, 20, 50, 100), "scale_requests": (1, 3, 10, 20, 50),
                   "scale_time_limit": 15.0},
+        "runtime": RUNTIME_CPU,
         "sim": SIM_CPU,
     },
     # the paper's recipe (§III): CIFAR-10 at 224 px, ImageNet weights, SGD lr 0.01, batch 512, 30 epochs
@@ -81,6 +90,7 @@ PROFILES: dict[str, dict] = {
         "optim": {"table": "224", "steps": 20, "n_devices": 10, "lam": 3.0, "time_limit": 60.0,
                   "ga_time_limit": 30.0, "scale_devices": (5, 10, 20, 50, 100), "scale_requests": (1, 3, 10, 20, 50),
                   "scale_time_limit": 60.0},
+        "runtime": RUNTIME_CPU,
         "sim": {**SIM_CPU, "table": "224", "compare_table": "", "steps": 20, "seeds": (0, 1, 2, 3, 4), "method": "colgen", "time_limit": 60.0,
                 "rel_gap": 1e-4, "max_nodes": None,
                 "betas": (0.0, 0.25, 0.5, 0.75, 1.0)},

@@ -71,6 +71,12 @@ CHECKS = {
     "arch": _arch,
     "table": _table,
     "compare_with": lambda v: _table(v, empty_ok=True),
+    "n_devices": lambda v: (_int_or_none(v, 1, 1000), "must be None or an integer in [1, 1000]"),
+    "n_requests": lambda v: (_int_or_none(v, 0, 1000), "must be None or an integer in [0, 1000]"),
+    "kills": lambda v: (v is None or (isinstance(v, (list, tuple)) and len(v) > 0 and all(
+        isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 1000 for k in v)),
+        "must be None or a non-empty list of numbers of devices"),
+    "at_s": lambda v: (v is None or _real(v, 0, 1e4), "must be None or a number of seconds"),
     "num_classes": lambda v: (_int_or_none(v, 1, 100_000) and v is not None, "must be a positive integer"),
 }
 

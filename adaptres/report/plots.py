@@ -222,3 +222,84 @@ def sweep_figure(runs: pd.DataFrame, x: str, metrics=("accuracy_pct", "latency_s
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     return _finish(fig, title)
+
+
+# ---------------------------------------------------------------------------- the runtime (08)
+def latency_scatter_figure(requests: pd.DataFrame, title: str = ""):
+    """Measured against modelled latency per answered request (one marker per run), with the identity line
+    and, where given, the queue-aware estimate (open markers)."""
+    style()
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    done = requests[requests["status"] == "answered"]
+    sns.scatterplot(data=done, x="latency_model_s", y="latency_s", hue="run", style="run", s=60, ax=ax)
+    if "latency_queued_s" in done:
+        q = done.dropna(subset=["latency_queued_s"])
+        ax.scatter(q["latency_queued_s"], q["latency_s"], facecolors="none", edgecolors="0.3", s=90,
+                   label="queue-aware estimate (x)")
+    hi = float(max(done["latency_s"].max(), done["latency_model_s"].max())) * 1.08 if len(done) else 1.0
+    ax.plot([0, hi], [0, hi], color="0.4", lw=1, ls="--", label="measured = modelled")
+    ax.set(xlim=(0, hi), ylim=(0, hi), xlabel="modelled latency, Eqs 7-11 (s)", ylabel="measured latency (s)")
+    ax.legend(fontsize=8)
+    return _finish(fig, title)
+
+
+def timeline_figure(hops: pd.DataFrame, n_devices: int, failures: list[dict], title: str = "", lost=()):
+    """A Gantt chart per device: receiving (light) and computing (dark, the request's number), work lost
+    with a failed device (hatched), its row struck out from its failure, the detection and re-plan marked."""
+    style()
+    fig, ax = plt.subplots(figsize=(9, 0.45 * n_devices + 1.6))
+    for h in lost:
+        ax.barh(h["device"], max(h["end"] - h["start"], 0.0), left=h["start"], height=0.7, color="none",
+                edgecolor="red", hatch="///", lw=0.5)
+    colors = sns.color_palette("colorblind", max(int(hops["request"].max()) + 1 if len(hops) else 1, 1))
+    for h in hops.itertuples():
+        c = colors[h.request % len(colors)]
+        if h.transfer_s > 0:
+            ax.barh(h.device, h.transfer_s, left=h.arrive + h.link_wait_s, height=0.35, color=c, alpha=0.35)
+        start = h.end - h.compute_s
+        ax.barh(h.device, h.compute_s, left=start, height=0.7, color=c, edgecolor="0.2", lw=0.5)
+        if h.compute_s > 0.04 * max(hops["end"].max(), 1e-9):
+            ax.text(start + h.compute_s / 2, h.device, str(h.request), ha="center", va="center", fontsize=7)
+    for f in failures:
+        ax.plot([f["at_s"], ax.get_xlim()[1]], [f["device"], f["device"]], color="red", lw=2.5)
+        ax.plot(f["at_s"], f["device"], "x", color="red", ms=10, mew=2.5)
+        ax.axvline(f["detected_s"], color="red", ls=":", lw=1)
+        ax.axvline(f["replanned_s"], color="black", ls="--", lw=1)
+    if failures:
+        ax.plot([], [], "x", color="red", label="device killed")
+        ax.barh([], [], color="none", edgecolor="red", hatch="///", label="work lost with it")
+        ax.plot([], [], ":", color="red", label="failure detected")
+        ax.plot([], [], "--", color="black", label="re-planned")
+        ax.legend(fontsize=8, loc="upper right")
+    ax.set_yticks(range(n_devices))
+    ax.set(xlabel="time into the step (s)", ylabel="device", ylim=(n_devices - 0.5, -0.5))
+    return _finish(fig, title)
+
+
+def bytes_figure(requests: pd.DataFrame, title: str = ""):
+    """Bytes each answered request sent, measured against modelled (Eqs 10-11's data)."""
+    style()
+    done = requests[requests["status"] == "answered"]
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    sns.scatterplot(data=done, x="bytes_model", y="bytes_sent", hue="run", style="run", s=60, ax=ax)
+    hi = float(max(done["bytes_sent"].max(), done["bytes_model"].max(), 1.0)) * 1.08 if len(done) else 1.0
+    ax.plot([0, hi], [0, hi], color="0.4", lw=1, ls="--")
+    ax.set(xlim=(-hi * 0.02, hi), ylim=(-hi * 0.02, hi), xlabel="modelled bytes sent", ylabel="measured bytes sent")
+    return _finish(fig, title)
+
+
+def failure_sweep_figure(sweep: pd.DataFrame, title: str = ""):
+    """Per number of devices killed: requests answered / unserved / lost, accuracy, latency."""
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    g = sweep.groupby("killed")[["answered", "unserved", "lost"]].sum()
+    g.plot.bar(stacked=True, ax=axes[0], color=["tab:green", "tab:orange", "tab:red"], rot=0)
+    axes[0].set(xlabel="devices killed", ylabel="requests (all seeds)")
+    sns.pointplot(data=sweep, x="killed", y="accuracy_pct", errorbar="sd", ax=axes[1])
+    axes[1].set(xlabel="devices killed", ylabel="accuracy of answered (%)")
+    m = sweep.melt(id_vars=["killed"], value_vars=["latency_s", "latency_model_s"], var_name="", value_name="s")
+    sns.pointplot(data=m, x="killed", y="s", hue="", errorbar="sd", ax=axes[2])
+    axes[2].set(xlabel="devices killed", ylabel="mean latency of answered (s)")
+    for ax, letter in zip(axes, "abc"):
+        ax.set_title(f"({letter})", loc="left", fontsize=10)
+    return _finish(fig, title)

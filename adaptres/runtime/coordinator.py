@@ -58,10 +58,11 @@ class _Request:
     history: list
     seg: int = 0
     hop: int = 0  # the current hop's number (a result of an older hop is stale)
-    inflight: object = None  # (hop, device, activation ref, record ref)
+    inflight: object = None  # (hop, device, activation ref, record ref, submitted at)
     next_route: R.Route | None = None  # a re-plan waiting for the in-flight segment
     done: list = field(default_factory=list)  # executed segments with their drops
     records: list = field(default_factory=list)
+    lost: list = field(default_factory=list)  # segments lost with their device: (device, submitted, failed)
     started: float | None = None
     replanned: bool = False
     devices: list = field(default_factory=list)
@@ -258,12 +259,12 @@ class _Step:
                "emulate_compute": self.opt.compute == "emulated"}
         st.hop += 1
         out, rec = self.cl.actors[seg.device].hop.options(num_returns=2).remote(x, job)
-        st.inflight = (st.hop, seg.device, out, rec)
+        st.inflight = (st.hop, seg.device, out, rec, time.time())
         self.pending[rec] = (r, st.hop)
 
     def _advance(self, r: int, rec: dict) -> None:
         st = self.state[r]
-        _, dev, out, _ = st.inflight
+        _, dev, out, _, _ = st.inflight
         seg = st.route.segments[st.seg]
         st.inflight = None
         st.records.append(rec)
@@ -332,6 +333,9 @@ class _Step:
             stop = st.route.segments[st.seg].stop
             st.next_route = None
             return R.Resume(r, stop, st.inflight[1], frozenset(st.route.dropped & set(names[:stop])), accuracy)
+        if st.inflight:
+            d = st.inflight[1]
+            st.lost.append({"device": d, "start": st.inflight[4] - self.t0, "end": self.scheduled.get(d, time.time() - self.t0)})
         st.inflight, st.next_route = None, None  # lost with its device
         while st.history and st.history[-1][1] not in self.alive:
             st.history.pop()
@@ -389,7 +393,8 @@ class _Step:
                "transfer_model_s": model["dc_transfer_s"] + model["sc_transfer_s"] if model["served"] else None,
                "devices": list(dict.fromkeys(st.devices)) if st else [], "config": model["config"],
                "dropped": sorted(st.route.dropped, key=self.sc.unit_names.index) if st else [],
-               "replanned": bool(st and st.replanned), "logits": end.get("logits"), "hops": []}
+               "replanned": bool(st and st.replanned), "logits": end.get("logits"), "hops": [],
+               "lost_hops": list(st.lost) if st else []}
         if st:
             recs = st.records
             out["bytes_sent"] = int(sum(h["bytes"] for h in recs))

@@ -25,8 +25,16 @@ def profile_units(model, image_size: int, repeats: int = 30, warmup: int = 3, th
     latency (s), its multiplications (the committed cost table) and the implied multiplications per s."""
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats: must be a positive integer, got {repeats!r}")
+    before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
+    try:
+        return _profile(model, image_size, repeats, warmup, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _profile(model, image_size: int, repeats: int, warmup: int, progress: bool) -> pd.DataFrame:
     costs = {u.name: u for u in load_units(model.arch, image_size, model.fc.out_features, model.stem).units}
     model = model.eval()
     x = torch.randn(1, 3, image_size, image_size)

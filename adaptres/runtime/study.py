@@ -8,6 +8,7 @@ to one network. Images are Fashion-MNIST test images drawn with the step's seed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,9 +54,15 @@ def check_network(sc: Scenario, model, recipe) -> None:
                          f"(3 × {recipe.image_size} × {recipe.image_size} fp32 = {want} bytes)")
 
 
-def scenario(n_devices: int, n_requests: int, seed: int) -> Scenario:
-    """A §V-A step for the committed model's network (see the module's docstring)."""
-    return sections.scenario_for(PROFILE, n_devices, n_requests, seed, "V-A")
+def scenario(n_devices: int, n_requests: int, seed: int, speed: float = 1.0) -> Scenario:
+    """A §V-A step for the committed model's network (see the module's docstring); ``speed``: every
+    device's speed and link rate times this (the per-step budgets stay: the same plans, shorter steps)."""
+    sc = sections.scenario_for(PROFILE, n_devices, n_requests, seed, "V-A")
+    if speed == 1.0:
+        return sc
+    devices = tuple(dataclasses.replace(d, macs_per_s=d.macs_per_s * speed) for d in sc.devices)
+    return sc.replace(devices=devices, rate_mbps=[[v * speed for v in row] for row in sc.rate_mbps],
+                      latency_ref_s=sc.l_ref() / speed)
 
 
 def run_step(cl: Cluster, recipe, sc: Scenario, plan: Plan, seed: int, failures=(), options: Options = Options()) -> dict:
@@ -96,17 +103,18 @@ def pick_failures(sc: Scenario, plan: Plan, k: int, seed: int, at_s: float) -> l
 
 
 def failure_sweep(cl: Cluster, recipe, kills: Sequence[int], seeds: Sequence[int], n_devices: int, n_requests: int,
-                  at_s: float = 0.3, method: str = "colgen_round", progress: bool = True) -> pd.DataFrame:
+                  at_s: float = 0.3, method: str = "colgen_round", speed: float = 1.0,
+                  progress: bool = True) -> tuple[pd.DataFrame, dict]:
     """For each seed and number of failed devices: one §V-A step planned by ``method`` and executed
     with that many of its busiest devices killed; one row per run (requests answered, unserved,
-    lost, accuracy, latency, detection and re-plan times)."""
-    rows = []
+    lost, accuracy, latency, detection and re-plan times), and the runs' records by (seed, killed)."""
+    rows, runs = [], {}
     todo = [(s, k) for s in seeds for k in kills]
     for seed, k in tqdm(todo, desc="failure sweep", disable=not progress):
-        sc = scenario(n_devices, n_requests, seed)
+        sc = scenario(n_devices, n_requests, seed, speed)
         plan = solvers.solve(sc, method)
         fails = pick_failures(sc, plan, k, seed, at_s)
-        run = run_step(cl, recipe, sc, plan, seed, fails, Options(method=method))
+        run = runs[seed, k] = run_step(cl, recipe, sc, plan, seed, fails, Options(method=method))
         q = pd.DataFrame(run["requests"])
         answered = q[q["status"] == "answered"]
         f = pd.DataFrame(run["failures"])
@@ -119,4 +127,4 @@ def failure_sweep(cl: Cluster, recipe, kills: Sequence[int], seeds: Sequence[int
                      "latency_model_s": float(answered["latency_model_s"].mean()) if len(answered) else np.nan,
                      "detect_s": float((f["detected_s"] - f["at_s"]).max()) if len(f) else np.nan,
                      "replan_s": float((f["replanned_s"] - f["detected_s"]).max()) if len(f) else np.nan})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), runs
