@@ -297,7 +297,8 @@ def failure_sweep_figure(sweep: pd.DataFrame, title: str = ""):
     axes[0].set(xlabel="devices killed", ylabel="requests (all seeds)")
     sns.pointplot(data=sweep, x="killed", y="accuracy_pct", errorbar="sd", ax=axes[1])
     axes[1].set(xlabel="devices killed", ylabel="accuracy of answered (%)")
-    m = sweep.melt(id_vars=["killed"], value_vars=["latency_s", "latency_model_s"], var_name="", value_name="s")
+    m = sweep.rename(columns={"latency_s": "measured", "latency_model_s": "modelled (the plan)"}).melt(
+        id_vars=["killed"], value_vars=["measured", "modelled (the plan)"], var_name="", value_name="s")
     sns.pointplot(data=m, x="killed", y="s", hue="", errorbar="sd", ax=axes[2])
     axes[2].set(xlabel="devices killed", ylabel="mean latency of answered (s)")
     for ax, letter in zip(axes, "abc"):
