@@ -101,10 +101,14 @@ class Cluster:
         self.grow(n_devices)
 
     def grow(self, n: int) -> None:
-        """At least ``n`` device actors, all answering."""
+        """At least ``n`` device actors, all answering. On a cluster whose nodes declare a resource
+        ``device<i>`` (``ray start --resources='{"device3": 1}'`` on board 3), actor i runs there."""
         m = self.model
+        have = self.ray.cluster_resources()
         while len(self.actors) < n:
-            self.actors.append(self._actor.remote(len(self.actors), m.arch, m.fc.out_features, m.stem, self._threads))
+            i = len(self.actors)
+            pin = {"resources": {f"device{i}": 0.001}} if f"device{i}" in have else {}
+            self.actors.append(self._actor.options(**pin).remote(i, m.arch, m.fc.out_features, m.stem, self._threads))
         self.pids = self.ray.get([a.ping.remote() for a in self.actors])
 
     def wait_restarted(self, devices, timeout: float = 60.0) -> float:
