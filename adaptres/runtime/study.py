@@ -122,6 +122,8 @@ def failure_sweep(cl: Cluster, recipe, kills: Sequence[int], seeds: Sequence[int
                      "answered": len(answered), "unserved": int((q["status"] == "unserved").sum()),
                      "lost": len(sc.requests) - len(answered) - int((q["status"] == "unserved").sum()),
                      "replanned": int(q["replanned"].sum()),
+                     "unserved_source_failed": int(q["reason"].fillna("").str.startswith("its source").sum()),
+                     "unserved_no_continuation": int(q["reason"].fillna("").str.contains("no feasible continuation").sum()),
                      "accuracy_pct": 100 * float((answered["prediction"] == answered["label"]).mean()) if len(answered) else np.nan,
                      "latency_s": float(answered["latency_s"].mean()) if len(answered) else np.nan,
                      "latency_model_s": float(answered["latency_model_s"].mean()) if len(answered) else np.nan,
