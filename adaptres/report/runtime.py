@@ -68,20 +68,23 @@ class RuntimeRun:
         }
 
     def pinned(self) -> pd.DataFrame:
-        """What does not depend on timing: per run, requests answered / unserved / lost, whether every
-        answer equals the monolithic model's and every byte count the model's (nbval checks these)."""
+        """What does not depend on timing: per run, the requests, how many ended exactly once (answered or
+        unserved) and how many were lost; answered and bytes as modelled where no device failed (which
+        requests a failure cuts off depends on where they are at that instant); whether every answer
+        equals the monolithic model's. nbval checks these."""
         rows = []
         for name, g in self.requests.groupby("run", sort=False):
             done = g[g["status"] == "answered"]
-            rows.append({"run": name, "requests": len(g), "answered": len(done),
-                         "unserved": int((g["status"] == "unserved").sum()),
-                         "lost": len(g) - len(done) - int((g["status"] == "unserved").sum()),
+            ended = int(g["status"].isin(["answered", "unserved"]).sum())
+            rows.append({"run": name, "requests": len(g), "ended_once": ended, "lost": len(g) - ended,
+                         "answered": len(done) if name != "failure" else None,
                          "bytes_as_modelled": bool((done["bytes_sent"] == done["bytes_model"]).all())
                          if name != "failure" else None})
-        rows.append({"run": "failure sweep", "requests": int(self.sweep["requests"].sum()),
-                     "answered": int(self.sweep["answered"].sum()), "unserved": int(self.sweep["unserved"].sum()),
-                     "lost": int(self.sweep["lost"].sum()), "bytes_as_modelled": None})
+        ended = int(self.sweep["answered"].sum() + self.sweep["unserved"].sum())
+        rows.append({"run": "failure sweep", "requests": int(self.sweep["requests"].sum()), "ended_once": ended,
+                     "lost": int(self.sweep["lost"].sum()), "answered": None, "bytes_as_modelled": None})
         out = pd.DataFrame(rows)
+        out["answered"] = out["answered"].astype("Int64")
         out["answers_equal_monolithic"] = self.monolithic["equal"] == self.monolithic["checked"]
         return out
 
