@@ -441,7 +441,9 @@ def test_ctrl_c_stops_an_exact_solve_and_keeps_the_previous_plan(tmp_path):
                  "--out", str(scenario)]) == 0
     out = write(tmp_path / "plan.json", "previous")
     proc = subprocess.Popen([sys.executable, "-m", "adaptres", "solve", str(scenario), "--method", "exact",
-                             "--time-limit", "120", "--out", str(out)], cwd=REPO, stderr=subprocess.PIPE, text=True)
+                             "--time-limit", "120", "--out", str(out)], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                            # a launcher that ignores SIGINT (``cmd &`` in a script) would pass that on
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(5)  # the model is built and HiGHS is running
     proc.send_signal(signal.SIGINT)
     t0 = time.time()
