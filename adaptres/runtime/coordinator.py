@@ -125,12 +125,7 @@ class Cluster:
 
     def load(self, sc: Scenario, rts: Sequence[R.Route | None]) -> list[dict]:
         """Give every device the weights of its units in this step's routes; resident vs modelled bytes."""
-        units = [dict() for _ in range(sc.n_devices)]
-        for rt in rts:
-            for s in rt.segments if rt is not None else ():
-                for j in range(s.start, s.stop):
-                    name = sc.unit_names[j]
-                    units[s.device][name] = units[s.device].get(name, False) or name not in rt.dropped
+        units = R.units_by_device(sc, rts, sc.n_devices)
         held = self.ray.get([self.actors[i].load.remote(units[i], self.slices) for i in range(sc.n_devices)])
         out = []
         for i, (u, h) in enumerate(zip(units, held)):
@@ -360,7 +355,6 @@ class _Step:
         except ValueError as exc:  # e.g. nothing left to build a continuation from
             new = {q.request: None for q in group}
             what += f" ({' '.join(str(exc).split())})"
-        loads = [dict() for _ in range(self.sc.n_devices)]
         for q in group:
             rt, st = new[q.request], self.state[q.request]
             st.replanned = True
@@ -368,15 +362,11 @@ class _Step:
                 self._end(q.request, "unserved", f"{what}; the re-plan ({self.opt.method}) found no feasible "
                           f"continuation on the {len(alive)} surviving devices")
                 continue
-            for s in rt.segments:
-                for j in range(s.start, s.stop):
-                    name = self.sc.unit_names[j]
-                    loads[s.device][name] = loads[s.device].get(name, False) or name not in rt.dropped
             if st.inflight:
                 st.next_route = rt
             else:
                 st.route, st.seg = rt, 0
-        for d, units in enumerate(loads):
+        for d, units in enumerate(R.units_by_device(self.sc, [new[q.request] for q in group], self.sc.n_devices)):
             if units:
                 self.cl.actors[d].load.remote(units, self.cl.slices, False)
         for q in group:

@@ -92,6 +92,17 @@ def routes(sc: Scenario, plan: Plan) -> list[Route | None]:
     return out
 
 
+def units_by_device(sc: Scenario, rts, n_devices: int) -> list[dict]:
+    """Per device, the units the routes run there: name -> whole (False: every route drops it there)."""
+    out = [dict() for _ in range(n_devices)]
+    for rt in rts:
+        for s in rt.segments if rt is not None else ():
+            for j in range(s.start, s.stop):
+                name = sc.unit_names[j]
+                out[s.device][name] = out[s.device].get(name, False) or name not in rt.dropped
+    return out
+
+
 # ---------------------------------------------------------------------------- what a step has used
 @dataclass
 class Usage:
@@ -221,10 +232,9 @@ def queued_latency(sc: Scenario, rts: Sequence[Route | None], exclusive: bool = 
     both queues; this estimate does not. None for unserved requests."""
     import heapq
     free_dev, free_link, out = {}, {}, [None] * len(rts)
-    events = [(0.0, r, 0, "transfer") for r, rt in enumerate(rts) if rt is not None]
-    if exclusive:
-        events = events[:1]
-        later = [e for e in ((0.0, r, 0, "transfer") for r, rt in enumerate(rts) if rt is not None)][1:]
+    served = [r for r, rt in enumerate(rts) if rt is not None]
+    later = served[1:] if exclusive else []
+    events = [(0.0, r, 0, "transfer") for r in (served[:1] if exclusive else served)]
     heapq.heapify(events)
     while events:
         t, r, k, what = heapq.heappop(events)
@@ -242,12 +252,10 @@ def queued_latency(sc: Scenario, rts: Sequence[Route | None], exclusive: bool = 
             heapq.heappush(events, (t, r, k + 1, "transfer"))
         else:
             out[r] = t
-            if exclusive and later:
-                _, r2, _, _ = later.pop(0)
-                heapq.heappush(events, (t, r2, 0, "transfer"))
-    if exclusive:  # each request's latency from its own start
-        starts = [0.0] + [out[r] for r, rt in enumerate(rts) if rt is not None][:-1]
-        served = [r for r, rt in enumerate(rts) if rt is not None]
-        for r, s in zip(served, starts):
-            out[r] -= s
+            if later:
+                heapq.heappush(events, (t, later.pop(0), 0, "transfer"))
+    if exclusive:  # each request's latency from its own start (the previous one's end)
+        ends = [0.0] + [out[r] for r in served[:-1]]
+        for r, start in zip(served, ends):
+            out[r] -= start
     return out
