@@ -67,6 +67,13 @@ class _Request:
     replanned: bool = False
     devices: list = field(default_factory=list)
 
+    def ahead(self) -> list[tuple[tuple, frozenset]]:
+        """The segments still to run (the in-flight one first), each group with the drops it runs with."""
+        out = [(self.route.segments[self.seg:], self.route.dropped)]
+        if self.next_route is not None:
+            out.append((self.next_route.segments, self.next_route.dropped))
+        return out
+
 
 def parse_failures(specs: Sequence[str], n_devices: int) -> list[tuple[int, float]]:
     """``["3@0.4", ...]`` -> [(3, 0.4), ...] (device index, seconds into the step)."""
@@ -162,7 +169,7 @@ class _Step:
     """One step's execution (``Cluster.execute``)."""
 
     def __init__(self, cl: Cluster, sc: Scenario, plan: Plan, image_refs: list, options: Options):
-        self.cl, self.ray, self.sc, self.plan, self.opt = cl, cl.ray, sc, plan, options
+        self.cl, self.ray, self.sc, self.opt = cl, cl.ray, sc, options
         self.planned = R.routes(sc, plan)
         self.model = evaluate(sc, plan).requests
         self.state = {r: _Request(rt, [(0, rt.source, image_refs[r])]) for r, rt in enumerate(self.planned) if rt}
@@ -304,8 +311,8 @@ class _Step:
                 continue
             q = self._resume(r, st)
             if q is None:  # goes on as planned
-                remaining = st.route.segments[st.seg:] + (st.next_route.segments if st.next_route else ())
-                used.add(self.sc, remaining, st.route.dropped)
+                for segs, dropped in st.ahead():
+                    used.add(self.sc, segs, dropped)
             elif q is not False:
                 resumes.append(q)
                 if st.inflight:  # resumes after its in-flight segment, which runs on
@@ -323,8 +330,7 @@ class _Step:
         """None: the request does not need a failed device; False: it ended (its activation is lost);
         else where it resumes (``routes.Resume``)."""
         names = self.sc.unit_names
-        remaining = st.route.segments[st.seg:] + (st.next_route.segments if st.next_route else ())
-        if all(s.device in self.alive for s in remaining):
+        if all(s.device in self.alive for segs, _ in st.ahead() for s in segs):
             return None
         planned = self.planned[r]
         accuracy = self.sc.configs[planned.config].accuracy
