@@ -50,11 +50,12 @@ def test_routes_are_the_evaluators_model(seed):
         assert rt.latency_s == pytest.approx(q["latency_s"], rel=1e-12)
         assert rt.bytes == pytest.approx(q["dc_bytes"] + q["sc_bytes"], rel=1e-12)
         assert sum(s.stop - s.start for s in rt.segments) == len(sc.units)
-    used = R.Usage(sc.n_devices)
+    used = R.usage(sc)
     for rt in R.routes(sc, plan):
-        used.charge(sc, rt)
+        if rt is not None:
+            R.charge(used, sc, rt.segments, rt.dropped)
     assert used.macs == pytest.approx([d["macs"] for d in ev.devices])
-    assert used.energy(sc) == pytest.approx([d["energy_j"] for d in ev.devices])
+    assert used.energy() == pytest.approx([d["energy_j"] for d in ev.devices])
     assert used.memory_bytes() == pytest.approx([d["memory_bytes"] for d in ev.devices])
 
 
@@ -74,7 +75,7 @@ def test_continuation_keeps_the_executed_drops_and_the_survivors_capacity(start)
     sc = study.scenario(N, 2, 3)
     k = next(k for k, c in enumerate(sc.configs) if len(c.dropped) >= 3)
     done = frozenset(n for n in sc.configs[k].dropped if sc.unit_names.index(n) < start)
-    used = R.Usage(N)
+    used = R.usage(sc)
     group = [R.Resume(0, start, 2, done, sc.configs[k].accuracy), R.Resume(1, start, 0, done, sc.configs[k].accuracy)]
     alive = [0, 2, 3]
     sub = R.continuation(sc, group, alive, used)
@@ -94,7 +95,7 @@ def test_continuation_keeps_the_executed_drops_and_the_survivors_capacity(start)
 
 def test_replan_respects_what_the_step_used():
     sc = study.scenario(N, 1, 3)
-    used = R.Usage(N)
+    used = R.usage(sc)
     for i, d in enumerate(sc.devices):  # every survivor already spent its compute budget
         used.macs[i] = d.compute_macs
     new, plan = R.replan(sc, [R.Resume(0, 1, 0, frozenset(), sc.configs[0].accuracy)], [0, 1, 3], used)

@@ -9,8 +9,15 @@ from adaptres.problem.scenario import Device, Request
 from adaptres.solvers import relaxed
 
 
-def test_methods_are_the_modules_and_a_new_solver_is_one_registration():
-    assert {"exact", "relaxed", "ga"} <= set(solvers.methods())
+@pytest.fixture
+def registry(monkeypatch):
+    """The registry as it is, restored after the test (a toy solver does not outlive it)."""
+    monkeypatch.setattr(solvers, "_REGISTRY", dict(solvers._REGISTRY))
+    return solvers._REGISTRY
+
+
+def test_methods_are_the_modules_and_a_new_solver_is_one_registration(registry):
+    assert {"exact", "relaxed", "ga", "colgen", "colgen_round"} <= set(solvers.methods())
 
     @solvers.register("test-everything-on-the-source")
     def _all_on_source(sc, options, start=None):
@@ -91,3 +98,35 @@ def test_algorithm_1_configuration_order_and_repair():
     # below one half served in the LP: left unserved
     plan, _ = relaxed.round_and_repair(sc, [0.4], y, on_1)
     assert not plan[0].served
+
+
+def test_a_registered_solver_appears_in_the_sweep_the_comparison_and_the_command_line(registry, tmp_path, capsys):
+    """A toy solver's registry entry is all the study needs: the sweep seeds it (stochastic), describes it,
+    the comparison runs it by default and reads its bound as proven, the command line takes only its options."""
+    import pandas as pd
+
+    from adaptres.cli import main
+    from adaptres.experiments import compare, sim
+
+    @solvers.register("toy", proven=True, stochastic=True, options=("time_limit", "seed"),
+                      describe=lambda o: f"a toy that serves every other request (seed {o.seed})")
+    def _toy(sc, options, start=None):
+        reqs = [Assignment(True, 0, {n: q.source for n in sc.unit_names}) if (options.seed + r) % 2 == 0
+                else Assignment(False) for r, q in enumerate(sc.requests)]
+        return solvers.finish(sc, "toy", reqs, solve_s=0.0, bound=0.0)
+
+    units, configs, _, S = sim.inputs("fast")
+    df = sim.sweep(units, configs, [{"lam": 4.0}], seeds=(0, 1), steps=2, base={"n_devices": 3}, method="toy",
+                   progress=False, scale=S["scale"])
+    expect = {seed: sum((n + 1) // 2 if seed % 2 == 0 else n // 2 for n in g.n_requests) for seed, g in df.groupby("seed")}
+    assert df.groupby("seed").served.sum().to_dict() == expect  # each run got its own seed
+    assert "a toy that serves every other request" in sim.describe({**S, "method": "toy"})
+    steps = compare.compare_steps(units, configs, 1, n_devices=3, lam=1.0, options=solvers.Options(
+        time_limit=5, ga_time_limit=0.5, ga_generations=2), progress=False)
+    assert set(steps.method) == set(solvers.methods()) and "toy" in set(steps.method)
+    toy = steps[steps.method == "toy"].iloc[0]
+    assert toy.proven_bound == 0.0 and isinstance(steps, pd.DataFrame)
+    assert main(["scenario", "--profile", "fast", "--devices", "3", "--requests", "1", "--out", str(tmp_path / "s.json")]) == 0
+    assert main(["solve", str(tmp_path / "s.json"), "--method", "toy", "--seed", "1", "--time-limit", "2"]) == 0
+    assert main(["solve", str(tmp_path / "s.json"), "--method", "toy", "--warm-start"]) == 2
+    assert "--warm-start: the toy method does not use it (it takes --time-limit, --seed)" in capsys.readouterr().err

@@ -6,14 +6,23 @@ import json
 
 from ..io import InputError, check_output, finite_or_none
 
-FLAGS = {"rel_gap": "--gap"}  # solver options whose flag is not --<option-name>
+# the solver options ``solve`` takes: option -> flag
+FLAGS = {"time_limit": "--time-limit", "rel_gap": "--gap", "threads": "--threads", "seed": "--seed",
+         "warm_start": "--warm-start", "max_nodes": "--max-nodes"}
 
 
 def _options(args):
-    from ..solvers import OptionError, Options
+    """The solver options of the flags given; a flag the method does not read is refused (its registry
+    entry says which options it reads)."""
+    from ..solvers import OptionError, Options, info
+    given = {k: getattr(args, k) for k in FLAGS if getattr(args, k) not in (None, False)}
+    reads = info(args.method).options
+    for k in given:
+        if k not in reads:
+            takes = ", ".join(FLAGS[o] for o in FLAGS if o in reads)
+            raise InputError(f"{FLAGS[k]}: the {args.method} method does not use it (it takes {takes})")
     try:
-        return Options(time_limit=args.time_limit, rel_gap=args.gap, threads=args.threads, seed=args.seed,
-                       warm_start=args.warm_start, max_nodes=args.max_nodes)
+        return Options(**given)
     except OptionError as exc:
         raise InputError(f"{FLAGS.get(exc.field, '--' + exc.field.replace('_', '-'))}: {exc.reason}") from None
 
@@ -70,16 +79,17 @@ def cmd_scenario(args):
 
 
 def add_commands(sub) -> None:
+    from ..solvers import methods
     s = sub.add_parser("solve", help="solve one step (scenario.json) with a method")
     s.add_argument("scenario")
-    s.add_argument("--method", default="exact", help="exact, relaxed, ga, colgen, colgen_round (or a registered solver)")
+    s.add_argument("--method", default="exact", help=f"one of {', '.join(methods())} (default exact)")
     s.add_argument("--out", help="write plan.json here (only when the plan passes the evaluator)")
-    s.add_argument("--time-limit", type=float, default=60.0, help="seconds")
-    s.add_argument("--gap", type=float, default=1e-4, help="relative gap at which the exact solver stops")
-    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--time-limit", type=float, help="seconds (default 60)")
+    s.add_argument("--gap", dest="rel_gap", type=float, help="relative gap at which an exact method stops (default 1e-4)")
+    s.add_argument("--threads", type=int, help="HiGHS threads (default 1)")
     s.add_argument("--warm-start", action="store_true", help="exact: start from the relaxed method's plan")
-    s.add_argument("--max-nodes", type=int, help="exact: stop after this many branch-and-bound nodes (deterministic)")
-    s.add_argument("--seed", type=int, default=0, help="GA seed")
+    s.add_argument("--max-nodes", type=int, help="exact, colgen: stop after this many branch-and-bound nodes (deterministic)")
+    s.add_argument("--seed", type=int, help="ga: its seed, in [0, 4294967295] (default 0)")
     s.set_defaults(func=cmd_solve)
     e = sub.add_parser("evaluate", help="every metric of plan.json on scenario.json")
     e.add_argument("scenario")

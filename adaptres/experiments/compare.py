@@ -21,16 +21,27 @@ from ..problem.generate import paper_devices, random_step
 from ..problem.scenario import Config
 from ..problem.unit_costs import UnitTable
 
-METHODS = ("exact", "relaxed", "ga", "colgen", "colgen_round")
 
 
-def solve_all(sc, methods, options: solvers.Options) -> dict:
-    """``sc`` by every method, the relaxed one first so that the exact one can start from its plan
-    (with ``options.warm_start``; its time then counts in the exact solve's)."""
-    plans = {}
-    for method in sorted(methods, key=lambda m: m != "relaxed"):
-        plans[method] = solvers.solve(sc, method, options, start=plans.get("relaxed"))
-    return plans
+def in_order(methods) -> list[str]:
+    """``methods`` with those whose plans others start from (``solvers.Method.start_from``) first."""
+    starts = {solvers.info(m).start_from for m in methods}
+    return sorted(methods, key=lambda m: m not in starts)
+
+
+def solve_all(sc, methods, options: solvers.Options) -> tuple[dict, dict]:
+    """``sc`` by every method, those whose plans others start from first (the exact method warm-starts from
+    the relaxed one's with ``options.warm_start``; its time then counts in the exact solve's). Returns the
+    plans and each method's wall time (a start that counts included)."""
+    plans, wall = {}, {}
+    for method in in_order(methods):
+        m = solvers.info(method)
+        t0 = time.perf_counter()
+        plans[method] = solvers.solve(sc, method, options, start=plans.get(m.start_from))
+        wall[method] = time.perf_counter() - t0
+        if m.start_counted and options.warm_start and m.start_from in wall:
+            wall[method] += wall[m.start_from]
+    return plans, wall
 
 
 def row(step: dict, plan) -> dict:
@@ -39,18 +50,16 @@ def row(step: dict, plan) -> dict:
             "gap": plan.gap, "solve_s": plan.solve_s, "served": m.get("served"),
             "mean_latency_s": m.get("mean_latency_s"), "mean_accuracy": m.get("mean_accuracy"),
             "shared_bytes": m.get("shared_bytes"), "violations": m.get("violations"),
-            "proven_bound": plan.bound if plan.method in PROVEN else None,
-            "root_bound": plan.bound if plan.method == "relaxed" else m.get("root_bound")}
-
-
-PROVEN = ("exact", "colgen")  # methods whose bound is a proven bound on the step's optimum
+            "proven_bound": plan.bound if solvers.info(plan.method).proven else None,
+            "root_bound": m.get("root_bound")}
 
 
 def compare_steps(units: UnitTable, configs: Sequence[Config], n_steps: int, n_devices: int = 10, lam: float = 3.0,
-                  seed: int = 0, methods=METHODS, options: solvers.Options | None = None, progress: bool = True,
+                  seed: int = 0, methods=None, options: solvers.Options | None = None, progress: bool = True,
                   **scenario_kwargs) -> pd.DataFrame:
     """``n_steps`` seeded steps (R ~ Poisson(λ), at least one request), each solved by every method
-    (the GA seeded by ``seed + step``)."""
+    (``methods``; default every registered one; stochastic ones seeded by ``seed + step``)."""
+    methods = solvers.methods() if methods is None else methods
     opts = options or solvers.Options(warm_start=True)
     rng = np.random.default_rng(seed)
     rows = []
@@ -58,28 +67,23 @@ def compare_steps(units: UnitTable, configs: Sequence[Config], n_steps: int, n_d
         n_req = max(1, int(rng.poisson(lam)))
         sc = random_step(units.units, units.input_bytes, configs, paper_devices(n_devices), n_req,
                          seed=seed * 10_000 + t, **scenario_kwargs)
-        plans = solve_all(sc, methods, dataclasses.replace(opts, seed=seed + t))
+        plans, _ = solve_all(sc, methods, dataclasses.replace(opts, seed=seed + t))
         rows += [row({"step": t, "n_devices": n_devices, "n_requests": n_req}, plans[m]) for m in methods]
     return add_gap_to_best(pd.DataFrame(rows))
 
 
 def scale_curve(units: UnitTable, configs: Sequence[Config], devices=(5, 10, 20, 50), requests=(1, 3, 10, 20),
-                seed: int = 0, methods=METHODS, options: solvers.Options | None = None,
+                seed: int = 0, methods=None, options: solvers.Options | None = None,
                 progress: bool = True, **scenario_kwargs) -> pd.DataFrame:
-    """One seeded step per (N, R), solved by each method (the exact ones to a 1 % gap); records wall
-    time (the compact MILP's includes the relaxed start it was given)."""
+    """One seeded step per (N, R), solved by each method (default: every registered one; the exact ones
+    to a 1 % gap); records wall time (the compact MILP's includes the relaxed start it was given)."""
+    methods = solvers.methods() if methods is None else methods
     opts = dataclasses.replace(options or solvers.Options(warm_start=True), rel_gap=1e-2)
     rows = []
     for n, r in tqdm([(n, r) for n in devices for r in requests], desc="scale curve", disable=not progress):
         sc = random_step(units.units, units.input_bytes, configs, paper_devices(n), r, seed=seed + 1000 * n + r,
                          **scenario_kwargs)
-        plans, wall = {}, {}
-        for method in sorted(methods, key=lambda m: m != "relaxed"):
-            t0 = time.perf_counter()
-            plans[method] = solvers.solve(sc, method, opts, start=plans.get("relaxed"))
-            wall[method] = time.perf_counter() - t0
-        if "exact" in wall and opts.warm_start:
-            wall["exact"] += wall.get("relaxed", 0.0)
+        plans, wall = solve_all(sc, methods, opts)
         rows += [{**row({"n_devices": n, "n_requests": r}, plans[m]), "wall_s": wall[m]} for m in methods]
     return add_gap_to_best(pd.DataFrame(rows), keys=("n_devices", "n_requests"))
 
@@ -101,10 +105,9 @@ def add_gap_to_best(df: pd.DataFrame, keys=("step",)) -> pd.DataFrame:
     return df
 
 
-# the scale targets of issue 12: (N, R, time limit in s, relative gap, methods)
-BENCH_POINTS = ((50, 20, 60.0, 1e-2, ("colgen", "exact", "relaxed", "colgen_round")),
-                (100, 50, 60.0, 1e-2, ("colgen", "colgen_round")),
-                (500, 20, 2.0, 1e-2, ("colgen", "exact", "relaxed", "ga", "colgen_round")))
+# the solvers' scale targets: (N, R, time limit in s, relative gap); every registered method runs at each
+# (those that cannot build their model in time say so at once, with the reason)
+BENCH_POINTS = ((50, 20, 60.0, 1e-2), (100, 50, 60.0, 1e-2), (500, 20, 2.0, 1e-2))
 
 
 def bench_point(n: int, r: int, time_limit: float, rel_gap: float, method: str, seed: int = 0,
@@ -126,11 +129,11 @@ def bench_point(n: int, r: int, time_limit: float, rel_gap: float, method: str, 
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def bench_solvers(points=BENCH_POINTS, seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Every (point, method) of ``points`` in a fresh process of its own (so that its peak memory is its
-    own), one after the other."""
+def bench_solvers(points=BENCH_POINTS, seed: int = 0, progress: bool = True, methods=None) -> pd.DataFrame:
+    """Every (point, method) in a fresh process of its own (so that its peak memory is its own), one
+    after the other; ``methods``: default every registered one."""
     import multiprocessing as mp
-    tasks = [(n, r, lim, gap, m) for n, r, lim, gap, methods in points for m in methods]
+    tasks = [(n, r, lim, gap, m) for n, r, lim, gap in points for m in (methods or solvers.methods())]
     rows = []
     ctx = mp.get_context("spawn")
     for task in tqdm(tasks, desc="bench solvers", disable=not progress):

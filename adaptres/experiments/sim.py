@@ -230,8 +230,8 @@ def _runs(todo, args, engine: str, address: str | None, bar):
 
 
 def _seeded(solver: Solver, method: str, opts: solvers.Options, seed: int) -> Solver:
-    """The sweep's solver with the run's seed (only the GA draws random numbers)."""
-    return solver_for(method, dataclasses.replace(opts, seed=seed)) if method == "ga" else solver
+    """The sweep's solver with the run's seed (for a method that draws random numbers)."""
+    return solver_for(method, dataclasses.replace(opts, seed=seed)) if solvers.info(method).stochastic else solver
 
 
 def summarise(df: pd.DataFrame, by=("point", "seed")) -> pd.DataFrame:
@@ -285,19 +285,8 @@ def inputs(profile: str, **overrides) -> tuple[UnitTable, list[Config], dict, di
 
 def describe(S: dict) -> str:
     """The simulation settings in words (for notebooks and notes)."""
-    if S["method"] == "relaxed":
-        solver = "relaxation + Algorithm 1"
-    elif S["method"] == "exact":
-        solver = (f"exact MILP{', warm-started from Algorithm 1' if S.get('warm_start', True) else ''}, to a "
-                  f"{S['rel_gap']:g} gap, {S['time_limit']:g} s/step"
-                  + (f", {S['max_nodes']} nodes" if S.get("max_nodes") is not None else ""))
-    elif S["method"] == "colgen_round":
-        solver = "the column-generation LP rounded (colgen_round, with a bound)"
-    elif S["method"] == "colgen":
-        solver = (f"column generation (proven bounds), to a {S['rel_gap']:g} gap, {S['time_limit']:g} s/step"
-                  + (f", {S['max_nodes']} nodes" if S.get("max_nodes") is not None else ""))
-    else:
-        solver = S["method"]
+    from .profiles import solver_options
+    solver = solvers.info(S["method"]).words(solver_options(S))
     scaled = "" if S.get("scale", Scale()).identity else \
         (f"; §V devices scaled ×{S['scale'].macs:.4g} (compute, speed), ×{S['scale'].memory:.3g} (memory), "
          f"×{S['scale'].bytes:.4g} (link rates); thresholds {S['threshold_shift']:+g} pt")

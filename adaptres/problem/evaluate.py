@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import formulas as F
+from .kernel import Usage
 from .plan import Plan
 from .scenario import Scenario, ScenarioError, index, show
 
@@ -84,47 +85,24 @@ def check_plan(scenario: Scenario, plan: Plan) -> None:
             raise ScenarioError(f"{where}.placement: unknown unit {show(extra[0])}")
 
 
-class _Ledger:
-    """What the served requests use on each device."""
-
-    def __init__(self, n: int):
-        self.memory_per_request = [0.0] * n
-        self.activations = [0.0] * n
-        self.weights = [dict() for _ in range(n)]  # shared_weights: unit -> largest weight figure
-        self.macs = [0.0] * n
-        self.compute_s = [0.0] * n
-        self.transmit_s = [0.0] * n
-
-
-def _request(sc: Scenario, r: int, q, led: _Ledger) -> dict:
-    """One served request's latency parts and bytes, charged to the devices in ``led``."""
-    names, devs, rate = sc.unit_names, sc.devices, sc.rate_mbps
+def _request(sc: Scenario, r: int, q, used: Usage) -> dict:
+    """One served request's latency parts and bytes, charged to the devices in ``used``."""
+    names, kernel = sc.unit_names, sc.kernel
     cfg = sc.configs[q.config]
     dropped = set(cfg.dropped)
     place = [q.placement[n] for n in names]
     comp = dc_s = sc_s = dc_b = sc_b = 0.0
     for j, i in enumerate(place):
-        c = sc.units[j].cost(names[j] in dropped)
-        t = F.computation_latency(c.macs, devs[i].macs_per_s)
-        comp += t
-        led.compute_s[i] += t
-        led.macs[i] += c.macs
-        led.memory_per_request[i] += c.weight + c.activation
-        led.activations[i] += c.activation
-        led.weights[i][j] = max(led.weights[i].get(j, 0), c.weight)
+        comp += used.run(j, names[j] in dropped, i)
     src = sc.requests[r].source
     if place[0] != src:  # the input image, sent by the requesting device (a DC transfer)
-        t = F.transmission_latency(sc.input_bytes, rate[src][place[0]])
-        dc_s, dc_b = t, float(sc.input_bytes)
-        led.transmit_s[src] += t
-    for j in range(len(names) - 1):
-        a, b = place[j], place[j + 1]
+        dc_s, dc_b = used.send(0, src, place[0]), float(kernel.in_bytes[0])
+    for j in range(1, len(names)):
+        a, b = place[j - 1], place[j]
         if a == b:
             continue
-        nbytes = sc.units[j].output_bytes
-        t = F.transmission_latency(nbytes, rate[a][b])
-        led.transmit_s[a] += t
-        if names[j] in dropped:  # data that passed a dropped block: a skip-connection transfer (Eq 11)
+        t, nbytes = used.send(j, a, b), float(kernel.in_bytes[j])
+        if names[j - 1] in dropped:  # data that passed a dropped block: a skip-connection transfer (Eq 11)
             sc_s, sc_b = sc_s + t, sc_b + nbytes
         else:  # a block's output to the next block's device (Eq 10)
             dc_s, dc_b = dc_s + t, dc_b + nbytes
@@ -141,8 +119,8 @@ def evaluate(scenario: Scenario, plan: Plan) -> Evaluation:
     """Every metric of ``plan`` (SPEC §5); constraint violations are listed, not raised."""
     check_plan(scenario, plan)
     sc, N = scenario, scenario.n_devices
-    led = _Ledger(N)
-    reqs = [_request(sc, r, q, led) if q.served else dict(UNSERVED_ROW) for r, q in enumerate(plan.requests)]
+    used = Usage(sc.kernel, sc.memory_model)
+    reqs = [_request(sc, r, q, used) if q.served else dict(UNSERVED_ROW) for r, q in enumerate(plan.requests)]
     served = [q for q in reqs if q["served"]]
     violations, excess = [], 0.0
     for r, q in enumerate(reqs):
@@ -150,22 +128,16 @@ def evaluate(scenario: Scenario, plan: Plan) -> Evaluation:
             excess += (sc.accuracy_threshold - q["accuracy"]) / 100
             violations.append(f"requests[{r}]: accuracy {q['accuracy']} below the threshold "
                               f"{sc.accuracy_threshold} (Eq 16)")
-    if sc.memory_model == "per_request":
-        memory = led.memory_per_request
-    else:
-        memory = [a + sum(w.values()) for a, w in zip(led.activations, led.weights)]
-    devs = sc.devices
-    energy = [F.energy(led.compute_s[i], led.transmit_s[i], devs[i].p_compute_w, devs[i].p_transmit_w)
-              for i in range(N)]
+    memory, energy, devs = used.memory_bytes(), used.energy(), sc.devices
     for i, d in enumerate(devs):
-        for what, used, cap, eq in (("memory", memory[i], d.memory_bytes, 13),
-                                    ("computation", led.macs[i], d.compute_macs, 14),
-                                    ("energy", energy[i], d.energy_j, 17)):
-            if used > cap * (1 + TOL) + 1e-9:
-                excess += used / cap - 1 if cap > 0 else 1.0
-                violations.append(f"devices[{i}]: {what} {used:.6g} exceeds {cap:.6g} (Eq {eq})")
+        for what, amount, cap, eq in (("memory", memory[i], d.memory_bytes, 13),
+                                      ("computation", used.macs[i], d.compute_macs, 14),
+                                      ("energy", energy[i], d.energy_j, 17)):
+            if amount > cap * (1 + TOL) + 1e-9:
+                excess += amount / cap - 1 if cap > 0 else 1.0
+                violations.append(f"devices[{i}]: {what} {amount:.6g} exceeds {cap:.6g} (Eq {eq})")
     n_unserved = len(reqs) - len(served)
     obj, l_hat, d_acc = objective(sc, [q["latency_s"] for q in served], [q["accuracy"] for q in served], n_unserved)
-    devices = [{"memory_bytes": float(memory[i]), "macs": float(led.macs[i]), "compute_s": float(led.compute_s[i]),
-                "transmit_s": float(led.transmit_s[i]), "energy_j": float(energy[i])} for i in range(N)]
+    devices = [{"memory_bytes": float(memory[i]), "macs": float(used.macs[i]), "compute_s": float(used.compute_s[i]),
+                "transmit_s": float(used.transmit_s[i]), "energy_j": float(energy[i])} for i in range(N)]
     return Evaluation(obj, l_hat, d_acc, n_unserved, reqs, devices, violations, excess)

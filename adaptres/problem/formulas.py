@@ -8,6 +8,8 @@ from __future__ import annotations
 
 BITS_PER_BYTE = 8
 MEGA = 1e6
+MB = 1e6  # bytes in a megabyte (the solvers' memory rows, the study's tables)
+GMAC = 1e9  # multiplications in a giga-multiplication (the solvers' computation rows)
 UNSERVED_PENALTY = 10.0  # SPEC §5: a request left unserved adds 10 to the objective
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..io import InputError, load_json, write_json
+from . import formulas as F
 
 KINDS = ("stem", "conv", "identity", "head")
 DROPPABLE = ("conv", "identity")  # the residual blocks: their direct connection can be dropped (SPEC §1)
@@ -182,6 +183,7 @@ class Scenario:
     memory_model: str = "per_request"
     latency_ref_s: float | None = None
     _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _kernel: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         for name in ("units", "configs", "devices", "requests"):
@@ -267,6 +269,9 @@ class Scenario:
         if self.memory_model not in MEMORY_MODELS:
             raise ScenarioError(f"memory_model: must be one of {', '.join(MEMORY_MODELS)}, got {show(self.memory_model)}")
         number(self.latency_ref_s, "latency_ref_s", "latency_ref_s", nullable=True)
+        if self.latency_ref_s is None and not sum(u.macs for u in self.units):
+            raise ScenarioError("latency_ref_s: must be given when no unit has multiplications (the default L_ref, "
+                                "the whole model on the slowest device, would be 0 s)")
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -277,6 +282,14 @@ class Scenario:
     def unit_names(self) -> tuple[str, ...]:
         return self._names
 
+    @property
+    def kernel(self):
+        """The scenario's cost model (``kernel.CostKernel``), computed on first use."""
+        if self._kernel is None:
+            from .kernel import CostKernel
+            object.__setattr__(self, "_kernel", CostKernel(self))
+        return self._kernel
+
     def replace(self, **changes) -> "Scenario":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -285,7 +298,7 @@ class Scenario:
         """L_ref (SPEC §5): ``latency_ref_s``, else the whole model on the slowest device."""
         if self.latency_ref_s is not None:
             return float(self.latency_ref_s)
-        return sum(u.macs for u in self.units) / min(d.macs_per_s for d in self.devices)
+        return F.computation_latency(sum(u.macs for u in self.units), min(d.macs_per_s for d in self.devices))
 
     def allowed_configs(self) -> list[int]:
         """Configurations that meet the accuracy threshold (Eq 16)."""

@@ -98,11 +98,12 @@ def solver_comparison_figure(df: pd.DataFrame, title: str = ""):
     return _finish(fig, title)
 
 
-def scale_figure(df: pd.DataFrame, title: str = "", methods=("exact", "colgen", "relaxed", "colgen_round")):
+def scale_figure(df: pd.DataFrame, title: str = "", methods=None):
     """Over devices × requests: each method's wall time (top) and its objective above the proven bound
-    of the cell (bottom: an upper bound on its distance from the optimum; blank where no bound)."""
+    of the cell (bottom: an upper bound on its distance from the optimum; blank where no bound);
+    ``methods``: default every method in ``df``."""
     style()
-    methods = [m for m in methods if m in set(df["method"])]
+    methods = list(dict.fromkeys(df["method"])) if methods is None else [m for m in methods if m in set(df["method"])]
     df = df.assign(true_gap_pct=df["true_gap_pct"].clip(lower=0))  # a bound a hair above a plan reads 0
     fig, axes = plt.subplots(2, len(methods), figsize=(3.6 * len(methods), 6.6), squeeze=False)
     for c, method in enumerate(methods):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from .. import cluster, solvers
 from ..problem.evaluate import evaluate
+from ..problem.kernel import Usage
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from . import routes as R
@@ -255,14 +256,13 @@ class _Step:
 
     # ------------------------------------------------------------------ hops
     def _submit(self, r: int) -> None:
-        st, sc = self.state[r], self.sc
+        st = self.state[r]
         seg = st.route.segments[st.seg]
         _, holder, x = st.history[-1]
         assert holder == seg.src, (r, holder, seg)
         job = {"request": r, "start": seg.start, "stop": seg.stop, "dropped": sorted(st.route.dropped),
-               "src": seg.src, "rate_mbps": sc.rate_mbps[seg.src][seg.device], "macs": seg.macs,
-               "macs_per_s": sc.devices[seg.device].macs_per_s, "emulate_links": self.opt.links == "emulated",
-               "emulate_compute": self.opt.compute == "emulated"}
+               "src": seg.src, "transfer_s": seg.transfer_s, "compute_s": seg.compute_s,
+               "emulate_links": self.opt.links == "emulated", "emulate_compute": self.opt.compute == "emulated"}
         st.hop += 1
         out, rec = self.cl.actors[seg.device].hop.options(num_returns=2).remote(x, job)
         st.inflight = (st.hop, seg.device, out, rec, time.time())
@@ -303,20 +303,20 @@ class _Step:
         for d in devs:
             self.pings.pop(d, None)
         recs = [{"device": d, "at_s": self.scheduled.get(d), "detected_s": now - self.t0} for d in sorted(devs)]
-        used, resumes = R.Usage(self.sc.n_devices, self.sc.memory_model), []
+        used, resumes = R.usage(self.sc), []
         for r, st in self.state.items():
             for seg, dropped in st.done:
-                used.add(self.sc, [seg], dropped)
+                R.charge(used, self.sc, [seg], dropped)
             if r in self.ended:
                 continue
             q = self._resume(r, st)
             if q is None:  # goes on as planned
                 for segs, dropped in st.ahead():
-                    used.add(self.sc, segs, dropped)
+                    R.charge(used, self.sc, segs, dropped)
             elif q is not False:
                 resumes.append(q)
                 if st.inflight:  # resumes after its in-flight segment, which runs on
-                    used.add(self.sc, [st.route.segments[st.seg]], st.route.dropped)
+                    R.charge(used, self.sc, [st.route.segments[st.seg]], st.route.dropped)
         groups: dict = {}
         for q in resumes:
             groups.setdefault((q.start, q.done_drops), []).append(q)
@@ -352,7 +352,7 @@ class _Step:
         b, holder, _ = st.history[-1]
         return R.Resume(r, b, holder, frozenset(st.route.dropped & set(names[:b])), accuracy)
 
-    def _replan(self, group: list, used: R.Usage, devs: set) -> None:
+    def _replan(self, group: list, used: Usage, devs: set) -> None:
         alive = sorted(self.alive)
         what = f"device(s) {sorted(devs)} failed"
         try:

@@ -6,8 +6,8 @@ its shortcut only), from the state-dict slices the coordinator put in Ray's obje
 the bytes it holds against the scenario's weight figures.
 
 ``hop`` is one segment of a request: receive the activation from the device that holds it (an
-object reference; on one host it is paced to the link's rate, transfers on the same directed link
-one after another), then run the units with the request's drops, one request at a time (a FIFO
+object reference; on one host it is paced to the modelled transfer time (Eqs 10-11), transfers on the
+same directed link one after another), then run the units with the request's drops, one request at a time (a FIFO
 queue), waiting out the rest of the time the scenario's device would take (Eq 9) when the host is
 faster. Both emulations can be switched off on real devices. Every time is recorded.
 """
@@ -21,7 +21,6 @@ import time
 import torch
 
 from ..nn.model import AdaptiveResNet
-from ..problem import formulas as F
 
 
 def unit_modules(model: AdaptiveResNet, name: str, whole: bool) -> list[str]:
@@ -90,8 +89,8 @@ class DeviceActor:
         return {"weights": held, "rss_bytes": _rss()}
 
     async def hop(self, x, job: dict):
-        """Run one segment (``job``: request, start, stop, dropped, src, rate_mbps, macs, macs_per_s,
-        emulate_links, emulate_compute); returns (the activation, the record of times)."""
+        """Run one segment (``job``: request, start, stop, dropped, src, the modelled ``transfer_s`` and
+        ``compute_s``, emulate_links, emulate_compute); returns (the activation, the record of times)."""
         rec = {"request": job["request"], "device": self.index, "start": job["start"], "stop": job["stop"],
                "arrive": time.time(), "bytes": 0, "link_wait_s": 0.0, "transfer_s": 0.0}
         if job["src"] != self.index:
@@ -101,7 +100,7 @@ class DeviceActor:
                 t = time.time()
                 rec["link_wait_s"] = t - rec["arrive"]
                 if job["emulate_links"]:
-                    await asyncio.sleep(F.transmission_latency(rec["bytes"], job["rate_mbps"]))
+                    await asyncio.sleep(job["transfer_s"])
                 rec["transfer_s"] = time.time() - t
         t = time.time()
         async with self.loading:  # a load submitted before this segment comes first (after a re-plan)
@@ -112,7 +111,7 @@ class DeviceActor:
             c0 = time.time()
             y = await asyncio.to_thread(self._run, x, job)
             host = time.time() - c0
-            target = F.computation_latency(job["macs"], job["macs_per_s"])
+            target = job["compute_s"]
             if job["emulate_compute"] and host < target:
                 await asyncio.sleep(target - (time.time() - c0))
             rec.update(queue_wait_s=c0 - t, host_compute_s=host, compute_s=time.time() - c0, end=time.time(),

@@ -17,10 +17,10 @@ to the accuracy threshold). Any of the project's solvers solves it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import solvers
-from ..problem import formulas as F
+from ..problem.kernel import Usage
 from ..problem.plan import Assignment, Plan
 from ..problem.scenario import Config, Device, Request, Scenario, Unit
 
@@ -65,16 +65,16 @@ class Route:
 def segments(sc: Scenario, start: int, holder: int, dropped, devices: Sequence[int]) -> tuple[Segment, ...]:
     """The segments of units ``start``.. placed on ``devices`` (one per unit), the activation at
     ``start`` (the image when 0) held by ``holder``."""
-    names, units = sc.unit_names, sc.units
+    names, kernel, J = sc.unit_names, sc.kernel, len(sc.units)
     out, j, src = [], start, holder
-    while j < len(units):
+    while j < J:
         dev, k = devices[j - start], j
-        while k < len(units) and devices[k - start] == dev:
+        while k < J and devices[k - start] == dev:
             k += 1
-        macs = sum(units[u].cost(names[u] in dropped).macs for u in range(j, k))
-        nbytes = 0.0 if src == dev else float(sc.input_bytes if j == 0 else units[j - 1].output_bytes)
-        t_in = F.transmission_latency(nbytes, sc.rate_mbps[src][dev]) if nbytes else 0.0
-        out.append(Segment(dev, j, k, src, nbytes, macs, F.computation_latency(macs, sc.devices[dev].macs_per_s), t_in))
+        used = Usage(kernel)
+        compute_s = sum(used.run(u, names[u] in dropped, dev) for u in range(j, k))
+        nbytes = 0.0 if src == dev else float(kernel.in_bytes[j])
+        out.append(Segment(dev, j, k, src, nbytes, used.macs[dev], compute_s, used.send(j, src, dev)))
         j, src = k, dev
     return tuple(out)
 
@@ -104,48 +104,18 @@ def units_by_device(sc: Scenario, rts, n_devices: int) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- what a step has used
-@dataclass
-class Usage:
-    """Per device: multiplications, compute and sending seconds, memory (SPEC §5's two models)."""
+def usage(sc: Scenario) -> Usage:
+    """An empty ledger of what a step uses on ``sc``'s devices (its memory model)."""
+    return Usage(sc.kernel, sc.memory_model)
 
-    n: int
-    memory_model: str = "per_request"
-    macs: list = field(default_factory=list)
-    compute_s: list = field(default_factory=list)
-    transmit_s: list = field(default_factory=list)
-    memory: list = field(default_factory=list)
-    weights: list = field(default_factory=list)
 
-    def __post_init__(self):
-        self.macs, self.compute_s, self.transmit_s, self.memory = ([0.0] * self.n for _ in range(4))
-        self.weights = [dict() for _ in range(self.n)]
-
-    def charge(self, sc: Scenario, route: Route) -> None:
-        """Add every segment of ``route``."""
-        self.add(sc, route.segments, route.dropped)
-
-    def add(self, sc: Scenario, segs, dropped) -> None:
-        """Add segments ``segs`` run with the drops ``dropped``."""
-        names = sc.unit_names
-        for s in segs:
-            if s.in_bytes:
-                self.transmit_s[s.src] += s.transfer_s
-            self.macs[s.device] += s.macs
-            self.compute_s[s.device] += s.compute_s
-            for j in range(s.start, s.stop):
-                c = sc.units[j].cost(names[j] in dropped)
-                self.memory[s.device] += c.activation + (c.weight if self.memory_model == "per_request" else 0)
-                w = self.weights[s.device]
-                w[j] = max(w.get(j, 0.0), c.weight)
-
-    def energy(self, sc: Scenario) -> list[float]:
-        return [F.energy(self.compute_s[i], self.transmit_s[i], d.p_compute_w, d.p_transmit_w)
-                for i, d in enumerate(sc.devices)]
-
-    def memory_bytes(self) -> list[float]:
-        if self.memory_model == "per_request":
-            return list(self.memory)
-        return [m + sum(w.values()) for m, w in zip(self.memory, self.weights)]
+def charge(used: Usage, sc: Scenario, segs, dropped) -> None:
+    """Add segments ``segs``, run with the drops ``dropped``, to ``used`` (the problem side's ledger)."""
+    names = sc.unit_names
+    for s in segs:
+        used.send(s.start, s.src, s.device)
+        for j in range(s.start, s.stop):
+            used.run(j, names[j] in dropped, s.device)
 
 
 # ---------------------------------------------------------------------------- re-planning
@@ -187,7 +157,7 @@ def continuation(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], us
     if len(units) == 1:
         units.append(Unit(SENTINEL, "head", 0, None, 0, 0, None, None, 0))
     configs, _ = _configs(sc, start, done, min(q.accuracy for q in group))
-    energy, memory = used.energy(sc), used.memory_bytes()
+    energy, memory = used.energy(), used.memory_bytes()
     devices = []
     for i in alive:
         d = sc.devices[i]
@@ -213,7 +183,7 @@ def replan(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], used: Us
     for q, a in zip(group, plan.requests):
         out[q.request] = _route(sc, q, a, keys, alive, start) if a.served else None
         if out[q.request] is not None:
-            used.charge(sc, out[q.request])
+            charge(used, sc, out[q.request].segments, out[q.request].dropped)
     return out, plan
 
 

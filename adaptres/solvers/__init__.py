@@ -3,11 +3,13 @@
     from adaptres.solvers import Options, solve
     plan = solve(scenario, "exact", Options(time_limit=30, warm_start=True))
 
-A method is a module of this package named after it (``exact``, ``relaxed``, ``ga``) that
-registers a function ``(scenario, options, start) -> Plan`` with ``@register("name")``; ``solve``
-imports it on first use, so a new solver is one new module. ``start`` is a plan the caller already
-has (the relaxed method's, to warm-start the exact solver). Every method ends with ``finish``,
-which scores the decisions with the one evaluator.
+A method is a module of this package named after it (``exact``, ``relaxed``, ``ga``, ``colgen``,
+``colgen_round``) that registers a function ``(scenario, options, start) -> Plan`` with
+``@register("name", ...)``; ``solve`` imports it on first use, so a new solver is one new module.
+What the study needs to know of a method is its registry entry (``info``): whether its bound is
+proven, whether it draws random numbers, which options it reads, whose plan it starts from, and how
+to describe it. ``start`` is a plan the caller already has (the relaxed method's, to warm-start the
+exact solver). Every method ends with ``finish``, which scores the decisions with the one evaluator.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import importlib
 import math
 import pkgutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..io import InputError
 from ..problem.evaluate import evaluate
@@ -24,7 +26,7 @@ from ..problem.plan import Assignment, Plan
 from ..problem.scenario import Scenario
 
 Solver = Callable[[Scenario, "Options", "Plan | None"], Plan]
-_REGISTRY: dict[str, Solver] = {}
+_REGISTRY: dict[str, "Method"] = {}
 
 
 class OptionError(InputError):
@@ -74,10 +76,35 @@ def _real(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def register(name: str):
-    """Decorator: ``@register("exact")`` makes a function the solver of method ``name``."""
+@dataclass(frozen=True)
+class Method:
+    """A registered method and what the study needs to know of it."""
+
+    name: str
+    solve: Solver
+    proven: bool = False  # its bound is a proven bound on the step's optimum
+    stochastic: bool = False  # draws random numbers (seeded by ``Options.seed``)
+    options: frozenset = frozenset({"time_limit"})  # the ``Options`` fields it reads
+    start_from: str | None = None  # the method whose plan it can start from (``start``)
+    start_counted: bool = False  # that start's time counts in its own (with ``warm_start``)
+    describe: Callable[[Options], str] | None = None  # the method and its options in words
+
+    def words(self, options: Options) -> str:
+        return self.describe(options) if self.describe is not None else self.name
+
+
+def register(name: str, *, proven: bool = False, stochastic: bool = False, options=("time_limit",),
+             start_from: str | None = None, start_counted: bool = False,
+             describe: Callable[[Options], str] | None = None):
+    """Decorator: ``@register("exact", proven=True, ...)`` makes a function the solver of method ``name``
+    with its metadata (``Method``)."""
+    unknown = set(options) - {f.name for f in fields(Options)}
+    if unknown:
+        raise ValueError(f"register {name!r}: unknown option(s) {sorted(unknown)}")
+
     def add(fn: Solver) -> Solver:
-        _REGISTRY[name] = fn
+        _REGISTRY[name] = Method(name, fn, proven, stochastic, frozenset(options), start_from, start_counted,
+                                 describe)
         return fn
     return add
 
@@ -88,13 +115,18 @@ def methods() -> list[str]:
     return sorted(own | set(_REGISTRY))
 
 
-def get(method: str) -> Solver:
-    """The solver of ``method``, importing its module on first use."""
+def info(method: str) -> Method:
+    """The registry entry of ``method``, importing its module on first use."""
     if method not in _REGISTRY and isinstance(method, str) and method in methods():
         importlib.import_module(f"{__name__}.{method}")
     if method not in _REGISTRY:
         raise OptionError("method", f"must be one of {', '.join(methods())}, got {method!r}")
     return _REGISTRY[method]
+
+
+def get(method: str) -> Solver:
+    """The solver of ``method``, importing its module on first use."""
+    return info(method).solve
 
 
 def solve(scenario: Scenario, method: str, options: Options | None = None, start: Plan | None = None) -> Plan:

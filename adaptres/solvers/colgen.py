@@ -26,7 +26,8 @@ from . import Options, finish, register
 from .cg.data import Arrays, Column
 from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
-from .cg.master import UNSERVED_COST, Master, MipResult
+from ..problem.formulas import UNSERVED_PENALTY
+from .cg.master import Master, MipResult
 from .cg.pricing import Prices, Pricer
 from .cg.tree import branch_and_price, close_gap, split_on_served
 
@@ -105,10 +106,15 @@ class Root:
 def nothing_allowed(sc: Scenario, method: str):
     """No configuration meets the threshold: nothing can be served (proven)."""
     return finish(sc, method, unserved(len(sc.requests)), status="optimal", solve_s=0.0,
-                  bound=UNSERVED_COST * len(sc.requests), gap=0.0)
+                  bound=UNSERVED_PENALTY * len(sc.requests), gap=0.0)
 
 
-@register("colgen")
+def _words(o: Options) -> str:
+    return (f"column generation (proven bounds), to a {o.rel_gap:g} gap, {o.time_limit:g} s/step"
+            + (f", {o.max_nodes} nodes" if o.max_nodes is not None else ""))
+
+
+@register("colgen", proven=True, options=("time_limit", "rel_gap", "threads", "max_nodes", "allow_unserved", "highs"), start_from="relaxed", describe=_words)
 def solve(sc: Scenario, opts: Options, start=None):
     """Solve one step by column generation and branch-and-price; the plan carries the proven bound."""
     if not sc.allowed_configs():

@@ -17,7 +17,8 @@ ROOT_SHARE = 0.8  # of the time limit the root's column generation may take
 ROUND_MIP_S = 1.0  # seconds for the integer master at most
 
 
-@register("colgen_round")
+@register("colgen_round", options=("time_limit", "rel_gap", "threads", "max_nodes", "allow_unserved", "highs"), start_from="relaxed",
+          describe=lambda o: "the column-generation LP rounded (colgen_round, with a bound)")
 def solve(sc: Scenario, opts: Options, start=None):
     """The root's column generation, then the greedy plans and a short integer master."""
     if not sc.allowed_configs():

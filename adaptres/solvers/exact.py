@@ -15,7 +15,13 @@ from . import solve as solve_with
 from .milp import build_model, extract_plan, highs, served_bound, start_values, too_large
 
 
-@register("exact")
+def _words(o: Options) -> str:
+    return (f"exact MILP{', warm-started from Algorithm 1' if o.warm_start else ''}, to a {o.rel_gap:g} gap, "
+            f"{o.time_limit:g} s/step" + (f", {o.max_nodes} nodes" if o.max_nodes is not None else ""))
+
+
+@register("exact", proven=True, options=("time_limit", "rel_gap", "threads", "max_nodes", "allow_unserved", "highs", "warm_start", "tee"), start_from="relaxed",
+          start_counted=True, describe=_words)
 def solve(sc: Scenario, opts: Options, start=None):
     """Solve one step exactly; the plan carries HiGHS' status, best bound and relative gap."""
     t0 = time.perf_counter()

@@ -66,7 +66,8 @@ class _Clock(Termination):
         return (time.perf_counter() - self.t0) / self.seconds
 
 
-@register("ga")
+@register("ga", stochastic=True, options=("time_limit", "seed", "ga_time_limit", "ga_pop_size", "ga_generations"),
+          describe=lambda o: f"the genetic algorithm (pymoo, population {o.ga_pop_size})")
 def solve(sc: Scenario, opts: Options, start=None):
     """Run the GA (seeded by ``opts.seed``) and score its best individual with the evaluator."""
     t0 = time.perf_counter()

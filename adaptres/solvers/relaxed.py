@@ -17,7 +17,7 @@ import time
 
 import pyomo.environ as pyo
 
-from ..problem import formulas as F
+from ..problem.kernel import Usage
 from ..problem.plan import UNSERVED, Assignment, unserved
 from ..problem.scenario import Scenario
 from . import Options, finish, register
@@ -27,34 +27,29 @@ TIE = 1e-6
 
 
 class Ledger:
-    """What each device has left in this step (memory counted per request: a safe bound for both models)."""
+    """What each device has used in this step against its capacities (memory counted per request: a
+    safe bound for both models)."""
 
-    def __init__(self, sc: Scenario):
+    def __init__(self, sc: Scenario, used: Usage | None = None):
         self.sc = sc
-        self.mem = [d.memory_bytes for d in sc.devices]
-        self.macs = [d.compute_macs for d in sc.devices]
-        self.energy = [d.energy_j for d in sc.devices]
+        self.used = used if used is not None else Usage(sc.kernel, "per_request")
 
     def copy(self) -> "Ledger":
-        other = Ledger.__new__(Ledger)
-        other.sc, other.mem, other.macs, other.energy = self.sc, self.mem[:], self.macs[:], self.energy[:]
-        return other
+        return Ledger(self.sc, self.used.copy())
 
-    def try_add(self, j: int, dropped: bool, i: int, prev: int, nbytes: float) -> bool:
+    def try_add(self, j: int, dropped: bool, i: int, prev: int) -> bool:
         """Put unit j on device i (its input coming from device ``prev``) if everything still fits."""
-        sc, d = self.sc, self.sc.devices
-        c = sc.unit_cost(j, dropped)
-        e_comp = d[i].p_compute_w * F.computation_latency(c.macs, d[i].macs_per_s)
-        e_send = d[prev].p_transmit_w * F.transmission_latency(nbytes, sc.rate_mbps[prev][i]) if prev != i else 0.0
-        need_e = {i: e_comp}
-        need_e[prev] = need_e.get(prev, 0.0) + e_send
-        mem = c.weight + c.activation
-        if mem > self.mem[i] or c.macs > self.macs[i] or any(v > self.energy[k] + 1e-12 for k, v in need_e.items()):
+        k, u, devs, v = self.sc.kernel, self.used, self.sc.devices, int(dropped)
+        t, send = k.unit_s(j, dropped, i), k.send_s(j, prev, i)
+        energy = {i: k.energy(u.compute_s[i] + t, u.transmit_s[i] + (send if prev == i else 0.0), i)}
+        if prev != i:
+            energy[prev] = k.energy(u.compute_s[prev], u.transmit_s[prev] + send, prev)
+        if u.memory_per_request[i] + k.weight[j, v] + k.activation[j, v] > devs[i].memory_bytes \
+                or u.macs[i] + k.macs[j, v] > devs[i].compute_macs \
+                or any(e > devs[d].energy_j + 1e-12 for d, e in energy.items()):
             return False
-        self.mem[i] -= mem
-        self.macs[i] -= c.macs
-        for k, v in need_e.items():
-            self.energy[k] -= v
+        u.run(j, dropped, i)
+        u.send(j, prev, i)
         return True
 
 
@@ -81,9 +76,8 @@ def place_request(sc: Scenario, r: int, k: int, x_frac, ledger: Ledger):
     prev, place, moved = sc.requests[r].source, {}, 0
     for j in range(len(names)):
         prefs = device_order(sc, x_frac[r][j], None if j == 0 else prev)
-        nbytes = sc.input_bytes if j == 0 else sc.units[j - 1].output_bytes
         for rank, i in enumerate(prefs):
-            if trial.try_add(j, names[j] in dropped, i, prev, nbytes):
+            if trial.try_add(j, names[j] in dropped, i, prev):
                 place[names[j]] = i
                 moved += rank > 0
                 prev = i
@@ -113,7 +107,7 @@ def round_and_repair(sc: Scenario, s_frac, y_frac, x_frac) -> tuple[list[Assignm
     return out, moved
 
 
-@register("relaxed")
+@register("relaxed", options=("time_limit", "threads"), describe=lambda o: "relaxation + Algorithm 1")
 def solve(sc: Scenario, opts: Options, start=None):
     """Relaxation (Eq 20) + Algorithm 1 + repair, scored by the evaluator; ``bound`` is the LP's."""
     t0 = time.perf_counter()
@@ -133,4 +127,4 @@ def solve(sc: Scenario, opts: Options, start=None):
     decisions, moved = round_and_repair(sc, s_frac, y_frac, x_frac)
     bound = res.bound if res.bound is not None else res.incumbent
     return finish(sc, "relaxed", decisions, solve_s=time.perf_counter() - t0, bound=bound,
-                  extra={"repair_moves": moved})
+                  extra={"repair_moves": moved, "root_bound": bound})

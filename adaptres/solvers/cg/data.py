@@ -19,7 +19,7 @@ import numpy as np
 from ...problem import formulas as F
 from ...problem.scenario import Scenario
 
-MB, GMAC = 1e6, 1e9  # the master's rows are in megabytes and giga-multiplications (HiGHS' tolerances)
+MB, GMAC = F.MB, F.GMAC  # the master's rows are in megabytes and giga-multiplications (HiGHS' tolerances)
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,11 @@ class Arrays:
         self.sources = sorted({q.source for q in sc.requests})
         self.n_s = np.array([sum(q.source == s for q in sc.requests) for s in self.sources], dtype=float)
         self.drop = np.array([[sc.drops(k, j) for j in range(J)] for k in range(len(sc.configs))], dtype=bool)
-        kept = [u.cost(False) for u in sc.units]
-        dropped = [u.cost(True) if u.droppable else u.cost(False) for u in sc.units]
-        self.macs = np.array([[a.macs, b.macs] for a, b in zip(kept, dropped)], dtype=float)  # (J, 2): kept, dropped
-        self.weight = np.array([[a.weight, b.weight] for a, b in zip(kept, dropped)], dtype=float)
-        act = np.array([[a.activation, b.activation] for a, b in zip(kept, dropped)], dtype=float)
+        self.kernel = kernel = sc.kernel  # the cost model: Eq 9 per unit and device, Eqs 10-11 per link, Eq 19
+        self.macs, self.weight = kernel.macs, kernel.weight  # (J, 2): kept, dropped
+        act = kernel.activation
         self.shared = sc.memory_model == "shared_weights"
         self.mem = (act if self.shared else act + self.weight) / MB  # what a column puts in the memory row
-        self.out_bytes = np.array([u.output_bytes for u in sc.units], dtype=float)
-        self.input_bytes = float(sc.input_bytes)
-        self.speed = np.array([d.macs_per_s for d in sc.devices], dtype=float)
-        self.pc = np.array([d.p_compute_w for d in sc.devices], dtype=float)
-        self.pt = np.array([d.p_transmit_w for d in sc.devices], dtype=float)
-        rate = np.array(sc.rate_mbps, dtype=float)
-        off = ~np.eye(N, dtype=bool)
-        self.sec_per_byte = np.where(off, F.BITS_PER_BYTE / (np.where(off, rate, 1.0) * F.MEGA), 0.0)  # (N, N)
         self.cap = {"compute": np.array([d.compute_macs for d in sc.devices]) / GMAC,
                     "energy": np.array([d.energy_j for d in sc.devices], dtype=float),
                     "memory": np.array([d.memory_bytes for d in sc.devices]) / MB}
@@ -70,8 +60,7 @@ class Arrays:
         self._limits()
 
     def _limits(self) -> None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            battery = np.where(self.pc > 0, self.cap["energy"] * self.speed / self.pc, np.inf)
+        battery = self.kernel.macs_within_energy(self.cap["energy"])
         self.macs_limit = np.minimum(self.cap["compute"] * GMAC, battery) * (1 + 1e-6)
         self.mem_limit = self.cap["memory"] * MB * (1 + 1e-6)
 
@@ -79,7 +68,8 @@ class Arrays:
         """A copy whose battery limits keep back what sending the largest output over the device's
         slowest link costs (a heuristic's margin: the pricing pass checks computing energy only)."""
         other = copy.copy(self)
-        send = self.pt * max(self.out_bytes.max(), self.input_bytes) * self.sec_per_byte.max(axis=1)
+        k = self.kernel
+        send = k.energy(0.0, k.bytes_s(k.in_bytes.max()).max(axis=1))
         other.cap = {**self.cap, "energy": np.maximum(0.0, self.cap["energy"] - send)}
         other._limits()
         return other
@@ -116,22 +106,12 @@ class Arrays:
         macs, mem, energy = (np.zeros((n, self.N)) for _ in range(3))
         np.add.at(macs, (rows, paths.ravel()), np.tile(self.macs[units, v], n))
         np.add.at(mem, (rows, paths.ravel()), np.tile(self.request_mem[units, v], n))
-        energy += self.pc * macs / self.speed
-        sends, senders = self._sends(paths, s)
-        np.add.at(energy, (rows, senders.ravel()), (sends * self.pt[senders]).ravel())
+        np.add.at(energy, (rows, paths.ravel()), self.kernel.compute_energy[units, v, paths].ravel())
+        sends, senders = self.kernel.path_sends(paths, self.sources[s])
+        np.add.at(energy, (rows, senders.ravel()), self.kernel.sender_energy(sends, senders).ravel())
         tol = 1 + 1e-6
         return (macs <= self.cap["compute"] * GMAC * tol).all(1) & (mem <= self.mem_limit).all(1) \
             & (energy <= self.cap["energy"] * tol + 1e-9).all(1)
-
-    def _sends(self, paths: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
-        """For placements ``paths`` (n × J) from source s: the seconds of every transfer (the input
-        image to the stem's device, then each unit's output to the next unit's; 0 on one device) and
-        the device that sends each, both (n × J)."""
-        src = self.sources[s]
-        sends = np.concatenate([self.input_bytes * self.sec_per_byte[src, paths[:, 0]][:, None],
-                                self.out_bytes[None, :-1] * self.sec_per_byte[paths[:, :-1], paths[:, 1:]]], axis=1)
-        senders = np.concatenate([np.full((len(paths), 1), src), paths[:, :-1]], axis=1)
-        return sends, senders
 
     def columns(self, paths: np.ndarray, k: int, s: int) -> tuple[np.ndarray, dict]:
         """``column`` for many placements of one configuration and source at once: the objective
@@ -139,40 +119,35 @@ class Arrays:
         n, units = len(paths), np.arange(self.J)
         v = self.drop[k].astype(int)
         rows = np.repeat(np.arange(n), self.J)
-        comp_t = self.macs[units, v][None, :] / self.speed[paths]
-        sends, senders = self._sends(paths, s)
+        comp_t = self.kernel.compute_s[units, v, paths]
+        sends, senders = self.kernel.path_sends(paths, self.sources[s])
         use = {kind: np.zeros((n, self.N)) for kind in ("compute", "energy", "memory")}
         np.add.at(use["compute"], (rows, paths.ravel()), np.tile(self.macs[units, v] / GMAC, n))
         np.add.at(use["memory"], (rows, paths.ravel()), np.tile(self.mem[units, v], n))
-        np.add.at(use["energy"], (rows, paths.ravel()), (self.pc[paths] * comp_t).ravel())
-        np.add.at(use["energy"], (rows, senders.ravel()), (self.pt[senders] * sends).ravel())
+        np.add.at(use["energy"], (rows, paths.ravel()), self.kernel.compute_energy[units, v, paths].ravel())
+        np.add.at(use["energy"], (rows, senders.ravel()), self.kernel.sender_energy(sends, senders).ravel())
         cost = self.lat_w * (comp_t.sum(axis=1) + sends.sum(axis=1)) + self.acc_cost[k]
         return cost, use
-
-    def compute_s(self, j: int, v: int, i: int) -> float:
-        return F.computation_latency(self.macs[j, v], self.speed[i])
 
     def column(self, col: Column) -> tuple[float, dict]:
         """A column's objective coefficient and its use of each device: ``{"compute"|"energy"|"memory":
         {device: amount}}`` (master units), plus ``"links"``: the (device, unit, level) it loads."""
-        src = self.sources[col.s]
+        k = self.kernel
         use = {"compute": {}, "energy": {}, "memory": {}, "links": []}
 
         def add(kind, i, v):
             use[kind][i] = use[kind].get(i, 0.0) + v
         latency = 0.0
-        prev = src
+        prev = self.sources[col.s]
         for j, i in enumerate(col.place):
             v = int(self.drop[col.k, j])
-            nbytes = self.input_bytes if j == 0 else self.out_bytes[j - 1]
             if prev != i:
-                t = nbytes * self.sec_per_byte[prev, i]
+                t = k.send_s(j, prev, i)
                 latency += t
-                add("energy", prev, self.pt[prev] * t)
-            t = self.compute_s(j, v, i)
-            latency += t
+                add("energy", prev, k.energy(0.0, t, prev))
+            latency += k.compute_s[j, v, i]
             add("compute", i, self.macs[j, v] / GMAC)
-            add("energy", i, self.pc[i] * t)
+            add("energy", i, k.compute_energy[j, v, i])
             add("memory", i, self.mem[j, v])
             use["links"] += [(i, j, lvl) for lvl in self.level_rows(j, v)]
             prev = i

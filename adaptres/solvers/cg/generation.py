@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from .data import Arrays, Column
-from .master import UNSERVED_COST, Master
+from ...problem.formulas import UNSERVED_PENALTY
+from .master import Master
 from .pricing import Prices, Pricer
 
 PER_ROUND = 8  # columns added per source and round (its cheapest configurations)
@@ -45,7 +46,7 @@ def lagrangian_bound(ar: Arrays, master: Master, prices: Prices, floors: list[fl
     for (s, j, i), (lo, hi) in master.arcs.items():
         y = prices.arc[s][j, i] if s in prices.arc else 0.0
         bound += y * (lo if y > 0 else hi) if y else 0.0
-    bound += float(sum(n * min(UNSERVED_COST, b) for n, b in zip(ar.n_s, floors)))
+    bound += float(sum(n * min(UNSERVED_PENALTY, b) for n, b in zip(ar.n_s, floors)))
     for what in master.columns:
         if isinstance(what, tuple) and what[0] == "z":
             _, i, j, lvl = what

@@ -30,7 +30,7 @@ def place(pricer: Pricer, prices: Prices, s: int) -> Column | None:
     found = _fitting(pricer, prices, s)
     if found is not None:
         return found[1]
-    orders = (np.argsort(-ar.speed, kind="stable"), np.argsort(ar.speed, kind="stable"),
+    orders = (np.argsort(-ar.kernel.speed, kind="stable"), np.argsort(ar.kernel.speed, kind="stable"),
               np.argsort(-ar.macs_limit, kind="stable"))
     for arrays in (ar, ar.sparing()):  # then with the batteries' margin for sending
         tries = [_fitting(pricer.on(arrays, order), prices, s) for order in (None, *orders)]

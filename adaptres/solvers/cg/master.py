@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
+from ...problem.formulas import UNSERVED_PENALTY
 from .data import Arrays, Column
 from .pricing import Prices
 
 INF = highspy.kHighsInf
-UNSERVED_COST = 10.0
 ARTIFICIAL_COST = 1e3
 KINDS = ("compute", "energy", "memory")
 
@@ -77,7 +77,7 @@ class Master:
         self.by_source: list[list[int]] = [[] for _ in range(S)]  # the columns of each source
         self.arcs: dict = {}  # branching rows: (s, j, i) -> (lo, hi) while active
         for s in range(S):
-            self._add([("conv", s)], [1.0], UNSERVED_COST, float(ar.n_s[s]), ("u", s))
+            self._add([("conv", s)], [1.0], UNSERVED_PENALTY, float(ar.n_s[s]), ("u", s))
         # an artificial count of served requests at a prohibitive cost keeps the LP feasible while a
         # branch asks for more than the columns found so far serve (never in an integer plan)
         self._add([("served",)], [1.0], ARTIFICIAL_COST * max(1, ar.R), float(ar.R), ("a",))

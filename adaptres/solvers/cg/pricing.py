@@ -88,9 +88,8 @@ class Pricer:
 
     def node_costs(self, prices: Prices, s: int) -> np.ndarray:
         """(J, 2, N): the price of unit j in variant v (0 kept, 1 dropped) on device i."""
-        ar = self.ar
-        t = ar.macs[:, :, None] / ar.speed[None, None, :]
-        cost = (ar.lat_w + prices.energy * ar.pc) * t + prices.compute * ar.macs[:, :, None] / GMAC \
+        ar, k = self.ar, self.ar.kernel
+        cost = ar.lat_w * k.compute_s + prices.energy * k.compute_energy + prices.compute * ar.macs[:, :, None] / GMAC \
             + prices.memory * ar.mem[:, :, None]
         arc = prices.arc.get(s)
         if arc is not None:  # branching duals: unit j on device i, and unit j dropped (column N)
@@ -104,10 +103,11 @@ class Pricer:
                         cost[j, v] += eta[j, lvl]
         return cost
 
-    def send(self, prices: Prices) -> np.ndarray:
-        """(N, N): the price of one byte sent a → b (its time, and the sender's energy)."""
-        ar = self.ar
-        return ar.sec_per_byte * (ar.lat_w + prices.energy * ar.pt)[:, None]
+    def send(self, prices: Prices, j: int) -> np.ndarray:
+        """(N, N): the price of the transfer into unit j sent a → b (its time, and the sender's energy)."""
+        ar, k = self.ar, self.ar.kernel
+        t = k.hop_s(j)
+        return ar.lat_w * t + prices.energy[:, None] * k.sender_energy(t, np.arange(ar.N)[:, None])
 
     def walk(self) -> list[np.ndarray]:
         """walk[a][p, b - a]: the pattern at unit b of the suffix pattern p at unit a."""
@@ -118,7 +118,7 @@ class Pricer:
             out[a] = here if a == J - 1 else np.concatenate([here, out[a + 1][tr.child[a]]], axis=1)
         return out
 
-    def segments(self, node: np.ndarray, send: np.ndarray):
+    def segments(self, node: np.ndarray, prices: Prices):
         """The backward pass over *segments* (runs of units on one device): B[a][p, i] is the cheapest
         cost of units a… of pattern p when a new segment starts at unit a on device i, every segment
         within what the device can hold for one request (its multiplications within the computational
@@ -128,15 +128,15 @@ class Pricer:
         ar, tr, J = self.ar, self.trie, self.ar.J
         walk = self._walk or self.walk()
         self._walk = walk
-        hop = send + np.diag(np.full(ar.N, np.inf))  # a new segment goes to another device
+        barred = np.diag(np.full(ar.N, np.inf))  # a new segment goes to another device
         if self.order is not None:  # ... and, in a heuristic's order, to a later one
             rank = np.empty(ar.N, dtype=int)
             rank[self.order] = np.arange(ar.N)
-            hop = np.where(rank[None, :] > rank[:, None], hop, np.inf)
+            barred = np.where(rank[None, :] > rank[:, None], barred, np.inf)
         B, end, nxt, M = [None] * J, [None] * J, [None] * J, [None] * J
         for a in reversed(range(J)):
             if a < J - 1:  # the best next segment from device i after unit a
-                M[a], nxt[a] = min_plus(ar.out_bytes[a] * hop, B[a + 1])
+                M[a], nxt[a] = min_plus(self.send(prices, a + 1) + barred, B[a + 1])
             P = len(tr.dropped[a])
             best, arg = np.full((P, ar.N), np.inf), np.full((P, ar.N), -1, dtype=np.int32)
             cost, macs, mem = np.zeros((P, ar.N)), np.zeros(P), np.zeros(P)
@@ -160,9 +160,8 @@ class Pricer:
         (inf when none fits), and a function that rebuilds the column of configuration index c.
         ``dp`` reuses a pass."""
         ar, tr = self.ar, self.trie
-        send = self.send(prices)
-        B, end, nxt = dp if dp is not None else self.segments(self.node_costs(prices, s), send)
-        tin = ar.input_bytes * send[ar.sources[s]]
+        B, end, nxt = dp if dp is not None else self.segments(self.node_costs(prices, s), prices)
+        tin = self.send(prices, 0)[ar.sources[s]]
         start = tin[None, :] + B[0][tr.ids[0]]  # (configs, N)
         first = start.argmin(axis=1)
         value = start[np.arange(len(first)), first] + ar.acc_cost[ar.K] - prices.served
@@ -186,9 +185,9 @@ class Pricer:
         reach, or at ``deadline``, a ``time.perf_counter`` value): a forward search that keeps a partial plan only while its cost plus a lower bound on its
         completion stays within the limit and each of its segments fits its device."""
         ar = self.ar
-        node, send = self.node_costs(prices, s), self.send(prices)
-        B, _, _ = self.segments(node, send)  # the cheapest completions, segment by segment
-        tin = ar.input_bytes * send[ar.sources[s]]
+        node, send = self.node_costs(prices, s), [self.send(prices, j) for j in range(ar.J)]
+        B, _, _ = self.segments(node, prices)  # the cheapest completions, segment by segment
+        tin = send[0][ar.sources[s]]
         out, seen = [], 0
         for c, k in enumerate(ar.K):
             if deadline is not None and time.perf_counter() > deadline:
@@ -216,7 +215,7 @@ class Pricer:
         eye = np.eye(ar.N, dtype=bool)
         for j in range(1, ar.J):
             last = paths[:, -1]
-            step = acc[:, None] + ar.out_bytes[j - 1] * send[last] + node[j, d[j]][None, :]
+            step = acc[:, None] + send[j][last] + node[j, d[j]][None, :]
             same = eye[last]  # (paths, N): the candidate continues the current segment
             m2 = np.where(same, macs[:, None], 0.0) + ar.macs[j, d[j]]
             r2 = np.where(same, mem[:, None], 0.0) + ar.request_mem[j, d[j]]

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .generation import Clock, generate
-from .master import UNSERVED_COST, MipResult
+from ...problem.formulas import UNSERVED_PENALTY
+from .master import MipResult
 
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
 ENUMERATE_CAP = 100_000  # columns listed to close a gap at most
@@ -139,7 +140,7 @@ def list_within(ar, pricer, master, nodes: list, target: float, deadline: float)
         if bound > target:
             continue
         for s in range(len(ar.sources)):
-            cols = pricer.enumerate(prices, s, min(UNSERVED_COST, floors[s]) + target - bound,
+            cols = pricer.enumerate(prices, s, min(UNSERVED_PENALTY, floors[s]) + target - bound,
                                     ENUMERATE_CAP - len(found), deadline)
             if cols is None:
                 return None

@@ -1,0 +1,143 @@
+"""The cost model of one scenario, computed once: what every consumer reads.
+
+``CostKernel`` turns a scenario's units, devices and links into arrays through the paper's formulas
+(``formulas``: Eq 9 computation, Eqs 10-11 transmission, Eq 19 energy), so that the evaluator, the
+runtime's routes, the column generation, the MILP's coefficients and the relaxation all price a plan
+the same way and a change of the model is one edit in ``formulas``. ``Usage`` is the one ledger of
+what served requests use on each device (memory under both models, multiplications, computing and
+sending seconds, and energy from them).
+
+Indices: ``j`` a unit (0 = the stem), ``v`` its variant (0 kept, 1 its direct connection dropped; a
+unit that cannot be dropped has the same figures in both), ``i``/``a``/``b`` devices. The transfer
+*into* unit ``j`` carries the input image for ``j = 0`` and unit ``j - 1``'s output otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import formulas as F
+
+
+class CostKernel:
+    """A scenario's per-unit, per-device and per-link costs (see the module's docstring)."""
+
+    def __init__(self, sc):
+        self.J, self.N = len(sc.units), len(sc.devices)
+        kept = [u.cost(False) for u in sc.units]
+        dropped = [u.cost(True) if u.droppable else u.cost(False) for u in sc.units]
+        pair = lambda part: np.array([[getattr(a, part), getattr(b, part)] for a, b in zip(kept, dropped)],  # noqa: E731
+                                     dtype=float)
+        self.macs, self.weight, self.activation = pair("macs"), pair("weight"), pair("activation")  # (J, 2)
+        self.out_bytes = np.array([u.output_bytes for u in sc.units], dtype=float)
+        self.input_bytes = float(sc.input_bytes)
+        # the bytes of the transfer into unit j: the image, then each unit's output
+        self.in_bytes = np.concatenate([[self.input_bytes], self.out_bytes[:-1]])
+        self.speed = np.array([d.macs_per_s for d in sc.devices], dtype=float)
+        self.p_compute = np.array([d.p_compute_w for d in sc.devices], dtype=float)
+        self.p_transmit = np.array([d.p_transmit_w for d in sc.devices], dtype=float)
+        self.rate = np.array(sc.rate_mbps, dtype=float).reshape(self.N, self.N)
+        self.compute_s = F.computation_latency(self.macs[:, :, None], self.speed[None, None, :])  # (J, 2, N), Eq 9
+        self.compute_energy = F.energy(self.compute_s, 0.0, self.p_compute, self.p_transmit)  # (J, 2, N), Eq 19
+        self._hops: dict[int, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ scalars (one request at a time)
+    def unit_s(self, j: int, dropped: bool, i: int) -> float:
+        """Eq 9: seconds device i computes unit j (its direct connection ``dropped`` or not)."""
+        return float(self.compute_s[j, int(dropped), i])
+
+    def send_s(self, j: int, a: int, b: int) -> float:
+        """Eqs 10-11: seconds to send the transfer into unit j from device a to b (0 on one device)."""
+        return 0.0 if a == b else float(F.transmission_latency(float(self.in_bytes[j]), float(self.rate[a, b])))
+
+    def energy(self, compute_s, transmit_s, i: int | None = None):
+        """Eq 19: the energy of device ``i`` (None: of every device, arrays of N) computing ``compute_s``
+        and sending ``transmit_s`` seconds (numbers, arrays or a solver's expressions)."""
+        if i is None:
+            return F.energy(compute_s, transmit_s, self.p_compute, self.p_transmit)
+        return F.energy(compute_s, transmit_s, float(self.p_compute[i]), float(self.p_transmit[i]))
+
+    def sender_energy(self, seconds, senders):
+        """Eq 19: the energy of transfers of ``seconds`` sent by devices ``senders`` (arrays that broadcast)."""
+        return F.energy(0.0, seconds, self.p_compute[senders], self.p_transmit[senders])
+
+    def macs_within_energy(self, energy_j) -> np.ndarray:
+        """Eqs 9, 19 inverted: the multiplications each device can compute on ``energy_j`` (N,)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_mac = self.energy(F.computation_latency(1.0, self.speed), 0.0)
+            return np.where(per_mac > 0, np.asarray(energy_j, dtype=float) / np.where(per_mac > 0, per_mac, 1.0),
+                            np.inf)
+
+    # ------------------------------------------------------------------ arrays (every device pair)
+    def hop_s(self, j: int) -> np.ndarray:
+        """Eqs 10-11: (N, N) seconds of the transfer into unit j from device a to b (0 on the diagonal)."""
+        if j not in self._hops:
+            off = ~np.eye(self.N, dtype=bool)
+            t = F.transmission_latency(self.in_bytes[j], np.where(off, self.rate, 1.0))
+            self._hops[j] = np.where(off, t, 0.0)
+        return self._hops[j]
+
+    def bytes_s(self, nbytes: float) -> np.ndarray:
+        """Eqs 10-11: (N, N) seconds to send ``nbytes`` from device a to b (0 on the diagonal)."""
+        off = ~np.eye(self.N, dtype=bool)
+        return np.where(off, F.transmission_latency(nbytes, np.where(off, self.rate, 1.0)), 0.0)
+
+    def path_sends(self, paths: np.ndarray, sources) -> tuple[np.ndarray, np.ndarray]:
+        """For placements ``paths`` (n × J) whose requests start on ``sources`` (a device or n of them):
+        the seconds of every transfer into each unit and the device that sends it, both (n × J)."""
+        n = len(paths)
+        senders = np.concatenate([np.broadcast_to(np.asarray(sources), (n,))[:, None], paths[:, :-1]], axis=1)
+        sends = np.stack([self.hop_s(j)[senders[:, j], paths[:, j]] for j in range(self.J)], axis=1) if n else \
+            np.zeros((0, self.J))
+        return sends, senders
+
+
+@dataclass
+class Usage:
+    """What served requests use on each device (SPEC §5): multiplications (Eq 14), computing and
+    sending seconds (Eqs 9-11) and the energy from them (Eqs 17, 19), memory (Eq 13) under the
+    scenario's memory model — or ``memory_model`` (``per_request`` bounds both)."""
+
+    kernel: CostKernel
+    memory_model: str = "per_request"
+
+    def __post_init__(self):
+        n = self.kernel.N
+        self.macs, self.compute_s, self.transmit_s = [0.0] * n, [0.0] * n, [0.0] * n
+        self.memory_per_request, self.activations = [0.0] * n, [0.0] * n
+        self.weights: list[dict] = [dict() for _ in range(n)]  # unit -> the largest weight figure run there
+
+    def copy(self) -> "Usage":
+        other = Usage.__new__(Usage)
+        other.kernel, other.memory_model = self.kernel, self.memory_model
+        other.macs, other.compute_s, other.transmit_s = self.macs[:], self.compute_s[:], self.transmit_s[:]
+        other.memory_per_request, other.activations = self.memory_per_request[:], self.activations[:]
+        other.weights = [dict(w) for w in self.weights]
+        return other
+
+    def run(self, j: int, dropped: bool, i: int) -> float:
+        """Charge unit j on device i; returns its computing seconds."""
+        k, v = self.kernel, int(dropped)
+        t = k.unit_s(j, dropped, i)
+        self.compute_s[i] += t
+        self.macs[i] += k.macs[j, v]
+        self.memory_per_request[i] += k.weight[j, v] + k.activation[j, v]
+        self.activations[i] += k.activation[j, v]
+        self.weights[i][j] = max(self.weights[i].get(j, 0.0), k.weight[j, v])
+        return t
+
+    def send(self, j: int, a: int, b: int) -> float:
+        """Charge the transfer into unit j from device a to b to its sender; returns its seconds."""
+        t = self.kernel.send_s(j, a, b)
+        self.transmit_s[a] += t
+        return t
+
+    def energy(self) -> list[float]:
+        return [float(self.kernel.energy(self.compute_s[i], self.transmit_s[i], i)) for i in range(self.kernel.N)]
+
+    def memory_bytes(self) -> list[float]:
+        if self.memory_model == "per_request":
+            return list(self.memory_per_request)
+        return [a + sum(w.values()) for a, w in zip(self.activations, self.weights)]
