@@ -26,7 +26,7 @@ ALLOWED = {
     "cli": {"paths", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime", "report", "cli"},
 }
 TORCH_FREE = ("problem", "solvers", "paths", "io", "cluster", "cli", "experiments", "nn/recipe.py", "runtime/routes.py",
-              "runtime/coordinator.py")
+              "runtime/coordinator.py", "runtime/detector.py")
 
 
 def modules():

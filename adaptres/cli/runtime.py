@@ -40,7 +40,8 @@ def cmd_run(args):
     answered = [r for r in q if r["status"] == "answered"]
     print(f"wrote {out}: {len(answered)} of {len(q)} requests answered "
           f"({sum(r['prediction'] == r['label'] for r in answered)} correct), "
-          f"{sum(r['status'] == 'unserved' for r in q)} unserved, {len(run['failures'])} device(s) failed")
+          f"{sum(r['status'] == 'unserved' for r in q)} unserved, {sum(r['status'] == 'failed' for r in q)} failed, "
+          f"{len(run['failures'])} device(s) failed")
 
 
 def cmd_profile_units(args):

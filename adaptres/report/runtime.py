@@ -75,12 +75,12 @@ class RuntimeRun:
         rows = []
         for name, g in self.requests.groupby("run", sort=False):
             done = g[g["status"] == "answered"]
-            ended = int(g["status"].isin(["answered", "unserved"]).sum())
+            ended = int(g["status"].isin(["answered", "unserved", "failed"]).sum())
             rows.append({"run": name, "requests": len(g), "ended_once": ended, "lost": len(g) - ended,
                          "answered": len(done) if name != "failure" else None,
                          "bytes_as_modelled": bool((done["bytes_sent"] == done["bytes_model"]).all())
                          if name != "failure" else None})
-        ended = int(self.sweep["answered"].sum() + self.sweep["unserved"].sum())
+        ended = int(self.sweep["answered"].sum() + self.sweep["unserved"].sum() + self.sweep["failed"].sum())
         rows.append({"run": "failure sweep", "requests": int(self.sweep["requests"].sum()), "ended_once": ended,
                      "lost": int(self.sweep["lost"].sum()), "answered": None, "bytes_as_modelled": None})
         out = pd.DataFrame(rows)

@@ -3,18 +3,23 @@
 ``Cluster`` owns the actors (one per device, restarted by Ray when they die) and the model's weights,
 cut into state-dict slices in Ray's object store. ``Cluster.execute(scenario, plan, images, ...)``
 runs one step: every served request hop by hop along its route (``routes``), activations passed as
-object references from device to device. Devices are watched by a heartbeat: a ping that fails,
-times out or answers from a new process marks the device failed. Then every unfinished request that
-still needs that device resumes from the last activation a surviving device holds, re-planned on the
-survivors by the project's solver (``routes.replan``), or ends unserved with the reason. Every
-request ends exactly once, answered or unserved; the step's record is ``run.json`` (README).
+object references from device to device. Devices are watched by a failure detector (``detector``: a
+heartbeat and Ray's actor errors). Then every unfinished request that still needs a failed device
+resumes from the last activation a surviving device holds, re-planned on the survivors by the
+project's solver (``routes.replan``), or ends unserved with the reason. A segment that raises any
+other error (a bug, non-finite numbers) fails its request with the error named: it is not taken for
+a device failure. Every request ends exactly once — answered, unserved or failed; the step's record
+is ``run.json`` (README).
 """
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from ray.exceptions import RayTaskError
 
 from .. import cluster, solvers
 from ..problem.evaluate import evaluate
@@ -22,6 +27,7 @@ from ..problem.kernel import Usage
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from . import routes as R
+from .detector import DEVICE_ERRORS, HeartbeatDetector, wait_answering
 
 LINKS = ("emulated", "real")
 
@@ -36,7 +42,7 @@ class Options:
     method: str = "colgen_round"
     time_limit: float = 5.0
     heartbeat_s: float = 0.05
-    heartbeat_timeout_s: float = 0.3
+    heartbeat_timeout_s: float = 1.0  # a ping's round trip under a loaded 2-core CI stays far below (README)
     exclusive: bool = False
     deadline_s: float | None = None  # default: 3 × the slowest modelled request + 30 s
 
@@ -51,6 +57,25 @@ class Options:
                 raise ValueError(f"{name}: must be a positive number of seconds, got {v!r}")
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A segment submitted to a device and not yet back."""
+
+    hop: int  # the request's hop number (a result of an older hop is stale)
+    device: int
+    activation: object  # the reference to the segment's output
+    record: object  # the reference to its record of times
+    submitted: float  # time.time() at submission
+
+
+class Fate(enum.Enum):
+    """What a device failure means for an unfinished request (``_Step._resume``)."""
+
+    GOES_ON = "goes on as planned"  # it needs no failed device
+    ENDED = "ended"  # its activation was lost: it ended unserved
+    RESUMES = "resumes"  # re-planned from the activation a survivor holds
+
+
 @dataclass
 class _Request:
     """A request's progress: its route, the next segment, the activations so far (unit, holder, ref)."""
@@ -58,8 +83,8 @@ class _Request:
     route: R.Route
     history: list
     seg: int = 0
-    hop: int = 0  # the current hop's number (a result of an older hop is stale)
-    inflight: object = None  # (hop, device, activation ref, record ref, submitted at)
+    hop: int = 0  # the current hop's number
+    inflight: InFlight | None = None
     next_route: R.Route | None = None  # a re-plan waiting for the in-flight segment
     done: list = field(default_factory=list)  # executed segments with their drops
     records: list = field(default_factory=list)
@@ -74,6 +99,13 @@ class _Request:
         if self.next_route is not None:
             out.append((self.next_route.segments, self.next_route.dropped))
         return out
+
+
+def _error(exc: RayTaskError) -> str:
+    """A segment's error in one line: the exception the device raised and its message."""
+    cause = getattr(exc, "cause", None) or exc
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    return f"{type(cause).__name__}: {text}"[:300]
 
 
 def parse_failures(specs: Sequence[str], n_devices: int) -> list[tuple[int, float]]:
@@ -123,12 +155,9 @@ class Cluster:
         """Wait until the failed ``devices`` answer again (Ray restarted them); returns the seconds."""
         t0 = time.time()
         for d in devices:
-            while time.time() - t0 < timeout:
-                try:
-                    self.pids[d] = self.ray.get(self.actors[d].ping.remote(), timeout=5)
-                    break
-                except Exception:  # noqa: BLE001 - restarting: try again
-                    time.sleep(0.1)
+            pid = wait_answering(self.ray, self.actors[d], 5.0, t0 + timeout)
+            if pid is not None:
+                self.pids[d] = pid
         return time.time() - t0
 
     def load(self, sc: Scenario, rts: Sequence[R.Route | None]) -> list[dict]:
@@ -161,6 +190,7 @@ class Cluster:
             f["restarted_after_s"] = restart
         return {"requests": [step.result(r, labels[r], image_ids[r]) for r in range(len(sc.requests))],
                 "failures": step.failures, "devices": devices, "ended_twice": step.twice,
+                "heartbeat": step.detector.tail(),
                 "options": {"links": options.links, "compute": options.compute, "method": options.method,
                             "exclusive": options.exclusive, "heartbeat_s": options.heartbeat_s,
                             "heartbeat_timeout_s": options.heartbeat_timeout_s}}
@@ -176,10 +206,11 @@ class _Step:
         self.state = {r: _Request(rt, [(0, rt.source, image_refs[r])]) for r, rt in enumerate(self.planned) if rt}
         self.ended: dict[int, dict] = {}
         self.alive = set(range(sc.n_devices))
+        self.detector = HeartbeatDetector(cl.ray, cl.actors, cl.pids, options.heartbeat_s, options.heartbeat_timeout_s,
+                                          alive=set(self.alive))
         self.failures: list[dict] = []
         self.twice: list[int] = []  # requests ended a second time (must stay empty)
         self.pending: dict = {}  # record ref -> (request, hop)
-        self.pings: dict = {}  # device -> (ref, sent)
         slowest = max((rt.latency_s for rt in self.planned if rt), default=0.0)
         self.deadline_s = options.deadline_s or 3 * slowest * (len(self.state) if options.exclusive else 1) + 30.0
         for r, rt in enumerate(self.planned):
@@ -194,7 +225,6 @@ class _Step:
             self.cl.actors[d].crash_at.remote(self.t0 + at)
         waiting = sorted(self.state)
         time.sleep(max(0.0, self.t0 - time.time()))
-        next_ping = 0.0
         while len(self.ended) < len(self.sc.requests):
             while waiting and (not self.opt.exclusive or not self._active()):
                 self._start(waiting.pop(0))
@@ -204,15 +234,12 @@ class _Step:
                     if r not in self.ended:
                         self._end(r, "unserved", f"not finished within the step's deadline ({self.deadline_s:.0f} s)")
                 break
-            if now >= next_ping:
-                self._ping()
-                next_ping = now + self.opt.heartbeat_s
-            refs = list(self.pending) + [p for p, _ in self.pings.values()]
+            self.detector.poll(now)
+            refs = list(self.pending) + self.detector.refs()
             ready, _ = self.ray.wait(refs, num_returns=1, timeout=self.opt.heartbeat_s) if refs else ([], [])
             if ready:
                 ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
-            failed = self._collect(ready)
-            failed |= {d for d, (_, sent) in self.pings.items() if time.time() - sent > self.opt.heartbeat_timeout_s}
+            failed = self._collect(ready) | self.detector.collect(set(ready), time.time())
             if failed & self.alive:
                 self._failed(failed & self.alive)
 
@@ -223,35 +250,28 @@ class _Step:
         self.state[r].started = time.time()
         self._submit(r)
 
-    def _ping(self) -> None:
-        for d in self.alive:
-            if d not in self.pings:
-                self.pings[d] = (self.cl.actors[d].ping.remote(), time.time())
-
     def _collect(self, ready) -> set:
-        """Handle finished hops and pings; returns the devices found failed."""
+        """Handle the finished segments among ``ready``; returns the devices found failed. A segment's
+        error that is not a device failure fails its request with the error named."""
         failed = set()
         for ref in ready:
-            if ref in self.pending:
-                r, hop = self.pending.pop(ref)
-                st = self.state[r]
-                try:
-                    rec = self.ray.get(ref)
-                except Exception:  # noqa: BLE001 - the actor died (ActorDiedError / ActorUnavailableError)
-                    if st.inflight and st.inflight[0] == hop:
-                        failed.add(st.inflight[1])
-                    continue
-                if r not in self.ended and st.inflight and st.inflight[0] == hop:
-                    self._advance(r, rec)
+            if ref not in self.pending:
                 continue
-            for d, (p, _) in list(self.pings.items()):
-                if p == ref:
-                    del self.pings[d]
-                    try:
-                        if self.ray.get(ref) != self.cl.pids[d]:
-                            failed.add(d)  # answered from a new process: it was restarted
-                    except Exception:  # noqa: BLE001
-                        failed.add(d)
+            r, hop = self.pending.pop(ref)
+            st = self.state[r]
+            current = st.inflight is not None and st.inflight.hop == hop
+            try:
+                rec = self.ray.get(ref)
+            except DEVICE_ERRORS:
+                if current:
+                    failed.add(st.inflight.device)
+                continue
+            except RayTaskError as exc:  # the segment raised on a live device: the request fails, the device lives
+                if current and r not in self.ended:
+                    self._end(r, "failed", f"device {st.inflight.device}: {_error(exc)}")
+                continue
+            if r not in self.ended and current:
+                self._advance(r, rec)
         return failed
 
     # ------------------------------------------------------------------ hops
@@ -265,12 +285,12 @@ class _Step:
                "emulate_links": self.opt.links == "emulated", "emulate_compute": self.opt.compute == "emulated"}
         st.hop += 1
         out, rec = self.cl.actors[seg.device].hop.options(num_returns=2).remote(x, job)
-        st.inflight = (st.hop, seg.device, out, rec, time.time())
+        st.inflight = InFlight(st.hop, seg.device, out, rec, time.time())
         self.pending[rec] = (r, st.hop)
 
     def _advance(self, r: int, rec: dict) -> None:
         st = self.state[r]
-        _, dev, out, _, _ = st.inflight
+        dev, out = st.inflight.device, st.inflight.activation
         seg = st.route.segments[st.seg]
         st.inflight = None
         st.records.append(rec)
@@ -300,8 +320,7 @@ class _Step:
         """Devices ``devs`` failed: re-plan every unfinished request that still needs one of them."""
         now = time.time()
         self.alive -= devs
-        for d in devs:
-            self.pings.pop(d, None)
+        self.detector.forget(devs)
         recs = [{"device": d, "at_s": self.scheduled.get(d), "detected_s": now - self.t0} for d in sorted(devs)]
         used, resumes = R.usage(self.sc), []
         for r, st in self.state.items():
@@ -309,11 +328,11 @@ class _Step:
                 R.charge(used, self.sc, [seg], dropped)
             if r in self.ended:
                 continue
-            q = self._resume(r, st)
-            if q is None:  # goes on as planned
+            fate, q = self._resume(r, st)
+            if fate is Fate.GOES_ON:
                 for segs, dropped in st.ahead():
                     R.charge(used, self.sc, segs, dropped)
-            elif q is not False:
+            elif fate is Fate.RESUMES:
                 resumes.append(q)
                 if st.inflight:  # resumes after its in-flight segment, which runs on
                     R.charge(used, self.sc, [st.route.segments[st.seg]], st.route.dropped)
@@ -326,21 +345,22 @@ class _Step:
             f.update(replanned_s=time.time() - self.t0, requests=sorted(q.request for q in resumes))
         self.failures += recs
 
-    def _resume(self, r: int, st: _Request):
-        """None: the request does not need a failed device; False: it ended (its activation is lost);
-        else where it resumes (``routes.Resume``)."""
+    def _resume(self, r: int, st: _Request) -> tuple[Fate, R.Resume | None]:
+        """What the failure means for request r (``Fate``), and where it resumes when it does."""
         names = self.sc.unit_names
         if all(s.device in self.alive for segs, _ in st.ahead() for s in segs):
-            return None
+            return Fate.GOES_ON, None
         planned = self.planned[r]
         accuracy = self.sc.configs[planned.config].accuracy
-        if st.inflight and st.inflight[1] in self.alive:
+        if st.inflight and st.inflight.device in self.alive:
             stop = st.route.segments[st.seg].stop
             st.next_route = None
-            return R.Resume(r, stop, st.inflight[1], frozenset(st.route.dropped & set(names[:stop])), accuracy)
+            return Fate.RESUMES, R.Resume(r, stop, st.inflight.device, frozenset(st.route.dropped & set(names[:stop])),
+                                          accuracy)
         if st.inflight:
-            d = st.inflight[1]
-            st.lost.append({"device": d, "start": st.inflight[4] - self.t0, "end": self.scheduled.get(d, time.time() - self.t0)})
+            d = st.inflight.device
+            st.lost.append({"device": d, "start": st.inflight.submitted - self.t0,
+                            "end": self.scheduled.get(d, time.time() - self.t0)})
         st.inflight, st.next_route = None, None  # lost with its device
         while st.history and st.history[-1][1] not in self.alive:
             st.history.pop()
@@ -348,9 +368,9 @@ class _Step:
             src = self.planned[r].source
             self._end(r, "unserved", f"its source, device {src}, failed before the image left it" if src not in self.alive
                       else f"its activation was lost: device(s) {sorted(set(range(self.sc.n_devices)) - self.alive)} failed")
-            return False
+            return Fate.ENDED, None
         b, holder, _ = st.history[-1]
-        return R.Resume(r, b, holder, frozenset(st.route.dropped & set(names[:b])), accuracy)
+        return Fate.RESUMES, R.Resume(r, b, holder, frozenset(st.route.dropped & set(names[:b])), accuracy)
 
     def _replan(self, group: list, used: Usage, devs: set) -> None:
         alive = sorted(self.alive)

@@ -124,7 +124,12 @@ class DeviceActor:
         if missing:
             raise RuntimeError(f"device {self.index}: unit {missing[0]} is not loaded here")
         with torch.inference_mode():
-            return self.model.run_units(x, job["start"], job["stop"], drop_dc=job["dropped"])
+            for j in range(job["start"], job["stop"]):
+                x = self.model.run_units(x, j, j + 1, drop_dc=job["dropped"])
+                if not torch.isfinite(x).all():
+                    raise FloatingPointError(f"non-finite values (NaN or inf) in the output of unit "
+                                             f"{self.model.unit_names[j]}: its weights or its input are not finite")
+        return x
 
 
 def _rss() -> int:

@@ -120,7 +120,8 @@ def failure_sweep(cl: Cluster, recipe, kills: Sequence[int], seeds: Sequence[int
         f = pd.DataFrame(run["failures"])
         rows.append({"seed": seed, "killed": k, "requests": len(q), "planned": plan.n_served,
                      "answered": len(answered), "unserved": int((q["status"] == "unserved").sum()),
-                     "lost": len(sc.requests) - len(answered) - int((q["status"] == "unserved").sum()),
+                     "failed": int((q["status"] == "failed").sum()),
+                     "lost": int((~q["status"].isin(["answered", "unserved", "failed"])).sum()),
                      "replanned": int(q["replanned"].sum()),
                      "unserved_source_failed": int(q["reason"].fillna("").str.startswith("its source").sum()),
                      "unserved_no_continuation": int(q["reason"].fillna("").str.contains("no feasible continuation").sum()),

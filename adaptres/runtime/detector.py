@@ -1,0 +1,95 @@
+"""Which devices have failed: one object, so that a deployment can swap it (a hardware watchdog, a
+cluster manager's view) without touching the coordinator.
+
+``HeartbeatDetector`` pings every live device every ``interval_s``; a device whose ping is not answered
+within ``timeout_s``, or is answered by a new process (Ray restarted it), has failed. A segment whose
+result is one of Ray's actor errors (the actor died or cannot be reached) or whose data was lost with
+its node also marks its device failed. Any other error of a segment is not a device failure: it is a
+bug or bad data on that device, and the request it belongs to fails with the error named
+(``is_device_failure``). Ping round trips are kept, so that a run reports the heartbeat's tail.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import ray.exceptions as rex
+
+# the errors that mean a device (its actor, its node, or data only it held) is gone
+DEVICE_ERRORS = (rex.RayActorError, rex.ObjectLostError)
+
+
+def is_device_failure(exc: BaseException) -> bool:
+    """Does ``exc``, raised by ``ray.get`` of a device's task, mean the device failed?"""
+    return isinstance(exc, DEVICE_ERRORS)
+
+
+@dataclass
+class HeartbeatDetector:
+    """The heartbeat of the step's devices (see the module's docstring)."""
+
+    ray: object
+    actors: list
+    pids: list
+    interval_s: float = 0.05
+    timeout_s: float = 1.0
+    alive: set = field(default_factory=set)
+    pings: dict = field(default_factory=dict)  # device -> (ref, sent at)
+    rtts: list = field(default_factory=list)  # round trips of answered pings, seconds
+    _next: float = 0.0
+
+    def poll(self, now: float) -> None:
+        """Send the pings that are due."""
+        if now < self._next:
+            return
+        for d in self.alive:
+            if d not in self.pings:
+                self.pings[d] = (self.actors[d].ping.remote(), now)
+        self._next = now + self.interval_s
+
+    def refs(self) -> list:
+        return [ref for ref, _ in self.pings.values()]
+
+    def collect(self, ready, now: float) -> set[int]:
+        """Read the answered pings among ``ready``; returns the devices found failed (a new process, an
+        actor error, or no answer within the timeout)."""
+        failed = set()
+        for d, (ref, sent) in list(self.pings.items()):
+            if ref not in ready:
+                continue
+            del self.pings[d]
+            try:
+                pid = self.ray.get(ref)
+            except DEVICE_ERRORS:
+                failed.add(d)
+                continue
+            self.rtts.append(now - sent)
+            if pid != self.pids[d]:
+                failed.add(d)  # answered from a new process: it was restarted
+        failed |= {d for d, (_, sent) in self.pings.items() if now - sent > self.timeout_s}
+        return failed & self.alive
+
+    def forget(self, devices) -> None:
+        """``devices`` are known failed: no more pings to them."""
+        self.alive -= set(devices)
+        for d in devices:
+            self.pings.pop(d, None)
+
+    def tail(self) -> dict:
+        """The answered pings' round trips: count, median, 99th percentile and maximum (seconds)."""
+        if not self.rtts:
+            return {"pings": 0, "median_s": None, "p99_s": None, "max_s": None}
+        xs = sorted(self.rtts)
+        return {"pings": len(xs), "median_s": xs[len(xs) // 2], "p99_s": xs[min(len(xs) - 1, int(0.99 * len(xs)))],
+                "max_s": xs[-1]}
+
+
+def wait_answering(ray, actor, timeout: float, deadline: float) -> int | None:
+    """The pid of ``actor`` once it answers a ping (Ray restarting it), or None at ``deadline``."""
+    while time.time() < deadline:
+        try:
+            return ray.get(actor.ping.remote(), timeout=timeout)
+        except (rex.GetTimeoutError, *DEVICE_ERRORS):
+            time.sleep(0.1)
+    return None
