@@ -3,6 +3,11 @@
 Every path the package computes starts here; environment variables move the writable ones:
 ``ADAPTRES_DATA`` (raw datasets), ``ADAPTRES_RESULTS`` (per-step tables of the evaluation
 notebooks), ``ADAPTRES_FIGURES`` (figures), ``ADAPTRES_RUN_DIR`` (one main-job run).
+
+Run from a checkout, the data are the repository's ``data/``. Installed (``pip install .``, a wheel),
+the package carries the files the problem side reads — the unit-cost tables (``data/costs``) and the
+accuracy tables (``data/study``) — as ``adaptres/_data``; the study itself (notebooks, training, the
+committed results) needs the checkout.
 """
 
 from __future__ import annotations
@@ -10,17 +15,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-PACKAGE = REPO / "adaptres"
+PACKAGE = Path(__file__).resolve().parent
+REPO = PACKAGE.parent
 NOTEBOOKS = REPO / "notebooks"
-DATA = REPO / "data"
+INSTALLED = not (REPO / "data" / "costs").is_dir() and (PACKAGE / "_data" / "costs").is_dir()
+DATA = PACKAGE / "_data" if INSTALLED else REPO / "data"
 STUDY = DATA / "study"  # committed training logs and accuracy tables (with provenance)
 COSTS = DATA / "costs"  # committed unit-cost tables, one per architecture and input size
 MODELS_DIR = DATA / "models"  # committed model weights (fp16 state dicts)
 
 
 def repo_path(relative: str | Path) -> Path:
-    """A path given relative to the repository root (as profiles and notes write them)."""
+    """A path given relative to the repository root (as profiles and notes write them); ``data/...`` is
+    the installed package's copy when there is no checkout."""
+    parts = Path(relative).parts
+    if INSTALLED and parts and parts[0] == "data":
+        return DATA.joinpath(*parts[1:])
     return REPO / relative
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 
 from ..io import InputError, check_output, finite_or_none
 
@@ -31,6 +34,21 @@ def _print(obj) -> None:
     print(json.dumps(finite_or_none(obj), indent=1, allow_nan=False))
 
 
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Whatever a library prints on standard output meanwhile (HiGHS' banner) goes to standard error, so
+    that standard output holds the command's document alone (``solve ... | jq``)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def cmd_solve(args):
     from .. import solvers
     from ..problem.evaluate import evaluate
@@ -42,7 +60,8 @@ def cmd_solve(args):
     opts = _options(args)
     out = check_output(args.out, "--out", inputs=[args.scenario]) if args.out else None
     sc = Scenario.load(args.scenario)
-    plan = solvers.solve(sc, args.method, opts)
+    with stdout_to_stderr():
+        plan = solvers.solve(sc, args.method, opts)
     ev = evaluate(sc, plan)
     if not ev.feasible:
         more = f" (and {len(ev.violations) - 1} more)" if len(ev.violations) > 1 else ""
