@@ -38,6 +38,9 @@ def modules():
         yield path, ".".join(["adaptres", *parts])
 
 
+MODULES = {name for _, name in modules()}
+
+
 def imports(path: Path, name: str) -> list[str]:
     """Every module ``path`` imports (at any depth of the file), resolved to absolute names."""
     tree = ast.parse(path.read_text())
@@ -53,9 +56,9 @@ def imports(path: Path, name: str) -> list[str]:
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module
-            out.append(mod)
-            # ``from . import x`` may name submodules
-            out += [f"{mod}.{a.name}" for a in node.names]
+            # ``from . import x`` names a submodule (then only it is imported here) or an attribute of ``mod``
+            subs = [f"{mod}.{a.name}" for a in node.names if f"{mod}.{a.name}" in MODULES]
+            out += subs if len(subs) == len(node.names) else [mod, *subs]
     return out
 
 

@@ -15,7 +15,7 @@ from adaptres.problem.generate import paper_devices, random_step
 from adaptres.problem.plan import Plan
 from adaptres.solvers.cg.data import Arrays, Column
 from adaptres.solvers.cg.generation import lagrangian_bound
-from adaptres.solvers.cg.master import KINDS, Master
+from adaptres.solvers.cg.master import RESOURCES, Master
 from adaptres.solvers.cg.pricing import Prices, Pricer
 
 SIZES = [(3, 4, 1), (2, 5, 1), (3, 5, 1), (2, 4, 2), (2, 3, 3)]  # devices, units, requests
@@ -53,7 +53,7 @@ def random_prices(ar: Arrays, rng, master: Master | None = None) -> Prices:
 def price_of(ar: Arrays, prices: Prices, col: Column) -> float:
     """A column's price from its cost and use (the master's coefficients) times the prices."""
     cost, use = ar.column(col)
-    price = cost - prices.served + sum(getattr(prices, kind)[i] * v for kind in KINDS for i, v in use[kind].items())
+    price = cost - prices.served + sum(getattr(prices, kind)[i] * v for kind in RESOURCES for i, v in use[kind].items())
     for i, j, lvl in use["links"]:
         price += prices.eta[col.s][j, lvl, i]
     arc = prices.arc.get(col.s)

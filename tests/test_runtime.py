@@ -14,7 +14,7 @@ from adaptres import solvers
 from adaptres.problem.evaluate import evaluate
 from adaptres.problem.plan import Assignment, Plan
 from adaptres.runtime import routes as R
-from adaptres.runtime import study
+from adaptres.runtime import trials
 
 N = 4
 
@@ -43,7 +43,7 @@ def random_plan(sc, rng, n_served=None):
 # ---------------------------------------------------------------------------- no Ray
 @pytest.mark.parametrize("seed", range(6))
 def test_routes_are_the_evaluators_model(seed):
-    sc = study.scenario(N + seed % 3, 5, seed)
+    sc = trials.scenario(N + seed % 3, 5, seed)
     plan = random_plan(sc, np.random.default_rng(seed))
     ev = evaluate(sc, plan)
     for rt, q in zip(R.routes(sc, plan), ev.requests):
@@ -60,7 +60,7 @@ def test_routes_are_the_evaluators_model(seed):
 
 
 def test_queue_aware_estimate():
-    sc = study.scenario(N, 6, 1)
+    sc = trials.scenario(N, 6, 1)
     plan = random_plan(sc, np.random.default_rng(1))
     rts = R.routes(sc, plan)
     model = [rt.latency_s for rt in rts]
@@ -72,7 +72,7 @@ def test_queue_aware_estimate():
 
 @pytest.mark.parametrize("start", [0, 1, 7, 17])
 def test_continuation_keeps_the_executed_drops_and_the_survivors_capacity(start):
-    sc = study.scenario(N, 2, 3)
+    sc = trials.scenario(N, 2, 3)
     k = next(k for k, c in enumerate(sc.configs) if len(c.dropped) >= 3)
     done = frozenset(n for n in sc.configs[k].dropped if sc.unit_names.index(n) < start)
     used = R.usage(sc)
@@ -94,7 +94,7 @@ def test_continuation_keeps_the_executed_drops_and_the_survivors_capacity(start)
 
 
 def test_replan_respects_what_the_step_used():
-    sc = study.scenario(N, 1, 3)
+    sc = trials.scenario(N, 1, 3)
     used = R.usage(sc)
     for i, d in enumerate(sc.devices):  # every survivor already spent its compute budget
         used.macs[i] = d.compute_macs
@@ -106,7 +106,7 @@ def test_replan_respects_what_the_step_used():
 @pytest.fixture(scope="module")
 def runtime(ray_session):
     from adaptres.runtime.coordinator import Cluster
-    model, recipe = study.load_model()
+    model, recipe = trials.load_model()
     cl = Cluster(model, N)
     yield cl, model, recipe
     cl.close()
@@ -115,10 +115,10 @@ def runtime(ray_session):
 def test_answers_equal_the_monolithic_model(runtime):
     cl, model, recipe = runtime
     for seed in (0, 1):
-        sc = fast(study.scenario(N, 4, seed))
+        sc = fast(trials.scenario(N, 4, seed))
         plan = random_plan(sc, np.random.default_rng(10 + seed))
-        run = study.run_step(cl, recipe, sc, plan, seed)
-        x, labels, idx = study.images(recipe, len(sc.requests), seed)
+        run = trials.run_step(cl, recipe, sc, plan, seed)
+        x, labels, idx = trials.images(recipe, len(sc.requests), seed)
         for q, img in zip(run["requests"], x):
             assert q["status"] == "answered", q["reason"]
             assert set(q["dropped"]) == set(sc.configs[plan.requests[q["request"]].config].dropped)
@@ -134,10 +134,10 @@ def test_answers_equal_the_monolithic_model(runtime):
 
 def test_a_failed_device_loses_no_request(runtime):
     cl, model, recipe = runtime
-    sc = fast(study.scenario(N, 5, 4), factor=5.0)
+    sc = fast(trials.scenario(N, 5, 4), factor=5.0)
     plan = solvers.solve(sc, "colgen_round")
-    victim = study.pick_failures(sc, plan, 1, 0, 0.05)
-    run = study.run_step(cl, recipe, sc, plan, 4, victim)
+    victim = trials.pick_failures(sc, plan, 1, 0, 0.05)
+    run = trials.run_step(cl, recipe, sc, plan, 4, victim)
     assert not run["ended_twice"]
     assert len(run["requests"]) == len(sc.requests)
     assert {q["status"] for q in run["requests"]} <= {"answered", "unserved"}
@@ -156,7 +156,7 @@ def test_a_failed_device_loses_no_request(runtime):
     assert needed, "the kill hit no work in progress: the test proves nothing"
     assert all(q["replanned"] or q["status"] == "unserved" for q in needed), needed
     assert run["heartbeat"]["pings"] > 0 and run["heartbeat"]["max_s"] < run["options"]["heartbeat_timeout_s"]
-    again = study.run_step(cl, recipe, sc, plan, 4)  # Ray restarted the device for the next step
+    again = trials.run_step(cl, recipe, sc, plan, 4)  # Ray restarted the device for the next step
     assert all(q["status"] == "answered" for q, p in zip(again["requests"], plan.requests) if p.served)
 
 
@@ -164,7 +164,7 @@ def test_a_segment_that_raises_fails_its_request_not_its_device(runtime):
     """Non-finite weights on one device: its segments raise, those requests fail with the error named,
     no device is taken for failed, nothing is re-planned; the next step (good weights) answers all."""
     cl, model, recipe = runtime
-    sc = fast(study.scenario(N, 3, 2))
+    sc = fast(trials.scenario(N, 3, 2))
     rng = np.random.default_rng(2)
     plan = Plan("t", [Assignment(True, 0, {u: int(rng.integers(N)) for u in sc.unit_names}) for _ in sc.requests])
     good = cl.slices["layer1.0"]
@@ -172,14 +172,14 @@ def test_a_segment_that_raises_fails_its_request_not_its_device(runtime):
     bad["conv1.weight"][:] = float("nan")
     cl.slices["layer1.0"] = cl.ray.put(bad)
     try:
-        run = study.run_step(cl, recipe, sc, plan, 2)
+        run = trials.run_step(cl, recipe, sc, plan, 2)
     finally:
         cl.slices["layer1.0"] = good
     assert run["failures"] == [] and not run["ended_twice"]
     for q in run["requests"]:
         assert q["status"] == "failed" and not q["replanned"], q
         assert "FloatingPointError" in q["reason"] and "layer1.0" in q["reason"] and q["logits"] is None
-    again = study.run_step(cl, recipe, sc, plan, 2)
+    again = trials.run_step(cl, recipe, sc, plan, 2)
     assert [q["status"] for q in again["requests"]] == ["answered"] * len(sc.requests)
 
 
@@ -189,7 +189,7 @@ def _cli(*args, cwd=None):
 
 
 def test_run_refuses_bad_input_in_one_line(tmp_path):
-    sc = study.scenario(N, 2, 0)
+    sc = trials.scenario(N, 2, 0)
     sc.save(tmp_path / "sc.json")
     Plan("x", (Assignment(False),) * 2).save(tmp_path / "plan.json")
     Plan("x", (Assignment(False),) * 3).save(tmp_path / "plan3.json")
@@ -208,7 +208,7 @@ def test_run_refuses_bad_input_in_one_line(tmp_path):
 
 def test_profile_units_measures_every_unit():
     from adaptres.runtime.profile import device_speed, profile_units
-    model, recipe = study.load_model()
+    model, recipe = trials.load_model()
     threads_before = torch.get_num_threads()
     table = profile_units(model, recipe.image_size, repeats=2, warmup=0, threads=1, progress=False)
     assert len(table) == len(model.units) + len(model.block_names())

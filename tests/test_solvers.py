@@ -11,7 +11,10 @@ from adaptres.solvers import relaxed
 
 @pytest.fixture
 def registry(monkeypatch):
-    """The registry as it is, restored after the test (a toy solver does not outlive it)."""
+    """The registry as it is (every method's module imported), restored after the test (a toy solver
+    does not outlive it)."""
+    for name in solvers.methods():
+        solvers.info(name)
     monkeypatch.setattr(solvers, "_REGISTRY", dict(solvers._REGISTRY))
     return solvers._REGISTRY
 

@@ -18,7 +18,7 @@ def _options(args):
     """The solver options of the flags given; a flag the method does not read is refused (its registry
     entry says which options it reads)."""
     from ..solvers import OptionError, Options, info
-    given = {k: getattr(args, k) for k in FLAGS if getattr(args, k) not in (None, False)}
+    given = {k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None and getattr(args, k) is not False}
     reads = info(args.method).options
     for k in given:
         if k not in reads:

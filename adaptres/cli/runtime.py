@@ -12,7 +12,7 @@ def cmd_run(args):
     from ..problem.evaluate import check_plan, evaluate
     from ..problem.plan import Plan
     from ..problem.scenario import Scenario
-    from ..runtime.coordinator import Options, parse_failures
+    from ..runtime.coordinator import ExecutionOptions, parse_failures
     out = check_output(args.out, "--out", inputs=[args.scenario, args.plan])
     sc = Scenario.load(args.scenario)
     plan = Plan.load(args.plan)
@@ -22,16 +22,16 @@ def cmd_run(args):
         raise InputError(f"plan: infeasible on this scenario: {ev.violations[0]}")
     failures = parse_failures(args.fail or [], sc.n_devices)
     try:
-        opts = Options(links=args.links, compute=args.compute, method=args.method, exclusive=args.exclusive)
+        opts = ExecutionOptions(links=args.links, compute=args.compute, method=args.method, exclusive=args.exclusive)
     except ValueError as exc:
         raise InputError(f"--{str(exc).split(':')[0].replace('_', '-')}: {str(exc).split(':', 1)[1].strip()}") from None
-    from ..runtime import study
+    from ..runtime import trials
     from ..runtime.coordinator import Cluster
-    model, recipe = study.load_model(args.weights)
-    study.check_network(sc, model, recipe)
+    model, recipe = trials.load_model(args.weights)
+    trials.check_network(sc, model, recipe)
     cl = Cluster(model, sc.n_devices, address=args.address)
     try:
-        run = study.run_step(cl, recipe, sc, plan, args.seed, failures, opts)
+        run = trials.run_step(cl, recipe, sc, plan, args.seed, failures, opts)
     finally:
         cl.close()
     run["scenario"], run["plan"] = str(args.scenario), str(args.plan)
@@ -46,10 +46,10 @@ def cmd_run(args):
 
 def cmd_profile_units(args):
     from ..io import provenance, write_table
-    from ..runtime import study
+    from ..runtime import trials
     from ..runtime.profile import device_speed, profile_units
     out = check_output(args.out, "--out") if args.out else None
-    model, recipe = study.load_model(args.weights)
+    model, recipe = trials.load_model(args.weights)
     table = profile_units(model, recipe.image_size, args.repeats, threads=args.threads, progress=sys.stderr.isatty())
     speed = device_speed(table)
     if out:

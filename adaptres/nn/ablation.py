@@ -177,7 +177,7 @@ def add_savings(table: pd.DataFrame, arch: str, stem: str, image_size: int, num_
     return table
 
 
-def study(model, recipe, test_set: D.ImageSet, device="cpu", batch_size: int = 250, progress: bool = True,
+def measure(model, recipe, test_set: D.ImageSet, device="cpu", batch_size: int = 250, progress: bool = True,
           out: str | Path | None = None, epochs: int | None = None, model_sha: str | None = None,
           larger: bool = True) -> pd.DataFrame:
     """Run the ablation for a trained model and (optionally) save it with provenance: the full model,

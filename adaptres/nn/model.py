@@ -32,7 +32,7 @@ STEMS = ("imagenet", "cifar")
 
 
 @dataclass(frozen=True)
-class Unit:
+class UnitSpec:
     """One unit of the chain: its torchvision name and its kind (stem / conv / identity / head)."""
 
     name: str
@@ -83,13 +83,13 @@ class AdaptiveResNet(tv_resnet.ResNet):
             self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
             self.maxpool = nn.Identity()
-        units = [Unit("stem", "stem")]
+        units = [UnitSpec("stem", "stem")]
         for stage in range(1, 5):
             layer = getattr(self, f"layer{stage}")
             for idx, blk in enumerate(layer):
-                units.append(Unit(f"layer{stage}.{idx}", "conv" if blk.downsample is not None else "identity"))
-        units.append(Unit("head", "head"))
-        self.units: tuple[Unit, ...] = tuple(units)
+                units.append(UnitSpec(f"layer{stage}.{idx}", "conv" if blk.downsample is not None else "identity"))
+        units.append(UnitSpec("head", "head"))
+        self.units: tuple[UnitSpec, ...] = tuple(units)
         self.unit_names: tuple[str, ...] = tuple(u.name for u in units)
         self._index = {u.name: i for i, u in enumerate(units)}
 
@@ -256,15 +256,15 @@ def droppable_units(arch: str) -> list[str]:
     return [u.name for u in unit_list(arch) if u.droppable]
 
 
-def unit_list(arch: str) -> Sequence[Unit]:
+def unit_list(arch: str) -> Sequence[UnitSpec]:
     """The units of an architecture without building its weights twice."""
     if arch not in ARCHS:
         raise ValueError(f"arch: unknown architecture {arch!r} (expected one of {', '.join(ARCHS)})")
     block, layers = ARCHS[arch]
-    units = [Unit("stem", "stem")]
+    units = [UnitSpec("stem", "stem")]
     for stage, n in enumerate(layers, start=1):
         for idx in range(n):
             conv = idx == 0 and (stage > 1 or block is tv_resnet.Bottleneck)
-            units.append(Unit(f"layer{stage}.{idx}", "conv" if conv else "identity"))
-    units.append(Unit("head", "head"))
+            units.append(UnitSpec(f"layer{stage}.{idx}", "conv" if conv else "identity"))
+    units.append(UnitSpec("head", "head"))
     return units

@@ -10,6 +10,12 @@ sending seconds, and energy from them).
 Indices: ``j`` a unit (0 = the stem), ``v`` its variant (0 kept, 1 its direct connection dropped; a
 unit that cannot be dropped has the same figures in both), ``i``/``a``/``b`` devices. The transfer
 *into* unit ``j`` carries the input image for ``j = 0`` and unit ``j - 1``'s output otherwise.
+
+One request at a time (the evaluator, the MILP's coefficients) the kernel applies the formulas as they
+are. Vectorised consumers (the column generation) read per-link and per-device rates that the kernel
+derives from the same formulas: a transfer's seconds as a fixed part plus bytes times seconds per byte
+(Eqs 10-11 are affine in the bytes: the paper's model, and a per-hop overhead too), and energy as power
+times seconds (Eq 19 is linear in the seconds). A test changes each formula and sees every consumer follow.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import formulas as F
+
+SLOPE_BYTES = float(2**20)
 
 
 class CostKernel:
@@ -41,6 +49,16 @@ class CostKernel:
         self.rate = np.array(sc.rate_mbps, dtype=float).reshape(self.N, self.N)
         self.compute_s = F.computation_latency(self.macs[:, :, None], self.speed[None, None, :])  # (J, 2, N), Eq 9
         self.compute_energy = F.energy(self.compute_s, 0.0, self.p_compute, self.p_transmit)  # (J, 2, N), Eq 19
+        # Eq 19's powers: joules per second of computing and of sending, per device
+        self.compute_w = F.energy(1.0, 0.0, self.p_compute, self.p_transmit)
+        self.transmit_w = F.energy(0.0, 1.0, self.p_compute, self.p_transmit)
+        # Eqs 10-11 per link a -> b: the seconds of an empty transfer and the seconds per byte (0 on the diagonal)
+        off = ~np.eye(self.N, dtype=bool)
+        rate = np.where(off, self.rate, 1.0)
+        fixed = F.transmission_latency(0.0, rate)
+        self.link_fixed_s = np.where(off, fixed, 0.0)
+        # the slope over 2^20 bytes: no cancellation against a fixed part, and exactly bytes/rate without one
+        self.sec_per_byte = np.where(off, (F.transmission_latency(SLOPE_BYTES, rate) - fixed) / SLOPE_BYTES, 0.0)
         self._hops: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ scalars (one request at a time)
@@ -63,34 +81,29 @@ class CostKernel:
         """Eq 19: the energy of transfers of ``seconds`` sent by devices ``senders`` (arrays that broadcast)."""
         return F.energy(0.0, seconds, self.p_compute[senders], self.p_transmit[senders])
 
+    def time_of(self, macs, i: int):
+        """Eq 9 for device i on ``macs`` (a number or a solver's expression)."""
+        return F.computation_latency(macs, float(self.speed[i]))
+
     def macs_within_energy(self, energy_j) -> np.ndarray:
         """Eqs 9, 19 inverted: the multiplications each device can compute on ``energy_j`` (N,)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            per_mac = self.energy(F.computation_latency(1.0, self.speed), 0.0)
-            return np.where(per_mac > 0, np.asarray(energy_j, dtype=float) / np.where(per_mac > 0, per_mac, 1.0),
-                            np.inf)
+            w = self.compute_w
+            return np.where(w > 0, np.asarray(energy_j, dtype=float) * self.speed / np.where(w > 0, w, 1.0), np.inf)
 
     # ------------------------------------------------------------------ arrays (every device pair)
     def hop_s(self, j: int) -> np.ndarray:
         """Eqs 10-11: (N, N) seconds of the transfer into unit j from device a to b (0 on the diagonal)."""
         if j not in self._hops:
-            off = ~np.eye(self.N, dtype=bool)
-            t = F.transmission_latency(self.in_bytes[j], np.where(off, self.rate, 1.0))
-            self._hops[j] = np.where(off, t, 0.0)
+            self._hops[j] = self.link_fixed_s + self.in_bytes[j] * self.sec_per_byte
         return self._hops[j]
-
-    def bytes_s(self, nbytes: float) -> np.ndarray:
-        """Eqs 10-11: (N, N) seconds to send ``nbytes`` from device a to b (0 on the diagonal)."""
-        off = ~np.eye(self.N, dtype=bool)
-        return np.where(off, F.transmission_latency(nbytes, np.where(off, self.rate, 1.0)), 0.0)
 
     def path_sends(self, paths: np.ndarray, sources) -> tuple[np.ndarray, np.ndarray]:
         """For placements ``paths`` (n × J) whose requests start on ``sources`` (a device or n of them):
         the seconds of every transfer into each unit and the device that sends it, both (n × J)."""
         n = len(paths)
         senders = np.concatenate([np.broadcast_to(np.asarray(sources), (n,))[:, None], paths[:, :-1]], axis=1)
-        sends = np.stack([self.hop_s(j)[senders[:, j], paths[:, j]] for j in range(self.J)], axis=1) if n else \
-            np.zeros((0, self.J))
+        sends = self.link_fixed_s[senders, paths] + self.in_bytes[None, :] * self.sec_per_byte[senders, paths]
         return sends, senders
 
 

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from ..io import InputError, load_json, write_json
 from . import formulas as F
 
-KINDS = ("stem", "conv", "identity", "head")
+UNIT_KINDS = ("stem", "conv", "identity", "head")
 DROPPABLE = ("conv", "identity")  # the residual blocks: their direct connection can be dropped (SPEC §1)
 MEMORY_MODELS = ("per_request", "shared_weights")
 UNIT_FIELDS = ("name", "kind", "macs", "macs_dropped", "weight_bytes", "activation_bytes", "weight_bytes_dropped",
@@ -119,8 +119,8 @@ class Unit:
     def check(self, where: str) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ScenarioError(f"{where}.name: must be a non-empty string, got {show(self.name)}")
-        if self.kind not in KINDS:
-            raise ScenarioError(f"{where}.kind: must be one of {', '.join(KINDS)}, got {show(self.kind)}")
+        if self.kind not in UNIT_KINDS:
+            raise ScenarioError(f"{where}.kind: must be one of {', '.join(UNIT_KINDS)}, got {show(self.kind)}")
         for key in ("macs", "weight_bytes", "activation_bytes", "output_bytes"):
             number(getattr(self, key), f"{where}.{key}", "macs" if key == "macs" else "bytes")
         for key in ("macs_dropped", "weight_bytes_dropped", "activation_bytes_dropped"):

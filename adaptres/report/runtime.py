@@ -24,8 +24,8 @@ from ..paths import results_path
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from ..runtime import routes as R
-from ..runtime import study
-from ..runtime.coordinator import Cluster, Options
+from ..runtime import trials
+from ..runtime.coordinator import Cluster, ExecutionOptions
 from . import plots
 
 KEYS = ("n_devices", "n_requests", "seed", "seeds", "kills", "at_s", "speed", "method")
@@ -113,7 +113,7 @@ def settings(profile: str, **overrides) -> dict:
 
 
 def _monolithic(model, recipe, runs: dict, seed: int, n: int) -> dict:
-    x, _, _ = study.images(recipe, n, seed)
+    x, _, _ = trials.images(recipe, n, seed)
     checked = equal = 0
     with torch.inference_mode():
         for run in runs.values():
@@ -129,28 +129,28 @@ def _monolithic(model, recipe, runs: dict, seed: int, n: int) -> dict:
 def run(profile: str = "fast", progress: bool = True, **overrides) -> RuntimeRun:
     """Everything notebook 08 shows (see the module's docstring)."""
     S = settings(profile, **overrides)
-    model, recipe = study.load_model()
-    sc = study.scenario(S["n_devices"], S["n_requests"], S["seed"], S["speed"])
+    model, recipe = trials.load_model()
+    sc = trials.scenario(S["n_devices"], S["n_requests"], S["seed"], S["speed"])
     plan = solvers.solve(sc, S["method"])
     cl = Cluster(model, sc.n_devices)
     try:
-        opts = Options(method=S["method"])
-        runs = {"exclusive": study.run_step(cl, recipe, sc, plan, S["seed"], (), Options(method=S["method"], exclusive=True)),
-                "concurrent": study.run_step(cl, recipe, sc, plan, S["seed"], (), opts)}
+        opts = ExecutionOptions(method=S["method"])
+        runs = {"exclusive": trials.run_step(cl, recipe, sc, plan, S["seed"], (), ExecutionOptions(method=S["method"], exclusive=True)),
+                "concurrent": trials.run_step(cl, recipe, sc, plan, S["seed"], (), opts)}
         seeds = [S["seed"]] + [s for s in S["seeds"] if s != S["seed"]]  # the sweep's first run: this step
-        sweep, swept = study.failure_sweep(cl, recipe, S["kills"], seeds, S["n_devices"], S["n_requests"], S["at_s"],
+        sweep, swept = trials.failure_sweep(cl, recipe, S["kills"], seeds, S["n_devices"], S["n_requests"], S["at_s"],
                                            S["method"], S["speed"], progress=progress)
         one = min((k for k in S["kills"] if k > 0), default=None)
-        runs["failure"] = swept[S["seed"], one] if one is not None else study.run_step(
-            cl, recipe, sc, plan, S["seed"], study.pick_failures(sc, plan, 1, S["seed"], S["at_s"]), opts)
+        runs["failure"] = swept[S["seed"], one] if one is not None else trials.run_step(
+            cl, recipe, sc, plan, S["seed"], trials.pick_failures(sc, plan, 1, S["seed"], S["at_s"]), opts)
     finally:
         cl.close()
     tables = []
     for name, r in runs.items():
-        tables.append(study.requests_table(r, sc, plan if name != "failure" else None).assign(run=name))
+        tables.append(trials.requests_table(r, sc, plan if name != "failure" else None).assign(run=name))
     requests = pd.concat(tables, ignore_index=True)
-    prov = provenance(profile=profile, model=str(profiles.outputs(study.PROFILE, "dropaware")["weights"].name),
-                      model_sha256=file_hash(profiles.outputs(study.PROFILE, "dropaware")["weights"]),
+    prov = provenance(profile=profile, model=str(profiles.outputs(trials.PROFILE, "dropaware")["weights"].name),
+                      model_sha256=file_hash(profiles.outputs(trials.PROFILE, "dropaware")["weights"]),
                       device=f"Ray on one {platform.machine()} host ({os.cpu_count()} CPUs), one actor process per device (1 torch thread), "
                              f"devices emulated (speed x{S['speed']:g})", **{k: S[k] for k in KEYS})
     res = RuntimeRun(profile, S, sc, plan, runs, requests, sweep, _monolithic(model, recipe, runs, S["seed"], len(sc.requests)),
@@ -166,7 +166,7 @@ def _figures(res: RuntimeRun) -> list:
     n = res.scenario.n_devices
     figs = [
         ("runtime_latency", plots.latency_scatter_figure(res.requests, f"Measured vs modelled latency (N = {n})")),
-        ("runtime_timeline", plots.timeline_figure(study.hops_table(res.runs["failure"]), n, res.runs["failure"]["failures"],
+        ("runtime_timeline", plots.timeline_figure(trials.hops_table(res.runs["failure"]), n, res.runs["failure"]["failures"],
                                                    "One step with a device killed",
                                                    [h for q in res.runs["failure"]["requests"] for h in q["lost_hops"]])),
         ("runtime_bytes", plots.bytes_figure(res.requests, "Bytes sent: measured vs modelled")),

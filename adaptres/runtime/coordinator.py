@@ -33,7 +33,7 @@ LINKS = ("emulated", "real")
 
 
 @dataclass(frozen=True)
-class Options:
+class ExecutionOptions:
     """How a step is executed: links and compute emulated (paced to the scenario) or real; the solver
     that re-plans; the heartbeat; ``exclusive``: one request at a time (no queueing between them)."""
 
@@ -177,7 +177,7 @@ class Cluster:
         self.actors, self.pids = [], []
 
     def execute(self, sc: Scenario, plan: Plan, images, labels: Sequence[int], image_ids: Sequence[int],
-                failures: Sequence[tuple[int, float]] = (), options: Options = Options()) -> dict:
+                failures: Sequence[tuple[int, float]] = (), options: ExecutionOptions = ExecutionOptions()) -> dict:
         """Run one step (see the module's docstring); returns the run's record (``run.json``)."""
         if len(images) != len(sc.requests):
             raise ValueError(f"images: {len(images)} given for {len(sc.requests)} requests")
@@ -199,7 +199,7 @@ class Cluster:
 class _Step:
     """One step's execution (``Cluster.execute``)."""
 
-    def __init__(self, cl: Cluster, sc: Scenario, plan: Plan, image_refs: list, options: Options):
+    def __init__(self, cl: Cluster, sc: Scenario, plan: Plan, image_refs: list, options: ExecutionOptions):
         self.cl, self.ray, self.sc, self.opt = cl, cl.ray, sc, options
         self.planned = R.routes(sc, plan)
         self.model = evaluate(sc, plan).requests

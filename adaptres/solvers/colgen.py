@@ -27,7 +27,7 @@ from .cg.data import Arrays, Column
 from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
 from ..problem.formulas import UNSERVED_PENALTY
-from .cg.master import Master, MipResult
+from .cg.master import Master, MipResult, UnservedCol
 from .cg.pricing import Prices, Pricer
 from .cg.tree import branch_and_price, close_gap, split_on_served
 
@@ -65,7 +65,7 @@ def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s:
     plans = [greedy(ar, pricer, master, p, clock.deadline(0.5 * clock.left()), reverse)
              for p in (prices, Prices.zero(ar.N)) for reverse in (False, True)]
     plans = [p for p in plans if p is not None and (allow_unserved or all(
-        not (isinstance(master.columns[c], tuple) and master.columns[c][0] == "u") for c in p))]
+        not isinstance(master.columns[c], UnservedCol) for c in p))]
     counts = min(plans, key=master.value) if plans else None
     log["greedy"] = None if counts is None else master.value(counts)
     return better(master, mip(MIP_SHARE * clock.left() if mip_s is None else mip_s), counts)

@@ -69,7 +69,8 @@ class Arrays:
         slowest link costs (a heuristic's margin: the pricing pass checks computing energy only)."""
         other = copy.copy(self)
         k = self.kernel
-        send = k.energy(0.0, k.bytes_s(k.in_bytes.max()).max(axis=1))
+        largest = max(k.out_bytes.max(), k.input_bytes)
+        send = k.transmit_w * largest * k.sec_per_byte.max(axis=1) + k.transmit_w * k.link_fixed_s.max(axis=1)
         other.cap = {**self.cap, "energy": np.maximum(0.0, self.cap["energy"] - send)}
         other._limits()
         return other
@@ -142,7 +143,7 @@ class Arrays:
         for j, i in enumerate(col.place):
             v = int(self.drop[col.k, j])
             if prev != i:
-                t = k.send_s(j, prev, i)
+                t = k.hop_s(j)[prev, i]
                 latency += t
                 add("energy", prev, k.energy(0.0, t, prev))
             latency += k.compute_s[j, v, i]

@@ -14,7 +14,7 @@ import numpy as np
 
 from .data import Arrays, Column
 from ...problem.formulas import UNSERVED_PENALTY
-from .master import Master
+from .master import LoadedCol, Master
 from .pricing import Prices, Pricer
 
 PER_ROUND = 8  # columns added per source and round (its cheapest configurations)
@@ -48,8 +48,8 @@ def lagrangian_bound(ar: Arrays, master: Master, prices: Prices, floors: list[fl
         bound += y * (lo if y > 0 else hi) if y else 0.0
     bound += float(sum(n * min(UNSERVED_PENALTY, b) for n, b in zip(ar.n_s, floors)))
     for what in master.columns:
-        if isinstance(what, tuple) and what[0] == "z":
-            _, i, j, lvl = what
+        if isinstance(what, LoadedCol):
+            i, j, lvl = what.i, what.j, what.level
             price = ar.levels[j][lvl] * prices.memory[i]
             for s, eta in prices.eta.items():
                 price -= ar.n_s[s] * eta[j, lvl:len(ar.levels[j]), i].sum()

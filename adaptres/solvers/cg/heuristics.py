@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from .data import MB, Arrays, Column
-from .master import KINDS, Master
+from .master import RESOURCES, Master, UnservedCol
 from .pricing import Prices, Pricer
 
 
@@ -57,7 +57,7 @@ def greedy(ar: Arrays, pricer: Pricer, master: Master, prices: Prices, deadline:
            reverse: bool = False) -> dict | None:
     """Requests in order (or the reverse), each on the cheapest plan that still fits; returns the
     master's counts (its columns added), or None when time ran out."""
-    used = {kind: np.zeros(ar.N) for kind in KINDS}
+    used = {kind: np.zeros(ar.N) for kind in RESOURCES}
     counts: dict[int, int] = {}
     for q in (reversed(ar.sc.requests) if reverse else ar.sc.requests):
         if time.perf_counter() > deadline:
@@ -67,7 +67,7 @@ def greedy(ar: Arrays, pricer: Pricer, master: Master, prices: Prices, deadline:
         if col is None:
             continue
         _, use = ar.column(col)
-        for kind in KINDS:
+        for kind in RESOURCES:
             for i, v in use[kind].items():
                 used[kind][i] += v
         if ar.shared:  # the weights too, per request (a safe bound)
@@ -80,6 +80,6 @@ def greedy(ar: Arrays, pricer: Pricer, master: Master, prices: Prices, deadline:
     for c, n in counts.items():
         served[master.columns[c].s] += n
     for c, what in enumerate(master.columns):  # the rest unserved
-        if isinstance(what, tuple) and what[0] == "u" and ar.n_s[what[1]] > served[what[1]]:
-            counts[c] = int(ar.n_s[what[1]]) - int(served[what[1]])
+        if isinstance(what, UnservedCol) and ar.n_s[what.s] > served[what.s]:
+            counts[c] = int(ar.n_s[what.s]) - int(served[what.s])
     return counts

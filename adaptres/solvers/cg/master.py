@@ -22,7 +22,65 @@ from .pricing import Prices
 
 INF = highspy.kHighsInf
 ARTIFICIAL_COST = 1e3
-KINDS = ("compute", "energy", "memory")
+RESOURCES = ("compute", "energy", "memory")  # a device's capacity rows
+
+
+# the master's rows and (besides ``Column``, a request's plan) its other columns, as named keys
+@dataclass(frozen=True)
+class SourceRow:
+    """Source s's requests: Σ of its columns + its unserved = n_s."""
+    s: int
+
+
+@dataclass(frozen=True)
+class CapacityRow:
+    """Device i's ``kind`` (compute, energy, memory) at most its capacity."""
+    kind: str
+    i: int
+
+
+@dataclass(frozen=True)
+class ServedRow:
+    """The number of requests served (branched on)."""
+
+
+@dataclass(frozen=True)
+class LoadRow:
+    """``shared_weights``: source s's columns running unit j on device i at ``level`` or above ≤ n_s · loaded."""
+    s: int
+    i: int
+    j: int
+    level: int
+
+
+@dataclass(frozen=True)
+class ArcRow:
+    """A branching row: source s's requests that run unit j on device i (i = −1: that drop unit j)."""
+    s: int
+    j: int
+    i: int
+
+
+@dataclass(frozen=True)
+class UnservedCol:
+    """Source s's requests left unserved (10 each)."""
+    s: int
+
+
+@dataclass(frozen=True)
+class LoadedCol:
+    """``shared_weights``: device i holds unit j's weights at ``level`` (a binary)."""
+    i: int
+    j: int
+    level: int
+
+
+@dataclass(frozen=True)
+class ArtificialCol:
+    """A prohibitive count that keeps the LP feasible while a branch asks for more than the columns serve."""
+
+
+SERVED, ARTIFICIAL = ServedRow(), ArtificialCol()
 
 
 @dataclass
@@ -62,25 +120,25 @@ class Master:
         S, N = len(ar.sources), ar.N
         for s in range(S):
             h.addRow(float(ar.n_s[s]), float(ar.n_s[s]), 0, np.array([], np.int32), np.array([]))
-        self.row = {("conv", s): s for s in range(S)}
-        for kind in KINDS:
+        self.row: dict = {SourceRow(s): s for s in range(S)}
+        for kind in RESOURCES:
             for i in range(N):
-                self.row[(kind, i)] = h.getNumRow()
+                self.row[CapacityRow(kind, i)] = h.getNumRow()
                 h.addRow(-INF, float(ar.cap[kind][i]), 0, np.array([], np.int32), np.array([]))
         # the number of requests served, between ``served`` bounds (branching on it: ``set_served``)
-        self.row[("served",)] = h.getNumRow()
+        self.row[SERVED] = h.getNumRow()
         self.served = (0, ar.R)
         h.addRow(0.0, float(ar.R), 0, np.array([], np.int32), np.array([]))
-        self.columns: list = []  # per HiGHS column: Column, ("u", s), ("z", i, j, level) or ("a",)
+        self.columns: list = []  # per HiGHS column: Column, UnservedCol, LoadedCol or ARTIFICIAL
         self.index: dict = {}  # Column -> its HiGHS column
         self.fits: list[bool] = []  # per HiGHS column: can it be served on its own?
         self.by_source: list[list[int]] = [[] for _ in range(S)]  # the columns of each source
         self.arcs: dict = {}  # branching rows: (s, j, i) -> (lo, hi) while active
         for s in range(S):
-            self._add([("conv", s)], [1.0], UNSERVED_PENALTY, float(ar.n_s[s]), ("u", s))
+            self._add([SourceRow(s)], [1.0], UNSERVED_PENALTY, float(ar.n_s[s]), UnservedCol(s))
         # an artificial count of served requests at a prohibitive cost keeps the LP feasible while a
         # branch asks for more than the columns found so far serve (never in an integer plan)
-        self._add([("served",)], [1.0], ARTIFICIAL_COST * max(1, ar.R), float(ar.R), ("a",))
+        self._add([SERVED], [1.0], ARTIFICIAL_COST * max(1, ar.R), float(ar.R), ARTIFICIAL)
 
     def _add(self, rows, vals, cost: float, upper: float, what, fits: bool = True) -> int:
         self.fits.append(fits)
@@ -91,15 +149,15 @@ class Master:
 
     def _link_row(self, s: int, i: int, j: int, lvl: int):
         """The linking row (s, i, j, level), with its z variables, made on first use."""
-        key = ("link", s, i, j, lvl)
+        key = LoadRow(s, i, j, lvl)
         if key in self.row:
             return key
         levels = self.ar.levels[j]
-        if ("z", i, j, 0) not in self.index:
+        if LoadedCol(i, j, 0) not in self.index:
             for l2, w in enumerate(levels):
-                self.index[("z", i, j, l2)] = self._add([("memory", i)], [w], 0.0, 1.0, ("z", i, j, l2))
+                self.index[LoadedCol(i, j, l2)] = self._add([CapacityRow("memory", i)], [w], 0.0, 1.0, LoadedCol(i, j, l2))
         self.row[key] = self.h.getNumRow()
-        zs = [self.index[("z", i, j, l2)] for l2 in range(lvl + 1)]
+        zs = [self.index[LoadedCol(i, j, l2)] for l2 in range(lvl + 1)]
         n = float(self.ar.n_s[s])
         self.h.addRow(-INF, 0.0, len(zs), np.array(zs, np.int32), np.full(len(zs), -n))
         return key
@@ -109,11 +167,11 @@ class Master:
         if col in self.index:
             return False
         cost, use = self.ar.column(col)
-        rows, vals = [("conv", col.s), ("served",)], [1.0, 1.0]
-        for kind in KINDS:
+        rows, vals = [SourceRow(col.s), SERVED], [1.0, 1.0]
+        for kind in RESOURCES:
             for i, v in use[kind].items():
                 if v:
-                    rows.append((kind, i))
+                    rows.append(CapacityRow(kind, i))
                     vals.append(v)
         for i, j, lvl in use["links"]:
             rows.append(self._link_row(col.s, i, j, lvl))
@@ -129,8 +187,8 @@ class Master:
 
     def arc_keys(self, col: Column) -> list:
         """The branching rows a column counts in: unit j on device i, and unit j dropped (i = −1)."""
-        return [("arc", col.s, j, i) for j, i in enumerate(col.place)] + \
-            [("arc", col.s, j, -1) for j in np.flatnonzero(self.ar.drop[col.k])]
+        return [ArcRow(col.s, j, int(i)) for j, i in enumerate(col.place)] + \
+            [ArcRow(col.s, int(j), -1) for j in np.flatnonzero(self.ar.drop[col.k])]
 
     def add_many(self, cols: list[Column]) -> int:
         """Add many columns at once (vectorised; ``shared_weights`` adds them one by one). Returns how
@@ -150,13 +208,13 @@ class Master:
         paths = np.array([c.place for c in group], dtype=int)
         cost, use = ar.columns(paths, k, s)
         fits = ar.fits_alone(paths, k, s)
-        keys = [("conv", s), ("served",)] + [(kind, i) for kind in KINDS for i in range(ar.N)]
-        dense = [np.ones((n, 2))] + [use[kind] for kind in KINDS]
-        arcs = [key for key in self.row if key[0] == "arc" and key[1] == s]
+        keys = [SourceRow(s), SERVED] + [CapacityRow(kind, i) for kind in RESOURCES for i in range(ar.N)]
+        dense = [np.ones((n, 2))] + [use[kind] for kind in RESOURCES]
+        arcs = [key for key in self.row if isinstance(key, ArcRow) and key.s == s]
         if arcs:
             keys += arcs
-            dense.append(np.stack([(np.full(n, bool(ar.drop[k, j])) if i == -1 else paths[:, j] == i)
-                                   for _, _, j, i in arcs], axis=1).astype(float))
+            dense.append(np.stack([(np.full(n, bool(ar.drop[k, a.j])) if a.i == -1 else paths[:, a.j] == a.i)
+                                   for a in arcs], axis=1).astype(float))
         A = np.concatenate(dense, axis=1)
         rows = np.array([self.row[key] for key in keys], dtype=np.int32)
         nz = A != 0
@@ -174,12 +232,12 @@ class Master:
         """The branching row (s, j, i): how many requests of source s run unit j on device i, or drop
         unit j (i = −1); made on first use, with an artificial column at a prohibitive cost that keeps
         the LP feasible."""
-        key = ("arc", s, j, i)
+        key = ArcRow(s, j, i)
         if key not in self.row:
             mine = [c for c in self.by_source[s] if key in self.arc_keys(self.columns[c])]
             self.row[key] = self.h.getNumRow()
             self.h.addRow(-INF, INF, len(mine), np.array(mine, np.int32), np.ones(len(mine)))
-            self._add([key], [1.0], ARTIFICIAL_COST * max(1, self.ar.R), float(self.ar.n_s[s]), ("a",))
+            self._add([key], [1.0], ARTIFICIAL_COST * max(1, self.ar.R), float(self.ar.n_s[s]), ARTIFICIAL)
         return key
 
     def set_node(self, served: tuple[int, int], arcs: dict) -> None:
@@ -200,7 +258,7 @@ class Master:
                 v = x[c]
                 if v > 1e-9:
                     for key in self.arc_keys(self.columns[c]):
-                        out[key[1:]] = out.get(key[1:], 0.0) + v
+                        out[key.s, key.j, key.i] = out.get((key.s, key.j, key.i), 0.0) + v
         return out
 
     def solve_lp(self, time_limit: float) -> tuple[str, float, Prices, np.ndarray]:
@@ -213,19 +271,19 @@ class Master:
         self._x = np.asarray(sol.col_value)
         y = np.asarray(sol.row_dual)
         ar = self.ar
-        lam = {kind: np.maximum(0.0, -y[[self.row[(kind, i)] for i in range(ar.N)]]) for kind in KINDS}
+        lam = {kind: np.maximum(0.0, -y[[self.row[CapacityRow(kind, i)] for i in range(ar.N)]]) for kind in RESOURCES}
         eta = {}
         for key, r in self.row.items():
-            if key[0] == "link" and -y[r] > 0:
-                s, i, j, lvl = key[1:]
+            if isinstance(key, LoadRow) and -y[r] > 0:
+                s, i, j, lvl = key.s, key.i, key.j, key.level
                 if s not in eta:
                     eta[s] = np.zeros((ar.J, max(1, max(len(lv) for lv in ar.levels)), ar.N))
                 eta[s][j, lvl, i] = -y[r]
-        pi = y[[self.row[("conv", s)] for s in range(len(ar.sources))]]
-        served = float(y[self.row[("served",)]])
+        pi = y[[self.row[SourceRow(s)] for s in range(len(ar.sources))]]
+        served = float(y[self.row[SERVED]])
         arc = {}
         for (s, j, i) in self.arcs:
-            v = float(y[self.row[("arc", s, j, i)]])
+            v = float(y[self.row[ArcRow(s, j, i)]])
             if v:
                 arc.setdefault(s, np.zeros((ar.J, ar.N + 1)))[j, i] = v  # column N: unit j dropped
         return _status(h), h.getInfo().objective_function_value, Prices(eta=eta, served=served, arc=arc, **lam), pi
@@ -238,12 +296,12 @@ class Master:
     def set_served(self, lo: int, hi: int) -> None:
         """Branch: between ``lo`` and ``hi`` requests served."""
         self.served = (int(lo), int(hi))
-        self.h.changeRowBounds(self.row[("served",)], float(lo), float(hi))
+        self.h.changeRowBounds(self.row[SERVED], float(lo), float(hi))
 
     def unserved_lp(self) -> float:
         """How many requests the LP's solution leaves unserved (Σ u)."""
         x = self.x
-        return float(sum(x[c] for c, what in enumerate(self.columns) if isinstance(what, tuple) and what[0] == "u"))
+        return float(sum(x[c] for c, what in enumerate(self.columns) if isinstance(what, UnservedCol)))
 
     def mip(self, time_limit: float, rel_gap: float, max_nodes: int | None = None, allow_unserved: bool = True,
             options: dict | None = None) -> MipResult:
@@ -256,12 +314,11 @@ class Master:
         m.passModel(self.h.getLp())
         n = len(self.columns)
         m.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
-        m.changeRowBounds(self.row[("served",)], 0.0, float(self.ar.R))
+        m.changeRowBounds(self.row[SERVED], 0.0, float(self.ar.R))
         for key in self.arcs:
-            m.changeRowBounds(self.row[("arc", *key)], -INF, INF)
+            m.changeRowBounds(self.row[ArcRow(*key)], -INF, INF)
         for c, what in enumerate(self.columns):
-            if (not allow_unserved and isinstance(what, tuple) and what[0] == "u") or not self.fits[c] \
-                    or what == ("a",):
+            if (not allow_unserved and isinstance(what, UnservedCol)) or not self.fits[c] or what is ARTIFICIAL:
                 m.changeColBounds(c, 0.0, 0.0)
         # presolve off: HiGHS' presolve of a master with tens of thousands of columns ran 40 s past a
         # 5-s limit and cannot be interrupted; the branch-and-bound can (``run_within``)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .generation import Clock, generate
 from ...problem.formulas import UNSERVED_PENALTY
-from .master import MipResult
+from .master import ARTIFICIAL, MipResult, UnservedCol
 
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
 ENUMERATE_CAP = 100_000  # columns listed to close a gap at most
@@ -43,7 +43,7 @@ def integral(master, allow_unserved: bool = True) -> dict | None:
             return None
         if round(v) >= 1:
             what = master.columns[c]
-            if what == ("a",) or (not allow_unserved and isinstance(what, tuple) and what[0] == "u"):
+            if what is ARTIFICIAL or (not allow_unserved and isinstance(what, UnservedCol)):
                 return None
             counts[c] = int(round(v))
     return counts

@@ -39,9 +39,8 @@ class Data:
         K = sc.allowed_configs()
         droppable = [j for j, u in enumerate(sc.units) if u.droppable]
         drops = {j: [k for k in K if sc.drops(k, j)] for j in droppable}
-        t_out = {(j, i, k): float(kernel.hop_s(j + 1)[i, k]) for j in range(M - 1) for i in range(N) for k in range(N)
-                 if i != k}
-        t_in = {(i, k): float(kernel.hop_s(0)[i, k]) for i in range(N) for k in range(N) if i != k}
+        t_out = {(j, i, k): kernel.send_s(j + 1, i, k) for j in range(M - 1) for i in range(N) for k in range(N) if i != k}
+        t_in = {(i, k): kernel.send_s(0, i, k) for i in range(N) for k in range(N) if i != k}
         return cls(sc, M, N, len(sc.requests), K, drops, [j for j in droppable if drops[j]], t_out, t_in)
 
     def unit_term(self, m, r: int, j: int, i: int, full: float, reduced: float):
@@ -54,10 +53,6 @@ class Data:
         u = self.sc.units[j]
         return self.unit_term(m, r, j, i, u.macs, u.macs_dropped or 0)
 
-    def time_term(self, m, r: int, j: int, i: int):
-        """Eq 9: the seconds device i computes unit j of request r (the kernel's figures)."""
-        t = self.sc.kernel.compute_s[j, :, i]
-        return self.unit_term(m, r, j, i, float(t[0]), float(t[1]))
 
     def memory_term(self, m, r: int, j: int, i: int, part: str):
         u = self.sc.units[j]
@@ -89,7 +84,7 @@ def latency(m: pyo.ConcreteModel, d: Data) -> None:
     """Eqs 7-11: each request's latency, computation plus transmission (an expression)."""
     def computation(r):
         """Eq 9: Σ_j c_j / e_p(j)."""
-        return sum(d.time_term(m, r, j, i) for j in range(d.M) for i in range(d.N))
+        return sum(d.sc.kernel.time_of(d.macs_term(m, r, j, i), i) for j in range(d.M) for i in range(d.N))
 
     def transmission(r):
         """Eqs 10-11: the input to the stem's device, then every cut between consecutive units."""
@@ -177,7 +172,7 @@ def computation_and_energy(m: pyo.ConcreteModel, d: Data) -> None:
     @m.Constraint(m.I)
     def energy(m, i):
         """Eqs 17, 19: p_compute · computing time + p_transmit · sending time ≤ B_i."""
-        comp = sum(d.time_term(m, r, j, i) for r in m.R for j in m.J)
+        comp = sc.kernel.time_of(sum(d.macs_term(m, r, j, i) for r in m.R for j in m.J), i)
         send = sum(d.t_out[j, i, k] * m.f[r, j, i, k] for r in m.R for j in range(d.M - 1) for k in range(d.N) if k != i)
         send += sum(d.t_in[i, k] * m.x[r, 0, k] for r in m.R if sc.requests[r].source == i
                     for k in range(d.N) if k != i)

@@ -20,7 +20,7 @@ from ..experiments import profiles, sections
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from . import routes as R
-from .coordinator import Cluster, Options
+from .coordinator import Cluster, ExecutionOptions
 
 PROFILE = "cpu"  # the network whose weights are committed (drop-aware, 32 px)
 
@@ -65,7 +65,7 @@ def scenario(n_devices: int, n_requests: int, seed: int, speed: float = 1.0) -> 
                       latency_ref_s=sc.l_ref() / speed)
 
 
-def run_step(cl: Cluster, recipe, sc: Scenario, plan: Plan, seed: int, failures=(), options: Options = Options()) -> dict:
+def run_step(cl: Cluster, recipe, sc: Scenario, plan: Plan, seed: int, failures=(), options: ExecutionOptions = ExecutionOptions()) -> dict:
     """Execute one step on real test images (drawn with ``seed``); the run's record."""
     x, labels, idx = images(recipe, len(sc.requests), seed)
     return cl.execute(sc, plan, x, labels, idx, failures, options)
@@ -114,7 +114,7 @@ def failure_sweep(cl: Cluster, recipe, kills: Sequence[int], seeds: Sequence[int
         sc = scenario(n_devices, n_requests, seed, speed)
         plan = solvers.solve(sc, method)
         fails = pick_failures(sc, plan, k, seed, at_s)
-        run = runs[seed, k] = run_step(cl, recipe, sc, plan, seed, fails, Options(method=method))
+        run = runs[seed, k] = run_step(cl, recipe, sc, plan, seed, fails, ExecutionOptions(method=method))
         q = pd.DataFrame(run["requests"])
         answered = q[q["status"] == "answered"]
         f = pd.DataFrame(run["failures"])
