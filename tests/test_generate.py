@@ -47,9 +47,9 @@ def test_another_network_gets_the_paper_devices_scaled_and_relative_thresholds()
     from adaptres.problem.generate import paper_devices
     units, configs, meta, S = sim.inputs("fast", table="cpu")
     paper = unit_costs.load(**profiles.UNITS)
-    scale = S["scale"]
+    scale = S.scale
     assert units.image_size == 32 and scale.macs == pytest.approx(units.total_macs / paper.total_macs)
-    assert S["threshold_shift"] == pytest.approx(configs[0].accuracy - 94.73)
+    assert S.threshold_shift == pytest.approx(configs[0].accuracy - 94.73)
     small, big = paper_devices(2, scale=scale), paper_devices(2)
     for i in range(2):
         assert units.total_macs / small[i].macs_per_s == pytest.approx(paper.total_macs / big[i].macs_per_s)
@@ -58,4 +58,4 @@ def test_another_network_gets_the_paper_devices_scaled_and_relative_thresholds()
     assert units.input_bytes / scale.rates([[0, 30.0], [30.0, 0]])[0][1] == pytest.approx(paper.input_bytes / 30.0)
     # the 224-px table is taken as it is
     _, _, _, S224 = sim.inputs("fast")
-    assert S224["scale"].identity and S224["threshold_shift"] == 0.0
+    assert S224.scale.identity and S224.threshold_shift == 0.0

@@ -32,7 +32,7 @@ def test_units_and_kinds(arch):
     names = [u.name for u in net.units]
     assert names[0] == "stem" and names[-1] == "head"
     assert list(net.units) == list(M.unit_list(arch))
-    block, layers = M.ARCHS[arch]
+    block, layers = M.LAYOUTS[arch]
     assert len(names) == sum(layers) + 2
     kinds = {u.name: u.kind for u in net.units}
     for stage in range(2, 5):
@@ -151,3 +151,8 @@ def test_bad_drops(dc, sc, match):
     net = M.build("resnet50")
     with pytest.raises(ValueError, match=match):
         net(torch.randn(1, 3, 32, 32), drop_dc=dc, drop_sc=sc)
+
+
+def test_every_recipe_architecture_has_a_layout():
+    from adaptres.nn import model, recipe
+    assert tuple(model.LAYOUTS) == recipe.ARCHS

@@ -1,4 +1,6 @@
 """The solver interface (registry, options, finish) and Algorithm 1's rules (device order, ties, repair)."""
+import dataclasses
+
 import pytest
 from optim_helpers import small_scenario
 
@@ -120,10 +122,10 @@ def test_a_registered_solver_appears_in_the_sweep_the_comparison_and_the_command
 
     units, configs, _, S = sim.inputs("fast")
     df = sim.sweep(units, configs, [{"lam": 4.0}], seeds=(0, 1), steps=2, base={"n_devices": 3}, method="toy",
-                   progress=False, scale=S["scale"])
+                   progress=False, scale=S.scale)
     expect = {seed: sum((n + 1) // 2 if seed % 2 == 0 else n // 2 for n in g.n_requests) for seed, g in df.groupby("seed")}
     assert df.groupby("seed").served.sum().to_dict() == expect  # each run got its own seed
-    assert "a toy that serves every other request" in sim.describe({**S, "method": "toy"})
+    assert "a toy that serves every other request" in sim.describe(dataclasses.replace(S, method="toy"))
     steps = compare.compare_steps(units, configs, 1, n_devices=3, lam=1.0, options=solvers.Options(
         time_limit=5, ga_time_limit=0.5, ga_generations=2), progress=False)
     assert set(steps.method) == set(solvers.methods()) and "toy" in set(steps.method)

@@ -30,8 +30,8 @@ def test_committed_cpu_results_are_found_and_matched_to_their_recipe(model, monk
     table, reused = study.ablation_table("cpu", model=model)
     assert reused and table.attrs["test_set_size"] == "10000"
     # another recipe: the committed results are not its own
-    other = dataclasses.replace(profiles.get("cpu")["recipe"], lr=0.1)
-    monkeypatch.setitem(profiles.PROFILES["cpu"], "recipe", other)
+    other = dataclasses.replace(profiles.get("cpu").recipe, lr=0.1)
+    monkeypatch.setitem(profiles.PROFILES, "cpu", dataclasses.replace(profiles.PROFILES["cpu"], recipe=other))
     assert profiles.committed_results("cpu", model) is None
     assert profiles.committed_results("fast", model) is None  # the fast profile never reuses
 

@@ -122,4 +122,4 @@ def test_train_command_takes_the_profiles_drop_aware_recipe():
     want = profiles.recipes("cpu")["dropaware"]
     assert got.drop_path == want.drop_path == 0.35 and got.sandwich and got.distill == 0.5
     assert got.drop_path_from_epoch == 3 and got.epochs == 6  # the second half of the given budget
-    assert recipe_of(argparse.Namespace(profile="cpu", set=None, drop_aware=False)) == profiles.get("cpu")["recipe"]
+    assert recipe_of(argparse.Namespace(profile="cpu", set=None, drop_aware=False)) == profiles.get("cpu").recipe

@@ -88,7 +88,7 @@ def cmd_ablation(args):
     dev = pick_device(args.device)
     model, recipe = load_trained(run, dev)
     test = data.load(recipe.dataset, "test", args.data).subset(recipe.test_limit, recipe.seed)
-    table = ablation.measure(model, recipe, test, dev, args.batch_size or P.get("ablation_batch_size", 250), out=out,
+    table = ablation.measure(model, recipe, test, dev, args.batch_size or P.ablation_batch_size, out=out,
                            model_sha=file_hash(run / "model.pt"))
     print(table[["kind", "dropped", "accuracy"]].to_string(index=False))
 

@@ -153,20 +153,20 @@ def bench_sweep(profile: str = "cpu", section: str = "V-A", progress: bool = Tru
     from . import profiles, sections, sim
     units, configs, _, S = sim.inputs(profile)
     sec = sections.get(section)
-    points = [sections.shifted(p, S["threshold_shift"]) for p in sec.points(S)]
-    kw = dict(base=sections.shifted({"n_devices": S["n_devices"], **sec.base}, S["threshold_shift"]),
-              method=S["method"], options=profiles.solver_options(S), scale=S["scale"], progress=progress)
+    points = [sections.shifted(p, S.threshold_shift) for p in sec.points(S)]
+    kw = dict(base=sections.shifted({"n_devices": S.n_devices, **sec.base}, S.threshold_shift),
+              method=S.method, options=profiles.solver_options(S), scale=S.scale, progress=progress)
     t = time.perf_counter()
     cluster.start()
     init_s = time.perf_counter() - t
     t = time.perf_counter()
-    on_ray = sim.sweep(units, configs, points, S["seeds"], S["steps"], engine="ray", **kw)
+    on_ray = sim.sweep(units, configs, points, S.seeds, S.steps, engine="ray", **kw)
     ray_s = time.perf_counter() - t
     t = time.perf_counter()
-    serial = sim.sweep(units, configs, points, S["seeds"], S["steps"], engine="serial", **kw)
+    serial = sim.sweep(units, configs, points, S.seeds, S.steps, engine="serial", **kw)
     serial_s = time.perf_counter() - t
     cols = [c for c in serial.columns if c != "solve_s"]
     same = bool(serial[cols].equals(on_ray[cols]))
-    return {"profile": profile, "section": section, "runs": len(points) * len(S["seeds"]), "steps": S["steps"],
-            "method": S["method"], "cpus": cluster.cpus(), "ray_init_s": round(init_s, 2), "serial_s": round(serial_s, 2),
+    return {"profile": profile, "section": section, "runs": len(points) * len(S.seeds), "steps": S.steps,
+            "method": S.method, "cpus": cluster.cpus(), "ray_init_s": round(init_s, 2), "serial_s": round(serial_s, 2),
             "ray_s": round(ray_s, 2), "speedup": round(serial_s / ray_s, 3), "same_rows": same}

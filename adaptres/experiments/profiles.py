@@ -7,6 +7,7 @@ take a profile name in their ``parameters`` cell and read everything else from h
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from ..io import read_table
 from ..nn.recipe import Recipe
@@ -17,84 +18,140 @@ from ..paths import MODELS_DIR, REPO, STUDY
 # paper's scale; the fast profile's sweeps too. The cpu profile's sweeps use its own 32-px models (``TABLES``).
 TABLE_224 = "data/study/fmnist_r50_224px_paper-recipe_h200_ablation.csv"
 
-# The evaluation sections (§V-A..D, notebooks 04-07): the paper's devices (SPEC §7) with these sweeps.
-# Steps are solved by the paper's relaxation + Algorithm 1 (§IV-C): about 1 s a step on 2 cores,
-# deterministic. The exact MILP takes ~30 s a §V-A step there (its LP bound is weak; see
-# notebook 03), so it is the ``paper`` profile's choice: warm-started from Algorithm 1, to a 1 % gap
-# or 60 s. Battery levels are J per low/high device; a request costs about 17 J, so the paper's
-# 800/1000 J never bind within a few steps: the sweep goes down to where they do. Computational
-# capacity is G multiplications per step (low/high device). The cpu profile reads its own drop-aware
-# 32-px model's table (the devices scaled to that network) and checks the claims on the standard one too.
-# the §V sweeps solve every step by the column-generation LP rounded (issue 12: 0.0 % above the optimum on median
-# in notebook 03, against 10 % for relaxation + Algorithm 1; a tenth of a second a step, with a bound). Proving
-# every step with colgen did not fit the main job: a first run spent 57 s on one step of 04 and over 8 min on one
-# (point, seed); the 200-node budget keeps the integer master's part deterministic
-# ``engine``: the sweeps' (point, seed) runs as Ray tasks, one per CPU (issue 13), or one after another
-SIM_CPU = {"table": "cpu-dropaware", "compare_table": "cpu", "n_devices": 10, "steps": 10, "seeds": (0, 1, 2), "method": "colgen_round", "time_limit": 60.0,
-           "engine": "ray",
-           "rel_gap": 1e-2, "max_nodes": 200, "warm_start": True,
-           "betas": (0.0, 0.5, 1.0), "thresholds": (60.0, 70.0, 80.0),
-           "battery_j": ((5, 10), (10, 20), (20, 40), (50, 100), (800, 1000)),
-           "lams": (1.0, 3.0, 5.0, 8.0), "compute_g": ((0.35, 0.7), (0.7, 1.4), (1.4, 2.8), (2.8, 5.6))}
 
-# notebook 08 (issue 13): §V-A steps executed on Ray at the §V devices' speed (the committed drop-aware 32-px model)
-RUNTIME_CPU = {"n_devices": 10, "n_requests": 6, "seed": 0, "seeds": (0, 1, 2), "kills": (0, 1, 2, 3), "at_s": 0.3,
-               "speed": 1.0, "method": "colgen_round"}
+@dataclass(frozen=True)
+class Optim:
+    """The solver comparison (notebook 03): ``steps`` §V-A steps of N devices at λ, every method with a
+    ``time_limit`` per solve (the GA ``ga_time_limit``), then a devices × requests grid."""
 
-# Drop-aware training (issue 11): the profile's recipe for its first half of the epochs, then per-sample drop
-# path at 0.35 on every residual block beside the full network, which the drop-path pass also learns from
-# (sandwich, distill 0.5). Chosen by probes on this 2-core CPU (the cpu recipe, 2 epochs, drop path in the
-# second): linear rates rising to 0.5 left layer1.0 at 26.9 pt (its rate was 0.03); uniform 0.5 fell to
-# 51.9 % for the full model; uniform 0.35 lost 1.07 pt on average over the single drops (README).
+    table: str
+    steps: int
+    n_devices: int
+    lam: float
+    time_limit: float
+    ga_time_limit: float
+    scale_devices: tuple[int, ...]
+    scale_requests: tuple[int, ...]
+    scale_time_limit: float
+
+
+@dataclass(frozen=True)
+class Sim:
+    """The evaluation sections (§V-A..D, notebooks 04-07): the paper's devices (SPEC §7) and what each
+    section sweeps, every step solved by ``method``. Battery levels are J per low/high device, computational
+    capacity G multiplications per step. ``table`` names the accuracy table (and so the network),
+    ``compare_table`` a second one whose claims are checked too (""). ``engine``: the sweep's (point, seed)
+    runs as Ray tasks or one after another. ``scale`` and ``threshold_shift`` are set by ``sim.inputs``
+    for the table's network (the §V devices scaled to it; the paper's thresholds moved by its full model)."""
+
+    table: str
+    compare_table: str
+    n_devices: int
+    steps: int
+    seeds: tuple[int, ...]
+    method: str
+    time_limit: float
+    engine: str
+    rel_gap: float
+    max_nodes: int | None
+    warm_start: bool
+    betas: tuple[float, ...]
+    thresholds: tuple[float, ...]
+    battery_j: tuple[tuple[float, float], ...]
+    lams: tuple[float, ...]
+    compute_g: tuple[tuple[float, float], ...]
+    scale: object = None  # problem.generate.Scale, set by sim.inputs
+    threshold_shift: float = 0.0
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Notebook 08: a §V-A step of ``n_devices`` and ``n_requests`` executed on Ray at ``speed`` times the §V
+    devices' and links' speed, re-planned by ``method``; a failure sweep killing each of ``kills`` devices
+    ``at_s`` seconds into the step, for each of ``seeds``."""
+
+    n_devices: int
+    n_requests: int
+    seed: int
+    seeds: tuple[int, ...]
+    kills: tuple[int, ...]
+    at_s: float
+    speed: float
+    method: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Named settings for the whole study: the training recipe, the ablation's batch, the solver comparison,
+    the evaluation sections' simulation and the runtime's experiments."""
+
+    recipe: Recipe
+    ablation_batch_size: int
+    optim: Optim
+    sim: Sim
+    runtime: Runtime
+
+
+# The §V sweeps solve every step by the column-generation LP rounded: 0.0 % above the optimum on median in
+# notebook 03, against 10 % for relaxation + Algorithm 1; a tenth of a second a step, with a bound. Proving
+# every step with colgen did not fit the main job (57 s on one step of 04 and over 8 min on one (point,
+# seed)); the 200-node budget keeps the integer master's part deterministic. The batteries a request costs
+# about 17 J of, so the paper's 800/1000 J never bind within a few steps: the sweep goes down to where they do.
+SIM_CPU = Sim(table="cpu-dropaware", compare_table="cpu", n_devices=10, steps=10, seeds=(0, 1, 2), method="colgen_round",
+              time_limit=60.0, engine="ray", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 0.5, 1.0),
+              thresholds=(60.0, 70.0, 80.0), battery_j=((5, 10), (10, 20), (20, 40), (50, 100), (800, 1000)),
+              lams=(1.0, 3.0, 5.0, 8.0), compute_g=((0.35, 0.7), (0.7, 1.4), (1.4, 2.8), (2.8, 5.6)))
+
+# notebook 08: §V-A steps executed on Ray at the §V devices' speed (the committed drop-aware 32-px model)
+RUNTIME_CPU = Runtime(n_devices=10, n_requests=6, seed=0, seeds=(0, 1, 2), kills=(0, 1, 2, 3), at_s=0.3, speed=1.0,
+                      method="colgen_round")
+
+# Drop-aware training: the profile's recipe for its first half of the epochs, then per-sample drop path at 0.35
+# on every residual block beside the full network, which the drop-path pass also learns from (sandwich,
+# distill 0.5). Chosen by probes on this 2-core CPU (the cpu recipe, 2 epochs, drop path in the second):
+# linear rates rising to 0.5 left layer1.0 at 26.9 pt (its rate was 0.03); uniform 0.5 fell to 51.9 % for
+# the full model; uniform 0.35 lost 1.07 pt on average over the single drops (README).
 DROP_AWARE = {"drop_path": 0.35, "drop_path_schedule": "uniform", "sandwich": True, "distill": 0.5}
 
-PROFILES: dict[str, dict] = {
+PROFILES: dict[str, Profile] = {
     # seconds: a tiny ResNet-50 run on a few hundred images, for the tests and a quick look
-    "fast": {
-        "recipe": Recipe(dataset="fashion-mnist", arch="resnet50", stem="imagenet", image_size=32, epochs=2,
-                         batch_size=64, lr=0.01, warmup_epochs=0.5, label_smoothing=0.1,
-                         train_limit=512, test_limit=256, seed=0),
-        "ablation_batch_size": 128,
-        "optim": {"table": "224", "steps": 3, "n_devices": 4, "lam": 1.0, "time_limit": 20.0,
-                  "ga_time_limit": 3.0, "scale_devices": (3, 5), "scale_requests": (1, 2), "scale_time_limit": 20.0},
-        # notebook 08: a §V-A step executed on Ray (devices and links ``speed`` times the §V ones', so that
-        # nbval stays short), failure sweep over ``kills`` devices (0, 1, 3 here: the nbval run stays near 60 s)
-        "runtime": {"n_devices": 10, "n_requests": 4, "seed": 0, "seeds": (0,), "kills": (0, 1, 3), "at_s": 0.1,
-                    "speed": 4.0, "method": "colgen_round"},
-        "sim": {"table": "224", "compare_table": "cpu", "n_devices": 4, "steps": 3, "seeds": (0, 1), "method": "colgen_round", "time_limit": 20.0,
-                "engine": "serial",
-                "rel_gap": 1e-2, "max_nodes": 200, "warm_start": True, "betas": (0.0, 1.0), "thresholds": (70.0, 80.0),
-                "battery_j": ((5, 10), (800, 1000)), "lams": (1.0, 3.0), "compute_g": ((0.7, 1.4), (1.4, 2.8))},
-    },
-    # the default main job on a 2-core CPU: the whole of Fashion-MNIST, ResNet-50 at 32 px
-    # (4 epochs in fp32: the standard and the drop-aware model at the same budget; 2 epochs before issue 11)
-    "cpu": {
-        "recipe": Recipe(dataset="fashion-mnist", arch="resnet50", stem="imagenet", image_size=32, epochs=4,
-                         batch_size=64, lr=0.05, warmup_epochs=0.2, label_smoothing=0.1, seed=0, amp=False),
-        "ablation_batch_size": 500,
-        # the solver comparison (five methods, 20 steps at 20 s per solve, a 5 × 5 grid at 15 s per solve)
-        # keeps the main job within ~45 min on 2 cores; `python -m adaptres bench solvers` measures the
-        # scale targets at their own limits
-        "optim": {"table": "224", "steps": 20, "n_devices": 10, "lam": 3.0, "time_limit": 20.0,
-                  "ga_time_limit": 5.0, "scale_devices": (5, 10, 20, 50, 100), "scale_requests": (1, 3, 10, 20, 50),
-                  "scale_time_limit": 15.0},
-        "runtime": RUNTIME_CPU,
-        "sim": SIM_CPU,
-    },
-    # the paper's recipe (§III): CIFAR-10 at 224 px, ImageNet weights, SGD lr 0.01, batch 512, 30 epochs
-    "paper": {
-        "recipe": Recipe(dataset="cifar10", arch="resnet50", stem="imagenet", image_size=224, epochs=30,
-                         batch_size=512, lr=0.01, momentum=0.9, weight_decay=0.0, schedule="constant",
-                         weights="IMAGENET1K_V2", seed=0),
-        "ablation_batch_size": 500,
-        "optim": {"table": "224", "steps": 20, "n_devices": 10, "lam": 3.0, "time_limit": 60.0,
-                  "ga_time_limit": 30.0, "scale_devices": (5, 10, 20, 50, 100), "scale_requests": (1, 3, 10, 20, 50),
-                  "scale_time_limit": 60.0},
-        "runtime": RUNTIME_CPU,
-        "sim": {**SIM_CPU, "table": "224", "compare_table": "", "steps": 20, "seeds": (0, 1, 2, 3, 4), "method": "colgen", "time_limit": 60.0,
-                "rel_gap": 1e-4, "max_nodes": None,
-                "betas": (0.0, 0.25, 0.5, 0.75, 1.0)},
-    },
+    "fast": Profile(
+        recipe=Recipe(dataset="fashion-mnist", arch="resnet50", stem="imagenet", image_size=32, epochs=2,
+                      batch_size=64, lr=0.01, warmup_epochs=0.5, label_smoothing=0.1, train_limit=512, test_limit=256,
+                      seed=0),
+        ablation_batch_size=128,
+        optim=Optim(table="224", steps=3, n_devices=4, lam=1.0, time_limit=20.0, ga_time_limit=3.0,
+                    scale_devices=(3, 5), scale_requests=(1, 2), scale_time_limit=20.0),
+        # devices and links 4 times the §V ones' speed and 0, 1, 3 devices killed: the nbval run stays near 60 s
+        runtime=Runtime(n_devices=10, n_requests=4, seed=0, seeds=(0,), kills=(0, 1, 3), at_s=0.1, speed=4.0,
+                        method="colgen_round"),
+        sim=Sim(table="224", compare_table="cpu", n_devices=4, steps=3, seeds=(0, 1), method="colgen_round",
+                time_limit=20.0, engine="serial", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 1.0),
+                thresholds=(70.0, 80.0), battery_j=((5, 10), (800, 1000)), lams=(1.0, 3.0),
+                compute_g=((0.7, 1.4), (1.4, 2.8)))),
+    # the default main job on a 2-core CPU: the whole of Fashion-MNIST, ResNet-50 at 32 px (4 epochs in fp32:
+    # the standard and the drop-aware model at the same budget); the solver comparison (five methods, 20 steps
+    # at 20 s per solve, a 5 × 5 grid at 15 s per solve) keeps the main job within ~45 min on 2 cores;
+    # `python -m adaptres bench solvers` measures the scale targets at their own limits
+    "cpu": Profile(
+        recipe=Recipe(dataset="fashion-mnist", arch="resnet50", stem="imagenet", image_size=32, epochs=4,
+                      batch_size=64, lr=0.05, warmup_epochs=0.2, label_smoothing=0.1, seed=0, amp=False),
+        ablation_batch_size=500,
+        optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=20.0, ga_time_limit=5.0,
+                    scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=15.0),
+        runtime=RUNTIME_CPU, sim=SIM_CPU),
+    # the paper's recipe (§III): CIFAR-10 at 224 px, ImageNet weights, SGD lr 0.01, batch 512, 30 epochs;
+    # its sweeps prove every step (colgen to 1e-4) on the 224-px table
+    "paper": Profile(
+        recipe=Recipe(dataset="cifar10", arch="resnet50", stem="imagenet", image_size=224, epochs=30,
+                      batch_size=512, lr=0.01, momentum=0.9, weight_decay=0.0, schedule="constant",
+                      weights="IMAGENET1K_V2", seed=0),
+        ablation_batch_size=500,
+        optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=60.0, ga_time_limit=30.0,
+                    scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=60.0),
+        runtime=RUNTIME_CPU,
+        sim=dataclasses.replace(SIM_CPU, table="224", compare_table="", steps=20, seeds=(0, 1, 2, 3, 4), method="colgen",
+                                time_limit=60.0, rel_gap=1e-4, max_nodes=None, betas=(0.0, 0.25, 0.5, 0.75, 1.0))),
 }
 
 
@@ -102,40 +159,46 @@ PROFILES: dict[str, dict] = {
 UNITS = {"arch": "resnet50", "image_size": 224, "num_classes": 10}
 PAPER_FULL_ACCURACY = 94.73  # the paper's full model (CIFAR-10, 224 px); its thresholds are 60-80 % below that
 
-# The accuracy tables the optimisation can read, each with the network its accuracies were measured on
-# (its unit costs come from the same network: one model per scenario). ``thresholds``: "absolute" takes the
-# paper's thresholds as they are; "relative" shifts them by (the table's full model − the paper's 94.73 %),
-# for a model whose full accuracy is far below the paper's. The §V devices are scaled to the network
-# (``problem.generate.Scale``) when it is not the paper's ResNet-50 at 224 px.
+
+@dataclass(frozen=True)
+class Table:
+    """An accuracy table the optimisation can read, with the network its accuracies were measured on (its
+    unit costs come from the same network: one model per scenario). ``thresholds``: "absolute" takes the
+    paper's thresholds as they are; "relative" shifts them by (the table's full model − the paper's 94.73 %),
+    for a model whose full accuracy is far below the paper's. The §V devices are scaled to the network
+    (``problem.generate.Scale``) when it is not the paper's ResNet-50 at 224 px."""
+
+    path: str
+    units: dict
+    thresholds: str
+    what: str
+
+
 TABLES = {
-    "224": {"path": TABLE_224, "units": UNITS, "thresholds": "absolute",
-            "what": "paper recipe on Fashion-MNIST, 224 px, H200"},
-    "cpu": {"path": "data/study/fmnist_r50_32px_cpu_ablation.csv",
-            "units": {**UNITS, "image_size": 32}, "thresholds": "relative",
-            "what": "cpu recipe, 32 px, standard training"},
-    "cpu-dropaware": {"path": "data/study/fmnist_r50_32px_cpu-dropaware_ablation.csv",
-                      "units": {**UNITS, "image_size": 32}, "thresholds": "relative",
-                      "what": "cpu recipe, 32 px, drop-aware training"},
+    "224": Table(TABLE_224, UNITS, "absolute", "paper recipe on Fashion-MNIST, 224 px, H200"),
+    "cpu": Table("data/study/fmnist_r50_32px_cpu_ablation.csv", {**UNITS, "image_size": 32}, "relative",
+                 "cpu recipe, 32 px, standard training"),
+    "cpu-dropaware": Table("data/study/fmnist_r50_32px_cpu-dropaware_ablation.csv", {**UNITS, "image_size": 32},
+                           "relative", "cpu recipe, 32 px, drop-aware training"),
 }
 
 
-def table(name: str) -> dict:
+def table(name: str) -> Table:
     if name not in TABLES:
         raise ValueError(f"table: must be one of {', '.join(TABLES)}, got {name!r}")
     return TABLES[name]
 
 
-def get(name: str) -> dict:
+def get(name: str) -> Profile:
     if not isinstance(name, str) or name not in PROFILES:
         raise ValueError(f"profile: unknown profile {name!r} (expected one of {', '.join(PROFILES)})")
     return PROFILES[name]
 
 
-def solver_options(S: dict):
-    """The solver options of a profile's simulation settings (``S`` = its ``sim`` dict, overridden)."""
+def solver_options(S: Sim):
+    """The solver options of a profile's simulation settings (``S``, overridden)."""
     from ..solvers import Options
-    return Options(time_limit=S["time_limit"], rel_gap=S["rel_gap"], max_nodes=S["max_nodes"],
-                   warm_start=S["warm_start"])
+    return Options(time_limit=S.time_limit, rel_gap=S.rel_gap, max_nodes=S.max_nodes, warm_start=S.warm_start)
 
 
 MODELS = ("standard", "dropaware")
@@ -143,7 +206,7 @@ MODELS = ("standard", "dropaware")
 
 def recipes(name: str) -> dict:
     """A profile's two models: its standard recipe and the same with drop-aware training (``DROP_AWARE``)."""
-    recipe = get(name)["recipe"]
+    recipe = get(name).recipe
     return {"standard": recipe,
             "dropaware": dataclasses.replace(recipe, **DROP_AWARE, drop_path_from_epoch=recipe.epochs // 2)}
 

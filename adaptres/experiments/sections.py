@@ -5,6 +5,7 @@ which panels its figure has and which claims it checks. ``adaptres.report.evalua
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 from ..problem.generate import random_step
@@ -13,7 +14,7 @@ from . import claims
 from .sim import inputs, label, point_devices, setting
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Section:
     name: str  # "V-A"
     notebook: str  # its notebook, which names its results file
@@ -21,7 +22,7 @@ class Section:
     x: str  # the swept setting (the figure's x axis)
     xlabel: str
     base: dict  # fixed settings over sim.PAPER_SETTING (the profile adds n_devices)
-    points: Callable[[dict], list[dict]]  # the sweep points from the profile's simulation settings
+    points: Callable[[Any], list[dict]]  # the sweep points from the profile's simulation settings (``profiles.Sim``)
     metrics: tuple[str, ...]  # the figure's panels (a, b, c, ...)
     claims: Callable  # (runs, order, full_accuracy) -> one row per claim
     title: str  # the figure's title, formatted with N, seeds
@@ -36,32 +37,34 @@ class Section:
 
 
 SECTIONS = {s.name: s for s in (
-    Section("V-A", "04_eval_weights", "fig6_weights", "beta", "β (accuracy weight; α = 1 − β)",
-            {"lam": 3.0},
-            lambda S: [{"alpha": round(1 - b, 6), "beta": b, "accuracy_threshold": th}
-                       for th in S["thresholds"] for b in S["betas"]],
-            ("accuracy_pct", "latency_s", "gmacs", "energy_j", "shared_mb", "dropped_blocks"),
-            lambda runs, order, full: claims.fig6(runs, full_accuracy=full),
-            "Fig 6 · weights and threshold (N = {N}, λ = 3, {seeds} seeds)", ("accuracy_threshold", "beta"),
+    Section(name="V-A", notebook="04_eval_weights", figure="fig6_weights", x="beta",
+            xlabel="β (accuracy weight; α = 1 − β)", base={"lam": 3.0},
+            points=lambda S: [{"alpha": round(1 - b, 6), "beta": b, "accuracy_threshold": th}
+                              for th in S.thresholds for b in S.betas],
+            metrics=("accuracy_pct", "latency_s", "gmacs", "energy_j", "shared_mb", "dropped_blocks"),
+            claims=lambda runs, order, full: claims.fig6(runs, full_accuracy=full),
+            title="Fig 6 · weights and threshold (N = {N}, λ = 3, {seeds} seeds)", by=("accuracy_threshold", "beta"),
             hue="A_th"),
-    Section("V-B", "05_eval_battery", "fig7_battery", "battery_j", "battery, J (low/high device)",
-            {"lam": 3.0, "alpha": 0.0, "beta": 1.0, "accuracy_threshold": 80.0},
-            lambda S: [{"battery_j": tuple(b)} for b in S["battery_j"]],
-            ("accuracy_pct", "latency_s", "shared_mb", "gmacs", "energy_j", "served_fraction"),
-            lambda runs, order, full: claims.fig7(runs, order),
-            "Fig 7 · battery capacity (N = {N}, λ = 3, α = 0, β = 1, {seeds} seeds)", ("battery_j",)),
-    Section("V-C", "06_eval_requests", "fig8_requests", "lam", "λ (requests per step)",
-            {"alpha": 0.7, "beta": 0.3, "accuracy_threshold": 80.0, "battery_j": (500, 800)},
-            lambda S: [{"lam": float(lam)} for lam in S["lams"]],
-            ("accuracy_pct", "latency_s", "shared_mb", "energy_j", "gmacs", "served_fraction"),
-            lambda runs, order, full: claims.fig8(runs, order),
-            "Fig 8 · request rate (N = {N}, α = 0.7, β = 0.3, {seeds} seeds)", ("lam",)),
-    Section("V-D", "07_eval_capacity", "fig9_capacity", "compute_g", "G mult. per step (low/high device)",
-            {"lam": 3.0, "alpha": 0.0, "beta": 1.0, "accuracy_threshold": 80.0},
-            lambda S: [{"compute_g": tuple(c)} for c in S["compute_g"]],
-            ("accuracy_pct", "latency_s", "shared_mb", "energy_j", "served_fraction", "dropped_blocks"),
-            lambda runs, order, full: claims.fig9(runs, order),
-            "Fig 9 · computational capacity (N = {N}, λ = 3, α = 0, β = 1, {seeds} seeds)", ("compute_g",)),
+    Section(name="V-B", notebook="05_eval_battery", figure="fig7_battery", x="battery_j",
+            xlabel="battery, J (low/high device)",
+            base={"lam": 3.0, "alpha": 0.0, "beta": 1.0, "accuracy_threshold": 80.0},
+            points=lambda S: [{"battery_j": tuple(b)} for b in S.battery_j],
+            metrics=("accuracy_pct", "latency_s", "shared_mb", "gmacs", "energy_j", "served_fraction"),
+            claims=lambda runs, order, full: claims.fig7(runs, order),
+            title="Fig 7 · battery capacity (N = {N}, λ = 3, α = 0, β = 1, {seeds} seeds)", by=("battery_j",)),
+    Section(name="V-C", notebook="06_eval_requests", figure="fig8_requests", x="lam", xlabel="λ (requests per step)",
+            base={"alpha": 0.7, "beta": 0.3, "accuracy_threshold": 80.0, "battery_j": (500, 800)},
+            points=lambda S: [{"lam": float(lam)} for lam in S.lams],
+            metrics=("accuracy_pct", "latency_s", "shared_mb", "energy_j", "gmacs", "served_fraction"),
+            claims=lambda runs, order, full: claims.fig8(runs, order),
+            title="Fig 8 · request rate (N = {N}, α = 0.7, β = 0.3, {seeds} seeds)", by=("lam",)),
+    Section(name="V-D", notebook="07_eval_capacity", figure="fig9_capacity", x="compute_g",
+            xlabel="G mult. per step (low/high device)",
+            base={"lam": 3.0, "alpha": 0.0, "beta": 1.0, "accuracy_threshold": 80.0},
+            points=lambda S: [{"compute_g": tuple(c)} for c in S.compute_g],
+            metrics=("accuracy_pct", "latency_s", "shared_mb", "energy_j", "served_fraction", "dropped_blocks"),
+            claims=lambda runs, order, full: claims.fig9(runs, order),
+            title="Fig 9 · computational capacity (N = {N}, λ = 3, α = 0, β = 1, {seeds} seeds)", by=("compute_g",)),
 )}
 
 
@@ -88,7 +91,7 @@ def scenario_for(profile: str, n_devices: int, n_requests: int, seed: int, secti
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ValueError(f"seed: must be a non-negative integer, got {seed!r}")
     units, configs, _, S = inputs(profile)
-    s = shifted(setting({**get(section).base, "n_devices": n_devices}, {}), S["threshold_shift"])
-    return random_step(units.units, units.input_bytes, configs, point_devices(s, S["scale"]), n_requests, seed,
-                       scale=S["scale"], alpha=s["alpha"], beta=s["beta"], accuracy_threshold=s["accuracy_threshold"])
+    s = shifted(setting({**get(section).base, "n_devices": n_devices}, {}), S.threshold_shift)
+    return random_step(units.units, units.input_bytes, configs, point_devices(s, S.scale), n_requests, seed,
+                       scale=S.scale, alpha=s["alpha"], beta=s["beta"], accuracy_threshold=s["accuracy_threshold"])
 

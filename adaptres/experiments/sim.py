@@ -258,7 +258,7 @@ def summarise(df: pd.DataFrame, by=("point", "seed")) -> pd.DataFrame:
     return settings.merge(out, on=list(by))
 
 
-def inputs(profile: str, **overrides) -> tuple[UnitTable, list[Config], dict, dict]:
+def inputs(profile: str, **overrides) -> tuple[UnitTable, list[Config], dict, "profiles.Sim"]:
     """What the evaluation sections start from: the unit costs of the accuracy table's network, every
     configuration of the table that no other dominates (the threshold is a scenario setting), the
     table's provenance, and the profile's simulation settings with the ``overrides`` that are not
@@ -266,29 +266,30 @@ def inputs(profile: str, **overrides) -> tuple[UnitTable, list[Config], dict, di
     (added to the paper's accuracy thresholds: 0 for a table taken as absolute)."""
     from ..io import file_hash
     from . import profiles
-    P = profiles.get(profile)
+    S = profiles.get(profile).sim
+    names = [f.name for f in dataclasses.fields(S) if f.name not in ("scale", "threshold_shift")]
     for key in overrides:
-        if key not in P["sim"]:
-            raise ValueError(f"{key}: not a simulation setting (expected one of {', '.join(P['sim'])})")
-    S = {**P["sim"], **{k: v for k, v in overrides.items() if v is not None}}
-    T = profiles.table(S["table"])
-    path = repo_path(T["path"])
+        if key not in names:
+            raise ValueError(f"{key}: not a simulation setting (expected one of {', '.join(names)})")
+    S = dataclasses.replace(S, **{k: v for k, v in overrides.items() if v is not None})
+    T = profiles.table(S.table)
+    path = repo_path(T.path)
     rows, meta = read_table(path)
-    meta = {**meta, "table": T["path"], "table_name": S["table"], "table_sha256": file_hash(path)}
+    meta = {**meta, "table": T.path, "table_name": S.table, "table_sha256": file_hash(path)}
     configs = undominated(configs_from_rows(rows.to_dict("records"), threshold=0.0, max_dropped=None))
-    units = load_units(**T["units"])
-    S["scale"] = Scale.between(units, load_units(**profiles.UNITS))
-    S["threshold_shift"] = 0.0 if T["thresholds"] == "absolute" else \
-        round(configs[0].accuracy - profiles.PAPER_FULL_ACCURACY, 4)
+    units = load_units(**T.units)
+    shift = 0.0 if T.thresholds == "absolute" else round(configs[0].accuracy - profiles.PAPER_FULL_ACCURACY, 4)
+    S = dataclasses.replace(S, scale=Scale.between(units, load_units(**profiles.UNITS)), threshold_shift=shift)
     return units, configs, meta, S
 
 
-def describe(S: dict) -> str:
-    """The simulation settings in words (for notebooks and notes)."""
+def describe(S) -> str:
+    """The simulation settings (a profile's ``Sim``) in words (for notebooks and notes)."""
     from .profiles import solver_options
-    solver = solvers.info(S["method"]).words(solver_options(S))
-    scaled = "" if S.get("scale", Scale()).identity else \
-        (f"; §V devices scaled ×{S['scale'].macs:.4g} (compute, speed), ×{S['scale'].memory:.3g} (memory), "
-         f"×{S['scale'].bytes:.4g} (link rates); thresholds {S['threshold_shift']:+g} pt")
-    return f"N = {S['n_devices']}, T = {S['steps']} steps, seeds {list(S['seeds'])}, solver: {solver}{scaled}"
+    solver = solvers.info(S.method).words(solver_options(S))
+    scale = S.scale or Scale()
+    scaled = "" if scale.identity else \
+        (f"; §V devices scaled ×{scale.macs:.4g} (compute, speed), ×{scale.memory:.3g} (memory), "
+         f"×{scale.bytes:.4g} (link rates); thresholds {S.threshold_shift:+g} pt")
+    return f"N = {S.n_devices}, T = {S.steps} steps, seeds {list(S.seeds)}, solver: {solver}{scaled}"
 

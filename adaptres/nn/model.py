@@ -20,15 +20,16 @@ from torch import Tensor, nn
 from torchvision.models import resnet as tv_resnet
 
 from ..problem.scenario import DROPPABLE
+from .recipe import ARCHS, STEMS
 
-ARCHS = {
+# each architecture of ``recipe.ARCHS``: its block and the blocks per stage (torchvision's layouts)
+LAYOUTS = {
     "resnet18": (tv_resnet.BasicBlock, [2, 2, 2, 2]),
     "resnet34": (tv_resnet.BasicBlock, [3, 4, 6, 3]),
     "resnet50": (tv_resnet.Bottleneck, [3, 4, 6, 3]),
     "resnet101": (tv_resnet.Bottleneck, [3, 4, 23, 3]),
     "resnet152": (tv_resnet.Bottleneck, [3, 8, 36, 3]),
 }
-STEMS = ("imagenet", "cifar")
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class AdaptiveResNet(tv_resnet.ResNet):
     """
 
     def __init__(self, arch: str, num_classes: int = 10, stem: str = "imagenet"):
-        block, layers = ARCHS[arch]
+        block, layers = LAYOUTS[arch]
         super().__init__(block, layers, num_classes=num_classes)
         self.arch = arch
         self.stem = stem
@@ -260,7 +261,7 @@ def unit_list(arch: str) -> Sequence[UnitSpec]:
     """The units of an architecture without building its weights twice."""
     if arch not in ARCHS:
         raise ValueError(f"arch: unknown architecture {arch!r} (expected one of {', '.join(ARCHS)})")
-    block, layers = ARCHS[arch]
+    block, layers = LAYOUTS[arch]
     units = [UnitSpec("stem", "stem")]
     for stage, n in enumerate(layers, start=1):
         for idx in range(n):

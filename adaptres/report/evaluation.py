@@ -30,7 +30,7 @@ class SectionRun:
 
     section: sections.Section
     profile: str
-    settings: dict  # the profile's simulation settings, overridden
+    settings: profiles.Sim  # the profile's simulation settings, overridden
     table_meta: dict  # the accuracy table's provenance
     steps: pd.DataFrame  # one row per (point, seed, step)
     runs: pd.DataFrame  # one row per (point, seed): sim.summarise
@@ -75,7 +75,7 @@ class SectionRun:
                   f"commit {self.table_meta.get('commit')})"]
         if self.replayed:
             reused.append(f"per-step results {relative(self.replayed)} (replayed, not simulated)")
-        tag = f"[{self.settings['table']}] "
+        tag = f"[{self.settings.table}] "
         return {f"{tag}claims_held": f"{held}/{len(self.checks)}",
                 **{f"{tag}{r.figure} {r.paper}": f"{r.held}: {r['this run']}" for _, r in self.checks.iterrows()},
                 f"{tag}steps": len(self.steps), f"{tag}mean_solve_s": round(float(self.steps.solve_s.mean()), 2),
@@ -89,15 +89,15 @@ def run_section(section: str, profile: str, steps: int | None = None, seeds=None
     sec = sections.get(section)
     units, configs, meta, S = sim.inputs(profile, steps=steps, seeds=None if seeds is None else tuple(seeds),
                                          time_limit=time_limit, table=table)
-    shift = S["threshold_shift"]
+    shift = S.threshold_shift
     points = [sections.shifted(p, shift) for p in sec.points(S)]
-    other = "" if table is None or table == profiles.get(profile)["sim"]["table"] else f"-{table}"
+    other = "" if table is None or table == profiles.get(profile).sim.table else f"-{table}"
     out = results_path(sec.notebook + other, profile)
-    df = sim.sweep(units, configs, points, S["seeds"], S["steps"],
-                   base=sections.shifted({"n_devices": S["n_devices"], **sec.base}, shift), method=S["method"],
-                   options=profiles.solver_options(S), out=out, scale=S["scale"],
-                   meta={"table_sha256": meta["table_sha256"], "n_devices": S["n_devices"]}, progress=progress,
-                   replay=replay, engine=S.get("engine", "serial"))
+    df = sim.sweep(units, configs, points, S.seeds, S.steps,
+                   base=sections.shifted({"n_devices": S.n_devices, **sec.base}, shift), method=S.method,
+                   options=profiles.solver_options(S), out=out, scale=S.scale,
+                   meta={"table_sha256": meta["table_sha256"], "n_devices": S.n_devices}, progress=progress,
+                   replay=replay, engine=S.engine)
     runs = sim.summarise(df)
     order = sec.order(points)
     res = SectionRun(sec, profile, S, meta, df, runs, sec.claims(runs, order, float(meta["full_accuracy"])), out,
@@ -106,7 +106,7 @@ def run_section(section: str, profile: str, steps: int | None = None, seeds=None
         runs["A_th"] = runs["accuracy_threshold"].map(lambda v: f"{v:g} %")
     fig = plots.sweep_figure(runs, sec.x, metrics=sec.metrics, hue=sec.hue, xlabel=sec.xlabel,
                              order=None if sec.x == "beta" else order,
-                             title=sec.title.format(N=S["n_devices"], seeds=len(S["seeds"])))
+                             title=sec.title.format(N=S.n_devices, seeds=len(S.seeds)))
     res.figures = plots.save_figure(fig, sec.figure + other, profile)
     plt.close(fig)
     return res
@@ -119,9 +119,9 @@ def run_sections(section: str, profile: str, steps: int | None = None, seeds=Non
     (None: the profile's ``compare_table``, "" for none), so that the paper's claims are checked on both."""
     from ..experiments import profiles
     if compare_with is None:
-        compare_with = profiles.get(profile)["sim"].get("compare_table") or ""
+        compare_with = profiles.get(profile).sim.compare_table
     runs = [run_section(section, profile, steps, seeds, time_limit, replay, progress, table)]
-    if compare_with and compare_with != runs[0].settings["table"]:
+    if compare_with and compare_with != runs[0].settings.table:
         runs.append(run_section(section, profile, steps, seeds, time_limit, replay, progress, compare_with))
     return runs
 
@@ -131,8 +131,8 @@ def claims_side_by_side(runs: list[SectionRun]) -> pd.DataFrame:
     cols = {}
     for r in runs:
         c = r.checks.set_index(["figure", "paper"])
-        cols[(r.settings["table"], "verdict")] = c["held"]
-        cols[(r.settings["table"], "this run")] = c["this run"]
+        cols[(r.settings.table, "verdict")] = c["held"]
+        cols[(r.settings.table, "this run")] = c["this run"]
     return pd.DataFrame(cols)
 
 
@@ -145,8 +145,8 @@ def side_by_side(runs: list[SectionRun], columns=("dropped_blocks", "accuracy_pc
     for r in runs:
         df = r.runs
         if "accuracy_threshold" in df:
-            df = df.assign(accuracy_threshold=(df.accuracy_threshold - r.settings.get("threshold_shift", 0.0)).round(2))
-        parts[r.settings["table"]] = df.groupby(list(r.section.by), sort=False)[list(columns)].mean()
+            df = df.assign(accuracy_threshold=(df.accuracy_threshold - r.settings.threshold_shift).round(2))
+        parts[r.settings.table] = df.groupby(list(r.section.by), sort=False)[list(columns)].mean()
     out = pd.concat(parts, axis=1).swaplevel(axis=1)[list(columns)]
     return out.rename_axis(index={"accuracy_threshold": "A_th (paper)"})
 

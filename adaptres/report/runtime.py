@@ -10,6 +10,7 @@ figures and the per-request tables with their provenance.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from dataclasses import dataclass, field
@@ -28,13 +29,12 @@ from ..runtime import trials
 from ..runtime.coordinator import Cluster, ExecutionOptions
 from . import plots
 
-KEYS = ("n_devices", "n_requests", "seed", "seeds", "kills", "at_s", "speed", "method")
 
 
 @dataclass
 class RuntimeRun:
     profile: str
-    settings: dict
+    settings: profiles.Runtime
     scenario: Scenario
     plan: Plan
     runs: dict  # "exclusive", "concurrent", "failure" -> the run's record
@@ -102,14 +102,14 @@ def routes_table(sc: Scenario, plan: Plan) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def settings(profile: str, **overrides) -> dict:
-    S = dict(profiles.get(profile)["runtime"])
-    for k, v in overrides.items():
-        if k not in KEYS:
-            raise ValueError(f"{k}: not a runtime setting (expected one of {', '.join(KEYS)})")
-        if v is not None:
-            S[k] = v
-    return S
+def settings(profile: str, **overrides) -> profiles.Runtime:
+    """The profile's runtime settings with the ``overrides`` that are not None."""
+    S = profiles.get(profile).runtime
+    names = [f.name for f in dataclasses.fields(S)]
+    for k in overrides:
+        if k not in names:
+            raise ValueError(f"{k}: not a runtime setting (expected one of {', '.join(names)})")
+    return dataclasses.replace(S, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _monolithic(model, recipe, runs: dict, seed: int, n: int) -> dict:
@@ -130,19 +130,19 @@ def run(profile: str = "fast", progress: bool = True, **overrides) -> RuntimeRun
     """Everything notebook 08 shows (see the module's docstring)."""
     S = settings(profile, **overrides)
     model, recipe = trials.load_model()
-    sc = trials.scenario(S["n_devices"], S["n_requests"], S["seed"], S["speed"])
-    plan = solvers.solve(sc, S["method"])
+    sc = trials.scenario(S.n_devices, S.n_requests, S.seed, S.speed)
+    plan = solvers.solve(sc, S.method)
     cl = Cluster(model, sc.n_devices)
     try:
-        opts = ExecutionOptions(method=S["method"])
-        runs = {"exclusive": trials.run_step(cl, recipe, sc, plan, S["seed"], (), ExecutionOptions(method=S["method"], exclusive=True)),
-                "concurrent": trials.run_step(cl, recipe, sc, plan, S["seed"], (), opts)}
-        seeds = [S["seed"]] + [s for s in S["seeds"] if s != S["seed"]]  # the sweep's first run: this step
-        sweep, swept = trials.failure_sweep(cl, recipe, S["kills"], seeds, S["n_devices"], S["n_requests"], S["at_s"],
-                                           S["method"], S["speed"], progress=progress)
-        one = min((k for k in S["kills"] if k > 0), default=None)
-        runs["failure"] = swept[S["seed"], one] if one is not None else trials.run_step(
-            cl, recipe, sc, plan, S["seed"], trials.pick_failures(sc, plan, 1, S["seed"], S["at_s"]), opts)
+        opts = ExecutionOptions(method=S.method)
+        runs = {"exclusive": trials.run_step(cl, recipe, sc, plan, S.seed, (), ExecutionOptions(method=S.method, exclusive=True)),
+                "concurrent": trials.run_step(cl, recipe, sc, plan, S.seed, (), opts)}
+        seeds = [S.seed] + [s for s in S.seeds if s != S.seed]  # the sweep's first run: this step
+        sweep, swept = trials.failure_sweep(cl, recipe, S.kills, seeds, S.n_devices, S.n_requests, S.at_s,
+                                           S.method, S.speed, progress=progress)
+        one = min((k for k in S.kills if k > 0), default=None)
+        runs["failure"] = swept[S.seed, one] if one is not None else trials.run_step(
+            cl, recipe, sc, plan, S.seed, trials.pick_failures(sc, plan, 1, S.seed, S.at_s), opts)
     finally:
         cl.close()
     tables = []
@@ -152,8 +152,8 @@ def run(profile: str = "fast", progress: bool = True, **overrides) -> RuntimeRun
     prov = provenance(profile=profile, model=str(profiles.outputs(trials.PROFILE, "dropaware")["weights"].name),
                       model_sha256=file_hash(profiles.outputs(trials.PROFILE, "dropaware")["weights"]),
                       device=f"Ray on one {platform.machine()} host ({os.cpu_count()} CPUs), one actor process per device (1 torch thread), "
-                             f"devices emulated (speed x{S['speed']:g})", **{k: S[k] for k in KEYS})
-    res = RuntimeRun(profile, S, sc, plan, runs, requests, sweep, _monolithic(model, recipe, runs, S["seed"], len(sc.requests)),
+                             f"devices emulated (speed x{S.speed:g})", **dataclasses.asdict(S))
+    res = RuntimeRun(profile, S, sc, plan, runs, requests, sweep, _monolithic(model, recipe, runs, S.seed, len(sc.requests)),
                      prov)
     write_table(requests.drop(columns=["reason"]), results_path("08_runtime_requests", profile), prov, float_format="%.6g")
     write_table(sweep, results_path("08_runtime_failures", profile), prov, float_format="%.6g")
@@ -170,7 +170,7 @@ def _figures(res: RuntimeRun) -> list:
                                                    "One step with a device killed",
                                                    [h for q in res.runs["failure"]["requests"] for h in q["lost_hops"]])),
         ("runtime_bytes", plots.bytes_figure(res.requests, "Bytes sent: measured vs modelled")),
-        ("runtime_failures", plots.failure_sweep_figure(res.sweep, f"Failure sweep (N = {n}, seeds {list(res.settings['seeds'])})")),
+        ("runtime_failures", plots.failure_sweep_figure(res.sweep, f"Failure sweep (N = {n}, seeds {list(res.settings.seeds)})")),
     ]
     for name, fig in figs:
         out.append(plots.save_figure(fig, name, res.profile)[0])

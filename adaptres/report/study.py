@@ -109,7 +109,7 @@ def ablation_table(profile: str, retrain: bool = False, device: str | None = Non
         weights = out["weights"]
     net, recipe = train.load_trained(out["train_dir"], dev, weights=weights, recipe=profiles.recipes(profile)[model])
     test = data.load(recipe.dataset, "test").subset(recipe.test_limit, recipe.seed)
-    table = ablation.measure(net, recipe, test, dev, P["ablation_batch_size"], out=out["ablation"],
+    table = ablation.measure(net, recipe, test, dev, P.ablation_batch_size, out=out["ablation"],
                            model_sha=file_hash(weights))
     return table, False
 
