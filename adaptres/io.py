@@ -140,7 +140,7 @@ def git_commit() -> str:
 
 def provenance(**fields) -> dict:
     """``fields`` with the commit and the UTC date (the header of every result table)."""
-    date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    date = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {**fields, "commit": git_commit(), "date": date}
 
 

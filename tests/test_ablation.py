@@ -89,7 +89,8 @@ def test_robustness_counts_singles_and_pairs_by_family():
             ("dc", "a;b", "pair", 78.0), ("dc", "b;c", "pair", 70.0), ("dc", "b;c", "stage-suffix", 70.0),
             ("dc", "a;b;c", "nested", 77.5), ("sc", "a", "sc-single", 10.0)]
     t = pd.DataFrame([{"kind": k, "dropped": d, "n_dropped": len([x for x in d.split(";") if x]), "family": f,
-                       "accuracy": a, "macs_saved_pct_trained": 10.0 * len([x for x in d.split(";") if x])} for k, d, f, a in rows])
+                       "accuracy": a, "macs_saved_pct_trained": 10.0 * len([x for x in d.split(";") if x])}
+                      for k, d, f, a in rows])
     r = ablation.robustness(t)
     assert r["mean_single_loss"] == 2.25 and r["max_single_loss"] == 4.0 and r["singles_within_1pt"] == "1/2"
     assert r["pairs_within_3pt"] == "1/2"  # the stage suffix repeating a pair is not counted twice

@@ -84,14 +84,18 @@ def test_every_section_checks_its_figures_claims(section):
 
 
 def test_side_by_side_puts_each_tables_means_next_to_each_other(tmp_path):
+    import dataclasses
+
     import pandas as pd
-    from adaptres.experiments import sections
+
+    from adaptres.experiments import profiles, sections
     from adaptres.report.evaluation import SUMMARY_COLUMNS, SectionRun, side_by_side
     sec = sections.get("V-C")
     def run(table, dropped):
         rows = [{"lam": lam, "seed": seed, **{c: 0.0 for c in SUMMARY_COLUMNS}, "dropped_blocks": dropped * lam + seed}
                 for lam in (1.0, 3.0) for seed in (0, 1)]
-        return SectionRun(sec, "fast", {"table": table}, {}, pd.DataFrame(), pd.DataFrame(rows), pd.DataFrame(), tmp_path)
+        settings = dataclasses.replace(profiles.get("fast").sim, table=table)
+        return SectionRun(sec, "fast", settings, {}, pd.DataFrame(), pd.DataFrame(rows), pd.DataFrame(), tmp_path)
     t = side_by_side([run("cpu-dropaware", 2.0), run("cpu", 1.0)], columns=("dropped_blocks", "latency_s"))
     assert list(t.columns) == [("dropped_blocks", "cpu-dropaware"), ("dropped_blocks", "cpu"),
                                ("latency_s", "cpu-dropaware"), ("latency_s", "cpu")]
@@ -99,14 +103,18 @@ def test_side_by_side_puts_each_tables_means_next_to_each_other(tmp_path):
 
 
 def test_side_by_side_aligns_shifted_thresholds_on_the_papers(tmp_path):
+    import dataclasses
+
     import pandas as pd
-    from adaptres.experiments import sections
+
+    from adaptres.experiments import profiles, sections
     from adaptres.report.evaluation import SUMMARY_COLUMNS, SectionRun, side_by_side
     sec = sections.get("V-A")
     def run(table, shift):
-        rows = [{"accuracy_threshold": a + shift, "beta": b, **{c: 1.0 for c in SUMMARY_COLUMNS}} for a in (70.0, 80.0) for b in (0.0, 1.0)]
-        return SectionRun(sec, "fast", {"table": table, "threshold_shift": shift}, {}, pd.DataFrame(), pd.DataFrame(rows),
-                          pd.DataFrame(), tmp_path)
+        rows = [{"accuracy_threshold": a + shift, "beta": b, **{c: 1.0 for c in SUMMARY_COLUMNS}}
+                for a in (70.0, 80.0) for b in (0.0, 1.0)]
+        settings = dataclasses.replace(profiles.get("fast").sim, table=table, threshold_shift=shift)
+        return SectionRun(sec, "fast", settings, {}, pd.DataFrame(), pd.DataFrame(rows), pd.DataFrame(), tmp_path)
     t = side_by_side([run("cpu-dropaware", -15.49), run("cpu", -14.29)])
     assert len(t) == 4 and not t.isna().any().any() and t.index.names[0] == "A_th (paper)"
     assert sorted(set(t.index.get_level_values(0))) == [70.0, 80.0]

@@ -16,7 +16,7 @@ from adaptres.problem.plan import Plan
 from adaptres.solvers.cg.data import Arrays, Column
 from adaptres.solvers.cg.generation import lagrangian_bound
 from adaptres.solvers.cg.master import RESOURCES, Master
-from adaptres.solvers.cg.pricing import Prices, Pricer
+from adaptres.solvers.cg.pricing import Pricer, Prices
 
 SIZES = [(3, 4, 1), (2, 5, 1), (3, 5, 1), (2, 4, 2), (2, 3, 3)]  # devices, units, requests
 

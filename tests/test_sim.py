@@ -7,8 +7,8 @@ import pytest
 from optim_helpers import small_scenario, solve, unit_table
 
 from adaptres.experiments import sim
-from adaptres.problem.plan import Plan, unserved
 from adaptres.io import read_header
+from adaptres.problem.plan import Plan, unserved
 from adaptres.solvers import Options
 
 

@@ -84,6 +84,7 @@ def test_cli_bad_input_exit_2(tmp_path):
 def test_drop_path_drops_a_block_as_inference_does(monkeypatch):
     """A dropped branch in training is the block's shortcut only, exactly as drop_dc runs it (SPEC §1)."""
     import timm.layers
+
     from adaptres.nn.model import build
     torch.manual_seed(0)
     net = build("resnet18").eval()
@@ -115,6 +116,7 @@ def test_drop_aware_recipe_trains_from_its_epoch_and_keeps_old_hashes(fmnist_roo
 
 def test_train_command_takes_the_profiles_drop_aware_recipe():
     import argparse
+
     from adaptres.cli.nn import recipe_of
     from adaptres.experiments import profiles
     args = argparse.Namespace(profile="cpu", set=["epochs=6"], drop_aware=True)

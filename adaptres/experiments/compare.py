@@ -22,7 +22,6 @@ from ..problem.scenario import Config
 from ..problem.unit_costs import UnitTable
 
 
-
 def in_order(methods) -> list[str]:
     """``methods`` with those whose plans others start from (``solvers.Method.start_from``) first."""
     starts = {solvers.info(m).start_from for m in methods}

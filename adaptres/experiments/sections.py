@@ -5,8 +5,8 @@ which panels its figure has and which claims it checks. ``adaptres.report.evalua
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from ..problem.generate import random_step
 from ..problem.scenario import Scenario

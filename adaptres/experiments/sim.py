@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from ..problem.plan import Plan
 from ..problem.scenario import Config, Device, Scenario
 from ..problem.unit_costs import UnitTable
 from ..problem.unit_costs import load as load_units
+
+if TYPE_CHECKING:
+    from . import profiles
 
 Solver = Callable[[Scenario], Plan]
 

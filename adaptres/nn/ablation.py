@@ -46,7 +46,7 @@ def larger_drop_sets(block_names: list[str], single_accuracy: dict[str, float], 
     k-subsets for each k. No set appears twice."""
     import random
     order = {b: i for i, b in enumerate(block_names)}
-    srt = lambda bs: tuple(sorted(bs, key=order.get))  # noqa: E731
+    srt = lambda bs: tuple(sorted(bs, key=order.get))
     ranked = sorted(block_names, key=lambda b: (-single_accuracy[b], order[b]))
     out = [("nested", srt(ranked[:k])) for k in range(k_min, min(k_max, len(block_names)) + 1)]
     stages: dict[str, list[str]] = {}

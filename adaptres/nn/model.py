@@ -219,7 +219,7 @@ def build(arch: str = "resnet50", num_classes: int = 10, stem: str = "imagenet",
         tv_weights = _resolve_tv_weights(arch, str(weights))
         try:
             state = tv_weights.get_state_dict(progress=progress)
-        except Exception as exc:  # offline machines: say what to do instead of a traceback
+        except Exception as exc:  # noqa: BLE001 - offline machines: say what to do instead of a traceback
             raise ValueError(f"weights: could not fetch {tv_weights} ({type(exc).__name__}); download it "
                              "where the network allows and pass the file's path instead") from None
     load_weights(model, state)

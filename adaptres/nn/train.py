@@ -141,7 +141,7 @@ def read_checkpoint(path: Path) -> dict:
     """A training checkpoint, or a one-line error when it is damaged (truncated by a crash, say)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many kinds for a damaged file (zip, pickle, EOF)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file (zip, pickle, EOF)
         raise ValueError(f"checkpoint: {path} is damaged ({type(exc).__name__}); delete it, or use --restart "
                          "to train from scratch") from None
     keys = ("recipe", "epoch", "model", "optimizer", "scheduler", "history", "rng")
@@ -170,7 +170,7 @@ def _step_loss(model, x, y, recipe: Recipe, rates: list[float] | None):
     """One step's loss and the logits its accuracy is counted on. Without ``rates``: the standard loss.
     With them (drop-aware epochs): the drop-path pass, and with ``sandwich`` the full network too, the
     drop-path pass then also learning the full network's (detached) predictions (``distill``)."""
-    ce = lambda logits: F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)  # noqa: E731
+    ce = lambda logits: F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
     if rates is None:
         logits = model(x)
         return ce(logits), logits
@@ -257,7 +257,7 @@ def train(recipe: Recipe, out_dir: str | Path, resume: bool = True, device: str 
         state = {"recipe": recipe.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": history,
                  "rng": _rng_state()}
-        atomic_write_bytes(ckpt_path, lambda fh: torch.save(state, fh))
+        atomic_write_bytes(ckpt_path, lambda fh, state=state: torch.save(state, fh))
         atomic_write_text(out_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
     final = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(out_dir / "model.pt", lambda fh: torch.save(final, fh))
@@ -279,7 +279,7 @@ def load_trained(out_dir: str | Path, device: str = "cpu", weights: str | Path |
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         n_classes = state["fc.weight"].shape[0]
-    except Exception as exc:  # a damaged or foreign file
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
         raise ValueError(f"model: {path} is not a trained adaptres model ({type(exc).__name__})") from None
     model = build(recipe.arch, num_classes=n_classes, stem=recipe.stem, weights=state).to(device).eval()
     return model, recipe

@@ -9,6 +9,7 @@ objective (Eq 5) with the unserved penalty.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class Evaluation:
 
     def metrics(self) -> dict:
         served = [r for r in self.requests if r["served"]]
-        mean = lambda key: _mean([r[key] for r in served])  # noqa: E731
+        mean = lambda key: _mean([r[key] for r in served])
         return {
             "objective": self.objective,
             "mean_latency_s": mean("latency_s"), "mean_computation_s": mean("computation_s"),
@@ -120,7 +121,8 @@ def evaluate(scenario: Scenario, plan: Plan) -> Evaluation:
     check_plan(scenario, plan)
     sc, N = scenario, scenario.n_devices
     used = Usage(sc.kernel, sc.memory_model)
-    reqs = [_request(sc, r, q, used) if q.served else dict(UNSERVED_ROW) for r, q in enumerate(plan.requests)]
+    reqs: list[dict[str, Any]] = [_request(sc, r, q, used) if q.served else dict(UNSERVED_ROW)
+                                  for r, q in enumerate(plan.requests)]
     served = [q for q in reqs if q["served"]]
     violations, excess = [], 0.0
     for r, q in enumerate(reqs):
@@ -130,9 +132,10 @@ def evaluate(scenario: Scenario, plan: Plan) -> Evaluation:
                               f"{sc.accuracy_threshold} (Eq 16)")
     memory, energy, devs = used.memory_bytes(), used.energy(), sc.devices
     for i, d in enumerate(devs):
-        for what, amount, cap, eq in (("memory", memory[i], d.memory_bytes, 13),
-                                      ("computation", used.macs[i], d.compute_macs, 14),
-                                      ("energy", energy[i], d.energy_j, 17)):
+        limits: list[tuple[str, float, float, int]] = [("memory", memory[i], d.memory_bytes, 13),
+                                                       ("computation", used.macs[i], d.compute_macs, 14),
+                                                       ("energy", energy[i], d.energy_j, 17)]
+        for what, amount, cap, eq in limits:
             if amount > cap * (1 + TOL) + 1e-9:
                 excess += amount / cap - 1 if cap > 0 else 1.0
                 violations.append(f"devices[{i}]: {what} {amount:.6g} exceeds {cap:.6g} (Eq {eq})")

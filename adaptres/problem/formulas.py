@@ -6,6 +6,12 @@ equation is written once.
 
 from __future__ import annotations
 
+from typing import Any
+
+# what Eqs 9-11 and 19 take and give: a float, a numpy array (the cost kernel) or a solver's expression
+# (the MILP's coefficients) — the formulas are plain arithmetic on any of them
+Quantity = Any
+
 BITS_PER_BYTE = 8
 MEGA = 1e6
 MB = 1e6  # bytes in a megabyte (the solvers' memory rows, the study's tables)
@@ -29,12 +35,12 @@ def linear_multiplications(in_features: int, out_features: int) -> int:
     return in_features * out_features
 
 
-def computation_latency(macs: float, macs_per_s: float) -> float:
+def computation_latency(macs: Quantity, macs_per_s: Quantity) -> Quantity:
     """Eq 9: time for a device of speed e_i (multiplications per second) to compute ``macs``."""
     return macs / macs_per_s
 
 
-def transmission_latency(nbytes: float, rate_mbps: float) -> float:
+def transmission_latency(nbytes: Quantity, rate_mbps: Quantity) -> Quantity:
     """Eqs 10-11: time to send ``nbytes`` over a link of ``rate_mbps`` megabits per second.
 
     Eq 10 is a direct-connection transfer (a block's output to the next block's device), Eq 11 a
@@ -48,7 +54,7 @@ def request_latency(computation_s: float, dc_transfer_s: float, sc_transfer_s: f
     return computation_s + dc_transfer_s + sc_transfer_s
 
 
-def energy(compute_s: float, transmit_s: float, p_compute_w: float, p_transmit_w: float) -> float:
+def energy(compute_s: Quantity, transmit_s: Quantity, p_compute_w: Quantity, p_transmit_w: Quantity) -> Quantity:
     """Eq 19: a device's energy = p_compute · computing time + p_transmit · sending time (joules)."""
     return p_compute_w * compute_s + p_transmit_w * transmit_s
 

@@ -28,7 +28,7 @@ class Scale:
     @classmethod
     def between(cls, units, reference) -> "Scale":
         """The factors from ``reference`` (the paper's network) to ``units`` (both ``UnitTable``)."""
-        memory = lambda t: sum(u.weight_bytes + u.activation_bytes for u in t.units)  # noqa: E731
+        memory = lambda t: sum(u.weight_bytes + u.activation_bytes for u in t.units)
         return cls(units.total_macs / reference.total_macs, memory(units) / memory(reference),
                    units.input_bytes / reference.input_bytes)
 

@@ -36,7 +36,7 @@ class CostKernel:
         self.J, self.N = len(sc.units), len(sc.devices)
         kept = [u.cost(False) for u in sc.units]
         dropped = [u.cost(True) if u.droppable else u.cost(False) for u in sc.units]
-        pair = lambda part: np.array([[getattr(a, part), getattr(b, part)] for a, b in zip(kept, dropped)],  # noqa: E731
+        pair = lambda part: np.array([[getattr(a, part), getattr(b, part)] for a, b in zip(kept, dropped)],
                                      dtype=float)
         self.macs, self.weight, self.activation = pair("macs"), pair("weight"), pair("activation")  # (J, 2)
         self.out_bytes = np.array([u.output_bytes for u in sc.units], dtype=float)

@@ -113,6 +113,8 @@ class Unit:
 
     def cost(self, dropped: bool = False) -> Cost:
         if dropped:
+            if self.macs_dropped is None or self.weight_bytes_dropped is None or self.activation_bytes_dropped is None:
+                raise ValueError(f"unit {self.name!r} ({self.kind}) has no figures with its direct connection dropped")
             return Cost(self.macs_dropped, self.weight_bytes_dropped, self.activation_bytes_dropped)
         return Cost(self.macs, self.weight_bytes, self.activation_bytes)
 

@@ -34,7 +34,7 @@ class UnitTable:
     generated_by: str = ""
 
     @property
-    def total_macs(self) -> int:
+    def total_macs(self) -> float:
         return sum(u.macs for u in self.units)
 
     def to_dict(self) -> dict:

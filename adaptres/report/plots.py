@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 import matplotlib
 
 if "ipykernel" not in sys.modules:  # scripts and tests draw off-screen; a notebook keeps its inline figures
     matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
 
-from ..experiments.sim import METRICS as SWEEP_METRICS  # noqa: E402
-from ..io import atomic_write_bytes  # noqa: E402
-from ..paths import figures_dir  # noqa: E402
+from ..experiments.sim import METRICS as SWEEP_METRICS
+from ..io import atomic_write_bytes
+from ..paths import figures_dir
 
 # no dates or versions in the files, so the same data gives the same bytes
 _PNG_META = {"Software": None}
@@ -31,7 +30,7 @@ def save_figure(fig, name: str, profile: str) -> list[Path]:
     for path, kw in ((paths[0], {"dpi": 150, "metadata": _PNG_META}), (paths[1], {"metadata": _PDF_META})):
         buf = io.BytesIO()
         fig.savefig(buf, format=path.suffix[1:], bbox_inches="tight", **kw)
-        atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue()))
+        atomic_write_bytes(path, lambda fh, buf=buf: fh.write(buf.getvalue()))
     return paths
 
 

@@ -30,7 +30,6 @@ from ..runtime.coordinator import Cluster, ExecutionOptions
 from . import plots
 
 
-
 @dataclass
 class RuntimeRun:
     profile: str
@@ -151,8 +150,8 @@ def run(profile: str = "fast", progress: bool = True, **overrides) -> RuntimeRun
     requests = pd.concat(tables, ignore_index=True)
     prov = provenance(profile=profile, model=str(profiles.outputs(trials.PROFILE, "dropaware")["weights"].name),
                       model_sha256=file_hash(profiles.outputs(trials.PROFILE, "dropaware")["weights"]),
-                      device=f"Ray on one {platform.machine()} host ({os.cpu_count()} CPUs), one actor process per device (1 torch thread), "
-                             f"devices emulated (speed x{S.speed:g})", **dataclasses.asdict(S))
+                      device=f"Ray on one {platform.machine()} host ({os.cpu_count()} CPUs), one actor process per device "
+                             f"(1 torch thread), devices emulated (speed x{S.speed:g})", **dataclasses.asdict(S))
     res = RuntimeRun(profile, S, sc, plan, runs, requests, sweep, _monolithic(model, recipe, runs, S.seed, len(sc.requests)),
                      prov)
     write_table(requests.drop(columns=["reason"]), results_path("08_runtime_requests", profile), prov, float_format="%.6g")

@@ -241,7 +241,7 @@ def _claims_table(notes: list[Path]) -> list[str]:
               if isinstance(v, str) and v.split(":")[0] in ("held", "not held", "n/a")]
     if not claims:
         return []
-    table_of = lambda k: k[1:k.index("]")] if k.startswith("[") else ""  # noqa: E731
+    table_of = lambda k: k[1:k.index("]")] if k.startswith("[") else ""
     counts = {}
     for _, k, v in claims:
         held, total = counts.get(table_of(k), (0, 0))

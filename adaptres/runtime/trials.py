@@ -65,7 +65,8 @@ def scenario(n_devices: int, n_requests: int, seed: int, speed: float = 1.0) -> 
                       latency_ref_s=sc.l_ref() / speed)
 
 
-def run_step(cl: Cluster, recipe, sc: Scenario, plan: Plan, seed: int, failures=(), options: ExecutionOptions = ExecutionOptions()) -> dict:
+def run_step(cl: Cluster, recipe, sc: Scenario, plan: Plan, seed: int, failures=(),
+             options: ExecutionOptions = ExecutionOptions()) -> dict:
     """Execute one step on real test images (drawn with ``seed``); the run's record."""
     x, labels, idx = images(recipe, len(sc.requests), seed)
     return cl.execute(sc, plan, x, labels, idx, failures, options)
@@ -125,7 +126,8 @@ def failure_sweep(cl: Cluster, recipe, kills: Sequence[int], seeds: Sequence[int
                      "replanned": int(q["replanned"].sum()),
                      "unserved_source_failed": int(q["reason"].fillna("").str.startswith("its source").sum()),
                      "unserved_no_continuation": int(q["reason"].fillna("").str.contains("no feasible continuation").sum()),
-                     "accuracy_pct": 100 * float((answered["prediction"] == answered["label"]).mean()) if len(answered) else np.nan,
+                     "accuracy_pct": 100 * float((answered["prediction"] == answered["label"]).mean())
+                     if len(answered) else np.nan,
                      "latency_s": float(answered["latency_s"].mean()) if len(answered) else np.nan,
                      "latency_model_s": float(answered["latency_model_s"].mean()) if len(answered) else np.nan,
                      "detect_s": float((f["detected_s"] - f["at_s"]).max()) if len(f) else np.nan,

@@ -76,6 +76,10 @@ def _real(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+# the options a method that runs HiGHS to a gap reads
+HIGHS_OPTIONS = ("time_limit", "rel_gap", "threads", "max_nodes", "allow_unserved", "highs")
+
+
 @dataclass(frozen=True)
 class Method:
     """A registered method and what the study needs to know of it."""
@@ -144,6 +148,7 @@ def finish(scenario: Scenario, method: str, requests: Sequence[Assignment], *, s
     """A solver's decisions as a scored ``Plan``: the objective and metrics are the evaluator's;
     ``status`` defaults to feasible / infeasible by the evaluator; ``gap`` defaults to the
     objective's relative distance from ``bound``."""
+    requests = tuple(requests)
     ev = evaluate(scenario, Plan(method, requests))
     if status is None:
         status = "feasible" if ev.feasible else "infeasible"

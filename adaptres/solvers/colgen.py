@@ -18,17 +18,19 @@ The bound and the gap are always reported; ``status`` is ``optimal`` only within
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from ..problem.formulas import UNSERVED_PENALTY
 from ..problem.plan import UNSERVED, Assignment, unserved
 from ..problem.scenario import Scenario
-from . import Options, finish, register
+from . import HIGHS_OPTIONS, Options, finish, register
 from .cg.data import Arrays, Column
 from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
-from ..problem.formulas import UNSERVED_PENALTY
 from .cg.master import Master, MipResult, UnservedCol
-from .cg.pricing import Prices, Pricer
+from .cg.pricing import Pricer, Prices
 from .cg.tree import branch_and_price, close_gap, split_on_served
 
 ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
@@ -45,7 +47,7 @@ def better(master: Master, res: MipResult, counts: dict | None) -> MipResult:
 def plan_of(ar: Arrays, master: Master, counts: dict) -> list[Assignment]:
     """Counts of columns as one assignment per request (requests of a source in order)."""
     names = ar.sc.unit_names
-    todo = {s: [] for s in range(len(ar.sources))}
+    todo: dict[int, list[Column]] = {s: [] for s in range(len(ar.sources))}
     for c, n in counts.items():
         col = master.columns[c]
         if isinstance(col, Column):
@@ -77,7 +79,7 @@ class Root:
     def __init__(self, sc: Scenario, opts: Options, start, root_share: float = ROOT_SHARE):
         self.clock, self.opts = Clock(opts.time_limit), opts
         self.ar = Arrays(sc)
-        self.log = {"lp_solves": 0, "root_converged": False, "nodes": 0}
+        self.log: dict[str, Any] = {"lp_solves": 0, "root_converged": False, "nodes": 0}
         self.pricer, self.master = Pricer(self.ar), Master(self.ar, opts.threads)
         seed_columns(self.ar, self.pricer, self.master, start)
         _, self.node, self.log["root_converged"] = generate(self.ar, self.pricer, self.master, self.clock,
@@ -114,7 +116,7 @@ def _words(o: Options) -> str:
             + (f", {o.max_nodes} nodes" if o.max_nodes is not None else ""))
 
 
-@register("colgen", proven=True, options=("time_limit", "rel_gap", "threads", "max_nodes", "allow_unserved", "highs"), start_from="relaxed", describe=_words)
+@register("colgen", proven=True, options=HIGHS_OPTIONS, start_from="relaxed", describe=_words)
 def solve(sc: Scenario, opts: Options, start=None):
     """Solve one step by column generation and branch-and-price; the plan carries the proven bound."""
     if not sc.allowed_configs():
@@ -137,6 +139,7 @@ def _finish(sc, method, plan, bound, opts, clock, log):
     """Score the plan; the gap is the evaluator's objective against the proven bound."""
     log["lagrangian_bound"] = None if bound == -np.inf else float(bound)
     fin = finish(sc, method, plan, solve_s=clock.elapsed(), extra=log)
+    assert fin.objective is not None  # finish always scores the plan
     b = None if bound == -np.inf else min(float(bound), fin.objective)
     gap = None if b is None else max(0.0, (fin.objective - b) / max(abs(fin.objective), 1e-12))
     out_of_time = clock.left() <= 0.05 * opts.time_limit

@@ -10,14 +10,14 @@ the root's; ``status`` is ``optimal`` only when the plan meets it within ``rel_g
 from __future__ import annotations
 
 from ..problem.scenario import Scenario
-from . import Options, register
+from . import HIGHS_OPTIONS, Options, register
 from .colgen import Root, nothing_allowed
 
 ROOT_SHARE = 0.8  # of the time limit the root's column generation may take
 ROUND_MIP_S = 1.0  # seconds for the integer master at most
 
 
-@register("colgen_round", options=("time_limit", "rel_gap", "threads", "max_nodes", "allow_unserved", "highs"), start_from="relaxed",
+@register("colgen_round", options=HIGHS_OPTIONS, start_from="relaxed",
           describe=lambda o: "the column-generation LP rounded (colgen_round, with a bound)")
 def solve(sc: Scenario, opts: Options, start=None):
     """The root's column generation, then the greedy plans and a short integer master."""

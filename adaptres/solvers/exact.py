@@ -10,7 +10,7 @@ import time
 
 from ..problem.plan import unserved
 from ..problem.scenario import Scenario
-from . import Options, finish, register
+from . import HIGHS_OPTIONS, Options, finish, register
 from . import solve as solve_with
 from .milp import build_model, extract_plan, highs, served_bound, start_values, too_large
 
@@ -20,7 +20,7 @@ def _words(o: Options) -> str:
             f"{o.time_limit:g} s/step" + (f", {o.max_nodes} nodes" if o.max_nodes is not None else ""))
 
 
-@register("exact", proven=True, options=("time_limit", "rel_gap", "threads", "max_nodes", "allow_unserved", "highs", "warm_start", "tee"), start_from="relaxed",
+@register("exact", proven=True, options=(*HIGHS_OPTIONS, "warm_start", "tee"), start_from="relaxed",
           start_counted=True, describe=_words)
 def solve(sc: Scenario, opts: Options, start=None):
     """Solve one step exactly; the plan carries HiGHS' status, best bound and relative gap."""

@@ -53,7 +53,7 @@ class StepProblem(ElementwiseProblem):
         super().__init__(n_var=R * (M + 1), n_obj=1, xl=xl, xu=xu, vtype=int)
 
     def _evaluate(self, x, out, *args, **kwargs):
-        ev = evaluate(self.sc, Plan("ga", decode(self.sc, np.round(x))))
+        ev = evaluate(self.sc, Plan("ga", tuple(decode(self.sc, np.round(x)))))
         out["F"] = ev.objective + PENALTY * ev.excess
 
 

@@ -59,6 +59,7 @@ def device_order(sc: Scenario, shares: list[float], prev: int | None) -> list[in
     def key(i):
         share = round(shares[i] / TIE) * TIE
         d = sc.devices[i]
+        tie: tuple[float, ...]
         if prev is None:
             tie = (d.compute_macs, d.memory_bytes, d.macs_per_s)
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -111,8 +112,8 @@ class Arrays:
         sends, senders = self.kernel.path_sends(paths, self.sources[s])
         np.add.at(energy, (rows, senders.ravel()), self.kernel.sender_energy(sends, senders).ravel())
         tol = 1 + 1e-6
-        return (macs <= self.cap["compute"] * GMAC * tol).all(1) & (mem <= self.mem_limit).all(1) \
-            & (energy <= self.cap["energy"] * tol + 1e-9).all(1)
+        return np.asarray((macs <= self.cap["compute"] * GMAC * tol).all(1) & (mem <= self.mem_limit).all(1)
+                          & (energy <= self.cap["energy"] * tol + 1e-9).all(1))
 
     def columns(self, paths: np.ndarray, k: int, s: int) -> tuple[np.ndarray, dict]:
         """``column`` for many placements of one configuration and source at once: the objective
@@ -134,7 +135,7 @@ class Arrays:
         """A column's objective coefficient and its use of each device: ``{"compute"|"energy"|"memory":
         {device: amount}}`` (master units), plus ``"links"``: the (device, unit, level) it loads."""
         k = self.kernel
-        use = {"compute": {}, "energy": {}, "memory": {}, "links": []}
+        use: dict[str, Any] = {"compute": {}, "energy": {}, "memory": {}, "links": []}
 
         def add(kind, i, v):
             use[kind][i] = use[kind].get(i, 0.0) + v

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from .data import Arrays, Column
 from ...problem.formulas import UNSERVED_PENALTY
+from .data import Arrays, Column
 from .master import LoadedCol, Master
-from .pricing import Prices, Pricer
+from .pricing import Pricer, Prices
 
 PER_ROUND = 8  # columns added per source and round (its cheapest configurations)
 
@@ -89,7 +89,7 @@ def generate(ar: Arrays, pricer: Pricer, master: Master, clock: Clock, stop_at: 
     """Column generation at the master's node until no column improves the LP (or only ``stop_at``
     seconds are left). Returns the LP's status, the node's best bound with its prices and the sources'
     floors (bound −inf when no round finished), and whether the generation converged."""
-    best = (-np.inf, Prices.zero(ar.N), None)
+    best: tuple[float, Prices, list[float] | None] = (-np.inf, Prices.zero(ar.N), None)
     converged = False
     while True:
         status, z_lp, prices, pi = master.solve_lp(clock.left() - stop_at)

@@ -15,8 +15,7 @@ import numpy as np
 
 from .data import MB, Arrays, Column
 from .master import RESOURCES, Master, UnservedCol
-from .pricing import Prices, Pricer
-
+from .pricing import Pricer, Prices
 
 
 def place(pricer: Pricer, prices: Prices, s: int) -> Column | None:

@@ -281,7 +281,7 @@ class Master:
                 eta[s][j, lvl, i] = -y[r]
         pi = y[[self.row[SourceRow(s)] for s in range(len(ar.sources))]]
         served = float(y[self.row[SERVED]])
-        arc = {}
+        arc: dict[int, np.ndarray] = {}
         for (s, j, i) in self.arcs:
             v = float(y[self.row[ArcRow(s, j, i)]])
             if v:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .data import GMAC, Arrays, Column
 
+EMPTY: np.ndarray = np.empty(0)  # a placeholder in lists filled unit by unit
 CHUNK = 4_000_000  # elements of one (patterns × devices × devices) block of the min-plus product
 
 
@@ -31,7 +32,9 @@ class Trie:
 
     def __init__(self, drop_k: np.ndarray):
         n, J = drop_k.shape
-        self.ids, self.dropped, self.child = [None] * J, [None] * J, [None] * J
+        self.ids: list[np.ndarray] = [EMPTY] * J
+        self.dropped: list[np.ndarray] = [EMPTY] * J
+        self.child: list[np.ndarray] = [EMPTY] * J
         nxt = np.zeros(n, dtype=int)
         for j in reversed(range(J)):
             key = np.stack([drop_k[:, j].astype(int), nxt], axis=1)
@@ -76,7 +79,7 @@ class Pricer:
     def __init__(self, ar: Arrays, trie: Trie | None = None, order: np.ndarray | None = None):
         self.ar = ar
         self.trie = trie or Trie(ar.drop[ar.K])
-        self._walk = None
+        self._walk: list[np.ndarray] | None = None
         self.order = order  # a heuristic's device order: a plan then only moves to later devices
 
     def on(self, ar: Arrays, order: np.ndarray | None = None) -> "Pricer":
@@ -113,7 +116,7 @@ class Pricer:
     def walk(self) -> list[np.ndarray]:
         """walk[a][p, b - a]: the pattern at unit b of the suffix pattern p at unit a."""
         tr, J = self.trie, self.ar.J
-        out = [None] * J
+        out: list[np.ndarray] = [EMPTY] * J
         for a in reversed(range(J)):
             here = np.arange(len(tr.dropped[a]))[:, None]
             out[a] = here if a == J - 1 else np.concatenate([here, out[a + 1][tr.child[a]]], axis=1)
@@ -134,7 +137,7 @@ class Pricer:
             rank = np.empty(ar.N, dtype=int)
             rank[self.order] = np.arange(ar.N)
             barred = np.where(rank[None, :] > rank[:, None], barred, np.inf)
-        B, end, nxt, M = [None] * J, [None] * J, [None] * J, [None] * J
+        B, end, nxt, M = ([EMPTY] * J for _ in range(4))
         for a in reversed(range(J)):
             if a < J - 1:  # the best next segment from device i after unit a
                 M[a], nxt[a] = min_plus(self.send(prices, a + 1) + barred, B[a + 1])
@@ -167,8 +170,9 @@ class Pricer:
         first = start.argmin(axis=1)
         value = start[np.arange(len(first)), first] + ar.acc_cost[ar.K] - prices.served
 
+        walk = self._walk or self.walk()
+
         def column(c: int) -> Column:
-            walk = self._walk
             i, a, p, place = int(first[c]), 0, tr.ids[0][c], []
             while True:
                 b = int(end[a][p, i])
@@ -183,8 +187,9 @@ class Pricer:
                   deadline: float | None = None) -> list[tuple[float, Column]] | None:
         """Every column of source s whose price is at most ``limit`` and that fits the devices on its
         own (``Arrays.fits_alone``), with its price (None when more than ``cap`` partial plans were in
-        reach, or at ``deadline``, a ``time.perf_counter`` value): a forward search that keeps a partial plan only while its cost plus a lower bound on its
-        completion stays within the limit and each of its segments fits its device."""
+        reach, or at ``deadline``, a ``time.perf_counter`` value): a forward search that keeps a partial
+        plan only while its cost plus a lower bound on its completion stays within the limit and each of
+        its segments fits its device."""
         ar = self.ar
         node, send = self.node_costs(prices, s), [self.send(prices, j) for j in range(ar.J)]
         B, _, _ = self.segments(node, prices)  # the cheapest completions, segment by segment

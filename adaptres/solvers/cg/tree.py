@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .generation import Clock, generate
 from ...problem.formulas import UNSERVED_PENALTY
+from .generation import Clock, generate
 from .master import ARTIFICIAL, MipResult, UnservedCol
 
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
@@ -73,7 +73,8 @@ def branch_and_price(ar, pricer, master, clock: Clock, root_bound: float, best: 
     """Search the tree from the root (whose columns are generated) until the incumbent is within
     ``rel_gap`` of the least open bound, ``max_nodes`` nodes were explored (a deterministic budget) or
     time is up. Returns the incumbent and the proven bound."""
-    heap, seq, explored, stuck = [Node(root_bound, 0, (0, ar.R), {})], 1, 0, []
+    heap, seq, explored = [Node(root_bound, 0, (0, ar.R), {})], 1, 0
+    stuck: list[Node] = []
 
     def done(bound):
         return best.objective is not None and best.objective - bound <= rel_gap * abs(best.objective)
@@ -135,7 +136,7 @@ def list_within(ar, pricer, master, nodes: list, target: float, deadline: float)
     """Add every column that a plan of value at most ``target`` could use: in a branch of bound b, a
     source's column costs at most its floor + (target − b) at the branch's prices. Returns how many
     were listed (None: more than ``ENUMERATE_CAP``, or out of time)."""
-    found = []
+    found: list = []
     for bound, prices, floors in nodes:
         if bound > target:
             continue

@@ -15,7 +15,6 @@ from ...problem.scenario import Scenario
 from . import cuts, model, objective
 from .cuts import least_cost, served_bound  # noqa: F401  (part of this package's interface)
 
-
 # transfer-flow variables per second that Pyomo builds, hands to HiGHS and reads back (building alone ≈ 90 000 a
 # second on 2 cores; in the main job of commit 2aca4a4 the relaxed method at N = 20, R = 50 took 21 s under a 15-s
 # limit with 50 000 assumed; in `bench solvers` at commit bccebf8 the exact one at N = 50, R = 20 (850 000 flows)
@@ -71,9 +70,9 @@ def start_values(sc: Scenario, m: pyo.ConcreteModel, plan: Plan) -> dict:
     """A complete assignment of the model's variables that encodes ``plan`` (for a MIP start),
     keyed by ``id`` of each variable (Pyomo's variables are not hashable)."""
     names = sc.unit_names
-    vals = {}
+    vals: dict[int, float] = {}
     for r, req in enumerate(twins_in_order(sc, plan.requests)):
-        if not req.served:
+        if not req.served or req.config is None:
             continue
         k = req.config
         ones = [m.s[r], m.y[r, k]]
