@@ -9,9 +9,12 @@ about 4-5 s, so tests and notebooks start it once.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 
 OBJECT_STORE_BYTES = 512 * 2**20
+_OWN_SESSION: str | None = None  # the session folder of the local Ray started here
 
 
 def start(address: str | None = None, num_cpus: int | None = None):
@@ -24,12 +27,17 @@ def start(address: str | None = None, num_cpus: int | None = None):
     import ray
     if ray.is_initialized():
         return ray
+    global _OWN_SESSION
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
               "configure_logging": True}
     if address:
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=OBJECT_STORE_BYTES, **kwargs)
+        from ray._private import worker
+        node = worker._global_node
+        _OWN_SESSION = node.get_session_dir_path() if node is not None else None
+        atexit.register(stop)  # a process that exits without stopping Ray leaves no session folder either
     return ray
 
 
@@ -42,6 +50,12 @@ def cpus() -> int:
 
 
 def stop() -> None:
+    """Shut down the Ray this process started, and remove its session folder (logs, sockets), which Ray
+    leaves under its temporary folder."""
+    global _OWN_SESSION
     import ray
     if ray.is_initialized():
         ray.shutdown()
+    if _OWN_SESSION:
+        shutil.rmtree(_OWN_SESSION, ignore_errors=True)
+        _OWN_SESSION = None

@@ -1,8 +1,16 @@
-"""Files: atomic writes, strict JSON, CSV tables with a provenance header, output-path checks.
+"""Files: atomic writes, strict JSON, CSV tables with a provenance header, input and output path checks.
 
 Nothing here imports torch; pandas is imported only by the table functions that need it.
 A write goes through a temporary file in the target's folder and a rename, so an interrupted
-run leaves the previous file intact; a symlink is written through (its target is replaced).
+run leaves the previous file intact; a symlink is written through (its target is replaced), and a
+file that existed keeps its permissions.
+
+The rule for output paths (``check_output``, applied before any work starts): an output is a regular
+file, named by a non-empty path that does not end in ``/``; it is not ``-``, not a folder, not one of
+the command's inputs, not under ``/dev``, ``/proc`` or ``/sys`` (standard output included: omit the
+flag to print), and its folder can be written. Missing parent folders are created. An input
+(``read_json``) is a regular file of at most ``MAX_INPUT_BYTES``, UTF-8 JSON without NaN, Infinity or
+a key given twice.
 """
 
 from __future__ import annotations
@@ -24,35 +32,64 @@ class InputError(ValueError):
     """Bad input: the message names the field (or file) and the reason, in one line."""
 
 
+class NoResult(Exception):
+    """A command ran but has no result to give (exit status 3 on the command line); the message says why."""
+
+
 # ---------------------------------------------------------------------------- atomic writes
 def atomic_write_bytes(path: str | Path, write) -> None:
     """Write through a temporary file in the same folder, then rename: never a half-written file.
-    ``write(fh)`` writes the content; a symlink at ``path`` is followed (its target is replaced)."""
+    ``write(fh)`` writes the content; a symlink at ``path`` is followed (its target is replaced); a file
+    that existed keeps its permissions (a new one gets the umask's)."""
     path = Path(path)
     if path.is_symlink():
         path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
 
 
+SYSTEM = ("/dev", "/proc", "/sys")  # no results there: devices, standard output, the kernel's files
+
+
 def check_output(path: str | Path, field: str = "--out", inputs=()) -> Path:
-    """Refuse an output path that cannot take a regular file: a folder, a device or pipe (say
-    ``/dev/stdout``), one of the ``inputs``, or a file inside a missing or non-folder parent.
-    A symlink to a regular file is allowed (written through). Returns the path to write."""
+    """The path to write an output to, or an ``InputError`` naming ``field`` when it breaks the rule of
+    the module's docstring. Returns the path to write (a symlink's target)."""
+    text = str(path)
+    if not text:
+        raise InputError(f"{field}: the path is empty; name a file")
+    if text == "-":
+        raise InputError(f"{field}: '-' is not a file name (to print, leave {field} out)")
+    if text.endswith("/"):
+        raise InputError(f"{field}: {text} ends with '/', a folder; name a file in it")
     path = Path(path)
-    target = path.resolve() if path.is_symlink() else path
+    try:
+        target = path.resolve() if path.is_symlink() else path
+        absolute = Path(os.path.abspath(target)).resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        why = "a symlink loop" if isinstance(exc, RuntimeError) else exc.strerror
+        raise InputError(f"{field}: {path} cannot be resolved ({why})") from None
+    named = Path(os.path.abspath(text))  # /dev/stdout names a device even where it resolves to a file
+    if any(p == Path(s) or Path(s) in p.parents for s in SYSTEM for p in (named, absolute)):
+        raise InputError(f"{field}: {path} is a system path ({absolute}), not a place for a result file")
     if target.exists():
         mode = target.stat().st_mode
         if stat.S_ISDIR(mode):
@@ -62,9 +99,11 @@ def check_output(path: str | Path, field: str = "--out", inputs=()) -> Path:
         for other in inputs:
             if Path(other).exists() and os.path.samefile(target, other):
                 raise InputError(f"{field}: {path} is the input {other}; choose another output file")
-    parent = target.parent
-    if parent.exists() and not parent.is_dir():
-        raise InputError(f"{field}: {parent} is not a folder")
+    folder = next((p for p in absolute.parents if p.exists()), Path("/"))
+    if not folder.is_dir():
+        raise InputError(f"{field}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{field}: cannot write in {folder} (permission denied)")
     return target
 
 
@@ -73,9 +112,45 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
-def read_json(path: str | Path, what: str):
-    """Parse a JSON file strictly (no NaN or Infinity); errors name ``what`` and the file."""
+MAX_INPUT_BYTES = 256 * 2**20  # the largest JSON input read (a scenario of 400 000 requests is about 20 MB)
+
+
+def _unique_keys(pairs):
+    obj = {}
+    for k, v in pairs:
+        if k in obj:
+            raise ValueError(f"the key {k!r} is given twice in one object")
+        obj[k] = v
+    return obj
+
+
+def check_input(path: str | Path, what: str) -> Path:
+    """``path`` if it names a regular file of at most ``MAX_INPUT_BYTES`` (not a folder, device, FIFO or
+    socket: those would block or never end), else an ``InputError`` naming ``what``."""
+    if not str(path):
+        raise InputError(f"{what}: the path is empty; name a file")
     path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{what}: {path} does not exist") from None
+    except RuntimeError:
+        raise InputError(f"{what}: {path} cannot be resolved (a symlink loop)") from None
+    except OSError as exc:
+        raise InputError(f"{what}: {path} cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{what}: {path} is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{what}: {path} is not a regular file (a device, pipe or socket)")
+    if st.st_size > MAX_INPUT_BYTES:
+        raise InputError(f"{what}: {path} is {st.st_size / 2**20:.0f} MB, more than the {MAX_INPUT_BYTES // 2**20} MB "
+                         "an input may have")
+    return path
+
+
+def read_json(path: str | Path, what: str):
+    """Parse a JSON file strictly (no NaN or Infinity, no key twice); errors name ``what`` and the file."""
+    path = check_input(path, what)
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -89,7 +164,7 @@ def read_json(path: str | Path, what: str):
     except OSError as exc:
         raise InputError(f"{what}: {path} cannot be read ({exc.strerror or exc})") from None
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise InputError(f"{what}: {path} is not JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # NaN / Infinity, an integer of over 4300 digits, deep nesting

@@ -1,15 +1,18 @@
 """Command line: ``python -m adaptres {solve,evaluate,scenario,costs,train,ablation,bench,study,run,profile-units} ...``.
 
-Bad input ends with one line naming the field (or flag) and the reason, and exit status 2; an
-interrupted command (Ctrl-C) ends with exit status 130 and leaves its output file as it was.
-The problem-side commands (``solve``, ``evaluate``, ``scenario``) never import torch.
+Exit status: 0 done; 2 bad input (one line naming the field or flag and the reason, nothing written);
+3 the command ran but has no result to give (a method found no usable plan, one line saying why,
+nothing written); 130 interrupted (Ctrl-C; the output file is as it was); 141 standard output closed
+early (``| head``). The problem-side commands (``solve``, ``evaluate``, ``scenario``) never import torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from ..io import NoResult
 from . import nn, problem, runtime, study
 
 COMMANDS = (problem, nn, study, runtime)  # each module adds its subcommands with ``add_commands(sub)``
@@ -46,6 +49,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"adaptres {args.cmd}: interrupted; no output was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``| head``): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except NoResult as exc:
+        print(f"adaptres {args.cmd}: {_one_line(exc)}", file=sys.stderr)
+        return 3
     except (ValueError, OSError, OverflowError, RecursionError, EOFError) as exc:
         print(f"adaptres {args.cmd}: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -40,9 +40,16 @@ def recipe_of(args):
         raise InputError(f"--set {exc}") from None
 
 
-def _folder(path: str | None, flag: str) -> None:
-    if path is not None and Path(path).exists() and not Path(path).is_dir():
+def _folder(path: str | None, flag: str, must_exist: bool = False) -> None:
+    """A folder flag: not empty, not a file; an input folder (``must_exist``) exists."""
+    if path is None:
+        return
+    if not str(path):
+        raise InputError(f"{flag}: the path is empty; name a folder")
+    if Path(path).exists() and not Path(path).is_dir():
         raise InputError(f"{flag}: {path} is a file, not a folder")
+    if must_exist and not Path(path).is_dir():
+        raise InputError(f"{flag}: {path} does not exist (the data root holds the datasets' folders)")
 
 
 def cmd_costs(args):
@@ -65,7 +72,9 @@ def cmd_costs(args):
 def cmd_train(args):
     recipe = recipe_of(args)
     _folder(args.out, "--out")
-    _folder(args.data, "--data")
+    _folder(args.data, "--data", must_exist=not args.download)
+    if args.device is not None and not args.device.strip():
+        raise InputError("--device: empty; give cpu, cuda, cuda:N or mps, or leave the flag out")
     from ..nn.train import train
     hist = train(recipe, args.out, resume=not args.restart, device=args.device, data_root=args.data,
                  download=args.download)
@@ -81,7 +90,7 @@ def cmd_ablation(args):
     if not run.is_dir():
         raise InputError(f"--run: {run} is not a training output folder (train --out)")
     out = check_output(args.out, "--out", inputs=[p for p in run.glob("*") if p.is_file()])
-    _folder(args.data, "--data")
+    _folder(args.data, "--data", must_exist=True)
     from ..io import file_hash
     from ..nn import ablation, data
     from ..nn.train import load_trained, pick_device
@@ -93,36 +102,58 @@ def cmd_ablation(args):
     print(table[["kind", "dropped", "accuracy"]].to_string(index=False))
 
 
+# which flags each benchmark reads (a flag given to one that does not read it is refused)
+BENCH_FLAGS = {"model": ("steps", "repeats", "batch_size", "image_size"), "ablation": ("images", "image_size"),
+               "all": ("steps", "repeats", "batch_size", "image_size", "images"), "solvers": ("seed", "out"),
+               "sweep": ("out",)}
+BENCH_DEFAULTS = {"steps": 10, "repeats": 3, "images": 200, "batch_size": 64, "image_size": 32, "seed": 0}
+
+
+def _bench_args(args) -> dict:
+    """The benchmark's flags with their defaults, checked before anything runs."""
+    reads = BENCH_FLAGS[args.what]
+    for name in (*BENCH_DEFAULTS, "out"):
+        if getattr(args, name) is not None and name not in reads:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"{flag}: bench {args.what} does not use it (it takes "
+                             f"{', '.join('--' + r.replace('_', '-') for r in reads) or 'no flag'})")
+    got = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in BENCH_DEFAULTS.items() if k in reads}
+    for name in ("steps", "repeats", "images", "batch_size"):
+        if name in got and got[name] < 1:
+            raise InputError(f"--{name.replace('_', '-')}: must be a positive integer, got {got[name]}")
+    if "image_size" in got and not 8 <= got["image_size"] <= 1024:
+        raise InputError(f"--image-size: must be in [8, 1024], got {got['image_size']}")
+    if "seed" in got and not 0 <= got["seed"] <= 2**32 - 1:
+        raise InputError(f"--seed: must be an integer in [0, 4294967295], got {got['seed']}")
+    return got
+
+
 def cmd_bench(args):
+    got = _bench_args(args)
     if args.what == "solvers":  # the problem side: no torch
         from ..experiments import compare
-        from ..io import check_output
-        out = check_output(args.out, "--out") if args.out else None
-        df = compare.bench_solvers(seed=args.seed)
+        out = check_output(args.out, "--out") if args.out is not None else None
+        df = compare.bench_solvers(seed=got["seed"])
         print(df.to_string(index=False))
         if out:
             import os
             import platform
 
             from ..io import provenance, write_table
-            write_table(df, out, provenance(what="bench solvers (issue 12's scale targets)", seed=args.seed,
-                                            cpus=os.cpu_count(), machine=platform.processor() or platform.machine()))
+            write_table(df, out, provenance(what="bench solvers: every method at the scale targets (compare.BENCH_POINTS)",
+                                            seed=got["seed"], cpus=os.cpu_count(),
+                                            machine=platform.processor() or platform.machine()))
             print(f"wrote {out}")
         return
     if args.what == "sweep":
         _bench_sweep(args)
         return
-    for name in ("steps", "repeats", "images", "batch_size"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')}: must be a positive integer, got {getattr(args, name)}")
-    if not 8 <= args.image_size <= 1024:
-        raise InputError(f"--image-size: must be in [8, 1024], got {args.image_size}")
     from ..nn import bench
     if args.what in ("model", "all"):
-        print(json.dumps(bench.run_model_bench(steps=args.steps, batch_size=args.batch_size,
-                                               image_size=args.image_size, repeats=args.repeats), indent=2))
+        print(json.dumps(bench.run_model_bench(steps=got["steps"], batch_size=got["batch_size"],
+                                               image_size=got["image_size"], repeats=got["repeats"]), indent=2))
     if args.what in ("ablation", "all"):
-        print(json.dumps(bench.run_ablation_bench(n_images=args.images, image_size=args.image_size), indent=2))
+        print(json.dumps(bench.run_ablation_bench(n_images=got["images"], image_size=got["image_size"]), indent=2))
 
 
 def _bench_sweep(args):
@@ -133,11 +164,11 @@ def _bench_sweep(args):
 
     from ..experiments import compare
     from ..io import provenance, write_table
-    out = check_output(args.out, "--out") if args.out else None
+    out = check_output(args.out, "--out") if args.out is not None else None
     res = compare.bench_sweep()
     print(json.dumps(res, indent=1))
     if out:
-        write_table(pd.DataFrame([res]), out, provenance(what="bench sweep (issue 13: Ray vs the serial loop)",
+        write_table(pd.DataFrame([res]), out, provenance(what="bench sweep: a §V-A sweep on Ray vs the serial loop",
                                                          cpus=os.cpu_count(), machine=platform.processor() or platform.machine()))
         print(f"wrote {out}")
 
@@ -171,14 +202,14 @@ def add_commands(sub) -> None:
     a.add_argument("--data")
     a.set_defaults(func=cmd_ablation)
     b = sub.add_parser("bench", help="block-wise vs torchvision ResNet-50 throughput; the solvers at scale")
-    b.add_argument("what", nargs="?", choices=["model", "ablation", "all", "solvers", "sweep"], default="all",
-                   help="all: model and ablation; solvers: issue 12's scale targets (N = 50, 100, 500); "
-                        "sweep: a §V-A sweep serially and on Ray (issue 13)")
+    b.add_argument("what", nargs="?", choices=list(BENCH_FLAGS), default="all",
+                   help="all: model and ablation; solvers: every method at the scale targets (N = 50, 100, 500); "
+                        "sweep: a §V-A sweep serially and on Ray")
     b.add_argument("--out", help="solvers, sweep: write the result (CSV) here")
-    b.add_argument("--seed", type=int, default=0, help="solvers: the steps' seed")
-    b.add_argument("--steps", type=int, default=10)
-    b.add_argument("--repeats", type=int, default=3)
-    b.add_argument("--images", type=int, default=200, help="images for the ablation benchmark")
-    b.add_argument("--batch-size", type=int, default=64)
-    b.add_argument("--image-size", type=int, default=32)
+    b.add_argument("--seed", type=int, help="solvers: the steps' seed (default 0)")
+    b.add_argument("--steps", type=int, help="model: training steps timed (default 10)")
+    b.add_argument("--repeats", type=int, help="model: repeats (default 3)")
+    b.add_argument("--images", type=int, help="ablation: images (default 200)")
+    b.add_argument("--batch-size", type=int, help="model: batch size (default 64)")
+    b.add_argument("--image-size", type=int, help="model, ablation: input size in pixels (default 32)")
     b.set_defaults(func=cmd_bench)

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from ..io import InputError, check_output, finite_or_none
+from ..io import InputError, NoResult, check_output, finite_or_none
 
 # the solver options ``solve`` takes: option -> flag
 FLAGS = {"time_limit": "--time-limit", "rel_gap": "--gap", "threads": "--threads", "seed": "--seed",
@@ -58,27 +58,38 @@ def cmd_solve(args):
     except solvers.OptionError as exc:
         raise InputError(f"--method: {exc.reason}") from None
     opts = _options(args)
-    out = check_output(args.out, "--out", inputs=[args.scenario]) if args.out else None
+    out = check_output(args.out, "--out", inputs=[args.scenario]) if args.out is not None else None
     sc = Scenario.load(args.scenario)
     with stdout_to_stderr():
         plan = solvers.solve(sc, args.method, opts)
     ev = evaluate(sc, plan)
+    written = "nothing written; " if out else ""
+    if plan.status == "too_large" and not plan.n_served:
+        raise NoResult(f"the {args.method} method declined: {plan.metrics.get('reason')}; {written}another method "
+                       "(colgen, colgen_round) solves steps of this size")
     if not ev.feasible:
         more = f" (and {len(ev.violations) - 1} more)" if len(ev.violations) > 1 else ""
+        if not solvers.info(args.method).proven:  # a heuristic that ran out of time or luck
+            raise NoResult(f"the {args.method} method found no feasible plan within {opts.time_limit:g} s (its best "
+                           f"breaks {ev.violations[0]}{more}); {written}a longer --time-limit may find one")
         raise InputError(f"plan: the {args.method} solver's plan is infeasible ({ev.violations[0]}{more}); "
-                         f"{'nothing written; ' if out else ''}the scenario's numbers may be beyond what the solver "
-                         "resolves (status " + plan.status + ")")
+                         f"{written}the scenario's numbers may be beyond what the solver resolves (status {plan.status})")
+    if plan.status == "too_large":
+        print(f"adaptres solve: the {args.method} method declined ({plan.metrics.get('reason')}); the plan is the "
+              "start it was given", file=sys.stderr)
     if out:
         plan.save(out)
     _print({k: v for k, v in plan.to_dict().items() if k != "requests"})
 
 
 def cmd_evaluate(args):
-    from ..problem.evaluate import evaluate
+    from ..problem.evaluate import check_stored, evaluate
     from ..problem.plan import Plan
     from ..problem.scenario import Scenario
     sc = Scenario.load(args.scenario)
-    ev = evaluate(sc, Plan.load(args.plan))
+    plan = Plan.load(args.plan)
+    ev = evaluate(sc, plan)
+    check_stored(plan, ev)
     if not ev.feasible:
         more = f" (and {len(ev.violations) - 1} more)" if len(ev.violations) > 1 else ""
         raise InputError(f"plan: infeasible: {ev.violations[0]}{more}")
@@ -87,7 +98,7 @@ def cmd_evaluate(args):
 
 def cmd_scenario(args):
     from ..experiments.sections import scenario_for
-    out = check_output(args.out, "--out") if args.out else None
+    out = check_output(args.out, "--out") if args.out is not None else None
     sc = scenario_for(args.profile, args.devices, args.requests, args.seed, args.section)
     if out:
         sc.save(out)

@@ -3,21 +3,52 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 
-from ..io import InputError, check_output, finite_or_none, write_json
+from ..io import InputError, check_input, check_output, finite_or_none, write_json
+
+MAX_THREADS = 1024
+
+
+def _seed(v, flag: str = "--seed") -> int:
+    if not 0 <= v <= 2**32 - 1:
+        raise InputError(f"{flag}: must be an integer in [0, 4294967295], got {v}")
+    return v
+
+
+def _address(address: str | None) -> None:
+    """That a Ray cluster's address answers (a TCP connect, 5 s at most), before anything starts: Ray
+    itself retries an unreachable address for minutes."""
+    if address is None:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"--address: expected HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise InputError(f"--address: no Ray cluster answers at {address} ({exc.strerror or exc})") from None
+
+
+def _weights(path: str | None) -> None:
+    if path is not None:
+        check_input(path, "--weights")
 
 
 def cmd_run(args):
-    from ..problem.evaluate import check_plan, evaluate
+    from ..problem.evaluate import check_plan, check_stored, evaluate
     from ..problem.plan import Plan
     from ..problem.scenario import Scenario
     from ..runtime.coordinator import ExecutionOptions, parse_failures
     out = check_output(args.out, "--out", inputs=[args.scenario, args.plan])
+    _seed(args.seed)
+    _weights(args.weights)
     sc = Scenario.load(args.scenario)
     plan = Plan.load(args.plan)
     check_plan(sc, plan)
     ev = evaluate(sc, plan)
+    check_stored(plan, ev)
     if not ev.feasible:
         raise InputError(f"plan: infeasible on this scenario: {ev.violations[0]}")
     failures = parse_failures(args.fail or [], sc.n_devices)
@@ -25,15 +56,19 @@ def cmd_run(args):
         opts = ExecutionOptions(links=args.links, compute=args.compute, method=args.method, exclusive=args.exclusive)
     except ValueError as exc:
         raise InputError(f"--{str(exc).split(':')[0].replace('_', '-')}: {str(exc).split(':', 1)[1].strip()}") from None
+    _address(args.address)
     from ..runtime import trials
-    from ..runtime.coordinator import Cluster
     model, recipe = trials.load_model(args.weights)
     trials.check_network(sc, model, recipe)
-    cl = Cluster(model, sc.n_devices, address=args.address)
-    try:
-        run = trials.run_step(cl, recipe, sc, plan, args.seed, failures, opts)
-    finally:
-        cl.close()
+    if not plan.n_served:  # nothing to execute: no device is started
+        run = trials.nothing_to_run(sc, plan, recipe, args.seed)
+    else:
+        from ..runtime.coordinator import Cluster
+        cl = Cluster(model, sc.n_devices, address=args.address)
+        try:
+            run = trials.run_step(cl, recipe, sc, plan, args.seed, failures, opts)
+        finally:
+            cl.close()
     run["scenario"], run["plan"] = str(args.scenario), str(args.plan)
     write_json(out, finite_or_none(run))
     q = run["requests"]
@@ -46,9 +81,14 @@ def cmd_run(args):
 
 def cmd_profile_units(args):
     from ..io import provenance, write_table
+    out = check_output(args.out, "--out") if args.out is not None else None
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise InputError(f"--threads: must be an integer in [1, {MAX_THREADS}], got {args.threads}")
+    if not 1 <= args.repeats <= 100_000:
+        raise InputError(f"--repeats: must be an integer in [1, 100000], got {args.repeats}")
+    _weights(args.weights)
     from ..runtime import trials
     from ..runtime.profile import device_speed, profile_units
-    out = check_output(args.out, "--out") if args.out else None
     model, recipe = trials.load_model(args.weights)
     table = profile_units(model, recipe.image_size, args.repeats, threads=args.threads, progress=sys.stderr.isatty())
     speed = device_speed(table)

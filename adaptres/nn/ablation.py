@@ -251,7 +251,7 @@ def pair_matrix(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def robustness(table: pd.DataFrame) -> dict:
-    """How well a model takes dropped blocks (the drop-aware issue's measures): the mean and largest loss
+    """How well a model takes dropped blocks (the drop-aware training's measures): the mean and largest loss
     (points) of the single DC drops, how many stay within 1 pt, the share of DC pairs within 3 pt, the
     most blocks dropped within 3 pt, and the most multiplications saved (trained size) within 3 pt."""
     full = float(table.loc[table.kind == "none", "accuracy"].iloc[0])

@@ -271,7 +271,8 @@ def load_trained(out_dir: str | Path, device: str = "cpu", weights: str | Path |
     out_dir = Path(out_dir)
     path = Path(weights) if weights is not None else out_dir / "model.pt"
     if not path.exists():
-        raise FileNotFoundError(f"model: no trained model in {out_dir} (run training first)")
+        raise FileNotFoundError(f"weights: {path} does not exist" if weights is not None else
+                                f"model: no trained model in {out_dir} (run training first)")
     if recipe is None:
         from ..io import read_json
         recipe = Recipe.from_dict(read_json(out_dir / "recipe.json", "recipe"), where=f"recipe ({out_dir / 'recipe.json'})")

@@ -66,8 +66,20 @@ def objective(scenario: Scenario, latencies: list[float], accuracies: list[float
                        len(scenario.requests), n_unserved, scenario.l_ref())
 
 
+def check_stored(plan: Plan, ev: Evaluation) -> None:
+    """That the objective a plan file states is the one it has on this scenario (forged or stale numbers,
+    or a plan for another scenario, are refused)."""
+    if plan.objective is not None and abs(plan.objective - ev.objective) > 1e-9 * max(1.0, abs(ev.objective)):
+        raise ScenarioError(f"plan.objective: {plan.objective:.6g} stated, {ev.objective:.6g} on this scenario "
+                            "(a plan for another scenario?)")
+
+
 def check_plan(scenario: Scenario, plan: Plan) -> None:
-    """That a plan fits the scenario: one entry per request, valid configurations and device indices."""
+    """That a plan fits the scenario: made for it (its fingerprint, when it carries one), one entry per
+    request, valid configurations and device indices."""
+    if plan.scenario_sha256 is not None and plan.scenario_sha256 != scenario.fingerprint():
+        raise ScenarioError(f"plan.scenario_sha256: the plan was made for another scenario ({plan.scenario_sha256}; "
+                            f"this one is {scenario.fingerprint()})")
     names = scenario.unit_names
     n = scenario.n_devices
     if len(plan.requests) != len(scenario.requests):

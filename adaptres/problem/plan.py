@@ -15,7 +15,7 @@ from pathlib import Path
 from ..io import load_json, write_json
 from .scenario import ScenarioError, show
 
-PLAN_FIELDS = ("method", "status", "objective", "bound", "gap", "solve_s", "requests", "metrics")
+PLAN_FIELDS = ("method", "status", "objective", "bound", "gap", "solve_s", "requests", "metrics", "scenario_sha256")
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,7 @@ class Plan:
     gap: float | None = None
     solve_s: float | None = None
     metrics: Mapping = field(default_factory=dict)
+    scenario_sha256: str | None = None  # the fingerprint of the scenario it was made for (``Scenario.fingerprint``)
 
     def __post_init__(self):
         object.__setattr__(self, "requests", tuple(self.requests))
@@ -97,7 +98,7 @@ class Plan:
     def to_dict(self) -> dict:
         return {"method": self.method, "status": self.status, "objective": self.objective, "bound": self.bound,
                 "gap": self.gap, "solve_s": self.solve_s, "requests": [q.to_dict() for q in self.requests],
-                "metrics": dict(self.metrics)}
+                "metrics": dict(self.metrics), "scenario_sha256": self.scenario_sha256}
 
     @classmethod
     def from_dict(cls, obj) -> "Plan":
@@ -109,8 +110,8 @@ class Plan:
         extra = sorted(set(obj) - set(PLAN_FIELDS))
         if extra:
             raise ScenarioError(f"plan: unknown field {show(extra[0])}")
-        if not isinstance(obj["method"], str):
-            raise ScenarioError(f"plan.method: must be a string, got {show(obj['method'])}")
+        if not isinstance(obj["method"], str) or not obj["method"]:
+            raise ScenarioError(f"plan.method: must be a non-empty string, got {show(obj['method'])}")
         if not isinstance(obj.get("status", ""), str):
             raise ScenarioError(f"plan.status: must be a string, got {show(obj['status'])}")
         if not isinstance(obj["requests"], list):
@@ -119,8 +120,17 @@ class Plan:
             raise ScenarioError("plan.metrics: must be an object")
         requests = tuple(_assignment(q, f"plan.requests[{r}]") for r, q in enumerate(obj["requests"]))
         numbers = {k: _optional_number(obj, k) for k in ("objective", "bound", "gap", "solve_s")}
+        for k in ("gap", "solve_s"):
+            if numbers[k] is not None and numbers[k] < 0:
+                raise ScenarioError(f"plan.{k}: must be at least 0, got {show(numbers[k])}")
+        lo, hi = numbers["bound"], numbers["objective"]
+        if lo is not None and hi is not None and lo > hi + 1e-9 * max(1.0, abs(hi)):
+            raise ScenarioError(f"plan.bound: a lower bound above the objective ({show(lo)} > {show(hi)})")
+        fingerprint = obj.get("scenario_sha256")
+        if fingerprint is not None and not isinstance(fingerprint, str):
+            raise ScenarioError(f"plan.scenario_sha256: must be a string or null, got {show(fingerprint)}")
         return cls(method=obj["method"], requests=requests, status=obj.get("status", "unknown"),
-                   metrics=obj.get("metrics", {}), **numbers)
+                   metrics=obj.get("metrics", {}), scenario_sha256=fingerprint, **numbers)
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())

@@ -15,6 +15,8 @@ nothing (a rate of 1e-20 Mb/s made HiGHS call over-full plans optimal).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +133,11 @@ class Unit:
                 number(v, f"{where}.{key}", "macs" if key == "macs_dropped" else "bytes")
             elif v is not None:
                 raise ScenarioError(f"{where}.{key}: must be null for a unit of kind {self.kind!r}")
+        if self.droppable:  # dropping the direct connection keeps the shortcut only: it costs no more
+            for key in ("macs", "weight_bytes", "activation_bytes"):
+                if getattr(self, f"{key}_dropped") > getattr(self, key):
+                    raise ScenarioError(f"{where}.{key}_dropped: must be at most {key} ({getattr(self, key):g}): a "
+                                        f"dropped block runs its shortcut only, got {getattr(self, f'{key}_dropped'):g}")
 
 
 @dataclass(frozen=True)
@@ -154,8 +161,8 @@ class Device:
     p_transmit_w: float = 10.0
 
     def check(self, where: str) -> None:
-        if not isinstance(self.name, str):
-            raise ScenarioError(f"{where}.name: must be a string, got {show(self.name)}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ScenarioError(f"{where}.name: must be a non-empty string, got {show(self.name)}")
         for key in ("memory_bytes", "compute_macs", "macs_per_s", "energy_j"):
             number(getattr(self, key), f"{where}.{key}", key)
         for key in ("p_compute_w", "p_transmit_w"):
@@ -186,6 +193,7 @@ class Scenario:
     latency_ref_s: float | None = None
     _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _kernel: object = field(default=None, init=False, repr=False, compare=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         for name in ("units", "configs", "devices", "requests"):
@@ -212,12 +220,22 @@ class Scenario:
             u.check(f"units[{j}]")
         if len(set(self._names)) != len(self._names):
             raise ScenarioError("units: unit names must be unique")
+        kinds = [u.kind for u in self.units]
+        if kinds[-1] != "head":
+            raise ScenarioError(f"units[{len(kinds) - 1}].kind: the chain must end with the head (SPEC §1), got {kinds[-1]}")
+        for j, kind in enumerate(kinds[:-1]):
+            if kind not in DROPPABLE and not (j == 0 and kind == "stem"):
+                raise ScenarioError(f"units[{j}].kind: a {kind} {'first' if j == 0 else 'inside the chain'} (the chain "
+                                    "runs from the stem through residual blocks to the head)")
         number(self.input_bytes, "input_bytes", "input_bytes")
 
     def _check_configs(self) -> None:
         if not self.configs:
             raise ScenarioError("configs: must be a non-empty list")
         kinds = dict(zip(self._names, (u.kind for u in self.units)))
+        if isinstance(self.configs[0], Config) and self.configs[0].dropped:
+            raise ScenarioError("configs[0].dropped: must be [] (the full model comes first)")
+        seen: dict[frozenset, int] = {}
         for k, c in enumerate(self.configs):
             where = f"configs[{k}]"
             if not isinstance(c, Config) or not isinstance(c.dropped, (list, tuple)):
@@ -230,8 +248,9 @@ class Scenario:
             if len(set(c.dropped)) != len(c.dropped):
                 raise ScenarioError(f"{where}.dropped: a unit appears twice")
             number(c.accuracy, f"{where}.accuracy", "accuracy")
-        if self.configs[0].dropped:
-            raise ScenarioError("configs[0].dropped: must be [] (the full model comes first)")
+            first = seen.setdefault(frozenset(c.dropped), k)
+            if first != k:
+                raise ScenarioError(f"{where}.dropped: the same drops as configs[{first}] (one accuracy per drop set)")
         if self.configs[0].accuracy <= 0:
             raise ScenarioError("configs[0].accuracy: must be positive (it is the reference a_0)")
 
@@ -242,6 +261,9 @@ class Scenario:
             if not isinstance(d, Device):
                 raise ScenarioError(f"devices[{i}]: must be a Device, got {type(d).__name__}")
             d.check(f"devices[{i}]")
+            first = next(k for k, e in enumerate(self.devices) if e.name == d.name)
+            if first != i:
+                raise ScenarioError(f"devices[{i}].name: {d.name!r} is also devices[{first}]'s (names must be unique)")
         n = len(self.devices)
         rates = self.rate_mbps
         if not isinstance(rates, tuple) or len(rates) != n or any(not isinstance(r, tuple) or len(r) != n for r in rates):
@@ -326,6 +348,8 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, obj) -> "Scenario":
+        """A scenario from SPEC §8's ``scenario.json``: a whole network, from its stem to its head (the
+        constructor also takes a chain's suffix, as the runtime's re-plans do)."""
         exact_keys(obj, TOP_FIELDS, "scenario")
         for name in ("units", "configs", "devices", "requests", "rate_mbps"):
             if not isinstance(obj[name], list):
@@ -348,9 +372,18 @@ class Scenario:
         for r, q in enumerate(obj["requests"]):
             exact_keys(q, ("source",), f"requests[{r}]")
             requests.append(Request(q["source"]))
+        if units and units[0].kind != "stem":
+            raise ScenarioError(f"units[0].kind: the network starts with its stem (SPEC §1), got {show(units[0].kind)}")
         return cls(units=tuple(units), input_bytes=obj["input_bytes"], configs=tuple(configs),
                    devices=tuple(devices), rate_mbps=obj["rate_mbps"], requests=tuple(requests),
                    **{k: obj[k] for k in TOP_FIELDS[6:]})
+
+    def fingerprint(self) -> str:
+        """A short hash of the scenario's content (a plan carries it: ``Plan.scenario_sha256``)."""
+        if self._fingerprint is None:
+            text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+            object.__setattr__(self, "_fingerprint", hashlib.sha256(text.encode()).hexdigest()[:16])
+        return str(self._fingerprint)
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())

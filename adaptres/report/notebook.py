@@ -7,6 +7,7 @@ so it is the first thing a reader of papermill's output sees.
 
 from __future__ import annotations
 
+import ast
 import math
 
 
@@ -56,7 +57,7 @@ CHECKS = {
     "steps": lambda v: (_int_or_none(v, 1, 100_000), "must be None or a positive integer"),
     "seeds": lambda v: (v is None or (isinstance(v, (list, tuple)) and len(v) > 0 and all(
         isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in v)),
-        "must be None or a non-empty list of non-negative integers"),
+        "must be None or a non-empty list of integers in [0, 4294967295]"),
     "time_limit": lambda v: (v is None or _real(v, 0, 1e6, open_lo=True), "must be None or a positive number of seconds"),
     "replay": lambda v: (isinstance(v, bool), "must be True or False"),
     "retrain": lambda v: (isinstance(v, bool), "must be True or False"),
@@ -67,7 +68,7 @@ CHECKS = {
     "accuracy_threshold": lambda v: (_real(v, 0, 100), "must be a number in [0, 100]"),
     "alpha": lambda v: (_real(v, 0, 1), "must be a number in [0, 1]"),
     "beta": lambda v: (_real(v, 0, 1), "must be a number in [0, 1]"),
-    "seed": lambda v: (_int_or_none(v, 0, 2**32 - 1) and v is not None, "must be a non-negative integer"),
+    "seed": lambda v: (_int_or_none(v, 0, 2**32 - 1) and v is not None, "must be an integer in [0, 4294967295]"),
     "arch": _arch,
     "table": _table,
     "compare_with": lambda v: _table(v, empty_ok=True),
@@ -96,9 +97,28 @@ def problems(**params) -> list[str]:
     return out
 
 
+def injected() -> list[str]:
+    """The names papermill injected into this notebook (its ``# Parameters`` cell), in a kernel; [] elsewhere."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    ip = get_ipython()
+    if ip is None:
+        return []
+    cells = [c for c in ip.user_ns.get("In", []) if isinstance(c, str) and c.lstrip().startswith("# Parameters")]
+    if not cells:
+        return []
+    tree = ast.parse(cells[-1])
+    return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+
+
 def check_parameters(**params) -> None:
-    """Raise ``ParameterError`` naming the first bad parameter (with a one-line traceback in IPython)."""
-    bad = problems(**params)
+    """Raise ``ParameterError`` naming the first bad parameter (with a one-line traceback in IPython): a
+    value out of range, or a parameter papermill injected that this notebook does not take."""
+    bad = [f"{name}: not a parameter of this notebook (it takes {', '.join(params)})"
+           for name in injected() if name not in params]
+    bad += problems(**params)
     if not bad:
         return
     try:  # in a notebook: show the error alone, not the frames that led to it

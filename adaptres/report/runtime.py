@@ -44,7 +44,7 @@ class RuntimeRun:
     figures: list = field(default_factory=list)
 
     def summary(self) -> dict:
-        """The targets' numbers (issue 13), measured."""
+        """The runtime's targets, measured."""
         r = self.requests[self.requests["status"] == "answered"]
         ex, co = r[r["run"] == "exclusive"], r[r["run"] == "concurrent"]
         err = (ex["latency_s"] - ex["latency_model_s"]) / ex["latency_model_s"]

@@ -190,10 +190,7 @@ class Cluster:
             f["restarted_after_s"] = restart
         return {"requests": [step.result(r, labels[r], image_ids[r]) for r in range(len(sc.requests))],
                 "failures": step.failures, "devices": devices, "ended_twice": step.twice,
-                "heartbeat": step.detector.tail(),
-                "options": {"links": options.links, "compute": options.compute, "method": options.method,
-                            "exclusive": options.exclusive, "heartbeat_s": options.heartbeat_s,
-                            "heartbeat_timeout_s": options.heartbeat_timeout_s}}
+                "heartbeat": step.detector.tail(), "options": options_record(options)}
 
 
 class _Step:
@@ -402,26 +399,50 @@ class _Step:
 
     # ------------------------------------------------------------------ the record
     def result(self, r: int, label: int, image: int) -> dict:
-        end, model = self.ended.get(r, {"status": "lost", "reason": "never ended (a bug)"}), self.model[r]
-        st = self.state.get(r)
-        out = {"request": r, "status": end["status"], "reason": end["reason"], "image": int(image), "label": int(label),
-               "prediction": end.get("prediction"), "latency_s": end.get("latency_s"),
-               "latency_model_s": model["latency_s"] if model["served"] else None,
-               "compute_s": None, "transfer_s": None, "queue_s": None, "load_s": None, "overhead_s": None,
-               "bytes_sent": 0, "bytes_model": model["dc_bytes"] + model["sc_bytes"] if model["served"] else 0.0,
-               "compute_model_s": model["computation_s"] if model["served"] else None,
-               "transfer_model_s": model["dc_transfer_s"] + model["sc_transfer_s"] if model["served"] else None,
-               "devices": list(dict.fromkeys(st.devices)) if st else [], "config": model["config"],
-               "dropped": sorted(st.route.dropped, key=self.sc.unit_names.index) if st else [],
-               "replanned": bool(st and st.replanned), "logits": end.get("logits"), "hops": [],
-               "lost_hops": list(st.lost) if st else []}
-        if st:
-            recs = st.records
-            out["bytes_sent"] = int(sum(h["bytes"] for h in recs))
-            out["hops"] = [{**h, "arrive": h["arrive"] - self.t0, "end": h["end"] - self.t0} for h in recs]
-            if end["status"] == "answered":
-                parts = {k: float(sum(h[f] for h in recs for f in fs)) for k, fs in
-                         (("compute_s", ("compute_s",)), ("transfer_s", ("transfer_s",)),
-                          ("queue_s", ("link_wait_s", "queue_wait_s")), ("load_s", ("load_wait_s",)))}
-                out.update(parts, overhead_s=out["latency_s"] - sum(parts.values()))
-        return out
+        end = self.ended.get(r, {"status": "lost", "reason": "never ended (a bug)"})
+        return request_record(self.sc, r, end, self.model[r], self.state.get(r), label, image, self.t0)
+
+
+def request_record(sc: Scenario, r: int, end: dict, model: dict, st: _Request | None, label: int, image: int,
+                   t0: float) -> dict:
+    """Request r's record in ``run.json``: how it ended (``end``), what the model predicted for it (the
+    evaluator's row ``model``), and, when it ran (``st``), its hops and measured times."""
+    out = {"request": r, "status": end["status"], "reason": end["reason"], "image": int(image), "label": int(label),
+           "prediction": end.get("prediction"), "latency_s": end.get("latency_s"),
+           "latency_model_s": model["latency_s"] if model["served"] else None,
+           "compute_s": None, "transfer_s": None, "queue_s": None, "load_s": None, "overhead_s": None,
+           "bytes_sent": 0, "bytes_model": model["dc_bytes"] + model["sc_bytes"] if model["served"] else 0.0,
+           "compute_model_s": model["computation_s"] if model["served"] else None,
+           "transfer_model_s": model["dc_transfer_s"] + model["sc_transfer_s"] if model["served"] else None,
+           "devices": list(dict.fromkeys(st.devices)) if st else [], "config": model["config"],
+           "dropped": sorted(st.route.dropped, key=sc.unit_names.index) if st else [],
+           "replanned": bool(st and st.replanned), "logits": end.get("logits"), "hops": [],
+           "lost_hops": list(st.lost) if st else []}
+    if st:
+        recs = st.records
+        out["bytes_sent"] = int(sum(h["bytes"] for h in recs))
+        out["hops"] = [{**h, "arrive": h["arrive"] - t0, "end": h["end"] - t0} for h in recs]
+        if end["status"] == "answered":
+            parts = {k: float(sum(h[f] for h in recs for f in fs)) for k, fs in
+                     (("compute_s", ("compute_s",)), ("transfer_s", ("transfer_s",)),
+                      ("queue_s", ("link_wait_s", "queue_wait_s")), ("load_s", ("load_wait_s",)))}
+            out.update(parts, overhead_s=out["latency_s"] - sum(parts.values()))
+    return out
+
+
+def options_record(options: ExecutionOptions) -> dict:
+    return {"links": options.links, "compute": options.compute, "method": options.method,
+            "exclusive": options.exclusive, "heartbeat_s": options.heartbeat_s,
+            "heartbeat_timeout_s": options.heartbeat_timeout_s}
+
+
+def unserved_run(sc: Scenario, plan: Plan, labels: Sequence[int], image_ids: Sequence[int],
+                 options: ExecutionOptions = ExecutionOptions()) -> dict:
+    """The record of a step whose plan serves no request: nothing runs, no device is started."""
+    model = evaluate(sc, plan).requests
+    end = {"status": "unserved", "reason": "unserved in the plan"}
+    return {"requests": [request_record(sc, r, end, model[r], None, labels[r], image_ids[r], 0.0)
+                         for r in range(len(sc.requests))],
+            "failures": [], "devices": [], "ended_twice": [], "heartbeat": {"pings": 0, "median_s": None, "p99_s": None,
+                                                                             "max_s": None},
+            "options": options_record(options)}

@@ -24,7 +24,7 @@ from ..problem.kernel import Usage
 from ..problem.plan import Assignment, Plan
 from ..problem.scenario import Config, Device, Request, Scenario, Unit
 
-SENTINEL = "end"  # a zero-cost unit after a lone head: a scenario has at least two units
+SENTINEL = "resume"  # a zero-cost unit before a lone head: a scenario has at least two units
 
 
 @dataclass(frozen=True)
@@ -154,8 +154,9 @@ def continuation(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], us
     committed on every device (the requests that go on, and the executed part of these)."""
     start, done = group[0].start, group[0].done_drops
     units = list(sc.units[start:])
-    if len(units) == 1:
-        units.append(Unit(SENTINEL, "head", 0, None, 0, 0, None, None, 0))
+    if len(units) == 1:  # a lone head: a zero-cost pass-through before it (the solver places it on the holder)
+        nbytes = sc.input_bytes if start == 0 else sc.units[start - 1].output_bytes
+        units.insert(0, Unit(SENTINEL, "identity", 0, 0, 0, 0, 0, 0, nbytes))
     configs, _ = _configs(sc, start, done, min(q.accuracy for q in group))
     energy, memory = used.energy(), used.memory_bytes()
     devices = []

@@ -20,7 +20,7 @@ from ..experiments import profiles, sections
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from . import routes as R
-from .coordinator import Cluster, ExecutionOptions
+from .coordinator import Cluster, ExecutionOptions, unserved_run
 
 PROFILE = "cpu"  # the network whose weights are committed (drop-aware, 32 px)
 
@@ -63,6 +63,12 @@ def scenario(n_devices: int, n_requests: int, seed: int, speed: float = 1.0) -> 
     devices = tuple(dataclasses.replace(d, macs_per_s=d.macs_per_s * speed) for d in sc.devices)
     return sc.replace(devices=devices, rate_mbps=[[v * speed for v in row] for row in sc.rate_mbps],
                       latency_ref_s=sc.l_ref() / speed)
+
+
+def nothing_to_run(sc: Scenario, plan: Plan, recipe, seed: int) -> dict:
+    """The record of a step whose plan serves no request (no device started)."""
+    _, labels, idx = images(recipe, len(sc.requests), seed)
+    return unserved_run(sc, plan, labels, idx)
 
 
 def run_step(cl: Cluster, recipe, sc: Scenario, plan: Plan, seed: int, failures=(),

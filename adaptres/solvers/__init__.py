@@ -147,12 +147,13 @@ def finish(scenario: Scenario, method: str, requests: Sequence[Assignment], *, s
            extra: dict | None = None) -> Plan:
     """A solver's decisions as a scored ``Plan``: the objective and metrics are the evaluator's;
     ``status`` defaults to feasible / infeasible by the evaluator; ``gap`` defaults to the
-    objective's relative distance from ``bound``."""
+    objective's relative distance from ``bound`` (``bounds.relative_gap``)."""
+    from .bounds import relative_gap
     requests = tuple(requests)
     ev = evaluate(scenario, Plan(method, requests))
     if status is None:
         status = "feasible" if ev.feasible else "infeasible"
     if gap is None and bound is not None:
-        gap = (ev.objective - bound) / max(abs(ev.objective), 1e-12)
+        gap = relative_gap(scenario, ev.objective, bound)
     return Plan(method, requests, status=status, objective=ev.objective, bound=bound, gap=gap, solve_s=solve_s,
-                metrics={**ev.metrics(), **(extra or {})})
+                metrics={**ev.metrics(), **(extra or {})}, scenario_sha256=scenario.fingerprint())

@@ -26,6 +26,7 @@ from ..problem.formulas import UNSERVED_PENALTY
 from ..problem.plan import UNSERVED, Assignment, unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
+from .bounds import relative_gap
 from .cg.data import Arrays, Column
 from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
@@ -141,7 +142,7 @@ def _finish(sc, method, plan, bound, opts, clock, log):
     fin = finish(sc, method, plan, solve_s=clock.elapsed(), extra=log)
     assert fin.objective is not None  # finish always scores the plan
     b = None if bound == -np.inf else min(float(bound), fin.objective)
-    gap = None if b is None else max(0.0, (fin.objective - b) / max(abs(fin.objective), 1e-12))
+    gap = None if b is None else relative_gap(sc, fin.objective, b)
     out_of_time = clock.left() <= 0.05 * opts.time_limit
     status = "optimal" if gap is not None and gap <= opts.rel_gap and fin.metrics["violations"] == 0 else \
         ("time_limit" if out_of_time else fin.status)

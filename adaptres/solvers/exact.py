@@ -12,6 +12,7 @@ from ..problem.plan import unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
 from . import solve as solve_with
+from .bounds import relative_gap
 from .milp import build_model, extract_plan, highs, served_bound, start_values, too_large
 
 
@@ -33,10 +34,9 @@ def solve(sc: Scenario, opts: Options, start=None):
         start = solve_with(sc, "relaxed", opts)
     left = opts.time_limit - (time.perf_counter() - t0)
     reason = too_large(sc, left)
-    if reason is not None:  # the start's plan if it has one, else none found, within the limit
+    if reason is not None:  # declined: the start's plan if it has one, else every request unserved
         plan = start.requests if start is not None and start.metrics.get("violations") == 0 else unserved(len(sc.requests))
-        return finish(sc, "exact", plan, status="time_limit", solve_s=time.perf_counter() - t0,
-                      extra={"reason": reason})
+        return finish(sc, "exact", plan, status="too_large", solve_s=time.perf_counter() - t0, extra={"reason": reason})
     tb = time.perf_counter()
     m = build_model(sc, allow_unserved=opts.allow_unserved, max_served=served_bound(sc) if opts.allow_unserved else None)
     now = time.perf_counter()
@@ -49,8 +49,10 @@ def solve(sc: Scenario, opts: Options, start=None):
     if not res.has_solution:
         return finish(sc, "exact", unserved(len(sc.requests)), status=res.status, solve_s=solve_s,
                       extra={"build_s": build_s})
-    gap = None
+    gap, status = None, res.status
     if res.bound is not None and res.incumbent is not None:
-        gap = abs(res.incumbent - res.bound) / max(abs(res.incumbent), 1e-12)
-    return finish(sc, "exact", extract_plan(sc, m), status=res.status, solve_s=solve_s, bound=res.bound, gap=gap,
+        gap = relative_gap(sc, res.incumbent, res.bound)
+        if status == "optimal" and gap > max(opts.rel_gap, 1e-9):  # HiGHS' gap counts the penalty no plan avoids
+            status = "feasible"
+    return finish(sc, "exact", extract_plan(sc, m), status=status, solve_s=solve_s, bound=res.bound, gap=gap,
                   extra={"build_s": build_s, "solver_objective": res.incumbent})

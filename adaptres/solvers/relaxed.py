@@ -114,7 +114,7 @@ def solve(sc: Scenario, opts: Options, start=None):
     t0 = time.perf_counter()
     reason = too_large(sc, opts.time_limit)
     if reason is not None:  # none found, within the limit
-        return finish(sc, "relaxed", unserved(len(sc.requests)), status="time_limit", solve_s=time.perf_counter() - t0,
+        return finish(sc, "relaxed", unserved(len(sc.requests)), status="too_large", solve_s=time.perf_counter() - t0,
                       extra={"reason": reason})
     m = build_model(sc, relax=True)
     built = time.perf_counter() - t0  # handing the model to HiGHS takes about as long again

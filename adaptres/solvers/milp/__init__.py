@@ -12,8 +12,8 @@ import pyomo.environ as pyo
 
 from ...problem.plan import UNSERVED, Assignment, Plan
 from ...problem.scenario import Scenario
+from ..bounds import least_cost, served_bound  # noqa: F401  (part of this package's interface)
 from . import cuts, model, objective
-from .cuts import least_cost, served_bound  # noqa: F401  (part of this package's interface)
 
 # transfer-flow variables per second that Pyomo builds, hands to HiGHS and reads back (building alone ≈ 90 000 a
 # second on 2 cores; in the main job of commit 2aca4a4 the relaxed method at N = 20, R = 50 took 21 s under a 15-s

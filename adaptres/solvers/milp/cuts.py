@@ -11,28 +11,8 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from ...problem.scenario import Scenario
+from ..bounds import least_cost
 from .model import Data
-
-
-def least_cost(sc: Scenario, parts: tuple[str, ...], first: int = 0, last: int | None = None) -> float:
-    """The least that units ``first..last`` (default: the whole request) cost in ``parts`` (of macs,
-    weight, activation) under any allowed configuration (0 when none is allowed)."""
-    units = range(first, len(sc.units) if last is None else last + 1)
-    return min((sum(getattr(sc.unit_cost(j, sc.drops(k, j)), p) for j in units for p in parts)
-                for k in sc.allowed_configs()), default=0)
-
-
-def served_bound(sc: Scenario) -> int:
-    """The most requests the devices' capacities together could serve (Eqs 13-14 summed over devices,
-    each request at its cheapest allowed configuration), rounded down. No plan serves more; rounding
-    makes the bound on the number unserved an integer, which the LP relaxation alone does not see."""
-    R = len(sc.requests)
-    if R == 0 or not sc.allowed_configs():
-        return 0
-    memory = ("activation",) if sc.memory_model == "shared_weights" else ("weight", "activation")
-    fits = [sum(d.compute_macs for d in sc.devices) / max(least_cost(sc, ("macs",)), 1e-12),
-            sum(d.memory_bytes for d in sc.devices) / max(least_cost(sc, memory), 1e-12)]
-    return min(R, int(min(fits) * (1 + 1e-9)))
 
 
 def dropped_once(m: pyo.ConcreteModel, d: Data) -> None:
