@@ -1,7 +1,8 @@
 # adaptres: the two commands of the README, and what they need.
 #   make study [PROFILE=cpu|fast|paper] [RETRAIN=1] [REPLAY=1] [PUBLISH=1]
 #                                          set up (.venv, data) and run the whole study into runs/<profile>/
-#   make test                              set up and run the tests (pytest + nbval over notebooks/)
+#   make test                              set up and run the tests (ruff, mypy, pytest + nbval over notebooks/)
+#   make check                             the inner loop: ruff, mypy and the tests not marked slow (about a minute)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -11,7 +12,7 @@ DEPS_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 STAMP := $(VENV)/.adaptres-deps-$(DEPS_HASH)
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
-.PHONY: venv data test study bench notebooks clean-runs
+.PHONY: venv data lint check test study bench notebooks clean-runs
 
 $(STAMP):  # keyed on the content of pyproject.toml (DEPS_HASH), not its date
 	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python 3.11 or newer not found (set PYTHON=...)"; exit 2; }
@@ -34,7 +35,15 @@ data:
 	  else echo "setup: Fashion-MNIST is missing; install dataset-fashion-mnist or put its files in data/raw/FashionMNIST/raw"; fi; \
 	fi
 
-test: venv data
+# the linters the project's code is held to (configured in pyproject.toml)
+lint: venv
+	$(PY) -m ruff check adaptres tests
+	$(PY) -m mypy
+
+check: lint data
+	$(PY) -m pytest -q -m "not slow" tests -p no:cacheprovider -p no:nbval
+
+test: lint data
 	$(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 study: venv data

@@ -60,6 +60,22 @@ def cifar_root(tmp_path):
     return make_cifar10(tmp_path / "data")
 
 
+def slow_after(values, n: int) -> list:
+    """``values`` for ``parametrize``, those after the first ``n`` marked slow (``make check`` runs the first)."""
+    return [v if i < n else pytest.param(v, marks=pytest.mark.slow) for i, v in enumerate(values)]
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The solvers' registry as it is (every method's module imported), restored after the test: a toy
+    solver registered there does not outlive it."""
+    from adaptres import solvers
+    for name in solvers.methods():
+        solvers.info(name)
+    monkeypatch.setattr(solvers, "_REGISTRY", dict(solvers._REGISTRY))
+    return solvers._REGISTRY
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """Ray, started once for the whole test session (``ray.init`` takes 4-5 s on 2 cores)."""

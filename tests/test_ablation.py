@@ -17,6 +17,7 @@ def tiny():
     return model, data.ImageSet("fashion-mnist", "test", images, labels, [str(i) for i in range(10)], "random")
 
 
+@pytest.mark.slow
 def test_prefix_reuse_equals_naive(tiny):
     model, ds = tiny
     fast = ablation.run(model, ds, 32, batch_size=10, amp=False, reuse=True, progress=False)
@@ -54,6 +55,7 @@ def test_tables_and_configs_round_trip(tiny, tmp_path):
         read_table(tmp_path / "missing.csv")
 
 
+@pytest.mark.slow
 def test_larger_drop_sets_are_measured_with_prefix_reuse_and_intervals(tiny):
     model, ds = tiny
     blocks = model.block_names()

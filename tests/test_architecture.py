@@ -144,6 +144,7 @@ def python(code: str) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_solver_side_runs_with_torch_absent(tmp_path):
     """With torch, torchvision and timm unimportable, a scenario is generated, solved by each method
     and evaluated through the command line."""

@@ -174,7 +174,9 @@ def test_bad_outputs(valid, tmp_path, capsys):
     assert_bad(cli(["solve", scenario, "--out", scenario], capsys), "--out", "is the input")
     assert scenario.read_bytes() == before
     assert_bad(cli(["solve", scenario, "--out", tmp_path], capsys), "--out", "is a folder")
-    assert_bad(cli(["solve", scenario, "--out", "/dev/null"], capsys), "--out", "not a regular file")
+    assert_bad(cli(["solve", scenario, "--out", "/dev/null"], capsys), "--out", "is a system path")
+    os.mkfifo(tmp_path / "fifo")
+    assert_bad(cli(["solve", scenario, "--out", tmp_path / "fifo"], capsys), "--out", "not a regular file")
     write(tmp_path / "file", "x")
     assert_bad(cli(["solve", scenario, "--out", tmp_path / "file" / "plan.json"], capsys), "--out", "is not a folder")
     assert_bad(cli(["solve", tmp_path, "--out", tmp_path / "p.json"], capsys), "scenario", "is a folder")
@@ -193,13 +195,13 @@ def test_bad_outputs(valid, tmp_path, capsys):
     assert scenario.read_bytes() == before
 
 
-def test_a_plan_that_fails_the_evaluator_is_not_written(valid, tmp_path, capsys):
-    """Whatever a solver returns passes the evaluator before it is written (here a solver that puts
-    every unit of every request on device 0, far beyond its memory)."""
+def test_a_plan_that_fails_the_evaluator_is_not_written(valid, tmp_path, capsys, registry):
+    """Whatever a solver returns passes the evaluator before it is written (here an exact solver that
+    puts every unit of every request on device 0, far beyond its memory)."""
     from adaptres import solvers
     from adaptres.problem.plan import Assignment
 
-    @solvers.register("test-overfull")
+    @solvers.register("test-overfull", proven=True)
     def _overfull(sc, options, start=None):
         reqs = [Assignment(True, 0, {n: 0 for n in sc.unit_names}) for _ in sc.requests]
         return solvers.finish(sc, "test-overfull", reqs, solve_s=0.0, status="optimal")
@@ -254,6 +256,7 @@ def test_bad_plan_files(valid, tmp_path, capsys):
                                               lambda s: [dv.update(memory_bytes=1.0) for dv in s["devices"]]))
     full = edit(plan, lambda p: [q.update(served=True, config=0, placement={f"u{j}": 0 for j in range(4)})
                                  for q in p["requests"]])
+    full.update(objective=None, bound=None, gap=None, scenario_sha256=None)  # made by hand, for no scenario
     assert_bad(cli(["evaluate", tiny, write(tmp_path / "c.json", full)], capsys), "plan: infeasible", "memory")
 
 
@@ -274,7 +277,8 @@ OTHER = [
     (["study", "--only", ""], "--only: give notebook name prefixes"),
     (["study", "--only", "zz"], "--only: no notebook matches zz"),
     (["bench", "model", "--steps", "0"], "--steps: must be a positive integer"),
-    (["bench", "solvers", "--out", "/"], "--out: / is a folder"),
+    (["bench", "solvers", "--out", "/"], "--out: / ends with '/', a folder"),
+    (["bench", "solvers", "--out", "/tmp"], "--out: /tmp is a folder"),
     (["nosuch"], "invalid choice"),
 ]
 
@@ -339,6 +343,7 @@ def test_damaged_checkpoints(content, words, fmnist_root, tmp_path, capsys):
 def test_missing_and_damaged_data(fmnist_root, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     args = ["train", "--profile", "fast", "--out", out]
+    (tmp_path / "empty").mkdir()
     assert_bad(cli([*args, "--set", "dataset=cifar10", "--data", tmp_path / "empty"], capsys),
                "CIFAR-10 not found", "train --download")
     monkeypatch.setenv("ADAPTRES_DATA", str(write(tmp_path / "a-file", "x")))
@@ -396,7 +401,8 @@ NOTEBOOK = [
     ({"device": "nosuch"}, "device: 'nosuch' is not a device"),
     ({"arch": "vgg"}, "arch: must be one of"),
     ({"num_classes": 0}, "num_classes: must be a positive integer"),
-    ({"seed": -2}, "seed: must be a non-negative integer"),
+    ({"seed": -2}, "seed: must be an integer in [0, 4294967295]"),
+    ({"seed": 2**32}, "seed: must be an integer in [0, 4294967295]"),
 ]
 
 
@@ -407,6 +413,7 @@ def test_bad_notebook_parameters(params, words):
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_papermill_with_a_bad_parameter_stops_at_the_check_cell(tmp_path):
     """Through papermill, the first error is the check cell's one line (not a traceback of the sweep)."""
     import papermill as pm
@@ -425,6 +432,7 @@ def run(*args, env=None):
                           cwd=REPO, env={**os.environ, **(env or {})}, timeout=120)
 
 
+@pytest.mark.slow
 def test_real_processes_exit_2_without_a_traceback(valid, tmp_path):
     d, sc, _ = valid
     for args in (["solve", write(tmp_path / "bin.json", bytes(range(256)))],
@@ -435,6 +443,7 @@ def test_real_processes_exit_2_without_a_traceback(valid, tmp_path):
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, (args, r.stderr)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_an_exact_solve_and_keeps_the_previous_plan(tmp_path):
     """SIGINT during a long exact solve: exit 130 within seconds, the previous plan.json untouched."""
     scenario = tmp_path / "hard.json"

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import slow_after
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from optim_helpers import brute_force, small_scenario, solve
@@ -26,7 +27,7 @@ def test_colgen_is_registered():
 
 
 @pytest.mark.parametrize("memory_model", ["per_request", "shared_weights"])
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", slow_after(range(5), 1))
 @pytest.mark.parametrize("n,m,r", SIZES)
 def test_colgen_equals_brute_force(seed, n, m, r, memory_model):
     sc = small_scenario(seed, n, m, r, alpha=[0.0, 0.3, 0.7, 1.0, 0.5][seed], memory_model=memory_model,
@@ -158,6 +159,7 @@ def test_vectorised_columns_equal_one_by_one(seed):
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 3), m=st.integers(3, 6), r=st.integers(1, 3),
        alpha=st.sampled_from([0.0, 0.5, 1.0]), tight=st.sampled_from([0.6, 1.0, 2.0]),
        memory_model=st.sampled_from(["per_request", "shared_weights"]))
+@pytest.mark.slow
 def test_colgen_and_the_compact_milp_agree(seed, n, m, r, alpha, tight, memory_model):
     """Never below the compact MILP's optimum, its bound never above it; both exact, the same value."""
     sc = small_scenario(seed, n, m, r, alpha=alpha, tight=tight, memory_model=memory_model)
@@ -181,6 +183,7 @@ def test_a_start_plan_and_requests_that_must_be_served():
     assert Plan.from_dict(plan.to_dict()).objective == plan.objective
 
 
+@pytest.mark.slow
 def test_time_limit_is_honoured_at_scale():
     """A hostile size (N = 100, R = 20) with a 1-s limit: every method returns within it (and a
     margin for the evaluator), the MILP methods without building a model they have no time for."""

@@ -3,13 +3,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import slow_after
 from torch.utils.flop_counter import FlopCounterMode
 
 from adaptres.nn import costs as C
 from adaptres.nn.model import build
 from adaptres.problem import formulas, unit_costs
 
-ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+ARCHS = slow_after(["resnet50", "resnet18", "resnet34", "resnet101", "resnet152"], 2)  # the paper's, a basic-block one
 
 
 def test_resnet50_known_total():
@@ -100,7 +101,7 @@ def test_latency_and_energy_formulas():
 COMMITTED = sorted((Path(__file__).resolve().parent.parent / "data" / "costs").glob("*.json"))
 
 
-@pytest.mark.parametrize("path", COMMITTED, ids=[p.stem for p in COMMITTED])
+@pytest.mark.parametrize("path", slow_after(COMMITTED, 2), ids=[p.stem for p in COMMITTED])
 def test_committed_unit_cost_tables_equal_the_torch_measurement(path):
     """The problem side reads data/costs/*.json instead of importing torch: each file must be
     exactly what ``adaptres.nn.costs`` measures now."""

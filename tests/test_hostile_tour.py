@@ -104,6 +104,7 @@ def test_S53_S54_S55_inputs_that_are_not_regular_files(tmp_path, capsys):
     refused(cli(["solve", ""], capsys), "scenario: the path is empty")
 
 
+@pytest.mark.slow
 def test_S69_a_unit_without_output_solves_without_warnings(base, tmp_path):
     path = corrupt(base, tmp_path, lambda s: s["units"][1].update(output_bytes=0))
     r = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "adaptres", "solve", str(path), "--method",
@@ -113,8 +114,8 @@ def test_S69_a_unit_without_output_solves_without_warnings(base, tmp_path):
 
 
 def test_S68_a_penalty_no_plan_avoids_does_not_make_a_plan_optimal(base):
+    from adaptres.problem.bounds import relative_gap, served_bound
     from adaptres.problem.scenario import Scenario
-    from adaptres.solvers.bounds import relative_gap, served_bound
     sc = Scenario.load(base[0] / "s.json")
     many = sc.replace(requests=sc.requests * 500)  # 2 000 requests
     can = served_bound(many)
@@ -193,6 +194,7 @@ def test_G14_G04_scenario_outputs_and_seeds(tmp_path, capsys):
             "--seed: must be an integer in [0, 4294967295]")
 
 
+@pytest.mark.slow
 def test_F23_I07_a_method_without_a_usable_plan_exits_3(tmp_path, capsys):
     big = tmp_path / "big.json"
     assert main(["scenario", "--profile", "cpu", "--devices", "100", "--requests", "50", "--out", str(big)]) == 0
@@ -244,6 +246,7 @@ def test_run_refuses_before_starting_anything(case, flags, words, base, tmp_path
     assert not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.slow
 def test_a_step_that_serves_nobody_starts_no_device(base, tmp_path, capsys):
     d, s, plan = base
     plan = {**plan, "requests": [{"served": False, "config": None, "placement": {}}] * len(s["requests"]),
@@ -257,6 +260,7 @@ def test_a_step_that_serves_nobody_starts_no_device(base, tmp_path, capsys):
     assert time.perf_counter() - t0 < 20 and "0 of 4 requests answered" in out
 
 
+@pytest.mark.slow
 def test_a_closed_standard_output_ends_quietly():
     r = subprocess.run(f"{sys.executable} -m adaptres scenario --profile fast --devices 3 | head -c 10",
                        shell=True, capture_output=True, text=True, executable="/bin/bash")

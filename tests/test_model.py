@@ -1,10 +1,11 @@
 import pytest
 import torch
 import torchvision
+from conftest import slow_after
 
 from adaptres.nn import model as M
 
-ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+ARCHS = slow_after(["resnet50", "resnet18", "resnet34", "resnet101", "resnet152"], 2)  # the paper's, a basic-block one
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -111,6 +112,7 @@ def test_build_rejects_bad_input(kwargs, match):
         M.build(**kwargs)
 
 
+@pytest.mark.slow
 def test_mismatched_weights_rejected(tmp_path):
     other = torchvision.models.resnet18(num_classes=10).state_dict()
     with pytest.raises(ValueError, match="weights: do not match resnet50"):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyomo.environ as pyo
 import pytest
+from conftest import slow_after
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from optim_helpers import brute_force, small_scenario, solve
@@ -19,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 SIZES = [(3, 4, 1), (2, 5, 1), (3, 6, 1), (2, 4, 2), (2, 3, 2)]  # devices, units, requests
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", slow_after(range(6), 1))
 @pytest.mark.parametrize("n,m,r", SIZES)
 def test_exact_equals_brute_force(seed, n, m, r):
     sc = small_scenario(seed, n, m, r, alpha=[0.0, 0.3, 0.7, 1.0][seed % 4])
@@ -41,7 +42,7 @@ def test_shared_weights_model_against_brute_force(seed):
     assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", slow_after(range(6), 1))
 def test_valid_cuts_keep_the_optimum(seed):
     """Twins (requests from one source) and runs that fit only some devices: the symmetry and
     capacity cuts are active and the optimum is still brute force's."""
@@ -79,6 +80,7 @@ def test_served_bound_is_valid_and_keeps_the_optimum(seed):
     assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 3), m=st.integers(3, 6), r=st.integers(1, 2),
        alpha=st.sampled_from([0.0, 0.5, 1.0]), tight=st.sampled_from([0.6, 1.0, 2.0]))
@@ -154,6 +156,7 @@ def test_bad_scenarios_name_the_field(mutate, field):
     assert field in str(err.value)
 
 
+@pytest.mark.slow
 def test_round_trip_and_command_line(tmp_path):
     sc = small_scenario(5, 2, 4, 2)
     path = tmp_path / "scenario.json"
@@ -211,7 +214,7 @@ def test_mip_start_encodes_the_plan_and_warm_solves_stay_exact(seed):
     assert warm.status == "optimal" and warm.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", slow_after(range(5), 1))
 def test_node_limited_warm_solve_is_deterministic_and_no_worse_than_its_start(seed):
     sc = small_scenario(seed, 3, 6, 2, alpha=0.5, tight=0.7)
     start = solve(sc, "relaxed")

@@ -114,6 +114,7 @@ def runtime(ray_session):
     cl.close()
 
 
+@pytest.mark.slow
 def test_answers_equal_the_monolithic_model(runtime):
     cl, model, recipe = runtime
     for seed in (0, 1):
@@ -134,6 +135,7 @@ def test_answers_equal_the_monolithic_model(runtime):
         assert all(h["weight_bytes"] == h["weight_bytes_model"] for h in held.values())
 
 
+@pytest.mark.slow
 def test_a_failed_device_loses_no_request(runtime):
     cl, model, recipe = runtime
     sc = fast(trials.scenario(N, 5, 4), factor=5.0)
@@ -162,6 +164,7 @@ def test_a_failed_device_loses_no_request(runtime):
     assert all(q["status"] == "answered" for q, p in zip(again["requests"], plan.requests) if p.served)
 
 
+@pytest.mark.slow
 def test_a_segment_that_raises_fails_its_request_not_its_device(runtime):
     """Non-finite weights on one device: its segments raise, those requests fail with the error named,
     no device is taken for failed, nothing is re-planned; the next step (good weights) answers all."""
@@ -190,6 +193,7 @@ def _cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "adaptres", *args], capture_output=True, text=True, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_run_refuses_bad_input_in_one_line(tmp_path):
     sc = trials.scenario(N, 2, 0)
     sc.save(tmp_path / "sc.json")
@@ -208,6 +212,7 @@ def test_run_refuses_bad_input_in_one_line(tmp_path):
     assert not (tmp_path / "run.json").exists()
 
 
+@pytest.mark.slow
 def test_profile_units_measures_every_unit():
     from adaptres.runtime.profile import device_speed, profile_units
     model, recipe = trials.load_model()

@@ -157,6 +157,7 @@ def test_claims_trend_direction():
     assert flat["held"] == "not held" and "no change" in flat["this run"]
 
 
+@pytest.mark.slow
 def test_sweep_on_ray_gives_the_serial_rows_and_resumes(tmp_path, ray_session):
     """The (point, seed) runs as Ray tasks: the same rows as the serial loop, saved with the same
     provenance, and a sweep stopped half-way resumes on Ray with only the runs not done."""

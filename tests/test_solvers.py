@@ -11,18 +11,9 @@ from adaptres.problem.scenario import Device, Request
 from adaptres.solvers import relaxed
 
 
-@pytest.fixture
-def registry(monkeypatch):
-    """The registry as it is (every method's module imported), restored after the test (a toy solver
-    does not outlive it)."""
-    for name in solvers.methods():
-        solvers.info(name)
-    monkeypatch.setattr(solvers, "_REGISTRY", dict(solvers._REGISTRY))
-    return solvers._REGISTRY
-
-
 def test_methods_are_the_modules_and_a_new_solver_is_one_registration(registry):
     assert {"exact", "relaxed", "ga", "colgen", "colgen_round"} <= set(solvers.methods())
+    assert all(solvers.info(m).name == m for m in solvers.methods())  # every module of the package is a method
 
     @solvers.register("test-everything-on-the-source")
     def _all_on_source(sc, options, start=None):

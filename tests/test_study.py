@@ -44,6 +44,7 @@ def _notebook(path, code):
     nbformat.write(nb, path)
 
 
+@pytest.mark.slow
 def test_run_skips_what_is_done_and_names_a_failing_cell(tmp_path, monkeypatch):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
@@ -59,6 +60,7 @@ def test_run_skips_what_is_done_and_names_a_failing_cell(tmp_path, monkeypatch):
     assert "skipped (up to date" in report.read_text()
 
 
+@pytest.mark.slow
 def test_a_run_writes_only_into_its_folder_names_reuse_and_publishes_on_request(tmp_path, monkeypatch):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
@@ -86,6 +88,7 @@ def test_a_run_writes_only_into_its_folder_names_reuse_and_publishes_on_request(
     assert "skipped (up to date" in published and "](../../figures/fast/line.png)" in published
 
 
+@pytest.mark.slow
 def test_figures_are_byte_identical_from_run_to_run(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -102,6 +105,7 @@ def test_figures_are_byte_identical_from_run_to_run(tmp_path, monkeypatch):
     assert blobs[0] == blobs[1]
 
 
+@pytest.mark.slow
 def test_committed_dropaware_weights_are_the_model_of_its_table():
     """The fp16 weights in data/models/ (which the runtime and a fresh clone's ablation use) give the
     table's full accuracy and that of its largest configuration within 3 pt, on the whole test set

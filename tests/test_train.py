@@ -16,6 +16,7 @@ TINY = dict(dataset="fashion-mnist", arch="resnet18", stem="imagenet", image_siz
             warmup_epochs=0.5, amp=False)
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(fmnist_root, tmp_path):
     r = T.Recipe(epochs=2, seed=5, **TINY)
     h1 = T.train(r, tmp_path / "a", data_root=fmnist_root, progress=False)
@@ -30,6 +31,7 @@ def test_same_seed_same_weights(fmnist_root, tmp_path):
     assert len(c) == 2
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     from conftest import make_fashion_mnist
     root = make_fashion_mnist(tmp_path / "data", n_train=384, n_test=32)
@@ -59,6 +61,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_recipe(fmnist_root, tmp_path):
     T.train(T.Recipe(epochs=1, **TINY), tmp_path / "r", data_root=fmnist_root, progress=False)
     with pytest.raises(ValueError, match="another recipe"):
@@ -97,6 +100,7 @@ def test_drop_path_drops_a_block_as_inference_does(monkeypatch):
         assert torch.allclose(every, net(x, drop_dc=blocks), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_drop_aware_recipe_trains_from_its_epoch_and_keeps_old_hashes(fmnist_root, tmp_path):
     standard = T.Recipe(epochs=2, seed=2, **TINY)
     aware = T.Recipe(epochs=2, seed=2, drop_path=0.5, drop_path_from_epoch=1, sandwich=True, distill=0.5, **TINY)

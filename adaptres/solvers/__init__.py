@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
 from ..io import InputError
+from ..problem.bounds import relative_gap
 from ..problem.evaluate import evaluate
 from ..problem.plan import Assignment, Plan
 from ..problem.scenario import Scenario
@@ -148,7 +149,6 @@ def finish(scenario: Scenario, method: str, requests: Sequence[Assignment], *, s
     """A solver's decisions as a scored ``Plan``: the objective and metrics are the evaluator's;
     ``status`` defaults to feasible / infeasible by the evaluator; ``gap`` defaults to the
     objective's relative distance from ``bound`` (``bounds.relative_gap``)."""
-    from .bounds import relative_gap
     requests = tuple(requests)
     ev = evaluate(scenario, Plan(method, requests))
     if status is None:

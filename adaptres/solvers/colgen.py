@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from ..problem.bounds import relative_gap
 from ..problem.formulas import UNSERVED_PENALTY
 from ..problem.plan import UNSERVED, Assignment, unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
-from .bounds import relative_gap
 from .cg.data import Arrays, Column
 from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 
+from ..problem.bounds import relative_gap
 from ..problem.plan import unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
 from . import solve as solve_with
-from .bounds import relative_gap
 from .milp import build_model, extract_plan, highs, served_bound, start_values, too_large
 
 
@@ -49,10 +49,8 @@ def solve(sc: Scenario, opts: Options, start=None):
     if not res.has_solution:
         return finish(sc, "exact", unserved(len(sc.requests)), status=res.status, solve_s=solve_s,
                       extra={"build_s": build_s})
-    gap, status = None, res.status
+    gap = None
     if res.bound is not None and res.incumbent is not None:
         gap = relative_gap(sc, res.incumbent, res.bound)
-        if status == "optimal" and gap > max(opts.rel_gap, 1e-9):  # HiGHS' gap counts the penalty no plan avoids
-            status = "feasible"
-    return finish(sc, "exact", extract_plan(sc, m), status=status, solve_s=solve_s, bound=res.bound, gap=gap,
+    return finish(sc, "exact", extract_plan(sc, m), status=res.status, solve_s=solve_s, bound=res.bound, gap=gap,
                   extra={"build_s": build_s, "solver_objective": res.incumbent})

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
+from ...problem.bounds import least_cost, served_bound  # noqa: F401  (part of this package's interface)
 from ...problem.plan import UNSERVED, Assignment, Plan
 from ...problem.scenario import Scenario
-from ..bounds import least_cost, served_bound  # noqa: F401  (part of this package's interface)
 from . import cuts, model, objective
 
 # transfer-flow variables per second that Pyomo builds, hands to HiGHS and reads back (building alone ≈ 90 000 a

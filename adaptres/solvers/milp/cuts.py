@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
+from ...problem.bounds import least_cost
 from ...problem.scenario import Scenario
-from ..bounds import least_cost
 from .model import Data
 
 

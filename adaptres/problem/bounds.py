@@ -3,8 +3,8 @@ and the gap of a plan to a bound measured on what a plan can still change."""
 
 from __future__ import annotations
 
-from ..problem.formulas import UNSERVED_PENALTY
-from ..problem.scenario import Scenario
+from .formulas import UNSERVED_PENALTY
+from .scenario import Scenario
 
 
 def least_cost(sc: Scenario, parts: tuple[str, ...], first: int = 0, last: int | None = None) -> float:
@@ -33,5 +33,9 @@ def relative_gap(sc: Scenario, objective: float, bound: float) -> float:
     summed capacities could serve (``served_bound``) are unserved in every plan, and their 10 each would
     otherwise make any plan look optimal by a relative measure (400 000 requests, 5 servable, none
     served: 1e-5 of an objective of 4e6)."""
-    floor = UNSERVED_PENALTY * (len(sc.requests) - served_bound(sc))
-    return max(0.0, (objective - bound) / max(abs(objective - floor), 1e-12))
+    diff, floor = objective - bound, UNSERVED_PENALTY * (len(sc.requests) - served_bound(sc))
+    if not floor:  # every request could be served: the usual relative gap
+        return max(0.0, diff / max(abs(objective), 1e-12))
+    if diff <= 1e-9 * max(1.0, abs(objective)):  # the plan meets the bound
+        return 0.0
+    return diff / max(abs(objective - floor), 1e-12)
