@@ -99,9 +99,9 @@ def test_figures_are_byte_identical_from_run_to_run(tmp_path, monkeypatch):
     blobs = []
     for _ in range(2):
         fig = plots.sweep_figure(runs, "lam", metrics=("accuracy_pct", "latency_s"), title="t")
-        paths = plots.save_figure(fig, "f", "fast")
+        saved = plots.save_figure(fig, "f", "fast")
         plt.close(fig)
-        blobs.append([p.read_bytes() for p in paths])
+        blobs.append([p.read_bytes() for p in (saved.png, saved.pdf)])
     assert blobs[0] == blobs[1]
 
 

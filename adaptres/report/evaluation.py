@@ -36,7 +36,7 @@ class SectionRun:
     runs: pd.DataFrame  # one row per (point, seed): sim.summarise
     checks: pd.DataFrame  # the paper's claims against this run
     results: Path  # the per-step CSV
-    figures: list[Path] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)  # "sweep" -> plots.Saved: the section's figure
     replayed: str | None = None  # the file read back instead of simulating (replay=True)
 
     @property
@@ -107,7 +107,7 @@ def run_section(section: str, profile: str, steps: int | None = None, seeds=None
     fig = plots.sweep_figure(runs, sec.x, metrics=sec.metrics, hue=sec.hue, xlabel=sec.xlabel,
                              order=None if sec.x == "beta" else order,
                              title=sec.title.format(N=S.n_devices, seeds=len(S.seeds)))
-    res.figures = plots.save_figure(fig, sec.figure + other, profile)
+    res.figures = {"sweep": plots.save_figure(fig, sec.figure + other, profile)}
     plt.close(fig)
     return res
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -13,25 +14,39 @@ if "ipykernel" not in sys.modules:  # scripts and tests draw off-screen; a noteb
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from ..experiments.sim import METRICS as SWEEP_METRICS
 from ..io import atomic_write_bytes
-from ..paths import figures_dir
+from ..paths import figures_dir, relative
 
 # no dates or versions in the files, so the same data gives the same bytes
 _PNG_META = {"Software": None}
 _PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
 
 
-def save_figure(fig, name: str, profile: str) -> list[Path]:
-    """Write ``fig`` as ``<figures>/<profile>/<name>.png`` and ``.pdf``; return the paths."""
+@dataclass(frozen=True)
+class Saved:
+    """A figure written as PNG and PDF (its repr names both, relative to the repository)."""
+
+    name: str
+    png: Path
+    pdf: Path
+
+    def __repr__(self) -> str:
+        return f"{self.name}: {relative(self.png)}, {relative(self.pdf)}"
+
+
+def save_figure(fig, name: str, profile: str) -> Saved:
+    """Write ``fig`` as ``<figures>/<profile>/<name>.png`` and ``.pdf``."""
     out = figures_dir(profile)
-    paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    for path, kw in ((paths[0], {"dpi": 150, "metadata": _PNG_META}), (paths[1], {"metadata": _PDF_META})):
+    saved = Saved(name, out / f"{name}.png", out / f"{name}.pdf")
+    for path, kw in ((saved.png, {"dpi": 150, "metadata": _PNG_META}), (saved.pdf, {"metadata": _PDF_META})):
         buf = io.BytesIO()
         fig.savefig(buf, format=path.suffix[1:], bbox_inches="tight", **kw)
         atomic_write_bytes(path, lambda fh, buf=buf: fh.write(buf.getvalue()))
-    return paths
+    return saved
 
 
 def _finish(fig, title: str = "", ax=None):
@@ -40,6 +55,13 @@ def _finish(fig, title: str = "", ax=None):
         (ax.set_title if ax is not None else fig.suptitle)(title)
     fig.tight_layout()
     return fig
+
+
+def _percent_axis(ax) -> None:
+    """An accuracy axis ends at 100 % (a ± sd band may reach beyond; no accuracy does)."""
+    bottom, top = ax.get_ylim()
+    if top > 100.5:
+        ax.set_ylim(bottom, 100.5)
 
 
 def style() -> None:
@@ -219,9 +241,12 @@ def sweep_figure(runs: pd.DataFrame, x: str, metrics=("accuracy_pct", "latency_s
         ax.set_xlabel(xlabel or x)
         ax.set_ylabel(SWEEP_METRICS.get(metric, metric))
         ax.set_title(f"({letter})", loc="left", fontsize=10)
+        if metric == "accuracy_pct":
+            _percent_axis(ax)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    return _finish(fig, title)
+    return _finish(fig, f"{title}\nlines: mean over seeds; bands: ± 1 sd over seeds" if title else
+                   "lines: mean over seeds; bands: ± 1 sd over seeds")
 
 
 # ---------------------------------------------------------------------------- the runtime (08)
@@ -266,11 +291,12 @@ def timeline_figure(hops: pd.DataFrame, n_devices: int, failures: list[dict], ti
         ax.axvline(f["detected_s"], color="red", ls=":", lw=1)
         ax.axvline(f["replanned_s"], color="black", ls="--", lw=1)
     if failures:
-        ax.plot([], [], "x", color="red", label="device killed")
-        ax.barh([], [], color="none", edgecolor="red", hatch="///", label="work lost with it")
-        ax.plot([], [], ":", color="red", label="failure detected")
-        ax.plot([], [], "--", color="black", label="re-planned")
-        ax.legend(fontsize=8, loc="upper right")
+        handles = [Line2D([], [], marker="x", ls="none", color="red", ms=8, mew=2, label="device killed"),
+                   Line2D([], [], color="red", lw=2.5, label="device dead from then on"),
+                   Patch(facecolor="none", edgecolor="red", hatch="///", label="work lost with it"),
+                   Line2D([], [], ls=":", color="red", label="failure detected"),
+                   Line2D([], [], ls="--", color="black", label="re-planned")]
+        ax.legend(handles=handles, fontsize=8, loc="upper right")
     ax.set_yticks(range(n_devices))
     ax.set(xlabel="time into the step (s)", ylabel="device", ylim=(n_devices - 0.5, -0.5))
     return _finish(fig, title)
@@ -292,11 +318,12 @@ def failure_sweep_figure(sweep: pd.DataFrame, title: str = ""):
     """Per number of devices killed: requests answered / unserved / lost, accuracy, latency."""
     style()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    g = sweep.groupby("killed")[["answered", "unserved", "lost"]].sum()
-    g.plot.bar(stacked=True, ax=axes[0], color=["tab:green", "tab:orange", "tab:red"], rot=0)
+    g = sweep.groupby("killed")[["answered", "unserved", "failed", "lost"]].sum()
+    g.plot.bar(stacked=True, ax=axes[0], color=["tab:green", "tab:orange", "tab:purple", "tab:red"], rot=0)
     axes[0].set(xlabel="devices killed", ylabel="requests (all seeds)")
     sns.pointplot(data=sweep, x="killed", y="accuracy_pct", errorbar="sd", ax=axes[1])
     axes[1].set(xlabel="devices killed", ylabel="accuracy of answered (%)")
+    _percent_axis(axes[1])
     m = sweep.rename(columns={"latency_s": "measured", "latency_model_s": "modelled (the plan)"}).melt(
         id_vars=["killed"], value_vars=["measured", "modelled (the plan)"], var_name="", value_name="s")
     sns.pointplot(data=m, x="killed", y="s", hue="", errorbar="sd", ax=axes[2])

@@ -41,7 +41,7 @@ class RuntimeRun:
     sweep: pd.DataFrame
     monolithic: dict  # answered requests checked / equal to the monolithic model
     provenance: dict
-    figures: list = field(default_factory=list)
+    figures: dict = field(default_factory=dict)  # name -> plots.Saved: latency, timeline, bytes, failures
 
     def summary(self) -> dict:
         """The runtime's targets, measured."""
@@ -160,8 +160,9 @@ def run(profile: str = "fast", progress: bool = True, **overrides) -> RuntimeRun
     return res
 
 
-def _figures(res: RuntimeRun) -> list:
-    out = []
+def _figures(res: RuntimeRun) -> dict:
+    """The runtime's figures, by name: latency, timeline, bytes, failures."""
+    out = {}
     n = res.scenario.n_devices
     figs = [
         ("runtime_latency", plots.latency_scatter_figure(res.requests, f"Measured vs modelled latency (N = {n})")),
@@ -172,7 +173,7 @@ def _figures(res: RuntimeRun) -> list:
         ("runtime_failures", plots.failure_sweep_figure(res.sweep, f"Failure sweep (N = {n}, seeds {list(res.settings.seeds)})")),
     ]
     for name, fig in figs:
-        out.append(plots.save_figure(fig, name, res.profile)[0])
+        out[name.removeprefix("runtime_")] = plots.save_figure(fig, name, res.profile)
         plots.plt.close(fig)
     return out
 

@@ -144,7 +144,8 @@ def select(only: list[str] | None) -> list[Path]:
 def _environment(profile: str, replay: bool):
     """The notebooks' kernels (which inherit the environment) write figures and results into the run."""
     out_dir = run_dir(profile)
-    env = {"ADAPTRES_RUN_DIR": str(out_dir), "ADAPTRES_FIGURES": str(out_dir / "figures")}
+    env = {"ADAPTRES_RUN_DIR": str(out_dir), "ADAPTRES_FIGURES": str(out_dir / "figures"),
+           "TQDM_DISABLE": "1"}  # no progress bars in the executed notebooks (they show in interactive use)
     if not replay:  # a replay reads the committed results where they are
         env["ADAPTRES_RESULTS"] = str(out_dir / "results")
     before = {k: os.environ.get(k) for k in env}
@@ -164,7 +165,8 @@ def _run_one(nb: Path, target: Path, params: dict, progress: bool) -> float:
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(NOTEBOOKS), kernel_name="python3",
-                            progress_bar=progress, log_output=False)
+                            progress_bar=progress, log_output=False,
+                            extra_arguments=["--log-level=ERROR"])  # no kernel start-up notices per notebook
     except pm.PapermillExecutionError as exc:
         raise RuntimeError(f"notebook {nb.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
                            f"{exc.ename}: {str(exc.evalue).splitlines()[0] if exc.evalue else ''}; "
