@@ -15,15 +15,16 @@ TORCH = ("torch", "torchvision", "timm")
 # what each layer may import from the package (its own layer included)
 ALLOWED = {
     "paths": {"paths"},
+    "progress": {"progress"},
     "io": {"paths", "io"},
     "cluster": {"cluster"},  # starts Ray: the engine of the runtime and of the sweeps
-    "problem": {"paths", "io", "problem"},
-    "solvers": {"paths", "io", "problem", "solvers"},
-    "nn": {"paths", "io", "problem", "nn"},
-    "experiments": {"paths", "io", "cluster", "problem", "solvers", "nn", "experiments"},
-    "runtime": {"paths", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime"},
-    "report": {"paths", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime", "report"},
-    "cli": {"paths", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime", "report", "cli"},
+    "problem": {"paths", "progress", "io", "problem"},
+    "solvers": {"paths", "progress", "io", "problem", "solvers"},
+    "nn": {"paths", "progress", "io", "problem", "nn"},
+    "experiments": {"paths", "progress", "io", "cluster", "problem", "solvers", "nn", "experiments"},
+    "runtime": {"paths", "progress", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime"},
+    "report": {"paths", "progress", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime", "report"},
+    "cli": {"paths", "progress", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime", "report", "cli"},
 }
 TORCH_FREE = ("problem", "solvers", "paths", "io", "cluster", "cli", "experiments", "nn/recipe.py", "runtime/routes.py",
               "runtime/coordinator.py", "runtime/detector.py")

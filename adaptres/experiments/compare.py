@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .. import solvers
 from ..problem.generate import paper_devices, random_step
 from ..problem.scenario import Config
 from ..problem.unit_costs import UnitTable
+from ..progress import bar
 
 
 def in_order(methods) -> list[str]:
@@ -62,7 +62,7 @@ def compare_steps(units: UnitTable, configs: Sequence[Config], n_steps: int, n_d
     opts = options or solvers.Options(warm_start=True)
     rng = np.random.default_rng(seed)
     rows = []
-    for t in tqdm(range(n_steps), desc=f"steps (N={n_devices}, λ={lam})", disable=not progress):
+    for t in bar(range(n_steps), desc=f"steps (N={n_devices}, λ={lam})", progress=progress):
         n_req = max(1, int(rng.poisson(lam)))
         sc = random_step(units.units, units.input_bytes, configs, paper_devices(n_devices), n_req,
                          seed=seed * 10_000 + t, **scenario_kwargs)
@@ -79,7 +79,7 @@ def scale_curve(units: UnitTable, configs: Sequence[Config], devices=(5, 10, 20,
     methods = solvers.methods() if methods is None else methods
     opts = dataclasses.replace(options or solvers.Options(warm_start=True), rel_gap=1e-2)
     rows = []
-    for n, r in tqdm([(n, r) for n in devices for r in requests], desc="scale curve", disable=not progress):
+    for n, r in bar([(n, r) for n in devices for r in requests], desc="scale curve", progress=progress):
         sc = random_step(units.units, units.input_bytes, configs, paper_devices(n), r, seed=seed + 1000 * n + r,
                          **scenario_kwargs)
         plans, wall = solve_all(sc, methods, opts)
@@ -135,7 +135,7 @@ def bench_solvers(points=BENCH_POINTS, seed: int = 0, progress: bool = True, met
     tasks = [(n, r, lim, gap, m) for n, r, lim, gap in points for m in (methods or solvers.methods())]
     rows = []
     ctx = mp.get_context("spawn")
-    for task in tqdm(tasks, desc="bench solvers", disable=not progress):
+    for task in bar(tasks, desc="bench solvers", progress=progress):
         with ctx.Pool(1) as pool:
             rows.append(pool.apply(bench_point, (*task, seed)))
     return pd.DataFrame(rows)

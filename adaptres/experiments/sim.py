@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .. import solvers
 from ..io import provenance, read_header, read_table, write_table
@@ -28,6 +27,7 @@ from ..problem.plan import Plan
 from ..problem.scenario import Config, Device, Scenario
 from ..problem.unit_costs import UnitTable
 from ..problem.unit_costs import load as load_units
+from ..progress import bar
 
 if TYPE_CHECKING:
     from . import profiles
@@ -70,7 +70,7 @@ def run(units: UnitTable, configs: Sequence[Config], devices: Sequence[Device], 
     rng = np.random.default_rng(seed)
     devs = list(devices)
     rows = []
-    for t in tqdm(range(steps), desc=label or f"simulation (λ={lam})", disable=not progress, leave=False):
+    for t in bar(range(steps), desc=label or f"simulation (λ={lam})", progress=progress, leave=False):
         n_req = int(rng.poisson(lam))
         sources = rng.integers(0, len(devs), n_req).tolist()
         rates = scale.rates(random_rates(len(devs), rng))
@@ -184,16 +184,16 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
     frames = [done] if len(done) else []
     have = set(zip(done["point"], done["seed"])) if len(done) else set()
     todo = [(p, s) for p in range(len(points)) for s in seeds if (p, s) not in have]
-    bar = tqdm(total=len(todo), desc=f"sweep ({method}{', Ray' if engine == 'ray' else ''})", disable=not progress)
+    pbar = bar(total=len(todo), desc=f"sweep ({method}{', Ray' if engine == 'ray' else ''})", progress=progress)
     args = (units, configs, base, points, steps, method, opts, scale)
-    for n, df in enumerate(_runs(todo, args, engine, address, bar)):
+    for n, df in enumerate(_runs(todo, args, engine, address, pbar)):
         frames.append(df)
-        bar.update()
+        pbar.update()
         if out is not None:
             status = "complete" if n == len(todo) - 1 else "partial"
             write_table(_ordered(pd.concat(frames, ignore_index=True)), out,
                         provenance(**keys, status=status), float_format="%.12g")
-    bar.close()
+    pbar.close()
     result = _ordered(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
     result.attrs["replayed"] = str(out) if finished else None
     return result
@@ -214,11 +214,11 @@ def run_point(units, configs, base, points, steps, method, opts, scale, p: int, 
     return df.assign(**cols)
 
 
-def _runs(todo, args, engine: str, address: str | None, bar):
+def _runs(todo, args, engine: str, address: str | None, pbar):
     """The runs' rows, as they finish: here one after another, or as Ray tasks (one CPU each)."""
     if engine == "serial":
         for p, seed in todo:
-            bar.set_postfix_str(f"point {p}, seed {seed}")
+            pbar.set_postfix_str(f"point {p}, seed {seed}")
             yield run_point(*args, p, seed)
         return
     if not todo:

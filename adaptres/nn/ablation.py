@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..io import provenance, read_table, write_table
+from ..progress import bar
 from . import data as D
 from .costs import drop_savings, unit_costs
 from .train import autocast, precision
@@ -130,7 +130,7 @@ def run(model, test_set: D.ImageSet, image_size: int, device="cpu", batch_size: 
     index = {n: i for i, n in enumerate(model.unit_names)}
     correct = torch.zeros(len(configs), dtype=torch.long)
     n = len(test_set)
-    for s in tqdm(range(0, n, batch_size), desc=f"ablation ({len(configs)} configurations)", disable=not progress):
+    for s in bar(range(0, n, batch_size), desc=f"ablation ({len(configs)} configurations)", progress=progress):
         x = D.prepare(test_set.images[s:s + batch_size].to(device), test_set.name, image_size)
         y = test_set.labels[s:s + batch_size].to(device)
         with autocast(device, amp):

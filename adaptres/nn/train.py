@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..io import atomic_write_bytes, atomic_write_text
+from ..progress import bar, tqdm
 from . import data as D
 from .model import build
 from .recipe import LATER_FIELDS, Recipe
@@ -96,7 +96,7 @@ def evaluate(model, images: D.ImageSet, image_size: int, device: torch.device | 
     device = torch.device(device)
     model.eval()
     correct, loss, n = 0, 0.0, len(images)
-    for i in tqdm(range(0, n, batch_size), desc="eval", leave=False, disable=not progress):
+    for i in bar(range(0, n, batch_size), desc="eval", leave=False, progress=progress):
         x = D.prepare(images.images[i:i + batch_size].to(device), images.name, image_size)
         y = images.labels[i:i + batch_size].to(device)
         with autocast(device, amp):
@@ -195,9 +195,9 @@ def _epoch(model, opt, sched, recipe: Recipe, train_set: D.ImageSet, epoch: int,
         if recipe.drop_aware and epoch >= recipe.drop_path_from_epoch else None
     t0 = time.perf_counter()
     seen, loss_sum, correct = 0, 0.0, 0
-    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{recipe.epochs}{' (drop path)' if rates else ''}",
-               disable=not progress, leave=False)
-    for step in bar:
+    pbar = bar(range(steps), desc=f"epoch {epoch + 1}/{recipe.epochs}{' (drop path)' if rates else ''}",
+               progress=progress, leave=False)
+    for step in pbar:
         idx = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
         x = D.prepare(train_set.images[idx].to(dev, non_blocking=True), recipe.dataset, recipe.image_size,
                       train=recipe.augment, generator=gen, channels_last=recipe.channels_last)
@@ -211,7 +211,7 @@ def _epoch(model, opt, sched, recipe: Recipe, train_set: D.ImageSet, epoch: int,
         seen += len(y)
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
-        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}")
+        pbar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}")
     train_s = time.perf_counter() - t0
     return {"train_loss": loss_sum / seen, "train_accuracy": 100 * correct / seen, "train_s": train_s,
             "img_per_s": seen / train_s}

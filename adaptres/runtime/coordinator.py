@@ -42,7 +42,7 @@ class ExecutionOptions:
     method: str = "colgen_round"
     time_limit: float = 5.0
     heartbeat_s: float = 0.05
-    heartbeat_timeout_s: float = 1.0  # a ping's round trip under a loaded 2-core CI stays far below (README)
+    heartbeat_timeout_s: float = 1.0  # pings to live actors took up to 0.52 s under a loaded 2-core machine (detector)
     exclusive: bool = False
     deadline_s: float | None = None  # default: 3 × the slowest modelled request + 30 s
 

@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..problem.unit_costs import load as load_units
+from ..progress import bar
 
 
 def profile_units(model, image_size: int, repeats: int = 30, warmup: int = 3, threads: int | None = 1,
@@ -40,7 +40,7 @@ def _profile(model, image_size: int, repeats: int, warmup: int, progress: bool) 
     x = torch.randn(1, 3, image_size, image_size)
     rows = []
     with torch.inference_mode():
-        for unit in tqdm(model.units, desc="profile units", disable=not progress):
+        for unit in bar(model.units, desc="profile units", progress=progress):
             for mode in ("full", "drop_dc") if unit.droppable else ("full",):
                 times = []
                 for i in range(warmup + repeats):

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .. import solvers
 from ..experiments import profiles, sections
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
+from ..progress import bar
 from . import routes as R
 from .coordinator import Cluster, ExecutionOptions, unserved_run
 
@@ -117,7 +117,7 @@ def failure_sweep(cl: Cluster, recipe, kills: Sequence[int], seeds: Sequence[int
     lost, accuracy, latency, detection and re-plan times), and the runs' records by (seed, killed)."""
     rows, runs = [], {}
     todo = [(s, k) for s in seeds for k in kills]
-    for seed, k in tqdm(todo, desc="failure sweep", disable=not progress):
+    for seed, k in bar(todo, desc="failure sweep", progress=progress):
         sc = scenario(n_devices, n_requests, seed, speed)
         plan = solvers.solve(sc, method)
         fails = pick_failures(sc, plan, k, seed, at_s)
