@@ -451,13 +451,18 @@ def test_ctrl_c_stops_an_exact_solve_and_keeps_the_previous_plan(tmp_path):
                  "--out", str(scenario)]) == 0
     out = write(tmp_path / "plan.json", "previous")
     proc = subprocess.Popen([sys.executable, "-m", "adaptres", "solve", str(scenario), "--method", "exact",
-                             "--time-limit", "120", "--out", str(out)], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                             "--time-limit", "120", "--verbose", "--out", str(out)], cwd=REPO, stderr=subprocess.PIPE,
+                            text=True,
                             # a launcher that ignores SIGINT (``cmd &`` in a script) would pass that on
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(5)  # the model is built and HiGHS is running
+    seen = ""  # the readiness signal: HiGHS' log (--verbose, on standard error) once the model is handed over
+    while "Running HiGHS" not in seen and proc.poll() is None:
+        seen += proc.stderr.readline()
+    assert "Running HiGHS" in seen, seen
     proc.send_signal(signal.SIGINT)
     t0 = time.time()
     _, err = proc.communicate(timeout=60)
+    err = seen + err
     assert proc.returncode == 130 and time.time() - t0 < 15, err
     assert "interrupted" in err and "Traceback" not in err
     assert out.read_text() == "previous"

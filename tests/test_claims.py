@@ -1,4 +1,5 @@
 """The paper's claims checked on constructed runs: held, not held, and a flat metric."""
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -78,9 +79,24 @@ def test_fig6_not_held():
 
 @pytest.mark.parametrize("section", ["V-A", "V-B", "V-C", "V-D"])
 def test_every_section_checks_its_figures_claims(section):
-    from adaptres.experiments import sections
+    """Each section's claims function, run on a sweep of its own points, checks its own figure's
+    claims (and only those), one verdict each."""
+    import dataclasses
+
+    from adaptres.experiments import profiles, sections, sim
     sec = sections.get(section)
-    assert sec.figure.startswith(f"fig{6 + 'ABCD'.index(section[-1])}")
+    fig = str(6 + "ABCD".index(section[-1]))  # the figure's panels: 6(a), 6(b), ...
+    S = dataclasses.replace(profiles.get("fast").sim)
+    points = sec.points(S)
+    rng = np.random.default_rng(0)
+    rows = [{**sim.setting(sec.base, p), "seed": seed, **{m: float(rng.uniform(1, 90)) for m in sim.METRICS}}
+            for p in points for seed in (0, 1)]
+    runs = pd.DataFrame(rows)
+    for key in ("battery_j", "compute_g"):
+        runs[key] = runs[key].map(sim.label)
+    checks = sec.claims(runs, sec.order(points), 90.0)
+    assert len(checks) > 0 and set(checks["figure"].str.split("(").str[0]) == {fig}, checks
+    assert set(checks["held"]) <= {"held", "not held", "n/a"} and checks["paper"].str.len().gt(10).all()
 
 
 def test_side_by_side_puts_each_tables_means_next_to_each_other(tmp_path):

@@ -22,8 +22,14 @@ from adaptres.solvers.cg.pricing import Pricer, Prices
 SIZES = [(3, 4, 1), (2, 5, 1), (3, 5, 1), (2, 4, 2), (2, 3, 3)]  # devices, units, requests
 
 
-def test_colgen_is_registered():
-    assert "colgen" in solvers.methods()
+def test_colgen_is_registered_as_proven_and_colgen_round_as_not():
+    """The study reads a method's metadata: colgen's bound is proven (the comparison's best bound),
+    colgen_round's is the root's (a heuristic with a bound); both start from the relaxed plan."""
+    exact, rounded = solvers.info("colgen"), solvers.info("colgen_round")
+    assert exact.proven and not rounded.proven and exact.start_from == rounded.start_from == "relaxed"
+    assert "max_nodes" in exact.options and "seed" not in exact.options and not exact.stochastic
+    assert "proven bounds" in exact.words(solvers.Options(rel_gap=1e-3)) and "0.001 gap" in exact.words(
+        solvers.Options(rel_gap=1e-3))
 
 
 @pytest.mark.parametrize("memory_model", ["per_request", "shared_weights"])

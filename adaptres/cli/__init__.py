@@ -48,6 +48,8 @@ def main(argv=None) -> int:
         args.func(args)
     except KeyboardInterrupt:
         print(f"adaptres {args.cmd}: interrupted; no output was written", file=sys.stderr)
+        # a library object cut off half-built (pyomo's output tee) may complain as it is collected: not news
+        sys.unraisablehook = lambda unraisable: None
         return 130
     except BrokenPipeError:  # the reader went away (``| head``): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -11,7 +11,7 @@ from ..io import InputError, NoResult, check_output, finite_or_none
 
 # the solver options ``solve`` takes: option -> flag
 FLAGS = {"time_limit": "--time-limit", "rel_gap": "--gap", "threads": "--threads", "seed": "--seed",
-         "warm_start": "--warm-start", "max_nodes": "--max-nodes"}
+         "warm_start": "--warm-start", "max_nodes": "--max-nodes", "tee": "--verbose"}
 
 
 def _options(args):
@@ -120,6 +120,7 @@ def add_commands(sub) -> None:
     s.add_argument("--warm-start", action="store_true", help="exact: start from the relaxed method's plan")
     s.add_argument("--max-nodes", type=int, help="exact, colgen: stop after this many branch-and-bound nodes (deterministic)")
     s.add_argument("--seed", type=int, help="ga: its seed, in [0, 4294967295] (default 0)")
+    s.add_argument("--verbose", dest="tee", action="store_true", help="exact: HiGHS' log on standard error")
     s.set_defaults(func=cmd_solve)
     e = sub.add_parser("evaluate", help="every metric of plan.json on scenario.json")
     e.add_argument("scenario")

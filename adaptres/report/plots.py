@@ -57,11 +57,11 @@ def _finish(fig, title: str = "", ax=None):
     return fig
 
 
-def _percent_axis(ax) -> None:
-    """An accuracy axis ends at 100 % (a ± sd band may reach beyond; no accuracy does)."""
+def _percent_axis(ax, whole: float = 100.0) -> None:
+    """An accuracy axis ends at 100 % and a fraction's at 1 (a ± sd band may reach beyond; no value does)."""
     bottom, top = ax.get_ylim()
-    if top > 100.5:
-        ax.set_ylim(bottom, 100.5)
+    if top > whole * 1.005:
+        ax.set_ylim(bottom, whole * 1.005)
 
 
 def style() -> None:
@@ -241,8 +241,8 @@ def sweep_figure(runs: pd.DataFrame, x: str, metrics=("accuracy_pct", "latency_s
         ax.set_xlabel(xlabel or x)
         ax.set_ylabel(SWEEP_METRICS.get(metric, metric))
         ax.set_title(f"({letter})", loc="left", fontsize=10)
-        if metric == "accuracy_pct":
-            _percent_axis(ax)
+        if metric in ("accuracy_pct", "served_fraction"):
+            _percent_axis(ax, 100.0 if metric == "accuracy_pct" else 1.0)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     return _finish(fig, f"{title}\nlines: mean over seeds; bands: ± 1 sd over seeds" if title else
