@@ -150,18 +150,12 @@ def check_input(path: str | Path, what: str) -> Path:
 
 def read_json(path: str | Path, what: str):
     """Parse a JSON file strictly (no NaN or Infinity, no key twice); errors name ``what`` and the file."""
-    path = check_input(path, what)
+    path = check_input(path, what)  # exists, a regular file, not too large
     try:
         text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{what}: {path} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"{what}: {path} is a folder, not a file") from None
-    except PermissionError:
-        raise InputError(f"{what}: {path} cannot be read (permission denied)") from None
     except UnicodeDecodeError:
         raise InputError(f"{what}: {path} is not a text file (not UTF-8)") from None
-    except OSError as exc:
+    except OSError as exc:  # permission denied, an I/O error, gone since
         raise InputError(f"{what}: {path} cannot be read ({exc.strerror or exc})") from None
     try:
         return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)

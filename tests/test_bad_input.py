@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli, refused
 from optim_helpers import small_scenario
 
 from adaptres.cli import main
@@ -22,22 +23,8 @@ from adaptres.report.notebook import ParameterError, check_parameters
 REPO = Path(__file__).resolve().parent.parent
 
 
-def cli(argv, capsys):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's usage errors
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
 def assert_bad(result, *words):
-    rc, _, err = result
-    assert rc == 2, (rc, err)
-    assert len(err.strip().splitlines()) == 1, err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in err, (w, err)
+    refused(result, *words)
 
 
 @pytest.fixture(scope="module")

@@ -11,28 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli, refused
 
 from adaptres.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def cli(argv, capsys):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's usage errors
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def refused(result, *words, rc=2):
-    code, _, err = result
-    assert code == rc, (code, err)
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for w in words:
-        assert w in err, (w, err)
-    return err
 
 
 @pytest.fixture(scope="module")
