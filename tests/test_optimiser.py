@@ -190,6 +190,7 @@ def test_round_trip_and_command_line(tmp_path):
     plan = json.loads((tmp_path / "exact.json").read_text())
     for q in plan["requests"]:
         q.update(served=True, config=0, placement={n: 0 for n in sc.unit_names})
+    plan.update(objective=None, bound=None, gap=None, scenario_sha256=None)  # made by hand, for no scenario
     sc2 = Scenario.from_dict({**sc.to_dict(), "devices": [dict(d, memory_bytes=1.0) for d in sc.to_dict()["devices"]]})
     sc2.save(tmp_path / "tiny.json")
     (tmp_path / "forced.json").write_text(json.dumps(plan))
