@@ -29,13 +29,15 @@ def served_bound(sc: Scenario) -> int:
 
 
 def relative_gap(sc: Scenario, objective: float, bound: float) -> float:
-    """(objective − bound) / (objective − the penalty no plan avoids): the requests beyond what the devices'
-    summed capacities could serve (``served_bound``) are unserved in every plan, and their 10 each would
-    otherwise make any plan look optimal by a relative measure (400 000 requests, 5 servable, none
-    served: 1e-5 of an objective of 4e6)."""
+    """(objective − bound) / objective where every request could be served. Where some cannot — more
+    requests than the devices' summed capacities fit (``served_bound``) — their penalty of 10 each is in
+    every plan's objective: it is a lower bound (``floor``) no plan goes below, and it would make any plan
+    look optimal by the plain measure (400 000 requests, 5 servable, none served: within 1e-5 of an
+    objective of 4e6). There the gap is (objective − max(bound, floor)) / (objective − floor): the share
+    of what a plan can change that is not proven minimal, in [0, 1]."""
     diff, floor = objective - bound, UNSERVED_PENALTY * (len(sc.requests) - served_bound(sc))
     if not floor:  # every request could be served: the usual relative gap
         return max(0.0, diff / max(abs(objective), 1e-12))
     if diff <= 1e-9 * max(1.0, abs(objective)):  # the plan meets the bound
         return 0.0
-    return diff / max(abs(objective - floor), 1e-12)
+    return min(1.0, max(0.0, objective - max(bound, floor)) / max(abs(objective - floor), 1e-12))
