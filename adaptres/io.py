@@ -32,6 +32,16 @@ class InputError(ValueError):
     """Bad input: the message names the field (or file) and the reason, in one line."""
 
 
+MAX_SEED = 2**32 - 1  # every seed of the study (numpy's, pymoo's, the recipes') lies in [0, MAX_SEED]
+
+
+def check_seed(v, field: str = "seed") -> int:
+    """``v`` if it is an integer seed in [0, ``MAX_SEED``], else an ``InputError`` naming ``field``."""
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SEED:
+        raise InputError(f"{field}: must be an integer in [0, {MAX_SEED}], got {v!r}")
+    return v
+
+
 class NoResult(Exception):
     """A command ran but has no result to give (exit status 3 on the command line); the message says why."""
 

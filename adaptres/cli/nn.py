@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..io import InputError, check_output
+from ..io import InputError, check_output, check_seed
 
 
 def _value(text: str):
@@ -123,8 +123,8 @@ def _bench_args(args) -> dict:
             raise InputError(f"--{name.replace('_', '-')}: must be a positive integer, got {got[name]}")
     if "image_size" in got and not 8 <= got["image_size"] <= 1024:
         raise InputError(f"--image-size: must be in [8, 1024], got {got['image_size']}")
-    if "seed" in got and not 0 <= got["seed"] <= 2**32 - 1:
-        raise InputError(f"--seed: must be an integer in [0, 4294967295], got {got['seed']}")
+    if "seed" in got:
+        check_seed(got["seed"], "--seed")
     return got
 
 

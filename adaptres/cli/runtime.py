@@ -6,15 +6,9 @@ import json
 import socket
 import sys
 
-from ..io import InputError, check_input, check_output, finite_or_none, write_json
+from ..io import InputError, check_input, check_output, check_seed, finite_or_none, write_json
 
 MAX_THREADS = 1024
-
-
-def _seed(v, flag: str = "--seed") -> int:
-    if not 0 <= v <= 2**32 - 1:
-        raise InputError(f"{flag}: must be an integer in [0, 4294967295], got {v}")
-    return v
 
 
 def _address(address: str | None) -> None:
@@ -42,7 +36,7 @@ def cmd_run(args):
     from ..problem.scenario import Scenario
     from ..runtime.coordinator import ExecutionOptions, parse_failures
     out = check_output(args.out, "--out", inputs=[args.scenario, args.plan])
-    _seed(args.seed)
+    check_seed(args.seed, "--seed")
     _weights(args.weights)
     sc = Scenario.load(args.scenario)
     plan = Plan.load(args.plan)

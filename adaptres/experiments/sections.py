@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..io import check_seed
 from ..problem.generate import random_step
 from ..problem.scenario import Scenario
 from . import claims
@@ -88,8 +89,7 @@ def scenario_for(profile: str, n_devices: int, n_requests: int, seed: int, secti
     ``seed`` (the same seed, the same step)."""
     if isinstance(n_requests, bool) or not isinstance(n_requests, int) or not 0 <= n_requests <= 10_000:
         raise ValueError(f"requests: must be an integer in [0, 10000], got {n_requests!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1:
-        raise ValueError(f"seed: must be an integer in [0, 4294967295], got {seed!r}")
+    check_seed(seed)
     units, configs, _, S = inputs(profile)
     s = shifted(setting({**get(section).base, "n_devices": n_devices}, {}), S.threshold_shift)
     return random_step(units.units, units.input_bytes, configs, point_devices(s, S.scale), n_requests, seed,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import math
 
+from ..io import MAX_SEED
+
 
 class ParameterError(ValueError):
     """A notebook parameter with a bad value: the message names it and the reason."""
@@ -56,7 +58,7 @@ CHECKS = {
     "profile": _profile,
     "steps": lambda v: (_int_or_none(v, 1, 100_000), "must be None or a positive integer"),
     "seeds": lambda v: (v is None or (isinstance(v, (list, tuple)) and len(v) > 0 and all(
-        isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in v)),
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in v)),
         "must be None or a non-empty list of integers in [0, 4294967295]"),
     "time_limit": lambda v: (v is None or _real(v, 0, 1e6, open_lo=True), "must be None or a positive number of seconds"),
     "replay": lambda v: (isinstance(v, bool), "must be True or False"),
@@ -68,7 +70,7 @@ CHECKS = {
     "accuracy_threshold": lambda v: (_real(v, 0, 100), "must be a number in [0, 100]"),
     "alpha": lambda v: (_real(v, 0, 1), "must be a number in [0, 1]"),
     "beta": lambda v: (_real(v, 0, 1), "must be a number in [0, 1]"),
-    "seed": lambda v: (_int_or_none(v, 0, 2**32 - 1) and v is not None, "must be an integer in [0, 4294967295]"),
+    "seed": lambda v: (_int_or_none(v, 0, MAX_SEED) and v is not None, "must be an integer in [0, 4294967295]"),
     "arch": _arch,
     "table": _table,
     "compare_with": lambda v: _table(v, empty_ok=True),

@@ -202,9 +202,8 @@ class _Step:
         self.model = evaluate(sc, plan).requests
         self.state = {r: _Request(rt, [(0, rt.source, image_refs[r])]) for r, rt in enumerate(self.planned) if rt}
         self.ended: dict[int, dict] = {}
-        self.alive = set(range(sc.n_devices))
         self.detector = HeartbeatDetector(cl.ray, cl.actors, cl.pids, options.heartbeat_s, options.heartbeat_timeout_s,
-                                          alive=set(self.alive))
+                                          alive=set(range(sc.n_devices)))
         self.failures: list[dict] = []
         self.twice: list[int] = []  # requests ended a second time (must stay empty)
         self.pending: dict = {}  # record ref -> (request, hop)
@@ -213,6 +212,11 @@ class _Step:
         for r, rt in enumerate(self.planned):
             if rt is None:
                 self.ended[r] = {"status": "unserved", "reason": "unserved in the plan"}
+
+    @property
+    def alive(self) -> set:
+        """The devices not (yet) found failed: the failure detector's."""
+        return self.detector.alive
 
     # ------------------------------------------------------------------ the loop
     def run(self, failures: Sequence[tuple[int, float]]) -> None:
@@ -316,7 +320,6 @@ class _Step:
     def _failed(self, devs: set) -> None:
         """Devices ``devs`` failed: re-plan every unfinished request that still needs one of them."""
         now = time.time()
-        self.alive -= devs
         self.detector.forget(devs)
         recs = [{"device": d, "at_s": self.scheduled.get(d), "detected_s": now - self.t0} for d in sorted(devs)]
         used, resumes = R.usage(self.sc), []

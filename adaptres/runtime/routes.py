@@ -71,10 +71,11 @@ def segments(sc: Scenario, start: int, holder: int, dropped, devices: Sequence[i
         dev, k = devices[j - start], j
         while k < J and devices[k - start] == dev:
             k += 1
-        used = Usage(kernel)
-        compute_s = sum(used.run(u, names[u] in dropped, dev) for u in range(j, k))
+        kept = [(u, names[u] in dropped) for u in range(j, k)]
+        macs = float(sum(kernel.macs[u, int(d)] for u, d in kept))
+        compute_s = sum(kernel.unit_s(u, d, dev) for u, d in kept)
         nbytes = 0.0 if src == dev else float(kernel.in_bytes[j])
-        out.append(Segment(dev, j, k, src, nbytes, used.macs[dev], compute_s, used.send(j, src, dev)))
+        out.append(Segment(dev, j, k, src, nbytes, macs, compute_s, kernel.send_s(j, src, dev)))
         j, src = k, dev
     return tuple(out)
 

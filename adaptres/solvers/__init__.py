@@ -20,7 +20,7 @@ import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
-from ..io import InputError
+from ..io import MAX_SEED, InputError
 from ..problem.bounds import relative_gap
 from ..problem.evaluate import evaluate
 from ..problem.plan import Assignment, Plan
@@ -62,7 +62,7 @@ class Options:
                 raise OptionError(name, f"must be a number of seconds in (0, 1e6], got {v!r}")
         if not (_real(self.rel_gap) and 0 <= self.rel_gap <= 1):
             raise OptionError("rel_gap", f"must be a number in [0, 1], got {self.rel_gap!r}")
-        for name, lo, hi in (("threads", 1, 1024), ("seed", 0, 2**32 - 1), ("ga_pop_size", 2, 10**6),
+        for name, lo, hi in (("threads", 1, 1024), ("seed", 0, MAX_SEED), ("ga_pop_size", 2, 10**6),
                              ("ga_generations", 1, 10**9), ("max_nodes", 0, 2**31 - 1)):
             v = getattr(self, name)
             if v is None and name == "max_nodes":
