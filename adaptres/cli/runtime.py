@@ -1,4 +1,5 @@
-"""``run`` (a plan executed on Ray, one actor per device) and ``profile-units`` (per-unit latency here)."""
+"""``run`` (a plan executed on Ray, one actor per device), ``serve`` (the closed loop over a horizon),
+``testbed`` (the network test bed: up, down, status) and ``profile-units`` (per-unit latency here)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,130 @@ def cmd_profile_units(args):
     print(json.dumps({"macs_per_s": speed, "total_median_s": float(table[table["mode"] == "full"]["median_s"].sum())}))
 
 
+def _serve_args(args):
+    """Every flag of ``serve`` checked before anything starts; returns (setting, failures, cuts, out)."""
+    from ..experiments import sections, sim
+    from ..runtime import live, trials
+    if args.profile != trials.PROFILE:
+        raise InputError(f"--profile: the live system runs the committed {trials.PROFILE!r} model's network, got "
+                         f"{args.profile!r}")
+    sections.get(args.section)
+    out = check_output(args.out, "--out")
+    check_seed(args.seed, "--seed")
+    from .. import testbed
+    limit = testbed.max_devices() if args.testbed == "netns" else 64
+    if isinstance(args.devices, bool) or not 1 <= args.devices <= limit:
+        raise InputError(f"--devices: must be an integer in [1, {limit}] (what this host holds), got {args.devices}")
+    if not 1 <= args.steps <= live.MAX_STEPS:
+        raise InputError(f"--steps: must be an integer in [1, {live.MAX_STEPS}], got {args.steps}")
+    if args.lam is not None and not (args.lam == args.lam and 0 <= args.lam <= live.MAX_LAM):
+        raise InputError(f"--lam: must be a number in [0, {live.MAX_LAM:g}] (requests per step), got {args.lam}")
+    try:
+        failures = live.parse_failures(args.fail or [], args.devices, args.steps)
+        cuts = live.parse_cuts(args.cut or [], args.devices, args.steps)
+        from ..runtime.coordinator import ExecutionOptions
+        ExecutionOptions(compute=args.compute, method=args.method)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if cuts and args.testbed != "netns":
+        raise InputError("--cut: cutting a link needs the network test bed (--testbed netns)")
+    if args.testbed == "netns" and not testbed.inside():
+        why = testbed.available()
+        if why:
+            raise InputError(f"--testbed: {why}")
+        st = testbed.status()
+        if st.up and st.devices != args.devices:
+            raise InputError(f"--devices: a test bed with {st.devices} devices is already up (run 'testbed down' "
+                             f"first)")
+    _weights(args.weights)
+    _address(args.address)
+    st = live.setting(args.section, args.devices, args.lam)
+    sim.check_horizon(args.steps, st.lam)
+    return st, failures, cuts, out
+
+
+def cmd_serve(args):
+    from .. import testbed
+    st, failures, cuts, out = _serve_args(args)
+    if args.testbed == "netns" and not testbed.inside():  # bring the test bed up, run inside its hub, take it down
+        was_up = testbed.status().up
+        print(f"test bed: {'up already' if was_up else 'starting'} ({args.devices} devices)", file=sys.stderr)
+        took = testbed.up(args.devices)
+        if took:
+            print(f"test bed: up in {took:.1f} s", file=sys.stderr)
+        try:
+            rc = testbed.reexec_inside(["-m", "adaptres", *sys.argv[1:]])
+        finally:
+            if not was_up:
+                print(f"test bed: down in {testbed.down():.1f} s", file=sys.stderr)
+        raise SystemExit(rc)
+    _serve(args, st, failures, cuts, out)
+
+
+def _serve(args, st, failures, cuts, out):
+    from .. import testbed
+    from ..io import provenance, write_table
+    from ..runtime import live, trials
+    from ..runtime.coordinator import Cluster, ExecutionOptions
+    network = testbed if args.testbed == "netns" else None
+    address = testbed.address() if network is not None else args.address
+    model, recipe = trials.load_model(args.weights)
+    opts = ExecutionOptions(links="real" if network is not None or args.address else "emulated",
+                            compute=args.compute, method=args.method)
+    meta = live.meta(st, args.steps, args.seed, args.method, args.testbed, failures, cuts, opts)
+    holder: list = []
+
+    def make():
+        holder.append(Cluster(model, st.n_devices, address=address, weights_file=trials.weights_file(args.weights)
+                              if network is not None or address else None))
+        return holder[0]
+
+    def save(result):
+        write_table(result.table(), out, provenance(what="live closed loop, one row per step", **{
+            k: v for k, v in meta.items() if k not in ("fail", "cut", "options")},
+            fail=" ".join(f"{f.device}@{f.step}:{f.at_s:g}" for f in failures),
+            cut=" ".join(f"{c.a}-{c.b}@{c.step}:{c.at_s:g}" for c in cuts),
+            status="partial" if len(result.rows) < args.steps else "complete"), float_format="%.9g")
+        write_json(out.with_suffix(".json"), finite_or_none({**meta, "requests": result.requests,
+                                                             "events": result.events}))
+
+    try:
+        result = live.serve(None, recipe, st, args.steps, args.seed, args.method, failures=failures, cuts=cuts,
+                            network=network, compute=args.compute, progress=sys.stderr.isatty(), on_step=save,
+                            cluster_factory=make)
+    finally:
+        if holder:
+            holder[0].close()
+    df = result.table()
+    n = int(df["n_requests"].sum()) if len(df) else 0
+    print(f"wrote {out} and {out.with_suffix('.json').name}: {len(df)} of {args.steps} steps, {n} requests: "
+          f"{int(df['answered'].sum()) if n else 0} answered, {int(df['unserved'].sum()) if n else 0} unserved, "
+          f"{int(df['failed'].sum()) if n else 0} failed, {int(df['lost'].sum()) if n else 0} lost; "
+          f"{int(df['failures'].sum()) if len(df) else 0} failure(s) detected")
+    if result.interrupted:
+        print("adaptres serve: interrupted; the steps that finished are written", file=sys.stderr)
+        raise SystemExit(130)
+
+
+def cmd_testbed(args):
+    from .. import testbed
+    if args.action == "up":
+        try:
+            testbed.check_devices(args.devices)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        why = testbed.available()
+        if why:
+            raise InputError(f"testbed: {why}")
+        took = testbed.up(args.devices)
+        print(f"{testbed.status().line()} ({'already up' if not took else f'up in {took:.1f} s'})")
+    elif args.action == "down":
+        took = testbed.down()
+        print(f"{testbed.status().line()} (down in {took:.1f} s)")
+    else:
+        print(testbed.status().line())
+
+
 def add_commands(sub) -> None:
     r = sub.add_parser("run", help="execute plan.json on Ray, one actor per device, on real test images")
     r.add_argument("scenario")
@@ -110,6 +235,27 @@ def add_commands(sub) -> None:
     r.add_argument("--weights", help="a state dict of the scenario's network (default: the committed drop-aware model)")
     r.add_argument("--address", help="a Ray cluster's address (default: a local Ray)")
     r.set_defaults(func=cmd_run)
+    v = sub.add_parser("serve", help="the closed loop over a horizon: arrivals, rates, batteries, plans, executed live")
+    v.add_argument("--profile", default="cpu", help="the network (only 'cpu': the committed drop-aware 32-px model)")
+    v.add_argument("--section", default="V-B", help="the §V setting served (V-A, V-B, V-C, V-D)")
+    v.add_argument("--devices", type=int, default=6)
+    v.add_argument("--steps", type=int, default=10)
+    v.add_argument("--lam", type=float, help="requests per step (default: the section's, 3)")
+    v.add_argument("--seed", type=int, default=0, help="arrivals, sources, rates and images (the simulator's draws)")
+    v.add_argument("--testbed", default="local", choices=("netns", "local"),
+                   help="netns: devices in network namespaces with shaped links; local: one Ray node, links paced")
+    v.add_argument("--fail", action="append", metavar="DEVICE@STEP:SECONDS", help="kill a device then (repeatable)")
+    v.add_argument("--cut", action="append", metavar="I-J@STEP:SECONDS", help="cut a link then (netns; repeatable)")
+    v.add_argument("--method", default="colgen_round", help="the solver of every step and re-plan")
+    v.add_argument("--compute", default="emulated", help="emulated (waits out Eq 9) or real")
+    v.add_argument("--weights", help="a state dict of the network (default: the committed drop-aware model)")
+    v.add_argument("--address", help="a Ray cluster of real boards (each node with resource device<i>)")
+    v.add_argument("--out", required=True, help="live.csv (one row per step); live.json beside it (per request)")
+    v.set_defaults(func=cmd_serve)
+    t = sub.add_parser("testbed", help="the network test bed: namespaces, shaped links, one Ray node per device")
+    t.add_argument("action", choices=("up", "down", "status"))
+    t.add_argument("--devices", type=int, default=3)
+    t.set_defaults(func=cmd_testbed)
     p = sub.add_parser("profile-units", help="median latency of every unit here (batch 1)")
     p.add_argument("--weights", help="a state dict (default: the committed drop-aware model)")
     p.add_argument("--repeats", type=int, default=30)

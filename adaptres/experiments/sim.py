@@ -58,22 +58,34 @@ def _step_row(t: int, sc: Scenario, plan: Plan, battery_before: list[float]) -> 
     return row, ev.devices
 
 
+def draw(rng: np.random.Generator, n_devices: int, lam: float, scale: Scale = Scale()) -> tuple[list[int], list]:
+    """One step's random inputs, in the order the simulation draws them: R_t ~ Poisson(λ) request
+    sources, uniformly random, then the link rates (U[7.2, 72.2] Mb/s times ``scale.bytes``). The live
+    loop draws the same, so that the same seed gives the same arrivals and rates."""
+    n_req = int(rng.poisson(lam))
+    sources = rng.integers(0, n_devices, n_req).tolist()
+    return sources, scale.rates(random_rates(n_devices, rng))
+
+
+def check_horizon(steps, lam) -> None:
+    """A horizon's length and arrival rate, or a ``ValueError`` naming the bad one."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 100_000:
+        raise ValueError(f"steps: must be an integer in [1, 100000], got {steps!r}")
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not np.isfinite(lam) or not 0 <= lam <= 1e4:
+        raise ValueError(f"lam: must be a number in [0, 1e4] (requests per step), got {lam}")
+
+
 def run(units: UnitTable, configs: Sequence[Config], devices: Sequence[Device], steps: int, lam: float,
         solver: Solver, seed: int = 0, progress: bool = True, label: str = "", scale: Scale = Scale(),
         **scenario_kwargs) -> pd.DataFrame:
     """Simulate ``steps`` steps; returns one row per step (metrics from the evaluator). Link rates are
     drawn from U[7.2, 72.2] Mb/s times ``scale.bytes``."""
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: must be a positive integer, got {steps!r}")
-    if not np.isfinite(lam) or lam < 0 or lam > 1e4:
-        raise ValueError(f"lam: must be a number in [0, 1e4] (requests per step), got {lam}")
+    check_horizon(steps, lam)
     rng = np.random.default_rng(seed)
     devs = list(devices)
     rows = []
     for t in bar(range(steps), desc=label or f"simulation (λ={lam})", progress=progress, leave=False):
-        n_req = int(rng.poisson(lam))
-        sources = rng.integers(0, len(devs), n_req).tolist()
-        rates = scale.rates(random_rates(len(devs), rng))
+        sources, rates = draw(rng, len(devs), lam, scale)
         sc = build(units.units, units.input_bytes, configs, devs, sources, rates, **scenario_kwargs)
         before = [d.energy_j for d in devs]
         row, used = _step_row(t, sc, solver(sc), before)

@@ -15,6 +15,7 @@ is ``run.json`` (README).
 from __future__ import annotations
 
 import enum
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,9 +28,14 @@ from ..problem.kernel import Usage
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from . import routes as R
+import ray.exceptions as rex
+
 from .detector import DEVICE_ERRORS, HeartbeatDetector, wait_answering
 
 LINKS = ("emulated", "real")
+PROBE_AFTER_S = 0.2  # a transfer in flight this long has its link probed (a cut link fails the probe at once)
+PROBE_EVERY_S = 0.25
+_STEPS = itertools.count()  # tags segments uniquely across the steps of a process
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class InFlight:
     activation: object  # the reference to the segment's output
     record: object  # the reference to its record of times
     submitted: float  # time.time() at submission
+    src: int  # the device its input comes from
+    tag: str  # unique over steps: the device remembers the tags of inputs that arrived
 
 
 class Fate(enum.Enum):
@@ -74,6 +82,11 @@ class Fate(enum.Enum):
     GOES_ON = "goes on as planned"  # it needs no failed device
     ENDED = "ended"  # its activation was lost: it ended unserved
     RESUMES = "resumes"  # re-planned from the activation a survivor holds
+
+
+def link(a: int, b: int) -> frozenset:
+    """The undirected link between devices a and b (a cut takes both directions)."""
+    return frozenset((a, b))
 
 
 @dataclass
@@ -128,16 +141,20 @@ def parse_failures(specs: Sequence[str], n_devices: int) -> list[tuple[int, floa
 class Cluster:
     """The device actors and the model's weights (see the module's docstring)."""
 
-    def __init__(self, model, n_devices: int, address: str | None = None, threads: int = 1):
+    def __init__(self, model, n_devices: int, address: str | None = None, threads: int = 1,
+                 weights_file: str | None = None):
         from .device import DeviceActor, unit_modules
         self.ray = cluster.start(address)
         self.model, self.actors, self.pids = model, [], []
         self._actor = self.ray.remote(num_cpus=0, max_restarts=100, max_concurrency=1000)(DeviceActor)
         self._threads = threads
-        state = model.state_dict()
-        prefixes = {p for u in model.units for whole in (True, False) for p in unit_modules(model, u.name, whole)}
-        self.slices = {p: self.ray.put({k[len(p) + 1:]: v for k, v in state.items() if k.startswith(p + ".")})
-                       for p in prefixes}
+        if weights_file is not None:  # every device reads its units from its own copy of the file
+            self.slices: dict | str = str(weights_file)
+        else:  # state-dict slices in Ray's object store, fetched by the devices that run them
+            state = model.state_dict()
+            prefixes = {p for u in model.units for whole in (True, False) for p in unit_modules(model, u.name, whole)}
+            self.slices = {p: self.ray.put({k[len(p) + 1:]: v for k, v in state.items() if k.startswith(p + ".")})
+                           for p in prefixes}
         self.grow(n_devices)
 
     def grow(self, n: int) -> None:
@@ -150,6 +167,15 @@ class Cluster:
             pin = {"resources": {f"device{i}": 0.001}} if f"device{i}" in have else {}
             self.actors.append(self._actor.options(**pin).remote(i, m.arch, m.fc.out_features, m.stem, self._threads))
         self.pids = self.ray.get([a.ping.remote() for a in self.actors])
+        self._endpoints: list | None = None
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        """Each device's node as (address, object manager port): where its activations are fetched from."""
+        if self._endpoints is None or len(self._endpoints) < len(self.actors):
+            nodes = {n["NodeID"]: n for n in self.ray.nodes() if n.get("Alive")}
+            ids = self.ray.get([a.node.remote() for a in self.actors])
+            self._endpoints = [(nodes[i]["NodeManagerAddress"], int(nodes[i]["ObjectManagerPort"])) for i in ids]
+        return self._endpoints
 
     def wait_restarted(self, devices, timeout: float = 60.0) -> float:
         """Wait until the failed ``devices`` answer again (Ray restarted them); returns the seconds."""
@@ -177,33 +203,48 @@ class Cluster:
         self.actors, self.pids = [], []
 
     def execute(self, sc: Scenario, plan: Plan, images, labels: Sequence[int], image_ids: Sequence[int],
-                failures: Sequence[tuple[int, float]] = (), options: ExecutionOptions = ExecutionOptions()) -> dict:
-        """Run one step (see the module's docstring); returns the run's record (``run.json``)."""
+                failures: Sequence[tuple[int, float]] = (), options: ExecutionOptions = ExecutionOptions(),
+                cut: Sequence[frozenset] = (), dead: Sequence[int] = (), events: Sequence = ()) -> dict:
+        """Run one step (see the module's docstring); returns the run's record (``run.json``). ``cut``:
+        links known to be cut (re-plans avoid them); ``dead``: devices known to be dead; ``events``:
+        (seconds into the step, function) to call then (a link cut by the test bed)."""
         if len(images) != len(sc.requests):
             raise ValueError(f"images: {len(images)} given for {len(sc.requests)} requests")
         self.grow(sc.n_devices)
-        step = _Step(self, sc, plan, [self.ray.put(x) for x in images], options)
+        refs = [self.ray.put(x) for x in images]
+        if options.links == "real":  # each image starts on its source device and travels from there
+            refs = [self.actors[q.source].hold.remote(x) for q, x in zip(sc.requests, refs)]
+            self.ray.wait(refs, num_returns=len(refs), fetch_local=False) if refs else None
+            self.endpoints()
+        step = _Step(self, sc, plan, refs, options, set(cut), set(range(sc.n_devices)) - set(dead))
         devices = self.load(sc, step.planned)
-        step.run(failures)
+        step.run(failures, events)
         restart = self.wait_restarted([f["device"] for f in step.failures])
         for f in step.failures:
             f["restarted_after_s"] = restart
         return {"requests": [step.result(r, labels[r], image_ids[r]) for r in range(len(sc.requests))],
-                "failures": step.failures, "devices": devices, "ended_twice": step.twice,
+                "failures": step.failures, "links_failed": step.link_failures, "devices": devices,
+                "ended_twice": step.twice, "t0": step.t0,
                 "heartbeat": step.detector.tail(), "options": options_record(options)}
 
 
 class _Step:
     """One step's execution (``Cluster.execute``)."""
 
-    def __init__(self, cl: Cluster, sc: Scenario, plan: Plan, image_refs: list, options: ExecutionOptions):
+    def __init__(self, cl: Cluster, sc: Scenario, plan: Plan, image_refs: list, options: ExecutionOptions,
+                 cut: set | None = None, alive: set | None = None):
         self.cl, self.ray, self.sc, self.opt = cl, cl.ray, sc, options
+        self.cut = cut or set()  # links known to be cut
+        self.tag = f"{time.time():.6f}-{next(_STEPS)}"
+        self.probes: dict = {}  # probe ref -> (src, dst)
+        self.probed: dict = {}  # link (src, dst) -> when last probed
+        self.link_failures: list[dict] = []
         self.planned = R.routes(sc, plan)
         self.model = evaluate(sc, plan).requests
         self.state = {r: _Request(rt, [(0, rt.source, image_refs[r])]) for r, rt in enumerate(self.planned) if rt}
         self.ended: dict[int, dict] = {}
         self.detector = HeartbeatDetector(cl.ray, cl.actors, cl.pids, options.heartbeat_s, options.heartbeat_timeout_s,
-                                          alive=set(range(sc.n_devices)))
+                                          alive=set(range(sc.n_devices)) if alive is None else set(alive))
         self.failures: list[dict] = []
         self.twice: list[int] = []  # requests ended a second time (must stay empty)
         self.pending: dict = {}  # record ref -> (request, hop)
@@ -219,14 +260,17 @@ class _Step:
         return self.detector.alive
 
     # ------------------------------------------------------------------ the loop
-    def run(self, failures: Sequence[tuple[int, float]]) -> None:
+    def run(self, failures: Sequence[tuple[int, float]], events: Sequence = ()) -> None:
         self.t0 = time.time() + 0.05
         self.scheduled = dict(failures)
         for d, at in failures:
             self.cl.actors[d].crash_at.remote(self.t0 + at)
+        todo = sorted(events, key=lambda e: e[0])
         waiting = sorted(self.state)
         time.sleep(max(0.0, self.t0 - time.time()))
         while len(self.ended) < len(self.sc.requests):
+            while todo and time.time() - self.t0 >= todo[0][0]:
+                todo.pop(0)[1]()
             while waiting and (not self.opt.exclusive or not self._active()):
                 self._start(waiting.pop(0))
             now = time.time()
@@ -236,13 +280,64 @@ class _Step:
                         self._end(r, "unserved", f"not finished within the step's deadline ({self.deadline_s:.0f} s)")
                 break
             self.detector.poll(now)
-            refs = list(self.pending) + self.detector.refs()
-            ready, _ = self.ray.wait(refs, num_returns=1, timeout=self.opt.heartbeat_s) if refs else ([], [])
+            if self.opt.links == "real":
+                self._probe(now)
+            refs = list(self.pending) + self.detector.refs() + list(self.probes)
+            ready, _ = self.ray.wait(refs, num_returns=1, timeout=self.opt.heartbeat_s, fetch_local=False) \
+                if refs else ([], [])
             if ready:
-                ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+                ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
             failed = self._collect(ready) | self.detector.collect(set(ready), time.time())
-            if failed & self.alive:
-                self._failed(failed & self.alive)
+            cut = self._probed(ready)
+            if failed & self.alive or cut:
+                self._failed(failed & self.alive, cut)
+        for _, fire in todo:  # events due after the step's last request ended happen now (the horizon goes on)
+            fire()
+
+    # ------------------------------------------------------------------ links
+    def _probe(self, now: float) -> None:
+        """Probe the links of transfers in flight longer than ``PROBE_AFTER_S`` (from their source device)."""
+        busy = {(p[0], p[1]) for p in self.probes.values()}
+        for st in self.state.values():
+            f = st.inflight
+            if f is None or f.src == f.device or now - f.submitted < PROBE_AFTER_S or link(f.src, f.device) in self.cut:
+                continue
+            key = (f.src, f.device)
+            if key in busy or now - self.probed.get(key, 0.0) < PROBE_EVERY_S or not {f.src, f.device} <= self.alive:
+                continue
+            host, port = self.cl.endpoints()[f.device]
+            self.probes[self.cl.actors[f.src].reach.remote(host, port)] = (f.src, f.device, now)
+            self.probed[key] = now
+            busy.add(key)
+
+    def _probed(self, ready) -> set:
+        """The links found cut among the answered probes (a probe lost with its device says nothing)."""
+        out = set()
+        for ref in ready:
+            if ref not in self.probes:
+                continue
+            a, b, sent = self.probes.pop(ref)
+            try:
+                ok = self.ray.get(ref)
+            except DEVICE_ERRORS:
+                continue
+            if ok is False and link(a, b) not in self.cut:
+                out.add(link(a, b))
+                self.link_failures.append({"link": sorted((a, b)), "probe_sent_s": sent - self.t0,
+                                           "detected_s": time.time() - self.t0})
+        return out
+
+    def _blocked(self, seg: R.Segment) -> bool:
+        """Does segment ``seg`` need a failed device or a cut link?"""
+        return seg.device not in self.alive or (seg.src != seg.device and link(seg.src, seg.device) in self.cut)
+
+    def _arrived(self, r: int) -> bool:
+        """Has request r's in-flight input crossed its link already (asked of the receiving device)?"""
+        f = self.state[r].inflight
+        try:
+            return bool(self.ray.get(self.cl.actors[f.device].has_arrived.remote(f.tag), timeout=1.0))
+        except (*DEVICE_ERRORS, rex.GetTimeoutError):
+            return False
 
     def _active(self) -> bool:
         return any(r not in self.ended and s.started is not None for r, s in self.state.items())
@@ -283,10 +378,12 @@ class _Step:
         assert holder == seg.src, (r, holder, seg)
         job = {"request": r, "start": seg.start, "stop": seg.stop, "dropped": sorted(st.route.dropped),
                "src": seg.src, "transfer_s": seg.transfer_s, "compute_s": seg.compute_s,
-               "emulate_links": self.opt.links == "emulated", "emulate_compute": self.opt.compute == "emulated"}
+               "emulate_links": self.opt.links == "emulated", "emulate_compute": self.opt.compute == "emulated",
+               "tag": f"{self.tag}/{r}/{st.hop + 1}", "in_bytes": seg.in_bytes,
+               "rate_mbps": self.sc.rate_mbps[seg.src][seg.device] if seg.src != seg.device else None}
         st.hop += 1
         out, rec = self.cl.actors[seg.device].hop.options(num_returns=2).remote(x, job)
-        st.inflight = InFlight(st.hop, seg.device, out, rec, time.time())
+        st.inflight = InFlight(st.hop, seg.device, out, rec, time.time(), seg.src, job["tag"])
         self.pending[rec] = (r, st.hop)
 
     def _advance(self, r: int, rec: dict) -> None:
@@ -304,7 +401,8 @@ class _Step:
         if st.seg < len(st.route.segments):
             self._submit(r)
             return
-        logits = self.ray.get(out)[0]
+        logits = self.ray.get(out)
+        logits = (self.ray.get(logits) if isinstance(logits, self.ray.ObjectRef) else logits)[0]
         self._end(r, "answered", None, prediction=int(logits.argmax()), logits=[float(v) for v in logits],
                   latency_s=rec["end"] - max(st.started, self.t0))
 
@@ -317,18 +415,23 @@ class _Step:
             self.state[r].inflight = None
 
     # ------------------------------------------------------------------ failures
-    def _failed(self, devs: set) -> None:
-        """Devices ``devs`` failed: re-plan every unfinished request that still needs one of them."""
+    def _failed(self, devs: set, links: set = frozenset()) -> None:
+        """Devices ``devs`` failed and/or ``links`` were found cut: re-plan every unfinished request that
+        still needs one of them (an input already across a cut link goes on)."""
         now = time.time()
         self.detector.forget(devs)
+        self.cut |= links
         recs = [{"device": d, "at_s": self.scheduled.get(d), "detected_s": now - self.t0} for d in sorted(devs)]
+        crossed = {r for r, st in self.state.items() if r not in self.ended and st.inflight is not None
+                   and st.inflight.src != st.inflight.device and link(st.inflight.src, st.inflight.device) in links
+                   and self._arrived(r)}
         used, resumes = R.usage(self.sc), []
         for r, st in self.state.items():
             for seg, dropped in st.done:
                 R.charge(used, self.sc, [seg], dropped)
             if r in self.ended:
                 continue
-            fate, q = self._resume(r, st)
+            fate, q = self._resume(r, st, r in crossed)
             if fate is Fate.GOES_ON:
                 for segs, dropped in st.ahead():
                     R.charge(used, self.sc, segs, dropped)
@@ -339,29 +442,43 @@ class _Step:
         groups: dict = {}
         for q in resumes:
             groups.setdefault((q.start, q.done_drops), []).append(q)
+        what = ", ".join([f"device(s) {sorted(devs)} failed"] * bool(devs) +
+                         [f"link(s) {', '.join('-'.join(map(str, sorted(k))) for k in sorted(links, key=sorted))} cut"]
+                         * bool(links))
         for group in groups.values():
-            self._replan(group, used, devs)
+            self._replan(group, used, what)
+        done = time.time() - self.t0
         for f in recs:
-            f.update(replanned_s=time.time() - self.t0, requests=sorted(q.request for q in resumes))
+            f.update(replanned_s=done, requests=sorted(q.request for q in resumes))
+        for f in self.link_failures:
+            if link(*f["link"]) in links:
+                f.update(replanned_s=done, requests=sorted(q.request for q in resumes))
         self.failures += recs
 
-    def _resume(self, r: int, st: _Request) -> tuple[Fate, R.Resume | None]:
-        """What the failure means for request r (``Fate``), and where it resumes when it does."""
+    def _resume(self, r: int, st: _Request, crossed: bool = False) -> tuple[Fate, R.Resume | None]:
+        """What the failure means for request r (``Fate``), and where it resumes when it does.
+        ``crossed``: its in-flight input is across its link already (a cut of that link spares it)."""
         names = self.sc.unit_names
-        if all(s.device in self.alive for segs, _ in st.ahead() for s in segs):
+        f = st.inflight
+        runs_on = f is not None and f.device in self.alive and (crossed or f.src == f.device
+                                                                 or link(f.src, f.device) not in self.cut)
+        ahead = [s for segs, _ in st.ahead() for s in segs][1 if runs_on else 0:]
+        if not any(self._blocked(s) for s in ahead) and (runs_on or f is None):
             return Fate.GOES_ON, None
         planned = self.planned[r]
         accuracy = self.sc.configs[planned.config].accuracy
-        if st.inflight and st.inflight.device in self.alive:
+        if runs_on:
             stop = st.route.segments[st.seg].stop
             st.next_route = None
-            return Fate.RESUMES, R.Resume(r, stop, st.inflight.device, frozenset(st.route.dropped & set(names[:stop])),
-                                          accuracy)
-        if st.inflight:
-            d = st.inflight.device
-            st.lost.append({"device": d, "start": st.inflight.submitted - self.t0,
-                            "end": self.scheduled.get(d, time.time() - self.t0)})
-        st.inflight, st.next_route = None, None  # lost with its device
+            return Fate.RESUMES, R.Resume(r, stop, f.device, frozenset(st.route.dropped & set(names[:stop])), accuracy)
+        if f is not None:
+            if f.device not in self.alive:
+                st.lost.append({"device": f.device, "start": f.submitted - self.t0,
+                                "end": self.scheduled.get(f.device, time.time() - self.t0)})
+            else:  # its input is stuck on a cut link: its holder sends it elsewhere
+                st.lost.append({"device": f.device, "start": f.submitted - self.t0, "end": time.time() - self.t0,
+                                "link": sorted((f.src, f.device))})
+        st.inflight, st.next_route = None, None  # lost with its device, or abandoned on its cut link
         while st.history and st.history[-1][1] not in self.alive:
             st.history.pop()
         if not st.history:
@@ -372,12 +489,11 @@ class _Step:
         b, holder, _ = st.history[-1]
         return Fate.RESUMES, R.Resume(r, b, holder, frozenset(st.route.dropped & set(names[:b])), accuracy)
 
-    def _replan(self, group: list, used: Usage, devs: set) -> None:
+    def _replan(self, group: list, used: Usage, what: str) -> None:
         alive = sorted(self.alive)
-        what = f"device(s) {sorted(devs)} failed"
         try:
             new, _ = R.replan(self.sc, group, alive, used, self.opt.method,
-                              solvers.Options(time_limit=self.opt.time_limit))
+                              solvers.Options(time_limit=self.opt.time_limit), cut=self.cut)
         except ValueError as exc:  # e.g. nothing left to build a continuation from
             new = {q.request: None for q in group}
             what += f" ({' '.join(str(exc).split())})"

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 
 import torch
 
 from ..nn.model import AdaptiveResNet
+
+ARRIVED = 10_000  # segments remembered as arrived (a link's failure asks about the ones in flight)
 
 
 def unit_modules(model: AdaptiveResNet, name: str, whole: bool) -> list[str]:
@@ -54,19 +57,53 @@ class DeviceActor:
         self.compute_lock = asyncio.Lock()
         self.links: dict[int, asyncio.Lock] = {}
         self.loading = asyncio.Lock()
+        self.arrived: dict = {}  # the tags of the last ``ARRIVED`` segments whose input reached this device
 
     async def ping(self) -> int:
         return self.pid
+
+    async def node(self) -> str:
+        """The Ray node this device runs on (its id)."""
+        import ray
+        return ray.get_runtime_context().get_node_id()
+
+    async def hold(self, x):
+        """Keep ``x`` here (a request's image captured by this device: it starts its journey here); a
+        reference to it in this device's store."""
+        import ray
+        return ray.put(x)
+
+    async def reach(self, host: str, port: int, timeout: float = 0.3) -> bool | None:
+        """Can this device reach ``host:port`` (another device's node)? True: it answered (or refused);
+        False: the network says there is no way there (a link cut by a blackhole route fails at once);
+        None: no answer within ``timeout`` (a congested link looks the same: not a verdict)."""
+        def connect():
+            try:
+                socket.create_connection((host, port), timeout=timeout).close()
+                return True
+            except ConnectionRefusedError:
+                return True
+            except TimeoutError:
+                return None
+            except OSError:
+                return False
+        return await asyncio.to_thread(connect)
+
+    async def has_arrived(self, tag: str) -> bool:
+        """Has the input of the segment tagged ``tag`` reached this device?"""
+        return tag in self.arrived
 
     async def crash_at(self, at: float) -> None:
         """End this process abruptly at time ``at`` (a device failing: power, crash, OOM)."""
         await asyncio.sleep(max(0.0, at - time.time()))
         os._exit(1)
 
-    async def load(self, units: dict, slices: dict, replace: bool = True) -> dict:
+    async def load(self, units: dict, slices, replace: bool = True) -> dict:
         """Hold the weights of ``units`` (name -> whole) only (with ``replace`` False: as well), from
-        ``slices`` (prefix -> a reference to its state-dict slice); returns the bytes held per unit and
-        the process's resident set. A segment waits for a load submitted before it."""
+        ``slices``: prefix -> a reference to its state-dict slice in Ray's object store, or the path of
+        the weights file on this device (memory-mapped: a board holds its model file; on the network
+        test bed no weight crosses a device link). Returns the bytes held per unit and the process's
+        resident set. A segment waits for a load submitted before it."""
         async with self.loading:
             if replace:
                 with torch.device("meta"):
@@ -81,26 +118,49 @@ class DeviceActor:
                 for prefix in unit_modules(self.model, name, whole):
                     module = self.model.get_submodule(prefix)
                     if next(module.parameters()).is_meta:
-                        state = await slices[prefix]
+                        state = self._slice(slices, prefix) if isinstance(slices, str) else await slices[prefix]
                         module.to_empty(device="cpu")
                         module.load_state_dict(state)
                     held[name] += sum(tensor_bytes(m) for m in module.modules())
                 self.loaded[name] = whole or self.loaded.get(name, False)
         return {"weights": held, "rss_bytes": _rss()}
 
+    def _slice(self, path: str, prefix: str) -> dict:
+        if getattr(self, "_file", None) != path:
+            self._state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            self._file = path
+        return {k[len(prefix) + 1:]: v.float() if v.is_floating_point() else v
+                for k, v in self._state.items() if k.startswith(prefix + ".")}
+
     async def hop(self, x, job: dict):
         """Run one segment (``job``: request, start, stop, dropped, src, the modelled ``transfer_s`` and
-        ``compute_s``, emulate_links, emulate_compute); returns (the activation, the record of times)."""
+        ``compute_s``, emulate_links, emulate_compute); returns (the activation, the record of times).
+
+        ``x`` is the activation itself, or (real links) a reference to it in the store of the device
+        that computed it: awaiting it here is the transfer, timed here. The activation returned is then
+        a reference too, put in this device's store (so it travels from here, over the link, to the
+        next device), and its input is marked arrived (``has_arrived``)."""
+        import ray
         rec = {"request": job["request"], "device": self.index, "start": job["start"], "stop": job["stop"],
-               "arrive": time.time(), "bytes": 0, "link_wait_s": 0.0, "transfer_s": 0.0}
+               "src": job["src"], "arrive": time.time(), "bytes": 0, "link_wait_s": 0.0, "transfer_s": 0.0,
+               "transfer_model_s": job["transfer_s"], "bytes_model": job.get("in_bytes", 0.0),
+               "rate_mbps": job.get("rate_mbps")}
+        nested = isinstance(x, ray.ObjectRef)
+        if nested:
+            t = time.time()
+            x = await x
+            rec["transfer_s"] = time.time() - t
+        self.arrived[job.get("tag")] = None
+        if len(self.arrived) > ARRIVED:
+            del self.arrived[next(iter(self.arrived))]
         if job["src"] != self.index:
             rec["bytes"] = x.numel() * x.element_size()
+        if job["src"] != self.index and job["emulate_links"]:
             lock = self.links.setdefault(job["src"], asyncio.Lock())
             async with lock:  # transfers on one directed link go one after another
                 t = time.time()
                 rec["link_wait_s"] = t - rec["arrive"]
-                if job["emulate_links"]:
-                    await asyncio.sleep(job["transfer_s"])
+                await asyncio.sleep(job["transfer_s"])
                 rec["transfer_s"] = time.time() - t
         t = time.time()
         async with self.loading:  # a load submitted before this segment comes first (after a re-plan)
@@ -116,7 +176,7 @@ class DeviceActor:
                 await asyncio.sleep(target - (time.time() - c0))
             rec.update(queue_wait_s=c0 - t, host_compute_s=host, compute_s=time.time() - c0, end=time.time(),
                        overrun_s=max(0.0, host - target))
-        return y, rec
+        return (ray.put(y) if nested else y), rec
 
     def _run(self, x, job):
         missing = [n for n in self.model.unit_names[job["start"]:job["stop"]]

@@ -25,6 +25,7 @@ from ..problem.plan import Assignment, Plan
 from ..problem.scenario import Config, Device, Request, Scenario, Unit
 
 SENTINEL = "resume"  # a zero-cost unit before a lone head: a scenario has at least two units
+CUT_RATE_MBPS = 1e-3  # a cut link's rate in a scenario: the slowest that scenarios allow
 
 
 @dataclass(frozen=True)
@@ -149,10 +150,27 @@ def _configs(sc: Scenario, start: int, done: frozenset, planned_accuracy: float)
     return configs, keys
 
 
-def continuation(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], used: Usage) -> Scenario:
+def without_links(rate_mbps, cut) -> tuple:
+    """``rate_mbps`` with every cut link (a set of device pairs) at the slowest rate a scenario allows:
+    no plan that counts latency or energy sends over it (a plan that still does is refused by ``crosses``)."""
+    return tuple(tuple(CUT_RATE_MBPS if i != k and frozenset((i, k)) in cut else v for k, v in enumerate(row))
+                 for i, row in enumerate(rate_mbps))
+
+
+def crosses(rt: Route | None, cut) -> list[int] | None:
+    """The first cut link route ``rt`` sends over (a pair of devices), or None."""
+    for s in rt.segments if rt is not None else ():
+        if s.src != s.device and frozenset((s.src, s.device)) in cut:
+            return sorted((s.src, s.device))
+    return None
+
+
+def continuation(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], used: Usage,
+                 cut=frozenset()) -> Scenario:
     """The re-plan's scenario for requests resuming at the same unit with the same drops so far (see
     the module's docstring). Devices are the ``alive`` ones, in that order; ``used``: what the step has
-    committed on every device (the requests that go on, and the executed part of these)."""
+    committed on every device (the requests that go on, and the executed part of these); ``cut``: links
+    (pairs of devices) that cannot be used."""
     start, done = group[0].start, group[0].done_drops
     units = list(sc.units[start:])
     if len(units) == 1:  # a lone head: a zero-cost pass-through before it (the solver places it on the holder)
@@ -165,7 +183,8 @@ def continuation(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], us
         d = sc.devices[i]
         devices.append(Device(d.name, max(d.memory_bytes - memory[i], 1e-3), max(d.compute_macs - used.macs[i], 1e-3),
                               d.macs_per_s, max(d.energy_j - energy[i], 0.0), d.p_compute_w, d.p_transmit_w))
-    rates = tuple(tuple(sc.rate_mbps[i][k] for k in alive) for i in alive)
+    full = without_links(sc.rate_mbps, cut)
+    rates = tuple(tuple(full[i][k] for k in alive) for i in alive)
     input_bytes = sc.input_bytes if start == 0 else max(sc.units[start - 1].output_bytes, 1e-9)
     return Scenario(units=tuple(units), input_bytes=input_bytes, configs=tuple(configs), devices=tuple(devices),
                     rate_mbps=rates, requests=tuple(Request(alive.index(q.holder)) for q in group), alpha=sc.alpha,
@@ -174,16 +193,18 @@ def continuation(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], us
 
 
 def replan(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], used: Usage, method: str = "colgen_round",
-           options: solvers.Options | None = None) -> tuple[dict[int, Route | None], Plan]:
+           options: solvers.Options | None = None, cut=frozenset()) -> tuple[dict[int, Route | None], Plan]:
     """Solve the continuation of ``group`` with the project's solver ``method``: each request's new
-    route from its holder (None: nothing feasible on the survivors), and the continuation's plan.
-    ``used`` is charged with the new routes."""
-    sub = continuation(sc, group, alive, used)
+    route from its holder (None: nothing feasible on the survivors without the ``cut`` links), and the
+    continuation's plan. ``used`` is charged with the new routes."""
+    sub = continuation(sc, group, alive, used, cut)
     plan = solvers.solve(sub, method, options)
     _, keys = _configs(sc, group[0].start, group[0].done_drops, min(q.accuracy for q in group))
     start, out = group[0].start, {}
     for q, a in zip(group, plan.requests):
         out[q.request] = _route(sc, q, a, keys, alive, start) if a.served else None
+        if crosses(out[q.request], cut):
+            out[q.request] = None
         if out[q.request] is not None:
             charge(used, sc, out[q.request].segments, out[q.request].dropped)
     return out, plan

@@ -33,6 +33,11 @@ def load_model(weights=None):
     return train.load_trained(out["train_dir"], weights=weights or out["weights"], recipe=recipe)
 
 
+def weights_file(weights=None) -> str:
+    """The weights file ``load_model`` reads (each device of a cluster reads its units from it)."""
+    return str(weights or profiles.outputs(PROFILE, "dropaware")["weights"])
+
+
 def images(recipe, n: int, seed: int):
     """``n`` Fashion-MNIST test images drawn with ``seed``: (inputs of batch 1, labels, test-set indices)."""
     from ..nn import data
