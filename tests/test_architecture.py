@@ -18,16 +18,18 @@ ALLOWED = {
     "progress": {"progress"},
     "io": {"paths", "io"},
     "cluster": {"cluster"},  # starts Ray: the engine of the runtime and of the sweeps
+    "testbed": {"paths", "io", "testbed"},  # the network test bed: namespaces, shaped links, Ray nodes
     "problem": {"paths", "progress", "io", "problem"},
     "solvers": {"paths", "progress", "io", "problem", "solvers"},
     "nn": {"paths", "progress", "io", "problem", "nn"},
     "experiments": {"paths", "progress", "io", "cluster", "problem", "solvers", "nn", "experiments"},
-    "runtime": {"paths", "progress", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime"},
-    "report": {"paths", "progress", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime", "report"},
-    "cli": {"paths", "progress", "io", "cluster", "problem", "solvers", "nn", "experiments", "runtime", "report", "cli"},
+    "runtime": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "experiments", "runtime"},
+    "report": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "experiments", "runtime", "report"},
+    "cli": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "experiments", "runtime", "report",
+            "cli"},
 }
-TORCH_FREE = ("problem", "solvers", "paths", "io", "cluster", "cli", "experiments", "nn/recipe.py", "runtime/routes.py",
-              "runtime/coordinator.py", "runtime/detector.py")
+TORCH_FREE = ("problem", "solvers", "paths", "io", "cluster", "testbed", "cli", "experiments", "nn/recipe.py",
+              "runtime/routes.py", "runtime/coordinator.py", "runtime/detector.py")
 
 
 def modules():

@@ -71,7 +71,7 @@ def one_request_plans(sc, n: int, seed: int):
 def overhead(monkeypatch):
     """A calibrated model: 0.25 s more per transfer, computing 1.5 × slower, and sending energy doubled."""
     comp, send, energy = formulas.computation_latency, formulas.transmission_latency, formulas.energy
-    monkeypatch.setattr(formulas, "transmission_latency", lambda b, r: send(b, r) + 0.25)
+    monkeypatch.setattr(formulas, "transmission_latency", lambda b, r, o=0.0: send(b, r, o) + 0.25)
     monkeypatch.setattr(formulas, "computation_latency", lambda m, s: 1.5 * comp(m, s))
     monkeypatch.setattr(formulas, "energy", lambda c, t, pc, pt: energy(c, 2 * t, pc, pt))
     return comp, send, energy

@@ -40,13 +40,15 @@ def computation_latency(macs: Quantity, macs_per_s: Quantity) -> Quantity:
     return macs / macs_per_s
 
 
-def transmission_latency(nbytes: Quantity, rate_mbps: Quantity) -> Quantity:
+def transmission_latency(nbytes: Quantity, rate_mbps: Quantity, overhead_s: float = 0.0) -> Quantity:
     """Eqs 10-11: time to send ``nbytes`` over a link of ``rate_mbps`` megabits per second.
 
     Eq 10 is a direct-connection transfer (a block's output to the next block's device), Eq 11 a
-    skip-connection transfer (data that passes a dropped block); both are size / rate.
+    skip-connection transfer (data that passes a dropped block); both are size / rate. ``overhead_s``
+    (the scenario's ``link_overhead_s``, 0 in the paper's model) is a fixed time per transfer, fitted
+    on real links: what a message costs beyond its bytes (the runtime's and TCP's round trips).
     """
-    return nbytes * BITS_PER_BYTE / (rate_mbps * MEGA)
+    return nbytes * BITS_PER_BYTE / (rate_mbps * MEGA) + overhead_s
 
 
 def request_latency(computation_s: float, dc_transfer_s: float, sc_transfer_s: float) -> float:

@@ -63,11 +63,13 @@ def random_rates(n: int, rng: np.random.Generator, low: float = RATE_MBPS[0], hi
 
 def build(units: Sequence[Unit], input_bytes: float, configs: Sequence[Config], devices: Sequence[Device],
           sources: Sequence[int], rate_mbps, alpha: float = 0.5, beta: float = 0.5, accuracy_threshold: float = 80.0,
-          memory_model: str = "per_request", latency_ref_s: float | None = None) -> Scenario:
+          memory_model: str = "per_request", latency_ref_s: float | None = None,
+          link_overhead_s: float = 0.0) -> Scenario:
     """A scenario from units, configurations, devices, request sources and rates."""
     return Scenario(units=tuple(units), input_bytes=input_bytes, configs=tuple(configs), devices=tuple(devices),
                     rate_mbps=rate_mbps, requests=tuple(Request(int(s)) for s in sources), alpha=alpha, beta=beta,
-                    accuracy_threshold=accuracy_threshold, memory_model=memory_model, latency_ref_s=latency_ref_s)
+                    accuracy_threshold=accuracy_threshold, memory_model=memory_model, latency_ref_s=latency_ref_s,
+                    link_overhead_s=link_overhead_s)
 
 
 def random_step(units: Sequence[Unit], input_bytes: float, configs: Sequence[Config], devices: Sequence[Device],

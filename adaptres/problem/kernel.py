@@ -55,10 +55,12 @@ class CostKernel:
         # Eqs 10-11 per link a -> b: the seconds of an empty transfer and the seconds per byte (0 on the diagonal)
         off = ~np.eye(self.N, dtype=bool)
         rate = np.where(off, self.rate, 1.0)
-        fixed = F.transmission_latency(0.0, rate)
+        self.link_overhead_s = float(sc.link_overhead_s)
+        fixed = F.transmission_latency(0.0, rate, self.link_overhead_s)
         self.link_fixed_s = np.where(off, fixed, 0.0)
         # the slope over 2^20 bytes: no cancellation against a fixed part, and exactly bytes/rate without one
-        self.sec_per_byte = np.where(off, (F.transmission_latency(SLOPE_BYTES, rate) - fixed) / SLOPE_BYTES, 0.0)
+        slope = F.transmission_latency(SLOPE_BYTES, rate, self.link_overhead_s) - fixed
+        self.sec_per_byte = np.where(off, slope / SLOPE_BYTES, 0.0)
         self._hops: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ scalars (one request at a time)
@@ -68,7 +70,8 @@ class CostKernel:
 
     def send_s(self, j: int, a: int, b: int) -> float:
         """Eqs 10-11: seconds to send the transfer into unit j from device a to b (0 on one device)."""
-        return 0.0 if a == b else float(F.transmission_latency(float(self.in_bytes[j]), float(self.rate[a, b])))
+        return 0.0 if a == b else float(F.transmission_latency(float(self.in_bytes[j]), float(self.rate[a, b]),
+                                                               self.link_overhead_s))
 
     def energy(self, compute_s, transmit_s, i: int | None = None):
         """Eq 19: the energy of device ``i`` (None: of every device, arrays of N) computing ``compute_s``

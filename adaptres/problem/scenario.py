@@ -34,12 +34,15 @@ DEVICE_FIELDS = ("name", "memory_bytes", "compute_macs", "macs_per_s", "energy_j
 TOP_FIELDS = ("units", "input_bytes", "configs", "devices", "rate_mbps", "requests", "alpha", "beta",
               "accuracy_threshold", "memory_model", "latency_ref_s")
 
+OPTIONAL_FIELDS = ("link_overhead_s",)  # written only when not 0: a scenario of the paper's model has none
+
 # (low, high, low is excluded): the ranges of SPEC §8's numbers (see the module's docstring)
 RANGES = {
     "macs": (0, 1e15, False), "bytes": (0, 1e12, False), "input_bytes": (0, 1e12, True),
     "accuracy": (0, 100, False), "memory_bytes": (0, 1e15, True), "compute_macs": (0, 1e18, True),
     "macs_per_s": (1e6, 1e16, False), "energy_j": (0, 1e9, False), "power_w": (0, 1e4, False),
     "rate_mbps": (1e-3, 1e6, False), "weight": (0, 1, False), "latency_ref_s": (0, 1e9, True),
+    "link_overhead_s": (0, 3600, False),
 }
 
 
@@ -191,6 +194,7 @@ class Scenario:
     accuracy_threshold: float = 80.0
     memory_model: str = "per_request"
     latency_ref_s: float | None = None
+    link_overhead_s: float = 0.0  # a fixed time per transfer between devices, fitted on real links (0: the paper's)
     _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _kernel: object = field(default=None, init=False, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
@@ -293,6 +297,7 @@ class Scenario:
         if self.memory_model not in MEMORY_MODELS:
             raise ScenarioError(f"memory_model: must be one of {', '.join(MEMORY_MODELS)}, got {show(self.memory_model)}")
         number(self.latency_ref_s, "latency_ref_s", "latency_ref_s", nullable=True)
+        number(self.link_overhead_s, "link_overhead_s", "link_overhead_s")
         if self.latency_ref_s is None and not sum(u.macs for u in self.units):
             raise ScenarioError("latency_ref_s: must be given when no unit has multiplications (the default L_ref, "
                                 "the whole model on the slowest device, would be 0 s)")
@@ -344,13 +349,15 @@ class Scenario:
                 "rate_mbps": [list(r) for r in self.rate_mbps],
                 "requests": [{"source": q.source} for q in self.requests],
                 "alpha": self.alpha, "beta": self.beta, "accuracy_threshold": self.accuracy_threshold,
-                "memory_model": self.memory_model, "latency_ref_s": self.latency_ref_s}
+                "memory_model": self.memory_model, "latency_ref_s": self.latency_ref_s,
+                **({"link_overhead_s": self.link_overhead_s} if self.link_overhead_s else {})}
 
     @classmethod
     def from_dict(cls, obj) -> "Scenario":
         """A scenario from SPEC §8's ``scenario.json``: a whole network, from its stem to its head (the
         constructor also takes a chain's suffix, as the runtime's re-plans do)."""
-        exact_keys(obj, TOP_FIELDS, "scenario")
+        exact_keys({k: v for k, v in obj.items() if k not in OPTIONAL_FIELDS} if isinstance(obj, dict) else obj,
+                   TOP_FIELDS, "scenario")
         for name in ("units", "configs", "devices", "requests", "rate_mbps"):
             if not isinstance(obj[name], list):
                 raise ScenarioError(f"{name}: must be a list, got {type(obj[name]).__name__}")
@@ -376,7 +383,7 @@ class Scenario:
             raise ScenarioError(f"units[0].kind: the network starts with its stem (SPEC §1), got {show(units[0].kind)}")
         return cls(units=tuple(units), input_bytes=obj["input_bytes"], configs=tuple(configs),
                    devices=tuple(devices), rate_mbps=obj["rate_mbps"], requests=tuple(requests),
-                   **{k: obj[k] for k in TOP_FIELDS[6:]})
+                   **{k: obj[k] for k in TOP_FIELDS[6:]}, **{k: obj[k] for k in OPTIONAL_FIELDS if k in obj})
 
     def fingerprint(self) -> str:
         """A short hash of the scenario's content (a plan carries it: ``Plan.scenario_sha256``)."""

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import ray.exceptions as rex
 from ray.exceptions import RayTaskError
 
 from .. import cluster, solvers
@@ -28,8 +29,6 @@ from ..problem.kernel import Usage
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from . import routes as R
-import ray.exceptions as rex
-
 from .detector import DEVICE_ERRORS, HeartbeatDetector, wait_answering
 
 LINKS = ("emulated", "real")

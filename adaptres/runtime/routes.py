@@ -189,7 +189,7 @@ def continuation(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], us
     return Scenario(units=tuple(units), input_bytes=input_bytes, configs=tuple(configs), devices=tuple(devices),
                     rate_mbps=rates, requests=tuple(Request(alive.index(q.holder)) for q in group), alpha=sc.alpha,
                     beta=sc.beta, accuracy_threshold=sc.accuracy_threshold, memory_model=sc.memory_model,
-                    latency_ref_s=sc.l_ref())
+                    latency_ref_s=sc.l_ref(), link_overhead_s=sc.link_overhead_s)
 
 
 def replan(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], used: Usage, method: str = "colgen_round",

@@ -236,7 +236,7 @@ def _network(n: int) -> None:
         # one packet per segment: htb meters each packet, and a 64-KB GSO packet would pass at once
         _batch("ip", [f"link set {e} name eth0", "link set eth0 gso_max_segs 1", "link set eth0 gso_max_size 1500",
                       f"addr add {device_ip(i)}/24 dev eth0", "link set eth0 up", "link set lo up"], device_ns(i))
-        lines = [f"qdisc add dev eth0 root handle 1: htb default 1",
+        lines = ["qdisc add dev eth0 root handle 1: htb default 1",
                  f"class add dev eth0 parent 1: classid 1:1 htb rate {UNSHAPED}"]
         for j in range(n):
             if j != i:
