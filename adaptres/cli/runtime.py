@@ -165,7 +165,7 @@ def _serve(args, st, failures, cuts, out):
     address = testbed.address() if network is not None else args.address
     model, recipe = trials.load_model(args.weights)
     opts = ExecutionOptions(links="real" if network is not None or args.address else "emulated",
-                            compute=args.compute, method=args.method)
+                            compute=args.compute, method=args.method, exclusive=args.exclusive)
     meta = live.meta(st, args.steps, args.seed, args.method, args.testbed, failures, cuts, opts)
     holder: list = []
 
@@ -185,8 +185,8 @@ def _serve(args, st, failures, cuts, out):
 
     try:
         result = live.serve(None, recipe, st, args.steps, args.seed, args.method, failures=failures, cuts=cuts,
-                            network=network, compute=args.compute, progress=sys.stderr.isatty(), on_step=save,
-                            cluster_factory=make)
+                            network=network, compute=args.compute, exclusive=args.exclusive,
+                            progress=sys.stderr.isatty(), on_step=save, cluster_factory=make, links=opts.links)
     finally:
         if holder:
             holder[0].close()
@@ -248,6 +248,7 @@ def add_commands(sub) -> None:
     v.add_argument("--cut", action="append", metavar="I-J@STEP:SECONDS", help="cut a link then (netns; repeatable)")
     v.add_argument("--method", default="colgen_round", help="the solver of every step and re-plan")
     v.add_argument("--compute", default="emulated", help="emulated (waits out Eq 9) or real")
+    v.add_argument("--exclusive", action="store_true", help="one request at a time (no queueing between requests)")
     v.add_argument("--weights", help="a state dict of the network (default: the committed drop-aware model)")
     v.add_argument("--address", help="a Ray cluster of real boards (each node with resource device<i>)")
     v.add_argument("--out", required=True, help="live.csv (one row per step); live.json beside it (per request)")

@@ -81,6 +81,23 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class Live:
+    """Notebook 09: the closed loop on the network test bed (``serve``), §V ``section``'s setting with
+    ``n_devices``: ``steps`` steps for each of ``seeds``, one request at a time, beside the simulator; then
+    one horizon of ``failure_steps`` with the devices of ``fail`` killed and the links of ``cut`` cut
+    (``serve``'s ``--fail``/``--cut`` forms), requests all at once."""
+
+    section: str
+    n_devices: int
+    steps: int
+    seeds: tuple[int, ...]
+    failure_steps: int
+    fail: tuple[str, ...]
+    cut: tuple[str, ...]
+    method: str
+
+
+@dataclass(frozen=True)
 class Profile:
     """Named settings for the whole study: the training recipe, the ablation's batch, the solver comparison,
     the evaluation sections' simulation and the runtime's experiments."""
@@ -90,6 +107,7 @@ class Profile:
     optim: Optim
     sim: Sim
     runtime: Runtime
+    live: Live
 
 
 # The §V sweeps solve every step by the column-generation LP rounded: 0.0 % above the optimum on median in
@@ -105,6 +123,10 @@ SIM_CPU = Sim(table="cpu-dropaware", compare_table="cpu", n_devices=10, steps=10
 # notebook 08: §V-A steps executed on Ray at the §V devices' speed (the committed drop-aware 32-px model)
 RUNTIME_CPU = Runtime(n_devices=10, n_requests=6, seed=0, seeds=(0, 1, 2), kills=(0, 1, 2, 3), at_s=0.3, speed=1.0,
                       method="colgen_round")
+
+# notebook 09: the closed loop on the test bed; §V-B's setting (α = 0, β = 1) splits requests across devices
+LIVE_CPU = Live(section="V-B", n_devices=6, steps=20, seeds=(0, 1, 2), failure_steps=6, fail=("2@2:0.5",),
+                cut=("0-3@1:0.3",), method="colgen_round")
 
 # Drop-aware training: the profile's recipe for its first half of the epochs, then per-sample drop path at 0.35
 # on every residual block beside the full network, which the drop-path pass also learns from (sandwich,
@@ -125,6 +147,8 @@ PROFILES: dict[str, Profile] = {
         # devices and links 4 times the §V ones' speed and 0, 1, 3 devices killed: the nbval run stays near 60 s
         runtime=Runtime(n_devices=10, n_requests=4, seed=0, seeds=(0,), kills=(0, 1, 3), at_s=0.1, speed=4.0,
                         method="colgen_round"),
+        live=Live(section="V-B", n_devices=3, steps=3, seeds=(0,), failure_steps=3, fail=("1@2:0.3",),
+                  cut=("0-2@1:0.3",), method="colgen_round"),
         sim=Sim(table="224", compare_table="cpu", n_devices=4, steps=3, seeds=(0, 1), method="colgen_round",
                 time_limit=20.0, engine="serial", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 1.0),
                 thresholds=(70.0, 80.0), battery_j=((5, 10), (800, 1000)), lams=(1.0, 3.0),
@@ -139,7 +163,7 @@ PROFILES: dict[str, Profile] = {
         ablation_batch_size=500,
         optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=20.0, ga_time_limit=5.0,
                     scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=15.0),
-        runtime=RUNTIME_CPU, sim=SIM_CPU),
+        runtime=RUNTIME_CPU, live=LIVE_CPU, sim=SIM_CPU),
     # the paper's recipe (§III): CIFAR-10 at 224 px, ImageNet weights, SGD lr 0.01, batch 512, 30 epochs;
     # its sweeps prove every step (colgen to 1e-4) on the 224-px table
     "paper": Profile(
@@ -149,7 +173,7 @@ PROFILES: dict[str, Profile] = {
         ablation_batch_size=500,
         optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=60.0, ga_time_limit=30.0,
                     scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=60.0),
-        runtime=RUNTIME_CPU,
+        runtime=RUNTIME_CPU, live=LIVE_CPU,
         sim=dataclasses.replace(SIM_CPU, table="224", compare_table="", steps=20, seeds=(0, 1, 2, 3, 4), method="colgen",
                                 time_limit=60.0, rel_gap=1e-4, max_nodes=None, betas=(0.0, 0.25, 0.5, 0.75, 1.0))),
 }

@@ -203,10 +203,12 @@ class Cluster:
 
     def execute(self, sc: Scenario, plan: Plan, images, labels: Sequence[int], image_ids: Sequence[int],
                 failures: Sequence[tuple[int, float]] = (), options: ExecutionOptions = ExecutionOptions(),
-                cut: Sequence[frozenset] = (), dead: Sequence[int] = (), events: Sequence = ()) -> dict:
+                cut: Sequence[frozenset] = (), dead: Sequence[int] = (), events: Sequence = (),
+                wait_restart: bool = True) -> dict:
         """Run one step (see the module's docstring); returns the run's record (``run.json``). ``cut``:
         links known to be cut (re-plans avoid them); ``dead``: devices known to be dead; ``events``:
-        (seconds into the step, function) to call then (a link cut by the test bed)."""
+        (seconds into the step, function) to call then (a link cut by the test bed); ``wait_restart``: wait
+        for Ray to restart the failed devices (False: a caller for whom they stay dead)."""
         if len(images) != len(sc.requests):
             raise ValueError(f"images: {len(images)} given for {len(sc.requests)} requests")
         self.grow(sc.n_devices)
@@ -218,7 +220,7 @@ class Cluster:
         step = _Step(self, sc, plan, refs, options, set(cut), set(range(sc.n_devices)) - set(dead))
         devices = self.load(sc, step.planned)
         step.run(failures, events)
-        restart = self.wait_restarted([f["device"] for f in step.failures])
+        restart = self.wait_restarted([f["device"] for f in step.failures]) if wait_restart else None
         for f in step.failures:
             f["restarted_after_s"] = restart
         return {"requests": [step.result(r, labels[r], image_ids[r]) for r in range(len(sc.requests))],

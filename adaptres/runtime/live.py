@@ -168,17 +168,19 @@ def _accuracy(sc: Scenario, q: dict) -> float | None:
 
 def serve(cl: Cluster | None, recipe, st: Setting, steps: int, seed: int, method: str = "colgen_round",
           options: solvers.Options | None = None, failures: Sequence[Failure] = (), cuts: Sequence[Cut] = (),
-          network=None, compute: str = "emulated", progress: bool = True, on_step=None,
-          cluster_factory=None) -> Live:
+          network=None, compute: str = "emulated", exclusive: bool = False, progress: bool = True, on_step=None,
+          cluster_factory=None, links: str | None = None) -> Live:
     """Run the closed loop (see the module's docstring). ``network``: the test bed module (real, shaped
-    links; ``cuts`` need it) or None (one host: links paced to the model). ``on_step(live)`` is called
+    links; ``cuts`` need it) or None (one host: links paced to the model; ``links="real"``: a cluster of
+    real boards, whose network is what it is). ``exclusive``: one request at a time. ``on_step(live)`` is called
     after each step (to save it); ``cluster_factory()`` makes the cluster the first time a step has
     something to run, when ``cl`` is None."""
     sim.check_horizon(steps, st.lam)
     if cuts and network is None:
         raise ValueError("--cut: cutting a link needs the network test bed (--testbed netns)")
     solve = sim.solver_for(method, options)
-    opts = ExecutionOptions(links="real" if network is not None else "emulated", compute=compute, method=method)
+    opts = ExecutionOptions(links=links or ("real" if network is not None else "emulated"), compute=compute,
+                            method=method, exclusive=exclusive)
     rng = np.random.default_rng(seed)
     battery = [d.energy_j for d in st.devices]
     dead: set[int] = set()
@@ -205,7 +207,8 @@ def serve(cl: Cluster | None, recipe, st: Setting, steps: int, seed: int, method
             if plan.n_served or fails:
                 if cl is None:
                     cl = cluster_factory()
-                run = cl.execute(sc, plan, x, labels, idx, fails, opts, cut=cut, dead=dead, events=events)
+                run = cl.execute(sc, plan, x, labels, idx, fails, opts, cut=cut, dead=dead, events=events,
+                                 wait_restart=False)
             else:
                 run = unserved_run(sc, plan, labels, idx, opts)
                 for _, fire in events:
