@@ -16,7 +16,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,10 +112,10 @@ class LiveRun:
                 "battery_diff_pct_max": float(c["battery_diff_pct"].abs().max()) if len(c) else None,
                 "crossing_share": round(float(c["crossing_share"].mean()), 3) if len(c) else None,
                 **{f"calibration_{k}": v for k, v in self.calibration().items()},
-                "failure_lost": int(pd.DataFrame(f["rows"])["lost"].sum()) if f["rows"] else 0,
+                "failure_lost": int(f["rows"]["lost"].sum()),
                 "failures_detected": len(found),
-                "detect_replan_max_s": round(max((e["replanned_s"] - (e.get("at_s") or e.get("cut_s") or 0.0)
-                                                  for e in found), default=float("nan")), 3),
+                "detect_replan_max_s": round(max((e["replanned_s"] - _since(e, ev) for e in found),
+                                                 default=float("nan")), 3),
                 "memory_pss_total_gb": round(float(self.memory["pss_gb"].sum()), 2) if len(self.memory) else None}
 
     def pinned(self) -> pd.DataFrame:
@@ -125,13 +124,22 @@ class LiveRun:
         rows = [{"horizon": f"seed {seed}", "steps": len(g), "requests": int(g["n_requests"].sum()),
                  "ended_once": int((g["answered"] + g["unserved"] + g["failed"]).sum()), "lost": int(g["lost"].sum())}
                 for seed, g in self.rows.groupby("seed")]
-        fr = pd.DataFrame(self.failure["rows"])
+        fr = self.failure["rows"]
         if len(fr):
             kinds = [e["kind"] for e in self.failure["events"]]
             rows.append({"horizon": "failures", "steps": len(fr), "requests": int(fr["n_requests"].sum()),
                          "ended_once": int((fr["answered"] + fr["unserved"] + fr["failed"]).sum()),
                          "lost": int(fr["lost"].sum()), "cuts_applied": kinds.count("cut")})
         return pd.DataFrame(rows)
+
+
+def _since(e: dict, events: list) -> float:
+    """When failure ``e`` began, in seconds into its step: a kill's time; for a link found cut, the cut's
+    time when it was cut in that step, else when the transfer that found it began."""
+    if e["kind"] == "device":
+        return float(e["at_s"] or 0.0)
+    cut = [c["at_s"] for c in events if c["kind"] == "cut" and c["step"] == e["step"] and c["link"] == e["link"]]
+    return max(cut + [e["stuck_since_s"]]) if cut else float(e["stuck_since_s"])
 
 
 def _pct(a: float, b: float) -> float:
@@ -197,11 +205,11 @@ def _kind(pid: int, ns: str) -> str:
         return "device actor"
     if "adaptres serve" in cmd or "adaptres" in cmd and "serve" in cmd:
         return "driver (coordinator)"
-    for name in ("raylet", "gcs_server", "dashboard_agent", "runtime_env", "log_monitor", "monitor.py"):
+    for name in ("raylet", "gcs_server", "DashboardAgent", "RuntimeEnvAgent", "log_monitor", "monitor.py"):
         if name in cmd:
             return f"ray {name}" + (" (head)" if ns == testbed.HUB else "")
     if "default_worker" in cmd or "ray::" in cmd:
-        return "ray idle worker"
+        return "ray worker (idle)"
     return "other"
 
 
@@ -321,7 +329,7 @@ def _figures(res: LiveRun) -> dict:
     figs["calibration"] = plots.save_figure(fig, "live_calibration", res.profile)
     plt.close(fig)
 
-    fr = pd.DataFrame(res.failure["rows"])
+    fr = res.failure["rows"]
     if len(fr):
         fig, ax = plt.subplots(figsize=(9, 4))
         ax.bar(fr["step"], fr["answered"], label="answered")

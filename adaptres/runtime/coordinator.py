@@ -298,7 +298,7 @@ class _Step:
     # ------------------------------------------------------------------ links
     def _probe(self, now: float) -> None:
         """Probe the links of transfers in flight longer than ``PROBE_AFTER_S`` (from their source device)."""
-        busy = {(p[0], p[1]) for p in self.probes.values()}
+        busy = {p[:2] for p in self.probes.values()}
         for st in self.state.values():
             f = st.inflight
             if f is None or f.src == f.device or now - f.submitted < PROBE_AFTER_S or link(f.src, f.device) in self.cut:
@@ -307,7 +307,7 @@ class _Step:
             if key in busy or now - self.probed.get(key, 0.0) < PROBE_EVERY_S or not {f.src, f.device} <= self.alive:
                 continue
             host, port = self.cl.endpoints()[f.device]
-            self.probes[self.cl.actors[f.src].reach.remote(host, port)] = (f.src, f.device, now)
+            self.probes[self.cl.actors[f.src].reach.remote(host, port)] = (f.src, f.device, now, f.submitted)
             self.probed[key] = now
             busy.add(key)
 
@@ -317,14 +317,15 @@ class _Step:
         for ref in ready:
             if ref not in self.probes:
                 continue
-            a, b, sent = self.probes.pop(ref)
+            a, b, sent, stuck = self.probes.pop(ref)
             try:
                 ok = self.ray.get(ref)
             except DEVICE_ERRORS:
                 continue
             if ok is False and link(a, b) not in self.cut:
                 out.add(link(a, b))
-                self.link_failures.append({"link": sorted((a, b)), "probe_sent_s": sent - self.t0,
+                self.link_failures.append({"link": sorted((a, b)), "stuck_since_s": stuck - self.t0,
+                                           "probe_sent_s": sent - self.t0,
                                            "detected_s": time.time() - self.t0})
         return out
 

@@ -55,7 +55,9 @@ NODE_GB = 1.1  # a device's Ray node and actor (resident set measured 0.3 + 0.8 
 # activation (8 KB and more at 32 px) and image is larger, so it is stored on its device and crosses the link
 INLINE_BYTES = 1024
 RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_max_direct_call_object_size": str(INLINE_BYTES), "RAY_DEDUP_LOGS": "0",
-           "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+           "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0", "RAY_USAGE_STATS_ENABLED": "0",
+           # no idle Python workers started ahead (0.17 GB each): the devices' actors are the only workers
+           "RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
 IN_TESTBED = "ADAPTRES_IN_TESTBED"  # set in the driver's environment inside the hub
 
 
