@@ -12,7 +12,7 @@ DEPS_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 STAMP := $(VENV)/.adaptres-deps-$(DEPS_HASH)
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
-.PHONY: venv data lint check test study bench notebooks clean-runs
+.PHONY: venv data testbed-tools lint check test study bench notebooks clean-runs
 
 $(STAMP):  # keyed on the content of pyproject.toml (DEPS_HASH), not its date
 	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python 3.11 or newer not found (set PYTHON=...)"; exit 2; }
@@ -35,6 +35,16 @@ data:
 	  else echo "setup: Fashion-MNIST is missing; install dataset-fashion-mnist or put its files in data/raw/FashionMNIST/raw"; fi; \
 	fi
 
+# the network test bed's tools (ip, tc) from Debian's iproute2 when missing and apt is there, as root
+# (without them, or without root, the live system runs on one host and says so)
+testbed-tools:
+	@if ! command -v ip >/dev/null || ! command -v tc >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "setup: installing Debian's iproute2 (the network test bed)"; \
+	    (apt-get update -qq && apt-get install -y -qq iproute2) >/dev/null || echo "setup: apt-get could not install iproute2"; \
+	  else echo "setup: iproute2 is missing: the live system will run on one host"; fi; \
+	fi
+
 # the linters the project's code is held to (configured in pyproject.toml)
 lint: venv
 	$(PY) -m ruff check adaptres tests
@@ -43,10 +53,10 @@ lint: venv
 check: lint data
 	$(PY) -m pytest -q -m "not slow" tests -p no:cacheprovider -p no:nbval
 
-test: lint data
+test: lint data testbed-tools
 	$(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
-study: venv data
+study: venv data testbed-tools
 	$(PY) -m adaptres study --profile $(PROFILE) $(if $(RETRAIN),--retrain) $(if $(REPLAY),--replay) $(if $(PUBLISH),--publish)
 
 bench: venv

@@ -192,3 +192,13 @@ def test_interrupted_and_killed_drivers_leave_nothing(tmp_path):
 def cli_down() -> int:
     return subprocess.run([sys.executable, "-m", "adaptres", "testbed", "down"], cwd=REPO, capture_output=True,
                           timeout=60).returncode
+
+
+def test_each_image_travels_alone():
+    """An image sent to its source device carries its own bytes only (a view would carry the batch)."""
+    from adaptres.runtime import trials
+    _, recipe = trials.load_model()
+    x, labels, idx = trials.images(recipe, 4, 0)
+    assert len(x) == len(labels) == len(idx) == 4
+    for t in x:
+        assert t.untyped_storage().nbytes() == t.numel() * t.element_size() == 3 * 32 * 32 * 4

@@ -119,17 +119,16 @@ class LiveRun:
                 "memory_pss_total_gb": round(float(self.memory["pss_gb"].sum()), 2) if len(self.memory) else None}
 
     def pinned(self) -> pd.DataFrame:
-        """What does not depend on timing: per horizon, steps and requests (the seed's draws), requests
-        that ended once, lost; the kill and the cut applied in the failure horizon. nbval checks these."""
+        """What does not depend on timing nor on where it ran (the test bed or one host): per horizon,
+        steps and requests (the seed's draws), requests that ended once, lost. nbval checks these."""
         rows = [{"horizon": f"seed {seed}", "steps": len(g), "requests": int(g["n_requests"].sum()),
                  "ended_once": int((g["answered"] + g["unserved"] + g["failed"]).sum()), "lost": int(g["lost"].sum())}
                 for seed, g in self.rows.groupby("seed")]
         fr = self.failure["rows"]
         if len(fr):
-            kinds = [e["kind"] for e in self.failure["events"]]
             rows.append({"horizon": "failures", "steps": len(fr), "requests": int(fr["n_requests"].sum()),
                          "ended_once": int((fr["answered"] + fr["unserved"] + fr["failed"]).sum()),
-                         "lost": int(fr["lost"].sum()), "cuts_applied": kinds.count("cut")})
+                         "lost": int(fr["lost"].sum())})
         return pd.DataFrame(rows)
 
 

@@ -145,6 +145,7 @@ class Cluster:
         from .device import DeviceActor, unit_modules
         self.ray = cluster.start(address)
         self.model, self.actors, self.pids = model, [], []
+        self._endpoints: list | None = None
         self._actor = self.ray.remote(num_cpus=0, max_restarts=100, max_concurrency=1000)(DeviceActor)
         self._threads = threads
         if weights_file is not None:  # every device reads its units from its own copy of the file
@@ -156,17 +157,22 @@ class Cluster:
                            for p in prefixes}
         self.grow(n_devices)
 
-    def grow(self, n: int) -> None:
-        """At least ``n`` device actors, all answering. On a cluster whose nodes declare a resource
-        ``device<i>`` (``ray start --resources='{"device3": 1}'`` on board 3), actor i runs there."""
+    def grow(self, n: int, skip=()) -> None:
+        """At least ``n`` device actors, all answering but those in ``skip`` (known dead). On a cluster
+        whose nodes declare a resource ``device<i>`` (``ray start --resources='{"device3": 1}'`` on
+        board 3), actor i runs there."""
         m = self.model
         have = self.ray.cluster_resources()
+        if len(self.actors) < n:
+            self._endpoints = None
         while len(self.actors) < n:
             i = len(self.actors)
             pin = {"resources": {f"device{i}": 0.001}} if f"device{i}" in have else {}
             self.actors.append(self._actor.options(**pin).remote(i, m.arch, m.fc.out_features, m.stem, self._threads))
-        self.pids = self.ray.get([a.ping.remote() for a in self.actors])
-        self._endpoints: list | None = None
+            self.pids.append(None)
+        ask = [i for i in range(len(self.actors)) if i not in skip]
+        for i, pid in zip(ask, self.ray.get([self.actors[i].ping.remote() for i in ask])):
+            self.pids[i] = pid
 
     def endpoints(self) -> list[tuple[str, int]]:
         """Each device's node as (address, object manager port): where its activations are fetched from."""
@@ -185,12 +191,14 @@ class Cluster:
                 self.pids[d] = pid
         return time.time() - t0
 
-    def load(self, sc: Scenario, rts: Sequence[R.Route | None]) -> list[dict]:
-        """Give every device the weights of its units in this step's routes; resident vs modelled bytes."""
+    def load(self, sc: Scenario, rts: Sequence[R.Route | None], skip=()) -> list[dict]:
+        """Give every device but those in ``skip`` (known dead) the weights of its units in this step's
+        routes; resident vs modelled bytes."""
         units = R.units_by_device(sc, rts, sc.n_devices)
-        held = self.ray.get([self.actors[i].load.remote(units[i], self.slices) for i in range(sc.n_devices)])
+        ask = [i for i in range(sc.n_devices) if i not in skip]
+        held = self.ray.get([self.actors[i].load.remote(units[i], self.slices) for i in ask])
         out = []
-        for i, (u, h) in enumerate(zip(units, held)):
+        for i, u, h in zip(ask, [units[i] for i in ask], held):
             model = sum(sc.units[sc.unit_names.index(n)].cost(not whole).weight for n, whole in u.items())
             out.append({"device": i, "units": list(u), "weight_bytes": int(sum(h["weights"].values())),
                         "weight_bytes_model": float(model), "rss_bytes": h["rss_bytes"]})
@@ -211,14 +219,14 @@ class Cluster:
         for Ray to restart the failed devices (False: a caller for whom they stay dead)."""
         if len(images) != len(sc.requests):
             raise ValueError(f"images: {len(images)} given for {len(sc.requests)} requests")
-        self.grow(sc.n_devices)
+        self.grow(sc.n_devices, skip=set(dead))
         refs = [self.ray.put(x) for x in images]
         if options.links == "real":  # each image starts on its source device and travels from there
-            refs = [self.actors[q.source].hold.remote(x) for q, x in zip(sc.requests, refs)]
+            refs = [x if q.source in dead else self.actors[q.source].hold.remote(x) for q, x in zip(sc.requests, refs)]
             self.ray.wait(refs, num_returns=len(refs), fetch_local=False) if refs else None
             self.endpoints()
         step = _Step(self, sc, plan, refs, options, set(cut), set(range(sc.n_devices)) - set(dead))
-        devices = self.load(sc, step.planned)
+        devices = self.load(sc, step.planned, skip=set(dead))
         step.run(failures, events)
         restart = self.wait_restarted([f["device"] for f in step.failures]) if wait_restart else None
         for f in step.failures:

@@ -176,6 +176,8 @@ class DeviceActor:
                 await asyncio.sleep(target - (time.time() - c0))
             rec.update(queue_wait_s=c0 - t, host_compute_s=host, compute_s=time.time() - c0, end=time.time(),
                        overrun_s=max(0.0, host - target))
+        if nested and y.untyped_storage().nbytes() > y.numel() * y.element_size():
+            y = y.clone()  # a view: only its own bytes travel on
         return (ray.put(y) if nested else y), rec
 
     def _run(self, x, job):

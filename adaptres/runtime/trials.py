@@ -44,7 +44,8 @@ def images(recipe, n: int, seed: int):
     test = data.load(recipe.dataset, "test")
     idx = np.random.default_rng(seed).choice(len(test), size=n, replace=False).tolist() if n else []
     x = data.prepare(test.images[idx], recipe.dataset, recipe.image_size, channels_last=False) if n else []
-    return [x[i:i + 1] for i in range(n)], [int(test.labels[i]) for i in idx], idx
+    # each image its own tensor: a view would carry the whole batch's storage wherever it is sent
+    return [x[i:i + 1].clone() for i in range(n)], [int(test.labels[i]) for i in idx], idx
 
 
 def check_network(sc: Scenario, model, recipe) -> None:
