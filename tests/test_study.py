@@ -139,3 +139,20 @@ def test_a_run_folder_of_another_recipe_is_set_aside_not_resumed(tmp_path):
     atomic_write_text(run / "recipe.json", __import__("json").dumps(recipe.to_dict()))
     study._set_aside_other_recipe(run, recipe)  # its own recipe: left to resume
     assert (run / "recipe.json").exists()
+
+
+def test_a_notebooks_outputs_do_not_make_other_runs_stale(tmp_path):
+    """The inputs hash reads a notebook's sources: executing it (new outputs) leaves the hash as it was;
+    editing a cell changes it."""
+    import json as _json
+    nb = {"cells": [{"cell_type": "code", "source": ["x = 1"], "outputs": [], "metadata": {}}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "00_x.ipynb"
+    path.write_text(_json.dumps(nb))
+    before = study._inputs_hash(path, "fast")
+    nb["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["1\n"]}]
+    path.write_text(_json.dumps(nb))
+    assert study._inputs_hash(path, "fast") == before
+    nb["cells"][0]["source"] = ["x = 2"]
+    path.write_text(_json.dumps(nb))
+    assert study._inputs_hash(path, "fast") != before

@@ -117,7 +117,9 @@ def ablation_table(profile: str, retrain: bool = False, device: str | None = Non
 def _inputs_hash(nb: Path, profile: str, parameters: dict | None = None) -> str:
     h = hashlib.sha256(profile.encode())
     h.update(json.dumps(parameters or {}, sort_keys=True).encode())
-    for path in [nb, *sorted(PACKAGE.rglob("*.py"))]:
+    cells = json.loads(nb.read_text())["cells"]  # the notebook's sources: not its outputs, which runs rewrite
+    h.update(json.dumps([[c["cell_type"], "".join(c["source"])] for c in cells]).encode())
+    for path in sorted(PACKAGE.rglob("*.py")):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
