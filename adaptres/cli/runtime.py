@@ -107,7 +107,7 @@ def _serve_args(args):
     out = check_output(args.out, "--out")
     check_seed(args.seed, "--seed")
     from .. import testbed
-    limit = testbed.max_devices() if args.testbed == "netns" else 64
+    limit = testbed.max_devices()  # a device's node and actor: what this host's memory holds
     if isinstance(args.devices, bool) or not 1 <= args.devices <= limit:
         raise InputError(f"--devices: must be an integer in [1, {limit}] (what this host holds), got {args.devices}")
     if not 1 <= args.steps <= live.MAX_STEPS:

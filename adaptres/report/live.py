@@ -202,7 +202,7 @@ def _kind(pid: int, ns: str) -> str:
         return "gone"
     if "DeviceActor" in cmd:
         return "device actor"
-    if "adaptres serve" in cmd or "adaptres" in cmd and "serve" in cmd:
+    if "adaptres" in cmd and "serve" in cmd:
         return "driver (coordinator)"
     for name in ("raylet", "gcs_server", "DashboardAgent", "RuntimeEnvAgent", "log_monitor", "monitor.py"):
         if name in cmd:
