@@ -155,7 +155,7 @@ def hop_table(requests: pd.DataFrame) -> pd.DataFrame:
     rows = [{"step": q.step, "request": q.request, **h} for q in requests.itertuples()
             if q.status == "answered" for h in q.hops if h["src"] != h["device"] and h["transfer_model_s"]]
     return pd.DataFrame(rows, columns=["step", "request", "src", "device", "bytes", "rate_mbps", "transfer_s",
-                                       "transfer_model_s"]) if not rows else pd.DataFrame(rows)
+                                       "transfer_model_s"])
 
 
 # ---------------------------------------------------------------------------- running

@@ -83,11 +83,6 @@ class Fate(enum.Enum):
     RESUMES = "resumes"  # re-planned from the activation a survivor holds
 
 
-def link(a: int, b: int) -> frozenset:
-    """The undirected link between devices a and b (a cut takes both directions)."""
-    return frozenset((a, b))
-
-
 @dataclass
 class _Request:
     """A request's progress: its route, the next segment, the activations so far (unit, holder, ref)."""
@@ -223,7 +218,8 @@ class Cluster:
         refs = [self.ray.put(x) for x in images]
         if options.links == "real":  # each image starts on its source device and travels from there
             refs = [x if q.source in dead else self.actors[q.source].hold.remote(x) for q, x in zip(sc.requests, refs)]
-            self.ray.wait(refs, num_returns=len(refs), fetch_local=False) if refs else None
+            if refs:
+                self.ray.wait(refs, num_returns=len(refs), fetch_local=False)
             self.endpoints()
         step = _Step(self, sc, plan, refs, options, set(cut), set(range(sc.n_devices)) - set(dead))
         devices = self.load(sc, step.planned, skip=set(dead))
@@ -245,7 +241,7 @@ class _Step:
         self.cl, self.ray, self.sc, self.opt = cl, cl.ray, sc, options
         self.cut = cut or set()  # links known to be cut
         self.tag = f"{time.time():.6f}-{next(_STEPS)}"
-        self.probes: dict = {}  # probe ref -> (src, dst)
+        self.probes: dict = {}  # probe ref -> (src, dst, when sent, when the transfer it probes for began)
         self.probed: dict = {}  # link (src, dst) -> when last probed
         self.link_failures: list[dict] = []
         self.planned = R.routes(sc, plan)
@@ -309,7 +305,7 @@ class _Step:
         busy = {p[:2] for p in self.probes.values()}
         for st in self.state.values():
             f = st.inflight
-            if f is None or f.src == f.device or now - f.submitted < PROBE_AFTER_S or link(f.src, f.device) in self.cut:
+            if f is None or f.src == f.device or now - f.submitted < PROBE_AFTER_S or R.link(f.src, f.device) in self.cut:
                 continue
             key = (f.src, f.device)
             if key in busy or now - self.probed.get(key, 0.0) < PROBE_EVERY_S or not {f.src, f.device} <= self.alive:
@@ -330,8 +326,8 @@ class _Step:
                 ok = self.ray.get(ref)
             except DEVICE_ERRORS:
                 continue
-            if ok is False and link(a, b) not in self.cut:
-                out.add(link(a, b))
+            if ok is False and R.link(a, b) not in self.cut:
+                out.add(R.link(a, b))
                 self.link_failures.append({"link": sorted((a, b)), "stuck_since_s": stuck - self.t0,
                                            "probe_sent_s": sent - self.t0,
                                            "detected_s": time.time() - self.t0})
@@ -339,7 +335,7 @@ class _Step:
 
     def _blocked(self, seg: R.Segment) -> bool:
         """Does segment ``seg`` need a failed device or a cut link?"""
-        return seg.device not in self.alive or (seg.src != seg.device and link(seg.src, seg.device) in self.cut)
+        return seg.device not in self.alive or R.cut_between(seg.src, seg.device, self.cut)
 
     def _arrived(self, r: int) -> bool:
         """Has request r's in-flight input crossed its link already (asked of the receiving device)?"""
@@ -433,8 +429,7 @@ class _Step:
         self.cut |= links
         recs = [{"device": d, "at_s": self.scheduled.get(d), "detected_s": now - self.t0} for d in sorted(devs)]
         crossed = {r for r, st in self.state.items() if r not in self.ended and st.inflight is not None
-                   and st.inflight.src != st.inflight.device and link(st.inflight.src, st.inflight.device) in links
-                   and self._arrived(r)}
+                   and R.cut_between(st.inflight.src, st.inflight.device, links) and self._arrived(r)}
         used, resumes = R.usage(self.sc), []
         for r, st in self.state.items():
             for seg, dropped in st.done:
@@ -461,7 +456,7 @@ class _Step:
         for f in recs:
             f.update(replanned_s=done, requests=sorted(q.request for q in resumes))
         for f in self.link_failures:
-            if link(*f["link"]) in links:
+            if R.link(*f["link"]) in links:
                 f.update(replanned_s=done, requests=sorted(q.request for q in resumes))
         self.failures += recs
 
@@ -470,8 +465,7 @@ class _Step:
         ``crossed``: its in-flight input is across its link already (a cut of that link spares it)."""
         names = self.sc.unit_names
         f = st.inflight
-        runs_on = f is not None and f.device in self.alive and (crossed or f.src == f.device
-                                                                 or link(f.src, f.device) not in self.cut)
+        runs_on = f is not None and f.device in self.alive and (crossed or not R.cut_between(f.src, f.device, self.cut))
         ahead = [s for segs, _ in st.ahead() for s in segs][1 if runs_on else 0:]
         if not any(self._blocked(s) for s in ahead) and (runs_on or f is None):
             return Fate.GOES_ON, None

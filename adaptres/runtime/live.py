@@ -31,7 +31,7 @@ from ..problem.scenario import Scenario
 from ..progress import bar
 from . import routes as R
 from . import trials
-from .coordinator import Cluster, ExecutionOptions, link, options_record, unserved_run
+from .coordinator import Cluster, ExecutionOptions, options_record, unserved_run
 
 MAX_STEPS = 10_000
 MAX_LAM = 1_000.0
@@ -92,7 +92,7 @@ def parse_cuts(specs: Sequence[str], n_devices: int, steps: int) -> list[Cut]:
                 or a == b:
             raise ValueError(f"--cut: no link {pair!r} (two different devices in 0..{n_devices - 1}), in {spec!r}")
         out.append(Cut(int(a), int(b), t, s))
-    if len({link(c.a, c.b) for c in out}) != len(out):
+    if len({R.link(c.a, c.b) for c in out}) != len(out):
         raise ValueError("--cut: a link is cut twice (a cut link stays cut)")
     return out
 
@@ -217,7 +217,7 @@ def serve(cl: Cluster | None, recipe, st: Setting, steps: int, seed: int, method
             for r, why in refused.items():
                 run["requests"][r]["reason"] = why
             dead |= {f["device"] for f in run["failures"]}
-            cut |= {link(*f["link"]) for f in run.get("links_failed", [])}
+            cut |= {R.link(*f["link"]) for f in run.get("links_failed", [])}
             energy = measured_energy(sc, run)
             battery = [0.0 if i in dead else max(0.0, b - e) for i, (b, e) in enumerate(zip(battery, energy))]
             after_bytes = network.class_bytes(st.n_devices) if network is not None else None

@@ -150,17 +150,27 @@ def _configs(sc: Scenario, start: int, done: frozenset, planned_accuracy: float)
     return configs, keys
 
 
+def link(a: int, b: int) -> frozenset:
+    """The undirected link between devices a and b (a cut takes both directions)."""
+    return frozenset((a, b))
+
+
+def cut_between(a: int, b: int, cut) -> bool:
+    """Does sending from device a to device b need a link of ``cut`` (a set of ``link``s)?"""
+    return a != b and link(a, b) in cut
+
+
 def without_links(rate_mbps, cut) -> tuple:
     """``rate_mbps`` with every cut link (a set of device pairs) at the slowest rate a scenario allows:
     no plan that counts latency or energy sends over it (a plan that still does is refused by ``crosses``)."""
-    return tuple(tuple(CUT_RATE_MBPS if i != k and frozenset((i, k)) in cut else v for k, v in enumerate(row))
+    return tuple(tuple(CUT_RATE_MBPS if cut_between(i, k, cut) else v for k, v in enumerate(row))
                  for i, row in enumerate(rate_mbps))
 
 
 def crosses(rt: Route | None, cut) -> list[int] | None:
     """The first cut link route ``rt`` sends over (a pair of devices), or None."""
     for s in rt.segments if rt is not None else ():
-        if s.src != s.device and frozenset((s.src, s.device)) in cut:
+        if cut_between(s.src, s.device, cut):
             return sorted((s.src, s.device))
     return None
 
