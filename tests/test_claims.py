@@ -17,8 +17,25 @@ def runs_along(x, order, **series):
     return pd.DataFrame(rows)
 
 
-def verdicts(df):
+def verdicts(df, reading="per step"):
+    """Each figure's verdict: per step where the claim is read both ways, else its one reading."""
+    df = df[(df["reading"] == reading) | ~df["figure"].duplicated(keep=False)]
     return dict(zip(df["figure"], df["held"]))
+
+
+def test_per_step_claims_are_also_read_per_served_request():
+    """More requests served per step raise a per-step total while each request costs less: the two
+    readings then disagree, and both are reported."""
+    runs = runs_along("battery_j", ORDER, accuracy_pct=[80, 85, 90], latency_s=[3, 2, 1], energy_j=[10, 12, 14],
+                      energy_j_req=[5, 4, 3.5], shared_mb=[1, 1.2, 1.4], shared_mb_req=[0.5, 0.4, 0.3],
+                      gmacs=[1, 1.1, 1.2], gmacs_req=[0.5, 0.45, 0.4])
+    out = claims.fig7(runs, ORDER)
+    assert verdicts(out)["7(e)"] == "not held" and verdicts(out, "per request")["7(e)"] == "held"
+    assert (out.groupby("figure").size() == [1, 1, 2, 2, 2]).all()
+    assert "per served request" in out[(out.figure == "7(e)") & (out.reading == "per request")]["this run"].iloc[0]
+    # runs without the per-request columns (older results): that reading is n/a, not a verdict
+    old = runs.drop(columns=["energy_j_req", "shared_mb_req", "gmacs_req"])
+    assert verdicts(claims.fig7(old, ORDER), "per request")["7(e)"] == "n/a"
 
 
 def test_trend_held_not_held_and_flat():
@@ -26,7 +43,7 @@ def test_trend_held_not_held_and_flat():
                       gmacs=[9, 8, 7], energy_j=[3, 2, 2.5]).assign(shared_mb=5.0)
     out = verdicts(claims.fig7(runs, ORDER))
     assert out == {"7(a)": "held", "7(b)": "not held", "7(c)": "not held", "7(d)": "held", "7(e)": "held"}
-    shared = claims.fig7(runs, ORDER).set_index("figure").loc["7(c)", "this run"]
+    shared = claims.fig7(runs, ORDER).set_index(["figure", "reading"]).loc[("7(c)", "per step"), "this run"]
     assert "no change along the sweep" in shared
     # a sweep point with no measurement at all: n/a, not a verdict
     empty = runs.assign(latency_s=float("nan"))

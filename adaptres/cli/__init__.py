@@ -1,4 +1,5 @@
-"""Command line: ``python -m adaptres {solve,evaluate,scenario,costs,train,ablation,bench,study,run,profile-units} ...``.
+"""Command line: ``python -m adaptres {solve,evaluate,scenario,simulate,costs,train,ablation,bench,study,run,serve,
+testbed,profile-units} ...``.
 
 Exit status: 0 done; 2 bad input (one line naming the field or flag and the reason, nothing written);
 3 the command ran but has no result to give (a method found no usable plan, one line saying why,

@@ -1,4 +1,4 @@
-"""``solve``, ``evaluate`` and ``scenario`` (SPEC §8 files; no torch)."""
+"""``solve``, ``evaluate``, ``scenario`` (SPEC §8 files) and ``simulate`` (a horizon's rows); no torch."""
 
 from __future__ import annotations
 
@@ -108,6 +108,44 @@ def cmd_scenario(args):
         _print(sc.to_dict())
 
 
+def cmd_simulate(args):
+    from .. import solvers
+    from ..experiments import controller, horizon, profiles, sim
+    from ..io import check_seed, provenance, write_table
+    try:
+        solvers.get(args.method) if args.method is not None else None
+    except solvers.OptionError as exc:
+        raise InputError(f"--method: {exc.reason}") from None
+    try:
+        H = profiles.get(args.profile).horizon
+        params = controller.Params(v=H.v if args.v is None else args.v)
+        steps = H.steps if args.steps is None else args.steps
+        sim.check_horizon(steps, 0.0)
+        check_seed(args.seed)
+        if args.devices is not None and (isinstance(args.devices, bool) or not 1 <= args.devices <= 1000):
+            raise InputError(f"devices: must be an integer in [1, 1000], got {args.devices}")
+    except ValueError as exc:  # the message names the field: here it is a flag
+        raise InputError(f"--{exc}") from None
+    out = check_output(args.out, "--out") if args.out is not None else None
+    method = args.method or H.method
+    st = horizon.setting(args.profile, args.section, args.devices)
+    with stdout_to_stderr():
+        df = horizon.run(st, steps, args.seed, args.controller, method,
+                         solvers.Options(time_limit=H.time_limit, rel_gap=1e-2, max_nodes=200), params,
+                         progress=not args.quiet)
+    first, seen = horizon.first_exhausted(df, [d.energy_j for d in st.devices])
+    if out:
+        write_table(df, out, provenance(profile=args.profile, section=args.section, point=repr(st.point),
+                                        n_devices=len(st.devices), steps=steps, seed=args.seed,
+                                        controller=args.controller, v=params.v, method=method,
+                                        table=st.table_meta["table"], code_sha256=sim.code_hash()),
+                    float_format="%.12g")
+    _print({"section": args.section, "controller": args.controller, "method": method, "steps": steps,
+            "seed": args.seed, "requests": int(df.n_requests.sum()), "served": int(df.served.sum()),
+            "objective_sum": float(df.objective.sum()), "first_exhausted_step": first if seen else None,
+            "mean_solve_s": float(df.solve_s.mean()), **({"out": str(out)} if out else {})})
+
+
 def add_commands(sub) -> None:
     from ..solvers import methods
     s = sub.add_parser("solve", help="solve one step (scenario.json) with a method")
@@ -135,3 +173,17 @@ def add_commands(sub) -> None:
                    help="the weights, threshold and batteries of a §V section")
     g.add_argument("--out", help="scenario.json to write (default: print it)")
     g.set_defaults(func=cmd_scenario)
+    m = sub.add_parser("simulate", help="simulate a §V setting over a horizon under a controller; per-step rows")
+    m.add_argument("--profile", default="cpu", help="whose accuracy table and horizon settings (fast, cpu, paper)")
+    m.add_argument("--section", default="V-B", choices=["V-A", "V-B", "V-C", "V-D"], help="the §V setting")
+    m.add_argument("--steps", type=int, help="T, the horizon's steps (default: the profile's)")
+    m.add_argument("--seed", type=int, default=0, help="arrivals and link rates (the same seed, the same draws)")
+    m.add_argument("--controller", default="myopic", choices=["myopic", "horizon"],
+                   help="myopic: each step on its own (the paper's); horizon: energy priced by the steps to come")
+    m.add_argument("--method", help=f"one of {', '.join(methods())} (default: the profile's; relaxed with "
+                                    "myopic is the paper's Algorithm 1)")
+    m.add_argument("--v", type=float, help="the horizon controller's V (J² per objective unit; default: the profile's)")
+    m.add_argument("--devices", type=int, help="N (default: the profile's)")
+    m.add_argument("--out", help="rows.csv to write (one row per step, with provenance)")
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(func=cmd_simulate)

@@ -14,19 +14,23 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from .sim import METRICS as SWEEP_METRICS
+from .sim import PER_REQUEST
 
 
-def _row(figure: str, claim: str, shows: str, held: bool | None) -> dict:
-    return {"figure": figure, "paper": claim, "this run": shows,
+def _row(figure: str, claim: str, shows: str, held: bool | None, reading: str = "per request") -> dict:
+    return {"figure": figure, "paper": claim, "reading": reading, "this run": shows,
             "held": "held" if held else ("not held" if held is not None else "n/a")}
 
 
 def trend(runs: pd.DataFrame, x: str, order: list, metric: str, direction: int, figure: str, claim: str) -> dict:
-    """Does ``metric`` rise (``direction`` = +1) or fall (−1) along the sweep of ``x``?"""
+    """Does ``metric`` rise (``direction`` = +1) or fall (−1) along the sweep of ``x``? (Read per step for
+    the per-step metrics of ``sim.PER_REQUEST``, per request otherwise.)"""
+    if metric not in runs:
+        return _row(figure, claim, f"no {SWEEP_METRICS.get(metric, metric)} in these runs", None, _reading(metric))
     data = runs[runs[x].isin(order)].dropna(subset=[metric])
     means = data.groupby(x)[metric].mean().reindex(order)
     if data.empty or means.isna().all():
-        return _row(figure, claim, f"no {SWEEP_METRICS.get(metric, metric)} measured", None)
+        return _row(figure, claim, f"no {SWEEP_METRICS.get(metric, metric)} measured", None, _reading(metric))
     first, last = means.dropna().iloc[0], means.dropna().iloc[-1]
     rank = data[x].map({v: i for i, v in enumerate(order)})
     rho = spearmanr(rank, data[metric]).statistic if data[metric].nunique() > 1 and rank.nunique() > 1 else np.nan
@@ -34,7 +38,18 @@ def trend(runs: pd.DataFrame, x: str, order: list, metric: str, direction: int, 
     shows = (f"{SWEEP_METRICS.get(metric, metric)}: {first:.4g} → {last:.4g} "
              f"({x} {order[0]} → {order[-1]}; ρ = {rho:.2f})" if np.isfinite(rho) else
              f"{SWEEP_METRICS.get(metric, metric)}: {first:.4g} → {last:.4g} (no change along the sweep)")
-    return _row(figure, claim, shows, held)
+    return _row(figure, claim, shows, held, _reading(metric))
+
+
+def _reading(metric: str) -> str:
+    return "per step" if metric in PER_REQUEST else "per request"
+
+
+def both(runs: pd.DataFrame, x: str, order: list, metric: str, direction: int, figure: str, claim: str) -> list[dict]:
+    """``trend`` of a per-step metric, then of the same per served request: the paper's text does not say
+    which it plots, and where more requests are served each step the two can disagree."""
+    return [trend(runs, x, order, metric, direction, figure, claim),
+            trend(runs, x, order, PER_REQUEST[metric], direction, figure, claim)]
 
 
 def fig6(runs: pd.DataFrame, full_accuracy: float) -> pd.DataFrame:
@@ -72,9 +87,9 @@ def fig7(runs: pd.DataFrame, order: list) -> pd.DataFrame:
     return pd.DataFrame([
         trend(runs, x, order, "accuracy_pct", +1, "7(a)", "accuracy rises with battery capacity"),
         trend(runs, x, order, "latency_s", -1, "7(b)", "latency falls as batteries grow"),
-        trend(runs, x, order, "shared_mb", -1, "7(c)", "shared data falls as batteries grow"),
-        trend(runs, x, order, "gmacs", -1, "7(d)", "computational load falls as batteries grow"),
-        trend(runs, x, order, "energy_j", -1, "7(e)", "energy falls as batteries grow")])
+        *both(runs, x, order, "shared_mb", -1, "7(c)", "shared data falls as batteries grow"),
+        *both(runs, x, order, "gmacs", -1, "7(d)", "computational load falls as batteries grow"),
+        *both(runs, x, order, "energy_j", -1, "7(e)", "energy falls as batteries grow")])
 
 
 def fig8(runs: pd.DataFrame, order: list) -> pd.DataFrame:
@@ -84,9 +99,9 @@ def fig8(runs: pd.DataFrame, order: list) -> pd.DataFrame:
         trend(runs, x, order, "accuracy_pct", -1, "8(a)", "accuracy is highest (nothing dropped) at the lowest λ "
                                                           "and falls as λ grows"),
         trend(runs, x, order, "latency_s", +1, "8(b)", "latency rises with λ"),
-        trend(runs, x, order, "shared_mb", +1, "8(c)", "shared data rises with λ"),
-        trend(runs, x, order, "energy_j", +1, "8(d)", "energy rises with λ"),
-        trend(runs, x, order, "gmacs", +1, "8(e)", "computational load rises with λ")])
+        *both(runs, x, order, "shared_mb", +1, "8(c)", "shared data rises with λ"),
+        *both(runs, x, order, "energy_j", +1, "8(d)", "energy rises with λ"),
+        *both(runs, x, order, "gmacs", +1, "8(e)", "computational load rises with λ")])
 
 
 def fig9(runs: pd.DataFrame, order: list) -> pd.DataFrame:
@@ -95,5 +110,5 @@ def fig9(runs: pd.DataFrame, order: list) -> pd.DataFrame:
     return pd.DataFrame([
         trend(runs, x, order, "accuracy_pct", +1, "9(a)", "accuracy rises with computational capacity"),
         trend(runs, x, order, "latency_s", +1, "9(b)", "latency is lowest at the lowest capacity (more downsizing)"),
-        trend(runs, x, order, "shared_mb", -1, "9(c)", "shared data falls as capacity grows (less delegation)"),
-        trend(runs, x, order, "energy_j", +1, "9(d)", "energy is lowest at the lowest capacity")])
+        *both(runs, x, order, "shared_mb", -1, "9(c)", "shared data falls as capacity grows (less delegation)"),
+        *both(runs, x, order, "energy_j", +1, "9(d)", "energy is lowest at the lowest capacity")])

@@ -98,6 +98,23 @@ class Live:
 
 
 @dataclass(frozen=True)
+class Horizon:
+    """Notebook 10 and ``simulate``: decisions over a horizon. For each §V section of ``points`` (its base
+    setting with those overrides, ``n_devices`` devices), ``steps`` steps for each of ``seeds``, every step
+    solved by ``method`` under the myopic controller, by relaxation + Algorithm 1 (the paper's), and by
+    ``method`` under the horizon controller with drift-plus-penalty's ``v``."""
+
+    points: tuple[tuple[str, tuple[tuple[str, tuple[float, float]], ...]], ...]
+    table: str  # the accuracy table (and so the network and the scaled §V devices)
+    n_devices: int
+    steps: int
+    seeds: tuple[int, ...]
+    method: str
+    time_limit: float
+    v: float
+
+
+@dataclass(frozen=True)
 class Profile:
     """Named settings for the whole study: the training recipe, the ablation's batch, the solver comparison,
     the evaluation sections' simulation and the runtime's experiments."""
@@ -108,6 +125,7 @@ class Profile:
     sim: Sim
     runtime: Runtime
     live: Live
+    horizon: Horizon
 
 
 # The §V sweeps solve every step by the column-generation LP rounded: 0.0 % above the optimum on median in
@@ -125,6 +143,12 @@ RUNTIME_CPU = Runtime(n_devices=10, n_requests=6, seed=0, seeds=(0, 1, 2), kills
                       method="colgen_round")
 
 # notebook 09: the closed loop on the test bed; §V-B's setting (α = 0, β = 1) splits requests across devices
+# notebook 10: batteries that bind within the horizon (a request costs 5-20 J here), §V-D at its scarce point
+HORIZON_CPU = Horizon(points=(("V-B", (("battery_j", (50, 100)),)),
+                              ("V-D", (("battery_j", (50, 100)), ("compute_g", (0.7, 1.4))))),
+                      table="cpu-dropaware", n_devices=10, steps=30, seeds=(0, 1, 2), method="colgen_round",
+                      time_limit=20.0, v=20.0)
+
 LIVE_CPU = Live(section="V-B", n_devices=6, steps=20, seeds=(0, 1, 2), failure_steps=6, fail=("2@2:0.5",),
                 cut=("0-3@1:0.3",), method="colgen_round")
 
@@ -149,6 +173,7 @@ PROFILES: dict[str, Profile] = {
                         method="colgen_round"),
         live=Live(section="V-B", n_devices=3, steps=3, seeds=(0,), failure_steps=3, fail=("1@2:0.3",),
                   cut=("0-2@1:0.3",), method="colgen_round"),
+        horizon=dataclasses.replace(HORIZON_CPU, n_devices=4, steps=12, seeds=(0,), time_limit=10.0),
         sim=Sim(table="224", compare_table="cpu", n_devices=4, steps=3, seeds=(0, 1), method="colgen_round",
                 time_limit=20.0, engine="serial", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 1.0),
                 thresholds=(70.0, 80.0), battery_j=((5, 10), (800, 1000)), lams=(1.0, 3.0),
@@ -163,7 +188,7 @@ PROFILES: dict[str, Profile] = {
         ablation_batch_size=500,
         optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=20.0, ga_time_limit=5.0,
                     scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=15.0),
-        runtime=RUNTIME_CPU, live=LIVE_CPU, sim=SIM_CPU),
+        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU, sim=SIM_CPU),
     # the paper's recipe (§III): CIFAR-10 at 224 px, ImageNet weights, SGD lr 0.01, batch 512, 30 epochs;
     # its sweeps prove every step (colgen to 1e-4) on the 224-px table
     "paper": Profile(
@@ -173,7 +198,7 @@ PROFILES: dict[str, Profile] = {
         ablation_batch_size=500,
         optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=60.0, ga_time_limit=30.0,
                     scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=60.0),
-        runtime=RUNTIME_CPU, live=LIVE_CPU,
+        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU,
         sim=dataclasses.replace(SIM_CPU, table="224", compare_table="", steps=20, seeds=(0, 1, 2, 3, 4), method="colgen",
                                 time_limit=60.0, rel_gap=1e-4, max_nodes=None, betas=(0.0, 0.25, 0.5, 0.75, 1.0))),
 }

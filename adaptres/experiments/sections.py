@@ -24,7 +24,7 @@ class Section:
     xlabel: str
     base: dict  # fixed settings over sim.PAPER_SETTING (the profile adds n_devices)
     points: Callable[[Any], list[dict]]  # the sweep points from the profile's simulation settings (``profiles.Sim``)
-    metrics: tuple[str, ...]  # the figure's panels (a, b, c, ...)
+    metrics: tuple[str, ...]  # the figure's panels (a, b, c, ...; then the per-step ones per served request)
     claims: Callable  # (runs, order, full_accuracy) -> one row per claim
     title: str  # the figure's title, formatted with N, seeds
     by: tuple[str, ...]  # the summary's rows
@@ -50,20 +50,23 @@ SECTIONS = {s.name: s for s in (
             xlabel="battery, J (low/high device)",
             base={"lam": 3.0, "alpha": 0.0, "beta": 1.0, "accuracy_threshold": 80.0},
             points=lambda S: [{"battery_j": tuple(b)} for b in S.battery_j],
-            metrics=("accuracy_pct", "latency_s", "shared_mb", "gmacs", "energy_j", "served_fraction"),
+            metrics=("accuracy_pct", "latency_s", "shared_mb", "gmacs", "energy_j", "served_fraction",
+                     "shared_mb_req", "gmacs_req", "energy_j_req"),
             claims=lambda runs, order, full: claims.fig7(runs, order),
             title="Fig 7 · battery capacity (N = {N}, λ = 3, α = 0, β = 1, {seeds} seeds)", by=("battery_j",)),
     Section(name="V-C", notebook="06_eval_requests", figure="fig8_requests", x="lam", xlabel="λ (requests per step)",
             base={"alpha": 0.7, "beta": 0.3, "accuracy_threshold": 80.0, "battery_j": (500, 800)},
             points=lambda S: [{"lam": float(lam)} for lam in S.lams],
-            metrics=("accuracy_pct", "latency_s", "shared_mb", "energy_j", "gmacs", "served_fraction"),
+            metrics=("accuracy_pct", "latency_s", "shared_mb", "energy_j", "gmacs", "served_fraction",
+                     "shared_mb_req", "energy_j_req", "gmacs_req"),
             claims=lambda runs, order, full: claims.fig8(runs, order),
             title="Fig 8 · request rate (N = {N}, α = 0.7, β = 0.3, {seeds} seeds)", by=("lam",)),
     Section(name="V-D", notebook="07_eval_capacity", figure="fig9_capacity", x="compute_g",
             xlabel="G mult. per step (low/high device)",
             base={"lam": 3.0, "alpha": 0.0, "beta": 1.0, "accuracy_threshold": 80.0},
             points=lambda S: [{"compute_g": tuple(c)} for c in S.compute_g],
-            metrics=("accuracy_pct", "latency_s", "shared_mb", "energy_j", "served_fraction", "dropped_blocks"),
+            metrics=("accuracy_pct", "latency_s", "shared_mb", "energy_j", "served_fraction", "dropped_blocks",
+                     "shared_mb_req", "energy_j_req"),
             claims=lambda runs, order, full: claims.fig9(runs, order),
             title="Fig 9 · computational capacity (N = {N}, λ = 3, α = 0, β = 1, {seeds} seeds)", by=("compute_g",)),
 )}

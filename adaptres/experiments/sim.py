@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,9 +78,12 @@ def check_horizon(steps, lam) -> None:
 
 def run(units: UnitTable, configs: Sequence[Config], devices: Sequence[Device], steps: int, lam: float,
         solver: Solver, seed: int = 0, progress: bool = True, label: str = "", scale: Scale = Scale(),
-        **scenario_kwargs) -> pd.DataFrame:
+        controller=None, per_device: bool = False, **scenario_kwargs) -> pd.DataFrame:
     """Simulate ``steps`` steps; returns one row per step (metrics from the evaluator). Link rates are
-    drawn from U[7.2, 72.2] Mb/s times ``scale.bytes``."""
+    drawn from U[7.2, 72.2] Mb/s times ``scale.bytes``. A ``controller`` (``experiments.controller``;
+    None: myopic) sets what each step's solver is asked; the rows score the plans on Eq 5 alone, and
+    add the controller's seconds (``control_s``) and the mean price of energy it set (``price_mean``).
+    ``per_device``: each device's battery before the step too (``battery_<i>``)."""
     check_horizon(steps, lam)
     rng = np.random.default_rng(seed)
     devs = list(devices)
@@ -88,7 +92,21 @@ def run(units: UnitTable, configs: Sequence[Config], devices: Sequence[Device], 
         sources, rates = draw(rng, len(devs), lam, scale)
         sc = build(units.units, units.input_bytes, configs, devs, sources, rates, **scenario_kwargs)
         before = [d.energy_j for d in devs]
-        row, used = _step_row(t, sc, solver(sc), before)
+        t0 = time.perf_counter()
+        asked = sc if controller is None else controller.scenario(sc, t)
+        control_s = time.perf_counter() - t0
+        plan = solver(asked)
+        if asked is not sc:  # made for the priced step: scored on the step itself
+            plan = dataclasses.replace(plan, scenario_sha256=None)
+        row, used = _step_row(t, sc, plan, before)
+        if controller is not None:
+            t0 = time.perf_counter()
+            controller.observe(t, [u["energy_j"] for u in used], before)
+            prices = asked.energy_price
+            row.update(control_s=control_s + time.perf_counter() - t0,
+                       price_mean=float(np.mean(prices)) if prices is not None else 0.0)
+        if per_device:
+            row.update({f"battery_{i}": b for i, b in enumerate(before)})
         rows.append(row)
         devs = [dataclasses.replace(d, energy_j=max(0.0, d.energy_j - u["energy_j"])) for d, u in zip(devs, used)]
     df = pd.DataFrame(rows)
@@ -106,7 +124,12 @@ SCENARIO_KEYS = ("alpha", "beta", "accuracy_threshold")
 METRICS = {"accuracy_pct": "accuracy (%)", "latency_s": "latency per request (s)",
            "shared_mb": "shared data per step (MB)", "gmacs": "computational load per step (G mult.)",
            "energy_j": "energy per step (J)", "served_fraction": "requests served",
-           "dropped_blocks": "blocks dropped per request"}
+           "dropped_blocks": "blocks dropped per request",
+           "shared_mb_req": "shared data per served request (MB)",
+           "gmacs_req": "computational load per served request (G mult.)",
+           "energy_j_req": "energy per served request (J)"}
+# the per-step metrics and their per-served-request reading (the paper's text does not say which it plots)
+PER_REQUEST = {"shared_mb": "shared_mb_req", "gmacs": "gmacs_req", "energy_j": "energy_j_req"}
 DEVICE_KEYS = ("memory_mb", "compute_g", "speed_g", "battery_j")
 
 
@@ -143,7 +166,7 @@ def code_hash() -> str:
     """A hash of the code a sweep's numbers depend on (the problem and solver sides, this module)."""
     h = hashlib.sha256()
     for path in sorted([*(PACKAGE / "problem").rglob("*.py"), *(PACKAGE / "solvers").rglob("*.py"),
-                        PACKAGE / "experiments" / "sim.py"]):
+                        PACKAGE / "experiments" / "sim.py", PACKAGE / "experiments" / "controller.py"]):
         h.update(path.relative_to(PACKAGE).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -252,7 +275,8 @@ def _seeded(solver: Solver, method: str, opts: solvers.Options, seed: int) -> So
 
 def summarise(df: pd.DataFrame, by=("point", "seed")) -> pd.DataFrame:
     """Per run (point × seed): accuracy and latency averaged over served requests, and per-step means
-    of shared data (MB), multiplications (G), energy (J); served fraction over all requests."""
+    of shared data (MB), multiplications (G), energy (J) — and the same per served request (``*_req``:
+    the run's total over its served requests); served fraction over all requests."""
     def one(g):
         served = g["served"].sum()
 
@@ -265,6 +289,9 @@ def summarise(df: pd.DataFrame, by=("point", "seed")) -> pd.DataFrame:
             "transfer_s": per_served(g["mean_dc_transfer_s"].fillna(0) + g["mean_sc_transfer_s"].fillna(0)),
             "shared_mb": g["shared_bytes"].mean() / 1e6, "gmacs": g["macs"].mean() / 1e9,
             "energy_j": g["energy_j"].mean(), "served_fraction": served / max(g["n_requests"].sum(), 1),
+            "shared_mb_req": g["shared_bytes"].sum() / 1e6 / served if served else np.nan,
+            "gmacs_req": g["macs"].sum() / 1e9 / served if served else np.nan,
+            "energy_j_req": g["energy_j"].sum() / served if served else np.nan,
             "dropped_blocks": per_served(g["n_dropped_mean"]),
             "requests": g["n_requests"].sum(), "solve_s": g["solve_s"].mean(),
             "optimal_steps": (g["status"] == "optimal").mean(), "max_gap": g["gap"].max()})

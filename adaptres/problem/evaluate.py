@@ -3,7 +3,8 @@
 All solvers are scored here; the exact solver's reported objective must equal this one's.
 Per request: computation (Eq 9), DC and SC transmission (Eqs 10-11), latency (Eqs 7-8); per
 device: memory (Eq 13), multiplications (Eq 14), energy (Eqs 17, 19); accuracy (Eq 16); and the
-objective (Eq 5) with the unserved penalty.
+objective (Eq 5) with the unserved penalty, plus a controller's price of energy where the scenario has one
+(``Scenario.energy_price``: ``Evaluation.paper_objective`` is then Eq 5 alone).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ class Evaluation:
     devices: list[dict]  # per device: memory_bytes, macs, compute_s, transmit_s, energy_j
     violations: list[str] = field(default_factory=list)
     excess: float = 0.0  # Σ of relative overshoots (used / capacity − 1) and accuracy shortfalls: a GA's penalty
+    paper_objective: float | None = None  # Eq 5 alone (``objective`` adds the scenario's price of energy, if any)
+    energy_charge: float = 0.0
+
+    def __post_init__(self):
+        if self.paper_objective is None:
+            self.paper_objective = self.objective
 
     @property
     def feasible(self) -> bool:
@@ -57,6 +64,8 @@ class Evaluation:
             "served_fraction": len(served) / len(self.requests) if self.requests else 1.0,
             "n_dropped_mean": mean("n_dropped"),
             "violations": len(self.violations),
+            **({"paper_objective": self.paper_objective, "energy_charge": self.energy_charge}
+               if self.energy_charge else {}),
         }
 
 
@@ -153,6 +162,7 @@ def evaluate(scenario: Scenario, plan: Plan) -> Evaluation:
                 violations.append(f"devices[{i}]: {what} {amount:.6g} exceeds {cap:.6g} (Eq {eq})")
     n_unserved = len(reqs) - len(served)
     obj, l_hat, d_acc = objective(sc, [q["latency_s"] for q in served], [q["accuracy"] for q in served], n_unserved)
+    charge = float(sc.kernel.charge(energy))
     devices = [{"memory_bytes": float(memory[i]), "macs": float(used.macs[i]), "compute_s": float(used.compute_s[i]),
                 "transmit_s": float(used.transmit_s[i]), "energy_j": float(energy[i])} for i in range(N)]
-    return Evaluation(obj, l_hat, d_acc, n_unserved, reqs, devices, violations, excess)
+    return Evaluation(obj + charge, l_hat, d_acc, n_unserved, reqs, devices, violations, excess, obj, charge)

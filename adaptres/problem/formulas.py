@@ -61,6 +61,12 @@ def energy(compute_s: Quantity, transmit_s: Quantity, p_compute_w: Quantity, p_t
     return p_compute_w * compute_s + p_transmit_w * transmit_s
 
 
+def energy_charge(price_per_j: Quantity, energy_j: Quantity) -> Quantity:
+    """A controller's price of a device's energy (not in the paper): price · joules, added to Eq 5 so that
+    a step's plan weighs what its energy will be missed later (``Scenario.energy_price``)."""
+    return price_per_j * energy_j
+
+
 def objective(alpha: float, beta: float, latencies, accuracies, full_accuracy: float, n_requests: int,
               n_unserved: int, latency_ref_s: float) -> tuple[float, float, float]:
     """Eq 5: α · L̂ + β · ΔA + 10 · U, with L̂ (latency over L_ref) and ΔA (relative accuracy loss)

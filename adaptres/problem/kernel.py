@@ -61,6 +61,8 @@ class CostKernel:
         # the slope over 2^20 bytes: no cancellation against a fixed part, and exactly bytes/rate without one
         slope = F.transmission_latency(SLOPE_BYTES, rate, self.link_overhead_s) - fixed
         self.sec_per_byte = np.where(off, slope / SLOPE_BYTES, 0.0)
+        # a controller's price of each device's energy (objective units per joule; 0: the paper's Eq 5 alone)
+        self.energy_price = np.array(sc.energy_price if sc.energy_price is not None else [0.0] * self.N, dtype=float)
         self._hops: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ scalars (one request at a time)
@@ -79,6 +81,10 @@ class CostKernel:
         if i is None:
             return F.energy(compute_s, transmit_s, self.p_compute, self.p_transmit)
         return F.energy(compute_s, transmit_s, float(self.p_compute[i]), float(self.p_transmit[i]))
+
+    def charge(self, energy_j):
+        """The controller's price of the devices' energy ``energy_j`` (N numbers or expressions), summed."""
+        return sum(F.energy_charge(float(p), e) for p, e in zip(self.energy_price, energy_j) if p)
 
     def sender_energy(self, seconds, senders):
         """Eq 19: the energy of transfers of ``seconds`` sent by devices ``senders`` (arrays that broadcast)."""

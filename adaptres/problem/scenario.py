@@ -34,7 +34,8 @@ DEVICE_FIELDS = ("name", "memory_bytes", "compute_macs", "macs_per_s", "energy_j
 TOP_FIELDS = ("units", "input_bytes", "configs", "devices", "rate_mbps", "requests", "alpha", "beta",
               "accuracy_threshold", "memory_model", "latency_ref_s")
 
-OPTIONAL_FIELDS = ("link_overhead_s",)  # written only when not 0: a scenario of the paper's model has none
+# written only when set: a scenario of the paper's model has neither
+OPTIONAL_FIELDS = ("link_overhead_s", "energy_price")
 
 # (low, high, low is excluded): the ranges of SPEC §8's numbers (see the module's docstring)
 RANGES = {
@@ -42,7 +43,7 @@ RANGES = {
     "accuracy": (0, 100, False), "memory_bytes": (0, 1e15, True), "compute_macs": (0, 1e18, True),
     "macs_per_s": (1e6, 1e16, False), "energy_j": (0, 1e9, False), "power_w": (0, 1e4, False),
     "rate_mbps": (1e-3, 1e6, False), "weight": (0, 1, False), "latency_ref_s": (0, 1e9, True),
-    "link_overhead_s": (0, 3600, False),
+    "link_overhead_s": (0, 3600, False), "energy_price": (0, 1e6, False),
 }
 
 
@@ -195,6 +196,8 @@ class Scenario:
     memory_model: str = "per_request"
     latency_ref_s: float | None = None
     link_overhead_s: float = 0.0  # a fixed time per transfer between devices, fitted on real links (0: the paper's)
+    # a controller's price of each device's energy, objective units per joule, added to Eq 5 (None: the paper's)
+    energy_price: tuple[float, ...] | None = None
     _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _kernel: object = field(default=None, init=False, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
@@ -208,6 +211,8 @@ class Scenario:
         if isinstance(self.rate_mbps, (list, tuple)):
             object.__setattr__(self, "rate_mbps", tuple(tuple(r) if isinstance(r, (list, tuple)) else r
                                                         for r in self.rate_mbps))
+        if isinstance(self.energy_price, list):
+            object.__setattr__(self, "energy_price", tuple(self.energy_price))
         object.__setattr__(self, "_names", tuple(getattr(u, "name", None) for u in self.units))
         self._check_units()
         self._check_configs()
@@ -298,6 +303,11 @@ class Scenario:
             raise ScenarioError(f"memory_model: must be one of {', '.join(MEMORY_MODELS)}, got {show(self.memory_model)}")
         number(self.latency_ref_s, "latency_ref_s", "latency_ref_s", nullable=True)
         number(self.link_overhead_s, "link_overhead_s", "link_overhead_s")
+        if self.energy_price is not None:
+            if not isinstance(self.energy_price, tuple) or len(self.energy_price) != len(self.devices):
+                raise ScenarioError(f"energy_price: must be a list of {len(self.devices)} numbers (one per device) or null")
+            for i, v in enumerate(self.energy_price):
+                number(v, f"energy_price[{i}]", "energy_price")
         if self.latency_ref_s is None and not sum(u.macs for u in self.units):
             raise ScenarioError("latency_ref_s: must be given when no unit has multiplications (the default L_ref, "
                                 "the whole model on the slowest device, would be 0 s)")
@@ -350,7 +360,8 @@ class Scenario:
                 "requests": [{"source": q.source} for q in self.requests],
                 "alpha": self.alpha, "beta": self.beta, "accuracy_threshold": self.accuracy_threshold,
                 "memory_model": self.memory_model, "latency_ref_s": self.latency_ref_s,
-                **({"link_overhead_s": self.link_overhead_s} if self.link_overhead_s else {})}
+                **({"link_overhead_s": self.link_overhead_s} if self.link_overhead_s else {}),
+                **({"energy_price": list(self.energy_price)} if self.energy_price is not None else {})}
 
     @classmethod
     def from_dict(cls, obj) -> "Scenario":

@@ -77,7 +77,8 @@ class SectionRun:
             reused.append(f"per-step results {relative(self.replayed)} (replayed, not simulated)")
         tag = f"[{self.settings.table}] "
         return {f"{tag}claims_held": f"{held}/{len(self.checks)}",
-                **{f"{tag}{r.figure} {r.paper}": f"{r.held}: {r['this run']}" for _, r in self.checks.iterrows()},
+                **{f"{tag}{r.figure} {r.paper} ({r.reading})": f"{r.held}: {r['this run']}"
+                   for _, r in self.checks.iterrows()},
                 f"{tag}steps": len(self.steps), f"{tag}mean_solve_s": round(float(self.steps.solve_s.mean()), 2),
                 "reused": "; ".join(reused), "commit": git_commit()}
 
@@ -130,7 +131,7 @@ def claims_side_by_side(runs: list[SectionRun]) -> pd.DataFrame:
     """The paper's claims with each table's verdict and numbers, one column pair per table."""
     cols = {}
     for r in runs:
-        c = r.checks.set_index(["figure", "paper"])
+        c = r.checks.set_index(["figure", "paper", "reading"])
         cols[(r.settings.table, "verdict")] = c["held"]
         cols[(r.settings.table, "this run")] = c["this run"]
     return pd.DataFrame(cols)

@@ -80,6 +80,8 @@ CHECKS = {
         isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 1000 for k in v)),
         "must be None or a non-empty list of numbers of devices"),
     "at_s": lambda v: (v is None or _real(v, 0, 1e4), "must be None or a number of seconds"),
+    "v": lambda v: (v is None or _real(v, 0, 1e9, open_lo=True),
+                    "must be None or a number in (0, 1e9] (the horizon controller's V, J² per objective unit)"),
     "num_classes": lambda v: (_int_or_none(v, 1, 100_000) and v is not None, "must be a positive integer"),
 }
 

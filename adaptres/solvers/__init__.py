@@ -14,9 +14,11 @@ exact solver). Every method ends with ``finish``, which scores the decisions wit
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import pkgutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
@@ -54,6 +56,7 @@ class Options:
     ga_pop_size: int = 60
     ga_generations: int = 200
     highs: dict = field(default_factory=dict)  # exact: further HiGHS options, by HiGHS' names
+    ties: bool = True  # every method: break ties on purpose (lower latency, then energy; ``_ties``)
 
     def __post_init__(self):
         for name in ("time_limit", "ga_time_limit"):
@@ -135,12 +138,33 @@ def get(method: str) -> Solver:
 
 
 def solve(scenario: Scenario, method: str, options: Options | None = None, start: Plan | None = None) -> Plan:
-    """Solve one step with ``method``; the plan is scored by the evaluator (``finish``)."""
+    """Solve one step with ``method``; the plan is scored by the evaluator (``finish``). With
+    ``options.ties`` (the default) its ties are then broken on purpose, the same way for every method
+    (``_ties``: each served request at its placement of least latency, then energy)."""
     solver = get(method)
     options = options or Options()
     if not scenario.requests:
         return finish(scenario, method, (), status="optimal", solve_s=0.0, bound=0.0, gap=0.0)
-    return solver(scenario, options, start)
+    plan = solver(scenario, options, start)
+    return _tie_broken(scenario, plan) if options.ties else plan
+
+
+def _tie_broken(scenario: Scenario, plan: Plan) -> Plan:
+    """``plan`` through the tie-break stage: its status kept, its bound kept (capped by the objective, which
+    can only fall), the gap measured again and the stage's time counted in the solve's."""
+    from ._ties import break_ties
+    t0 = time.perf_counter()
+    requests, moves = break_ties(scenario, plan.requests)
+    if not moves:
+        return dataclasses.replace(plan, metrics={**plan.metrics, "tie_moves": 0})
+    ev_keys = set(evaluate(scenario, Plan(plan.method, requests)).metrics())
+    extra = {k: v for k, v in plan.metrics.items() if k not in ev_keys}
+    out = finish(scenario, plan.method, requests, solve_s=(plan.solve_s or 0.0) + time.perf_counter() - t0,
+                 status=plan.status, extra={**extra, "tie_moves": moves})
+    assert out.objective is not None
+    bound = None if plan.bound is None else min(plan.bound, out.objective)
+    gap = None if bound is None else relative_gap(scenario, out.objective, bound)
+    return dataclasses.replace(out, bound=bound, gap=gap)
 
 
 def finish(scenario: Scenario, method: str, requests: Sequence[Assignment], *, solve_s: float,

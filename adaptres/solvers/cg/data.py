@@ -52,6 +52,7 @@ class Arrays:
                     "energy": np.array([d.energy_j for d in sc.devices], dtype=float),
                     "memory": np.array([d.memory_bytes for d in sc.devices]) / MB}
         self.lat_w = sc.alpha / (R * sc.l_ref()) if R else 0.0  # objective per second of a request's latency
+        self.price = kernel.energy_price  # objective per joule of each device (a controller's; 0: Eq 5 alone)
         a0 = sc.configs[0].accuracy
         self.acc_cost = np.array([sc.beta * (a0 - c.accuracy) / (a0 * R) if R else 0.0 for c in sc.configs])
         self.levels = [self._levels(j) for j in range(J)]
@@ -128,7 +129,8 @@ class Arrays:
         np.add.at(use["memory"], (rows, paths.ravel()), np.tile(self.mem[units, v], n))
         np.add.at(use["energy"], (rows, paths.ravel()), self.kernel.compute_energy[units, v, paths].ravel())
         np.add.at(use["energy"], (rows, senders.ravel()), self.kernel.sender_energy(sends, senders).ravel())
-        cost = self.lat_w * (comp_t.sum(axis=1) + sends.sum(axis=1)) + self.acc_cost[k]
+        cost = self.lat_w * (comp_t.sum(axis=1) + sends.sum(axis=1)) + self.acc_cost[k] \
+            + F.energy_charge(self.price[None, :], use["energy"]).sum(axis=1)
         return cost, use
 
     def column(self, col: Column) -> tuple[float, dict]:
@@ -153,4 +155,5 @@ class Arrays:
             add("memory", i, self.mem[j, v])
             use["links"] += [(i, j, lvl) for lvl in self.level_rows(j, v)]
             prev = i
-        return self.lat_w * latency + self.acc_cost[col.k], use
+        charge = sum(F.energy_charge(float(self.price[i]), e) for i, e in use["energy"].items())
+        return self.lat_w * latency + self.acc_cost[col.k] + charge, use

@@ -92,7 +92,7 @@ class Pricer:
     def node_costs(self, prices: Prices, s: int) -> np.ndarray:
         """(J, 2, N): the price of unit j in variant v (0 kept, 1 dropped) on device i."""
         ar, k = self.ar, self.ar.kernel
-        cost = (ar.lat_w + prices.energy * k.compute_w) * k.compute_s + prices.compute * ar.macs[:, :, None] / GMAC \
+        cost = (ar.lat_w + (prices.energy + ar.price) * k.compute_w) * k.compute_s + prices.compute * ar.macs[:, :, None] / GMAC \
             + prices.memory * ar.mem[:, :, None]
         arc = prices.arc.get(s)
         if arc is not None:  # branching duals: unit j on device i, and unit j dropped (column N)
@@ -110,7 +110,7 @@ class Pricer:
         """(N, N): the price of the transfer into unit j sent a → b: its seconds times what a second of it
         costs (its latency's weight, and the sender's power at the energy row's price)."""
         ar, k = self.ar, self.ar.kernel
-        per_s = (ar.lat_w + prices.energy * k.transmit_w)[:, None]
+        per_s = (ar.lat_w + (prices.energy + ar.price) * k.transmit_w)[:, None]
         return k.link_fixed_s * per_s + k.in_bytes[j] * (k.sec_per_byte * per_s)
 
     def walk(self) -> list[np.ndarray]:

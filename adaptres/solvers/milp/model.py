@@ -169,14 +169,19 @@ def computation_and_energy(m: pyo.ConcreteModel, d: Data) -> None:
         """Eq 14: the multiplications a device does in this step ≤ C_i."""
         return sum(d.macs_term(m, r, j, i) for r in m.R for j in m.J) / GMAC <= devs[i].compute_macs / GMAC
 
-    @m.Constraint(m.I)
-    def energy(m, i):
-        """Eqs 17, 19: p_compute · computing time + p_transmit · sending time ≤ B_i."""
+    @m.Expression(m.I)
+    def energy_used(m, i):
+        """Eq 19: p_compute · computing time + p_transmit · sending time of device i in this step."""
         comp = sc.kernel.time_of(sum(d.macs_term(m, r, j, i) for r in m.R for j in m.J), i)
         send = sum(d.t_out[j, i, k] * m.f[r, j, i, k] for r in m.R for j in range(d.M - 1) for k in range(d.N) if k != i)
         send += sum(d.t_in[i, k] * m.x[r, 0, k] for r in m.R if sc.requests[r].source == i
                     for k in range(d.N) if k != i)
-        return sc.kernel.energy(comp, send, i) <= devs[i].energy_j
+        return sc.kernel.energy(comp, send, i)
+
+    @m.Constraint(m.I)
+    def energy(m, i):
+        """Eq 17: a device's energy in this step ≤ B_i."""
+        return m.energy_used[i] <= devs[i].energy_j
 
 
 def accuracy(m: pyo.ConcreteModel, d: Data) -> None:
