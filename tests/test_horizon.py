@@ -2,9 +2,11 @@
 energy in every solver's objective, the horizon-aware controller and the ``simulate`` command."""
 import dataclasses
 
+import pandas as pd
 import pytest
 from optim_helpers import brute_force, small_scenario, solve
 
+from adaptres import solvers
 from adaptres.problem import formulas
 from adaptres.problem.evaluate import evaluate
 from adaptres.problem.plan import Assignment, Plan
@@ -94,3 +96,79 @@ def test_the_tie_break_never_raises_the_objective():
                 if method == "colgen":
                     assert tied.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
                     assert tied.metrics["violations"] == 0
+
+
+# ---------------------------------------------------------------------------- the controllers
+def test_controller_parameters_are_checked():
+    from adaptres.experiments import controller
+    for bad in (-1.0, 0.0, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(controller.ControllerError, match="^v: "):
+            controller.Params(v=bad)
+    with pytest.raises(controller.ControllerError, match="^controller: "):
+        controller.make("oracle", 3, 10)
+
+
+def test_notebook_parameter_v_is_checked():
+    from adaptres.report.notebook import problems
+    assert problems(v=None) == [] and problems(v=5.0) == []
+    assert problems(v=-1.0)[0].startswith("v: ") and problems(v=float("nan"))[0].startswith("v: ")
+    assert problems(steps=0)[0].startswith("steps: ")
+
+
+def test_drift_plus_penalty_deficits_and_prices():
+    """The deficit grows by what a device spent beyond its battery over the steps left, never below 0; the
+    price is deficit / V; a step with no deficit is asked as it is."""
+    from adaptres.experiments import controller
+    c = controller.Horizon(2, steps=4, params=controller.Params(v=10.0))
+    sc = small_scenario(2, n_requests=1)
+    assert c.scenario(sc, 0) is sc
+    c.observe(0, spent=[30.0, 1.0], battery=[40.0, 40.0])  # shares 10 J each
+    assert c.deficit.tolist() == [20.0, 0.0]
+    asked = c.scenario(sc, 1)
+    assert asked.energy_price == (2.0, 0.0) and asked.devices == sc.devices
+    c.observe(1, spent=[0.0, 0.0], battery=[10.0, 39.0])  # 3 steps left: shares 10/3 and 13
+    assert c.deficit == pytest.approx([20.0 - 10.0 / 3, 0.0])
+
+
+def test_a_horizon_scores_eq5_and_is_deterministic():
+    """``sim.run`` under the horizon controller: its rows score the plans on Eq 5 alone (the price is
+    the controller's, not the paper's), add the controller's time and prices, and the same seed gives
+    the same rows."""
+    from adaptres.experiments import horizon
+    st = horizon.setting("fast", "V-B", n_devices=3)
+    opts = solvers.Options(time_limit=10, rel_gap=1e-2, max_nodes=50)
+    a = horizon.run(st, 5, seed=1, controller="horizon", method="colgen_round", options=opts)
+    b = horizon.run(st, 5, seed=1, controller="horizon", method="colgen_round", options=opts)
+    cols = ["n_requests", "served", "objective", "energy_j", "price_mean", "battery_0", "battery_2"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    assert a["price_mean"].gt(0).any() and a["violations"].eq(0).all()
+    unserved = a["n_requests"] - a["served"]
+    assert (a["objective"] >= 10 * unserved - 1e-9).all() and (a["objective"] <= 10 * unserved + 1).all()
+    assert a["battery_0"].is_monotonic_decreasing
+
+
+def test_simulate_command(capsys, tmp_path):
+    import json
+
+    from cli_helpers import cli
+
+    from adaptres.io import read_header
+    out = tmp_path / "rows.csv"
+    rc, text, err = cli(["simulate", "--profile", "fast", "--section", "V-D", "--steps", 3, "--seed", 2,
+                         "--controller", "horizon", "--devices", 3, "--out", out, "--quiet"], capsys)
+    assert rc == 0, err
+    doc = json.loads(text)
+    rows = pd.read_csv(out, comment="#")
+    assert len(rows) == 3 and doc["requests"] == rows["n_requests"].sum() and doc["served"] == rows["served"].sum()
+    meta = read_header(out)
+    assert meta["controller"] == "horizon" and meta["section"] == "V-D" and meta["seed"] == "2" and "commit" in meta
+
+
+@pytest.mark.parametrize("flags, words", [(["--steps", 0], "--steps"), (["--v", -1], "--v"), (["--v", "nan"], "--v"),
+                                          (["--seed", -1], "--seed"), (["--method", "oracle"], "--method"),
+                                          (["--controller", "oracle"], "--controller"), (["--devices", 0], "--devices")])
+def test_simulate_refuses_bad_flags(capsys, tmp_path, flags, words):
+    from cli_helpers import cli, refused
+    out = tmp_path / "rows.csv"
+    refused(cli(["simulate", "--profile", "fast", *flags, "--out", out], capsys), words)
+    assert not out.exists()
