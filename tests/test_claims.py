@@ -19,7 +19,7 @@ def runs_along(x, order, **series):
 
 def verdicts(df, reading="per step"):
     """Each figure's verdict: per step where the claim is read both ways, else its one reading."""
-    df = df[(df["reading"] == reading) | ~df["figure"].duplicated(keep=False)]
+    df = claims.read(df, reading)
     return dict(zip(df["figure"], df["held"]))
 
 
@@ -151,3 +151,19 @@ def test_side_by_side_aligns_shifted_thresholds_on_the_papers(tmp_path):
     t = side_by_side([run("cpu-dropaware", -15.49), run("cpu", -14.29)])
     assert len(t) == 4 and not t.isna().any().any() and t.index.names[0] == "A_th (paper)"
     assert sorted(set(t.index.get_level_values(0))) == [70.0, 80.0]
+
+
+def test_the_report_counts_each_claim_once_per_reading(tmp_path):
+    """A claim read both ways counts in each reading with its own verdict; a claim read one way counts in
+    both with its one verdict; tables (and controllers) are counted apart."""
+    import json
+
+    from adaptres.report.study import _claims_table
+    note = {"[t] 7(a) accuracy rises (per request)": "held: x", "[t] 7(e) energy falls (per step)": "not held: y",
+            "[t] 7(e) energy falls (per request)": "held: z", "[t, horizon] 7(a) accuracy rises (per request)": "held: w",
+            "commit": "abc"}
+    path = tmp_path / "05_eval_battery.json"
+    path.write_text(json.dumps(note))
+    head = _claims_table([path])[1]
+    assert "1 of 2 held on the t table, read per step" in head and "2 of 2 held on the t table, read per request" in head
+    assert "1 of 1 held on the t, horizon table" in head

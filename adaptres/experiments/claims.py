@@ -52,6 +52,13 @@ def both(runs: pd.DataFrame, x: str, order: list, metric: str, direction: int, f
             trend(runs, x, order, PER_REQUEST[metric], direction, figure, claim)]
 
 
+def read(checks: pd.DataFrame, reading: str) -> pd.DataFrame:
+    """One row per claim: its ``reading`` ("per step" or "per request") where it was read both ways, else
+    its one reading."""
+    both_ways = checks.duplicated(["figure", "paper"], keep=False)
+    return checks[~both_ways | (checks["reading"] == reading)]
+
+
 def fig6(runs: pd.DataFrame, full_accuracy: float) -> pd.DataFrame:
     """§V-A: the weights (α, β) against accuracy and resources, per accuracy threshold."""
     rows = []

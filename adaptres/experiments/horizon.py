@@ -106,18 +106,42 @@ def compare(profile: str, out: str | Path | None = None, progress: bool = True, 
     frames = [done] if len(done) else []
     have = set(zip(done["section"], done["arm"], done["seed"])) if len(done) else set()
     todo = [(sec, arm, s) for sec, _ in H.points for arm, _, _ in ARMS for s in seeds if (sec, arm, s) not in have]
-    pbar = bar(total=len(todo), desc="horizons", progress=progress)
-    for n, (sec, arm, seed) in enumerate(todo):
-        ctl, method = next((c, m) for a, c, m in ARMS if a == arm)
-        pbar.set_postfix_str(f"{sec} {arm} seed {seed}")
-        st = setting(profile, sec)
-        frames.append(run(st, steps, seed, ctl, method or H.method, opts, params).assign(arm=arm))
+    pbar = bar(total=len(todo), desc=f"horizons{' (Ray)' if H.engine == 'ray' else ''}", progress=progress)
+    for n, df in enumerate(_runs(profile, todo, steps, H.method, opts, params, H.engine)):
+        frames.append(df)
         pbar.update()
         if out is not None:
-            write_table(pd.concat(frames, ignore_index=True), out,
+            write_table(_ordered(pd.concat(frames, ignore_index=True)), out,
                         provenance(**keys, status="complete" if n == len(todo) - 1 else "partial"), float_format="%.12g")
     pbar.close()
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return _ordered(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
+
+
+def _ordered(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows by section, arm (in ``ARMS``' order), seed and step, whatever order the runs finished in."""
+    arm = df["arm"].map({a: i for i, (a, _, _) in enumerate(ARMS)})
+    return df.assign(_a=arm).sort_values(["section", "_a", "seed", "step"]).drop(columns="_a").reset_index(drop=True)
+
+
+def _one(profile: str, sec: str, arm: str, seed: int, steps: int, method: str, opts, params) -> pd.DataFrame:
+    """One arm's horizon on one section for one seed."""
+    ctl, own = next((c, m) for a, c, m in ARMS if a == arm)
+    return run(setting(profile, sec), steps, seed, ctl, own or method, opts, params).assign(arm=arm)
+
+
+def _runs(profile: str, todo, steps: int, method: str, opts, params, engine: str):
+    """The horizons' rows as they finish: one after another, or as Ray tasks (one CPU each, like the sweeps)."""
+    if engine == "serial" or not todo:
+        for sec, arm, seed in todo:
+            yield _one(profile, sec, arm, seed, steps, method, opts, params)
+        return
+    from .. import cluster
+    ray = cluster.start(None)
+    task = ray.remote(num_cpus=1, max_retries=2)(_one)
+    pending = [task.remote(profile, sec, arm, seed, steps, method, opts, params) for sec, arm, seed in todo]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
 
 
 def initial_batteries(profile: str) -> dict[str, list[float]]:

@@ -112,6 +112,7 @@ class Horizon:
     method: str
     time_limit: float
     v: float
+    engine: str  # the horizons as Ray tasks (one CPU each) or one after another
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ RUNTIME_CPU = Runtime(n_devices=10, n_requests=6, seed=0, seeds=(0, 1, 2), kills
 HORIZON_CPU = Horizon(points=(("V-B", (("battery_j", (50, 100)),)),
                               ("V-D", (("battery_j", (50, 100)), ("compute_g", (0.7, 1.4))))),
                       table="cpu-dropaware", n_devices=10, steps=30, seeds=(0, 1, 2), method="colgen_round",
-                      time_limit=20.0, v=20.0)
+                      time_limit=20.0, v=20.0, engine="ray")
 
 LIVE_CPU = Live(section="V-B", n_devices=6, steps=20, seeds=(0, 1, 2), failure_steps=6, fail=("2@2:0.5",),
                 cut=("0-3@1:0.3",), method="colgen_round")
@@ -173,7 +174,7 @@ PROFILES: dict[str, Profile] = {
                         method="colgen_round"),
         live=Live(section="V-B", n_devices=3, steps=3, seeds=(0,), failure_steps=3, fail=("1@2:0.3",),
                   cut=("0-2@1:0.3",), method="colgen_round"),
-        horizon=dataclasses.replace(HORIZON_CPU, n_devices=4, steps=12, seeds=(0,), time_limit=10.0),
+        horizon=dataclasses.replace(HORIZON_CPU, n_devices=4, steps=12, seeds=(0,), time_limit=10.0, engine="serial"),
         sim=Sim(table="224", compare_table="cpu", n_devices=4, steps=3, seeds=(0, 1), method="colgen_round",
                 time_limit=20.0, engine="serial", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 1.0),
                 thresholds=(70.0, 80.0), battery_j=((5, 10), (800, 1000)), lams=(1.0, 3.0),

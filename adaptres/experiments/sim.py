@@ -192,7 +192,8 @@ ENGINES = ("serial", "ray")
 def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds, steps: int, base: dict | None = None,
           method: str = "relaxed", options: solvers.Options | None = None, out: str | Path | None = None,
           meta: dict | None = None, progress: bool = True, replay: bool = False, scale: Scale = Scale(),
-          engine: str = "serial", address: str | None = None) -> pd.DataFrame:
+          engine: str = "serial", address: str | None = None, controller: str = "myopic",
+          params=None) -> pd.DataFrame:
     """Simulate every sweep point (a dict of overrides of ``base``, itself over ``PAPER_SETTING``)
     for every seed; one row per (point, seed, step) with the point's settings as columns.
 
@@ -202,7 +203,8 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
     where it was. A finished run with the same inputs is simulated again unless ``replay``, which
     reads it back (``df.attrs["replayed"]`` then names the file). ``engine="ray"`` runs the
     (point, seed) runs as Ray tasks, one per CPU, on a local Ray or the cluster at ``address``
-    (``adaptres`` installed on its nodes); the rows are the serial loop's.
+    (``adaptres`` installed on its nodes); the rows are the serial loop's. ``controller`` (with its
+    ``params``, ``experiments.controller``) sets what each step's solver is asked in every run.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -211,16 +213,19 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
     for p in points:
         setting(base, p)  # every point checked before any work
     solver_for(method, opts)
+    from . import controller as control
+    control.make(controller, 1, steps, params)  # a bad controller fails here, not in the first run
     keys = {"method": method, "time_limit": opts.time_limit, "rel_gap": opts.rel_gap, "warm_start": opts.warm_start,
             "max_nodes": opts.max_nodes, "steps": steps, "base": repr(sorted(base.items())),
             "points": repr([sorted(p.items()) for p in points]), "code_sha256": code_hash(),
-            **({} if scale.identity else {"scale": repr(scale)}), **(meta or {})}
+            **({} if scale.identity else {"scale": repr(scale)}),
+            **({} if controller == "myopic" else {"controller": controller, "params": repr(params)}), **(meta or {})}
     done, finished = _saved(out, keys, replay)
     frames = [done] if len(done) else []
     have = set(zip(done["point"], done["seed"])) if len(done) else set()
     todo = [(p, s) for p in range(len(points)) for s in seeds if (p, s) not in have]
     pbar = bar(total=len(todo), desc=f"sweep ({method}{', Ray' if engine == 'ray' else ''})", progress=progress)
-    args = (units, configs, base, points, steps, method, opts, scale)
+    args = (units, configs, base, points, steps, method, opts, scale, controller, params)
     for n, df in enumerate(_runs(todo, args, engine, address, pbar)):
         frames.append(df)
         pbar.update()
@@ -238,12 +243,15 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["point", "seed", "step"]).reset_index(drop=True) if len(df) else df
 
 
-def run_point(units, configs, base, points, steps, method, opts, scale, p: int, seed: int) -> pd.DataFrame:
+def run_point(units, configs, base, points, steps, method, opts, scale, controller, params, p: int,
+              seed: int) -> pd.DataFrame:
     """One (point, seed) run of a sweep, its rows labelled with the point's settings."""
+    from . import controller as control
     s = setting(base, points[p])
     name = ", ".join(f"{k}={label(v)}" for k, v in points[p].items())
+    ctl = None if controller == "myopic" else control.make(controller, s["n_devices"], steps, params)
     df = run(units, configs, point_devices(s, scale), steps, s["lam"], _seeded(solver_for(method, opts), method, opts, seed),
-             seed=seed, progress=False, scale=scale, **{k: s[k] for k in SCENARIO_KEYS})
+             seed=seed, progress=False, scale=scale, controller=ctl, **{k: s[k] for k in SCENARIO_KEYS})
     cols = {"point": p, "seed": seed, "label": name, **{k: label(v) if isinstance(v, (tuple, list)) else v
                                                          for k, v in s.items()}}
     return df.assign(**cols)

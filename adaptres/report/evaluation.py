@@ -16,7 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..experiments import profiles, sections, sim
+from ..experiments import claims, profiles, sections, sim
 from ..io import git_commit
 from ..paths import relative, results_path
 from . import plots
@@ -38,6 +38,7 @@ class SectionRun:
     results: Path  # the per-step CSV
     figures: dict = field(default_factory=dict)  # "sweep" -> plots.Saved: the section's figure
     replayed: str | None = None  # the file read back instead of simulating (replay=True)
+    controller: str = "myopic"  # what each step's solver was asked (``experiments.controller``)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -70,13 +71,15 @@ class SectionRun:
 
     def note(self) -> dict:
         """The key numbers for the main job's report, with what was reused."""
-        held = self.checks["held"].eq("held").sum()
+        step, req = (claims.read(self.checks, r) for r in ("per step", "per request"))
+        held = (f"{step['held'].eq('held').sum()}/{len(step)} read per step, "
+                f"{req['held'].eq('held').sum()}/{len(req)} per served request")
         reused = [f"accuracy table {self.table_meta['table']} (device {self.table_meta.get('device')}, "
                   f"commit {self.table_meta.get('commit')})"]
         if self.replayed:
             reused.append(f"per-step results {relative(self.replayed)} (replayed, not simulated)")
-        tag = f"[{self.settings.table}] "
-        return {f"{tag}claims_held": f"{held}/{len(self.checks)}",
+        tag = f"[{self.settings.table}{'' if self.controller == 'myopic' else ', ' + self.controller}] "
+        return {f"{tag}claims_held": held,
                 **{f"{tag}{r.figure} {r.paper} ({r.reading})": f"{r.held}: {r['this run']}"
                    for _, r in self.checks.iterrows()},
                 f"{tag}steps": len(self.steps), f"{tag}mean_solve_s": round(float(self.steps.solve_s.mean()), 2),
@@ -84,25 +87,33 @@ class SectionRun:
 
 
 def run_section(section: str, profile: str, steps: int | None = None, seeds=None, time_limit: float | None = None,
-                replay: bool = False, progress: bool = True, table: str | None = None) -> SectionRun:
+                replay: bool = False, progress: bool = True, table: str | None = None,
+                controller: str | None = None) -> SectionRun:
     """Sweep one evaluation section in a profile (``steps``, ``seeds``, ``time_limit``, ``table``: the
-    profile's unless given), then summarise it, draw and save its figure and check the paper's claims."""
+    profile's unless given), then summarise it, draw and save its figure and check the paper's claims.
+    ``controller`` "horizon" runs every step under the horizon-aware controller (the profile's V; its
+    results and figure are named with ``-horizon``); None or "myopic": each step on its own, the paper's."""
     sec = sections.get(section)
     units, configs, meta, S = sim.inputs(profile, steps=steps, seeds=None if seeds is None else tuple(seeds),
                                          time_limit=time_limit, table=table)
     shift = S.threshold_shift
     points = [sections.shifted(p, shift) for p in sec.points(S)]
     other = "" if table is None or table == profiles.get(profile).sim.table else f"-{table}"
+    controller = controller or "myopic"
+    if controller != "myopic":
+        other += f"-{controller}"
+    from ..experiments.controller import Params
     out = results_path(sec.notebook + other, profile)
     df = sim.sweep(units, configs, points, S.seeds, S.steps,
                    base=sections.shifted({"n_devices": S.n_devices, **sec.base}, shift), method=S.method,
                    options=profiles.solver_options(S), out=out, scale=S.scale,
                    meta={"table_sha256": meta["table_sha256"], "n_devices": S.n_devices}, progress=progress,
-                   replay=replay, engine=S.engine)
+                   replay=replay, engine=S.engine, controller=controller,
+                   params=Params(v=profiles.get(profile).horizon.v))
     runs = sim.summarise(df)
     order = sec.order(points)
     res = SectionRun(sec, profile, S, meta, df, runs, sec.claims(runs, order, float(meta["full_accuracy"])), out,
-                     replayed=df.attrs.get("replayed"))
+                     replayed=df.attrs.get("replayed"), controller=controller)
     if sec.hue == "A_th":
         runs["A_th"] = runs["accuracy_threshold"].map(lambda v: f"{v:g} %")
     fig = plots.sweep_figure(runs, sec.x, metrics=sec.metrics, hue=sec.hue, xlabel=sec.xlabel,
@@ -115,15 +126,15 @@ def run_section(section: str, profile: str, steps: int | None = None, seeds=None
 
 def run_sections(section: str, profile: str, steps: int | None = None, seeds=None, time_limit: float | None = None,
                  replay: bool = False, progress: bool = True, table: str | None = None,
-                 compare_with: str | None = None) -> list[SectionRun]:
+                 compare_with: str | None = None, controller: str | None = None) -> list[SectionRun]:
     """``run_section`` on the profile's accuracy table (or ``table``), then again on ``compare_with``
     (None: the profile's ``compare_table``, "" for none), so that the paper's claims are checked on both."""
     from ..experiments import profiles
     if compare_with is None:
         compare_with = profiles.get(profile).sim.compare_table
-    runs = [run_section(section, profile, steps, seeds, time_limit, replay, progress, table)]
+    runs = [run_section(section, profile, steps, seeds, time_limit, replay, progress, table, controller)]
     if compare_with and compare_with != runs[0].settings.table:
-        runs.append(run_section(section, profile, steps, seeds, time_limit, replay, progress, compare_with))
+        runs.append(run_section(section, profile, steps, seeds, time_limit, replay, progress, compare_with, controller))
     return runs
 
 
@@ -132,8 +143,9 @@ def claims_side_by_side(runs: list[SectionRun]) -> pd.DataFrame:
     cols = {}
     for r in runs:
         c = r.checks.set_index(["figure", "paper", "reading"])
-        cols[(r.settings.table, "verdict")] = c["held"]
-        cols[(r.settings.table, "this run")] = c["this run"]
+        name = r.settings.table + ("" if r.controller == "myopic" else f", {r.controller}")
+        cols[(name, "verdict")] = c["held"]
+        cols[(name, "this run")] = c["this run"]
     return pd.DataFrame(cols)
 
 

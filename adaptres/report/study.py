@@ -239,18 +239,29 @@ def publish_run(profile: str) -> Path:
 
 
 def _claims_table(notes: list[Path]) -> list[str]:
-    """The paper's claims from the notebooks' notes, counted per accuracy table: a note's key
-    ``[table] 6(a) ...`` names the table a claim was checked on (no prefix: the notebook's only one)."""
+    """The paper's claims from the notebooks' notes, counted per accuracy table (and controller) and per
+    reading: a note's key ``[table] 6(a) ... (per step)`` names the table a claim was checked on (no
+    prefix: the notebook's only one) and how it was read (per step, or per served request)."""
     claims = [(path.stem, k, v) for path in notes for k, v in json.loads(path.read_text()).items()
               if isinstance(v, str) and v.split(":")[0] in ("held", "not held", "n/a")]
     if not claims:
         return []
     table_of = lambda k: k[1:k.index("]")] if k.startswith("[") else ""
-    counts = {}
+    readings = ("per step", "per request")
+    reading_of = lambda k: next((r for r in readings if k.endswith(f" ({r})")), "")
+    # each claim once per reading: its row of that reading where it was read both ways, else its one row
+    by_claim: dict[tuple[str, str], dict[str, str]] = {}
     for _, k, v in claims:
-        held, total = counts.get(table_of(k), (0, 0))
-        counts[table_of(k)] = (held + v.startswith("held"), total + 1)
-    head = "; ".join(f"{h} of {n} held" + (f" on the {t} table" if t else "") for t, (h, n) in counts.items())
+        r = reading_of(k)
+        by_claim.setdefault((table_of(k), k[:len(k) - len(r) - 3] if r else k), {})[r] = v
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    for (t, _), rows in by_claim.items():
+        for r in readings if any(x in rows for x in readings) else ("",):
+            v = rows.get(r, next(iter(rows.values())))
+            held, total = counts.get((t, r), (0, 0))
+            counts[(t, r)] = (held + v.startswith("held"), total + 1)
+    head = "; ".join(f"{h} of {n} held" + (f" on the {t} table" if t else "") + (f", read {r}" if r else "")
+                     for (t, r), (h, n) in counts.items())
     lines = ["", f"## The paper's claims: {head}", "", "| notebook | claim | verdict | this run |", "|---|---|---|---|"]
     for nb, k, v in claims:
         verdict, _, shows = v.partition(": ")
