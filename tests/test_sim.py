@@ -178,3 +178,26 @@ def test_sweep_on_ray_gives_the_serial_rows_and_resumes(tmp_path, ray_session):
     pd.testing.assert_frame_equal(resumed[cols], serial[cols], check_dtype=False, rtol=1e-10)
     with pytest.raises(ValueError, match="engine: must be one of serial, ray"):
         sim.sweep(costs, configs, points, [0], engine="dask", **kw)
+
+
+def test_a_sweep_under_the_horizon_controller(tmp_path):
+    """A sweep's runs under the horizon controller: the controller's columns in the rows, its name and
+    parameters in the provenance (so that a myopic run is never read back for it), the per-request
+    readings in the summary; a bad controller is refused before any work."""
+    from adaptres.experiments import controller
+    costs, configs, _ = _parts(seed=6)
+    out = tmp_path / "sweep.csv"
+    kw = dict(steps=3, base={"n_devices": 2}, method="colgen", options=Options(time_limit=30), out=out, progress=False)
+    df = sim.sweep(costs, configs, [{"battery_j": (5, 10)}], [0], controller="horizon",
+                   params=controller.Params(v=5.0), **kw)
+    assert {"control_s", "price_mean"} <= set(df.columns) and df["violations"].eq(0).all()
+    header = read_header(out)
+    assert header["controller"] == "horizon" and "v=5.0" in header["params"]
+    myopic = sim.sweep(costs, configs, [{"battery_j": (5, 10)}], [0], replay=True, **kw)
+    assert myopic.attrs["replayed"] is None and "price_mean" not in myopic.columns
+    runs = sim.summarise(df)
+    served = df["served"].sum()
+    if served:
+        assert runs["energy_j_req"].iloc[0] == pytest.approx(df["energy_j"].sum() / served)
+    with pytest.raises(controller.ControllerError, match="controller"):
+        sim.sweep(costs, configs, [{"lam": 1.0}], [0], controller="oracle", **kw)

@@ -180,6 +180,8 @@ def _saved(out, keys: dict, replay: bool) -> tuple[pd.DataFrame, bool]:
     meta = read_header(out)
     if not all(meta.get(k) == str(v) for k, v in keys.items()):
         return pd.DataFrame(), False
+    if meta.get("controller", "myopic") != keys.get("controller", "myopic"):  # named only when not myopic
+        return pd.DataFrame(), False
     finished = meta.get("status", "complete") == "complete"
     if finished and not replay:
         return pd.DataFrame(), False
