@@ -56,6 +56,8 @@ def _step_row(t: int, sc: Scenario, plan: Plan, battery_before: list[float]) -> 
            "violations": len(ev.violations), "status": plan.status, "solve_s": plan.solve_s,
            "gap": plan.gap, "battery_min_j": min(battery_before), "battery_total_j": float(sum(battery_before)),
            "devices_exhausted": int(sum(b <= 0 for b in battery_before))}
+    served = m["served"]  # the per-step totals per served request (NaN when none was served)
+    row.update({f"{k}_req": row[k] / served if served else np.nan for k in ("energy_j", "shared_bytes", "macs")})
     return row, ev.devices
 
 
