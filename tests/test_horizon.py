@@ -81,6 +81,7 @@ def test_constructed_ties_go_to_the_lower_latency_plan(method):
     assert set(plan.requests[0].placement.values()) == {0}
 
 
+@pytest.mark.slow
 def test_the_tie_break_never_raises_the_objective():
     """On random steps of both α regimes, every method's objective with the tie-break is at most its
     objective without (the stage keeps configurations and accepts only moves that do not raise it), and the
@@ -130,6 +131,7 @@ def test_drift_plus_penalty_deficits_and_prices():
     assert c.deficit == pytest.approx([20.0 - 10.0 / 3, 0.0])
 
 
+@pytest.mark.slow
 def test_a_horizon_scores_eq5_and_is_deterministic():
     """``sim.run`` under the horizon controller: its rows score the plans on Eq 5 alone (the price is
     the controller's, not the paper's), add the controller's time and prices, and the same seed gives

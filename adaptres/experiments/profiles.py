@@ -132,8 +132,9 @@ class Profile:
 # The §V sweeps solve every step by the column-generation LP rounded: 0.0 % above the optimum on median in
 # notebook 03, against 10 % for relaxation + Algorithm 1; a tenth of a second a step, with a bound. Proving
 # every step with colgen did not fit the main job (57 s on one step of 04 and over 8 min on one (point,
-# seed)); the 200-node budget keeps the integer master's part deterministic. The batteries a request costs
-# about 17 J of, so the paper's 800/1000 J never bind within a few steps: the sweep goes down to where they do.
+# seed)); the 200-node budget keeps the integer master's part deterministic. A served request costs
+# 9-18 J of the batteries (notebook 10, ties broken), so the paper's 800/1000 J never bind within a few steps:
+# the sweep goes down to where they do.
 SIM_CPU = Sim(table="cpu-dropaware", compare_table="cpu", n_devices=10, steps=10, seeds=(0, 1, 2), method="colgen_round",
               time_limit=60.0, engine="ray", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 0.5, 1.0),
               thresholds=(60.0, 70.0, 80.0), battery_j=((5, 10), (10, 20), (20, 40), (50, 100), (800, 1000)),
