@@ -174,3 +174,16 @@ def test_simulate_refuses_bad_flags(capsys, tmp_path, flags, words):
     out = tmp_path / "rows.csv"
     refused(cli(["simulate", "--profile", "fast", *flags, "--out", out], capsys), words)
     assert not out.exists()
+
+
+def test_an_infeasible_plan_is_left_as_the_method_made_it():
+    """The tie-break moves requests of feasible plans only: a plan that breaks a capacity keeps its
+    violations and its status (a heuristic that ran out of time still says so)."""
+    from adaptres.solvers._ties import break_ties
+    sc = tied_scenario()
+    tight = [dataclasses.replace(d, compute_macs=1e3) for d in sc.devices]
+    bad = Scenario.from_dict({**sc.to_dict(), "devices": [dataclasses.asdict(d) for d in tight]})
+    names = bad.unit_names
+    zigzag = (Assignment(True, 0, {n: j % 2 for j, n in enumerate(names)}),)
+    assert evaluate(bad, Plan("x", zigzag)).violations
+    assert break_ties(bad, zigzag) == (zigzag, 0)

@@ -6,7 +6,7 @@ crossed at every block. This stage makes the choice explicit and the same for ev
 served request keeps its configuration (so its accuracy, and whether it is served, are unchanged) and
 is moved to the placement of lowest latency, then lowest energy, that fits what the other requests
 leave on the devices; a move is kept only when the whole plan stays feasible and its objective does
-not rise. The objective can therefore only fall (with α > 0 latency is part of it): a proven bound
+not rise. An infeasible plan is left as the method made it (its violations are the method's to report). The objective can therefore only fall (with α > 0 latency is part of it): a proven bound
 stays a bound, and the primary optimum is never traded for a tie.
 
 The placements come from the column generation's pricing pass (``cg.pricing``: a shortest path over
@@ -58,6 +58,9 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
     served = [r for r, q in enumerate(requests) if q.served]
     if not served or sc.n_devices < 2:
         return requests, 0
+    ev = evaluate(sc, Plan("ties", tuple(requests)))
+    if ev.violations:  # ties are broken between feasible plans; an infeasible one is the method's to report
+        return requests, 0
     ar = copy.copy(Arrays(sc))
     ar.lat_w, ar.price = 1.0, np.zeros(ar.N)  # columns priced in seconds of latency ...
     names = sc.unit_names
@@ -69,7 +72,6 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
     prices.energy = np.full(ar.N, ENERGY_S_PER_J)  # ... plus a microsecond per joule
     pricer = Pricer(ar)
     current = list(requests)
-    ev = evaluate(sc, Plan("ties", tuple(current)))
     moves = 0
     for _ in range(PASSES):
         moved = False
@@ -87,7 +89,7 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
             trial = current[:]
             trial[r] = Assignment(True, new.k, dict(zip(names, new.place)))
             ev_new = evaluate(sc, Plan("ties", tuple(trial)))
-            if len(ev_new.violations) > len(ev.violations) or ev_new.objective > ev.objective + TOL * max(1.0, abs(ev.objective)):
+            if ev_new.violations or ev_new.objective > ev.objective + TOL * max(1.0, abs(ev.objective)):
                 continue
             current, ev, cols[r], uses[r] = trial, ev_new, new, _use(ar, new)
             moves, moved = moves + 1, True
