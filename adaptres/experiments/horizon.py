@@ -102,12 +102,12 @@ def compare(profile: str, out: str | Path | None = None, progress: bool = True, 
     opts = solvers.Options(time_limit=H.time_limit, rel_gap=1e-2, max_nodes=200)
     keys = {"profile": profile, "steps": steps, "seeds": repr(seeds), "v": params.v, "method": H.method,
             "points": repr(H.points), "n_devices": H.n_devices, "code_sha256": sim.code_hash()}
-    done, _ = sim._saved(out, keys, replay=True) if out is not None else (pd.DataFrame(), False)
+    done, _ = sim.saved(out, keys, replay=True)
     frames = [done] if len(done) else []
     have = set(zip(done["section"], done["arm"], done["seed"])) if len(done) else set()
     todo = [(sec, arm, s) for sec, _ in H.points for arm, _, _ in ARMS for s in seeds if (sec, arm, s) not in have]
     pbar = bar(total=len(todo), desc=f"horizons{' (Ray)' if H.engine == 'ray' else ''}", progress=progress)
-    for n, df in enumerate(_runs(profile, todo, steps, H.method, opts, params, H.engine)):
+    for n, df in enumerate(sim.tasks(_one, (profile, steps, H.method, opts, params), todo, H.engine)):
         frames.append(df)
         pbar.update()
         if out is not None:
@@ -123,25 +123,10 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(_a=arm).sort_values(["section", "_a", "seed", "step"]).drop(columns="_a").reset_index(drop=True)
 
 
-def _one(profile: str, sec: str, arm: str, seed: int, steps: int, method: str, opts, params) -> pd.DataFrame:
+def _one(profile: str, steps: int, method: str, opts, params, sec: str, arm: str, seed: int) -> pd.DataFrame:
     """One arm's horizon on one section for one seed."""
     ctl, own = next((c, m) for a, c, m in ARMS if a == arm)
     return run(setting(profile, sec), steps, seed, ctl, own or method, opts, params).assign(arm=arm)
-
-
-def _runs(profile: str, todo, steps: int, method: str, opts, params, engine: str):
-    """The horizons' rows as they finish: one after another, or as Ray tasks (one CPU each, like the sweeps)."""
-    if engine == "serial" or not todo:
-        for sec, arm, seed in todo:
-            yield _one(profile, sec, arm, seed, steps, method, opts, params)
-        return
-    from .. import cluster
-    ray = cluster.start(None)
-    task = ray.remote(num_cpus=1, max_retries=2)(_one)
-    pending = [task.remote(profile, sec, arm, seed, steps, method, opts, params) for sec, arm, seed in todo]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(ready[0])
 
 
 def initial_batteries(profile: str) -> dict[str, list[float]]:

@@ -174,7 +174,7 @@ def code_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def _saved(out, keys: dict, replay: bool) -> tuple[pd.DataFrame, bool]:
+def saved(out, keys: dict, replay: bool) -> tuple[pd.DataFrame, bool]:
     """Rows saved at ``out`` for the same inputs: those of an unfinished run (resumed), or a finished
     run's when ``replay``. Returns (rows, whether the run was finished)."""
     if out is None or not Path(out).is_file():
@@ -224,13 +224,13 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
             "points": repr([sorted(p.items()) for p in points]), "code_sha256": code_hash(),
             **({} if scale.identity else {"scale": repr(scale)}),
             **({} if controller == "myopic" else {"controller": controller, "params": repr(params)}), **(meta or {})}
-    done, finished = _saved(out, keys, replay)
+    done, finished = saved(out, keys, replay)
     frames = [done] if len(done) else []
     have = set(zip(done["point"], done["seed"])) if len(done) else set()
     todo = [(p, s) for p in range(len(points)) for s in seeds if (p, s) not in have]
     pbar = bar(total=len(todo), desc=f"sweep ({method}{', Ray' if engine == 'ray' else ''})", progress=progress)
     args = (units, configs, base, points, steps, method, opts, scale, controller, params)
-    for n, df in enumerate(_runs(todo, args, engine, address, pbar)):
+    for n, df in enumerate(tasks(run_point, args, todo, engine, address)):
         frames.append(df)
         pbar.update()
         if out is not None:
@@ -261,20 +261,21 @@ def run_point(units, configs, base, points, steps, method, opts, scale, controll
     return df.assign(**cols)
 
 
-def _runs(todo, args, engine: str, address: str | None, pbar):
-    """The runs' rows, as they finish: here one after another, or as Ray tasks (one CPU each)."""
+def tasks(fn, shared: tuple, items, engine: str, address: str | None = None):
+    """``fn(*shared, *item)`` for each of ``items``, the results as they finish: here one after another,
+    or as Ray tasks (one CPU each) on a local Ray or the cluster at ``address`` (``shared`` put in its
+    object store once)."""
     if engine == "serial":
-        for p, seed in todo:
-            pbar.set_postfix_str(f"point {p}, seed {seed}")
-            yield run_point(*args, p, seed)
+        for item in items:
+            yield fn(*shared, *item)
         return
-    if not todo:
+    if not items:
         return
     from .. import cluster
     ray = cluster.start(address)
-    task = ray.remote(num_cpus=1, max_retries=2)(run_point)
-    shared = [ray.put(a) for a in args]
-    pending = [task.remote(*shared, p, seed) for p, seed in todo]
+    task = ray.remote(num_cpus=1, max_retries=2)(fn)
+    refs = [ray.put(a) for a in shared]
+    pending = [task.remote(*refs, *item) for item in items]
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         yield ray.get(ready[0])

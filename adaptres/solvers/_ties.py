@@ -6,8 +6,9 @@ crossed at every block. This stage makes the choice explicit and the same for ev
 served request keeps its configuration (so its accuracy, and whether it is served, are unchanged) and
 is moved to the placement of lowest latency, then lowest energy, that fits what the other requests
 leave on the devices; a move is kept only when the whole plan stays feasible and its objective does
-not rise. An infeasible plan is left as the method made it (its violations are the method's to report). The objective can therefore only fall (with α > 0 latency is part of it): a proven bound
-stays a bound, and the primary optimum is never traded for a tie.
+not rise. The objective can therefore only fall (with α > 0 latency is part of it): a proven bound
+stays a bound, and the primary optimum is never traded for a tie. An infeasible plan is left as the
+method made it (its violations are the method's to report).
 
 The placements come from the column generation's pricing pass (``cg.pricing``: a shortest path over
 units × devices, every segment within what its device holds), priced in seconds of latency plus
