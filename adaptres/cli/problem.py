@@ -138,7 +138,7 @@ def cmd_simulate(args):
         write_table(df, out, provenance(profile=args.profile, section=args.section, point=repr(st.point),
                                         n_devices=len(st.devices), steps=steps, seed=args.seed,
                                         controller=args.controller, v=params.v, method=method,
-                                        table=st.table_meta["table"], code_sha256=sim.code_hash()),
+                                        table=st.table["table"], code_sha256=sim.code_hash()),
                     float_format="%.12g")
     _print({"section": args.section, "controller": args.controller, "method": method, "steps": steps,
             "seed": args.seed, "requests": int(df.n_requests.sum()), "served": int(df.served.sum()),

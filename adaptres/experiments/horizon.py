@@ -5,7 +5,6 @@ serves more over the horizon (Σ of Eq 5 with its unserved penalty, requests ser
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,34 +21,15 @@ EXHAUSTED = 0.01  # a device is exhausted below 1 % of its first battery
 ARMS = (("myopic", "myopic", None), ("Algorithm 1", "myopic", "relaxed"), ("horizon", "horizon", None))
 
 
-@dataclass(frozen=True)
-class Setting:
-    """A §V section's setting for a horizon, with the table's network and scaled devices."""
-
-    section: str
-    point: dict
-    units: object
-    configs: list
-    devices: list
-    scale: object
-    lam: float
-    scenario: dict
-    table_meta: dict
-
-
-def setting(profile: str, section: str, n_devices: int | None = None, point: dict | None = None) -> Setting:
+def setting(profile: str, section: str, n_devices: int | None = None, point: dict | None = None) -> sections.Setting:
     """The profile's horizon setting of ``section`` (its base, the profile's overrides for it, then
     ``point``'s), on the profile's horizon table."""
     H = profiles.get(profile).horizon
-    sec = sections.get(section)
-    units, configs, meta, S = sim.inputs(profile, table=H.table)
     over = {**dict(dict(H.points).get(section, ())), **(point or {})}
-    s = sections.shifted(sim.setting({**sec.base, "n_devices": n_devices or H.n_devices}, over), S.threshold_shift)
-    return Setting(section, over, units, configs, sim.point_devices(s, S.scale), S.scale, float(s["lam"]),
-                   {k: s[k] for k in sim.SCENARIO_KEYS}, meta)
+    return sections.setting_of(profile, section, n_devices or H.n_devices, over, table=H.table)
 
 
-def run(st: Setting, steps: int, seed: int, controller: str = "myopic", method: str = "colgen_round",
+def run(st: sections.Setting, steps: int, seed: int, controller: str = "myopic", method: str = "colgen_round",
         options: solvers.Options | None = None, params: control.Params | None = None,
         progress: bool = False) -> pd.DataFrame:
     """One horizon: ``sim.run``'s rows (with each device's battery before the step, ``battery_<i>``) under

@@ -5,14 +5,14 @@ which panels its figure has and which claims it checks. ``adaptres.report.evalua
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..io import check_seed
 from ..problem.generate import random_step
 from ..problem.scenario import Scenario
 from . import claims
-from .sim import inputs, label, point_devices, setting
+from .sim import SCENARIO_KEYS, inputs, label, point_devices, setting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +77,33 @@ def shifted(setting: dict, shift: float) -> dict:
     if not shift or "accuracy_threshold" not in setting:
         return setting
     return {**setting, "accuracy_threshold": round(setting["accuracy_threshold"] + shift, 4)}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A §V section's setting for steps to come: the accuracy table's network (its unit costs and
+    configurations), the §V devices scaled to it, λ and the scenario's weights and threshold."""
+
+    section: str
+    n_devices: int
+    lam: float
+    units: object
+    configs: list
+    devices: list
+    scale: object
+    scenario: dict  # alpha, beta, accuracy_threshold
+    table: dict  # the accuracy table's provenance
+    point: dict = field(default_factory=dict)  # the overrides of the section's base
+
+
+def setting_of(profile: str, section: str, n_devices: int, point: dict | None = None, table: str | None = None,
+               lam: float | None = None) -> Setting:
+    """``section``'s base setting with ``n_devices`` devices and ``point``'s overrides, on the profile's accuracy
+    table (or ``table``), its thresholds shifted by the table's full model; ``lam`` replaces λ."""
+    units, configs, meta, S = inputs(profile, table=table)
+    s = shifted(setting({**get(section).base, "n_devices": n_devices}, point or {}), S.threshold_shift)
+    return Setting(section, n_devices, float(s["lam"] if lam is None else lam), units, configs,
+                   point_devices(s, S.scale), S.scale, {k: s[k] for k in SCENARIO_KEYS}, meta, dict(point or {}))
 
 
 def get(name: str) -> Section:

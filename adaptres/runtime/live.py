@@ -97,29 +97,13 @@ def parse_cuts(specs: Sequence[str], n_devices: int, steps: int) -> list[Cut]:
     return out
 
 
-@dataclass(frozen=True)
-class Setting:
-    """What a horizon serves: a section's setting for the committed model's network."""
-
-    section: str
-    n_devices: int
-    lam: float
-    units: object
-    configs: list
-    devices: list
-    scale: object
-    scenario: dict  # alpha, beta, accuracy_threshold
-    table: dict  # the accuracy table's provenance
+Setting = sections.Setting
 
 
 def setting(section: str, n_devices: int, lam: float | None = None) -> Setting:
     """A §V section's base setting with ``n_devices`` devices, for the committed drop-aware 32-px model
     (the same inputs as the simulator's sweeps of the ``cpu`` profile)."""
-    sec = sections.get(section)
-    units, configs, meta, S = sim.inputs(trials.PROFILE)
-    s = sections.shifted(sim.setting({**sec.base, "n_devices": n_devices}, {}), S.threshold_shift)
-    return Setting(section, n_devices, float(s["lam"] if lam is None else lam), units, configs,
-                   sim.point_devices(s, S.scale), S.scale, {k: s[k] for k in sim.SCENARIO_KEYS}, meta)
+    return sections.setting_of(trials.PROFILE, section, n_devices, lam=lam)
 
 
 def simulate(st: Setting, steps: int, seed: int, method: str, options: solvers.Options | None = None) -> pd.DataFrame:
