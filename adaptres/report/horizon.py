@@ -4,6 +4,7 @@ figures, pinned counts and the note for the report."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -67,7 +68,6 @@ class HorizonRun:
 def run(profile: str, steps: int | None = None, seeds=None, v: float | None = None, progress: bool = True) -> HorizonRun:
     """Every arm on every horizon setting of the profile (``horizon.compare``, saved and resumable), the
     summaries and the figures."""
-    import dataclasses
     H = profiles.get(profile).horizon
     H = dataclasses.replace(H, **{k: x for k, x in (("steps", steps), ("seeds", None if seeds is None else tuple(seeds)),
                                                      ("v", v)) if x is not None})
