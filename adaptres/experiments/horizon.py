@@ -70,9 +70,10 @@ def summary(rows: pd.DataFrame, initial: dict[str, list[float]]) -> pd.DataFrame
 
 
 def compare(profile: str, out: str | Path | None = None, progress: bool = True, steps: int | None = None,
-            seeds=None, v: float | None = None) -> pd.DataFrame:
+            seeds=None, v: float | None = None, replay: bool = False) -> pd.DataFrame:
     """Every arm (``ARMS``) on every section of the profile's horizon settings, for every seed: the rows,
-    saved after each run (atomically, with provenance) at ``out``; a stopped run resumes where it was."""
+    saved after each run (atomically, with provenance) at ``out``; a stopped run resumes where it was, and
+    a finished one with the same inputs is simulated again unless ``replay`` (as the sweeps)."""
     H = profiles.get(profile).horizon
     steps = H.steps if steps is None else steps
     seeds = tuple(H.seeds if seeds is None else seeds)
@@ -82,7 +83,7 @@ def compare(profile: str, out: str | Path | None = None, progress: bool = True, 
     opts = solvers.Options(time_limit=H.time_limit, rel_gap=1e-2, max_nodes=200)
     keys = {"profile": profile, "steps": steps, "seeds": repr(seeds), "v": params.v, "method": H.method,
             "points": repr(H.points), "n_devices": H.n_devices, "code_sha256": sim.code_hash()}
-    done, _ = sim.saved(out, keys, replay=True)
+    done, _ = sim.saved(out, keys, replay)
     frames = [done] if len(done) else []
     have = set(zip(done["section"], done["arm"], done["seed"])) if len(done) else set()
     todo = [(sec, arm, s) for sec, _ in H.points for arm, _, _ in ARMS for s in seeds if (sec, arm, s) not in have]
