@@ -10,8 +10,10 @@ about 4-5 s, so tests and notebooks start it once.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+import sys
 
 OBJECT_STORE_BYTES = 512 * 2**20
 _OWN_SESSION: str | None = None  # the session folder of the local Ray started here
@@ -47,6 +49,19 @@ def cpus() -> int:
     if ray.is_initialized():
         return int(ray.cluster_resources().get("CPU", 1))
     return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def scoped():
+    """The work inside may start Ray (``start``): if it was not running before, it is stopped when the work
+    ends and its session folder removed — a notebook's kernel is killed, not exited, so ``atexit`` would not
+    run. A Ray already running (a test session's, a cluster joined earlier) is left as it was."""
+    running = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+    try:
+        yield
+    finally:
+        if not running and "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            stop()
 
 
 def stop() -> None:

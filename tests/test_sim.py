@@ -201,3 +201,28 @@ def test_a_sweep_under_the_horizon_controller(tmp_path):
         assert runs["energy_j_req"].iloc[0] == pytest.approx(df["energy_j"].sum() / served)
     with pytest.raises(controller.ControllerError, match="controller"):
         sim.sweep(costs, configs, [{"lam": 1.0}], [0], controller="oracle", **kw)
+
+
+@pytest.mark.slow
+def test_ray_started_for_a_sweep_is_stopped_with_it(tmp_path):
+    """``cluster.scoped``: a Ray that the work inside started is shut down when it ends and its session
+    folder removed (a notebook's kernel is killed, so no exit handler would); a Ray running before is left."""
+    import subprocess
+    import sys
+    code = """
+import os, sys
+from adaptres import cluster
+with cluster.scoped():
+    ray = cluster.start(num_cpus=1)
+    session = cluster._OWN_SESSION
+    assert ray.is_initialized() and os.path.isdir(session)
+assert not ray.is_initialized() and not os.path.exists(session), session
+ray = cluster.start(num_cpus=1)
+with cluster.scoped():
+    pass
+assert ray.is_initialized()
+cluster.stop()
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

@@ -132,9 +132,12 @@ def run_sections(section: str, profile: str, steps: int | None = None, seeds=Non
     from ..experiments import profiles
     if compare_with is None:
         compare_with = profiles.get(profile).sim.compare_table
-    runs = [run_section(section, profile, steps, seeds, time_limit, replay, progress, table, controller)]
-    if compare_with and compare_with != runs[0].settings.table:
-        runs.append(run_section(section, profile, steps, seeds, time_limit, replay, progress, compare_with, controller))
+    from .. import cluster
+    with cluster.scoped():  # the sweeps' Ray, if they started it, ends with them
+        runs = [run_section(section, profile, steps, seeds, time_limit, replay, progress, table, controller)]
+        if compare_with and compare_with != runs[0].settings.table:
+            runs.append(run_section(section, profile, steps, seeds, time_limit, replay, progress, compare_with,
+                                    controller))
     return runs
 
 

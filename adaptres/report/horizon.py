@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from .. import cluster
 from ..experiments import horizon, profiles
 from ..io import git_commit
 from ..paths import results_path
@@ -71,8 +72,9 @@ def run(profile: str, steps: int | None = None, seeds=None, v: float | None = No
     H = profiles.get(profile).horizon
     H = dataclasses.replace(H, **{k: x for k, x in (("steps", steps), ("seeds", None if seeds is None else tuple(seeds)),
                                                      ("v", v)) if x is not None})
-    rows = horizon.compare(profile, out=results_path("10_horizon", profile), progress=progress, steps=H.steps,
-                           seeds=H.seeds, v=H.v)
+    with cluster.scoped():  # the horizons' Ray, if they started it, ends with them
+        rows = horizon.compare(profile, out=results_path("10_horizon", profile), progress=progress, steps=H.steps,
+                               seeds=H.seeds, v=H.v)
     initial = horizon.initial_batteries(profile)
     summ = horizon.summary(rows, initial)
     res = HorizonRun(profile, H, rows, summ, horizon.versus(summ), initial)
