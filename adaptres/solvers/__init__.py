@@ -157,10 +157,8 @@ def _tie_broken(scenario: Scenario, plan: Plan) -> Plan:
     requests, moves = break_ties(scenario, plan.requests)
     if not moves:
         return dataclasses.replace(plan, metrics={**plan.metrics, "tie_moves": 0})
-    ev_keys = set(evaluate(scenario, Plan(plan.method, requests)).metrics())
-    extra = {k: v for k, v in plan.metrics.items() if k not in ev_keys}
     out = finish(scenario, plan.method, requests, solve_s=(plan.solve_s or 0.0) + time.perf_counter() - t0,
-                 status=plan.status, extra={**extra, "tie_moves": moves})
+                 status=plan.status, extra={**plan.metrics, "tie_moves": moves})
     assert out.objective is not None
     bound = None if plan.bound is None else min(plan.bound, out.objective)
     gap = None if bound is None else relative_gap(scenario, out.objective, bound)
@@ -170,14 +168,17 @@ def _tie_broken(scenario: Scenario, plan: Plan) -> Plan:
 def finish(scenario: Scenario, method: str, requests: Sequence[Assignment], *, solve_s: float,
            status: str | None = None, bound: float | None = None, gap: float | None = None,
            extra: dict | None = None) -> Plan:
-    """A solver's decisions as a scored ``Plan``: the objective and metrics are the evaluator's;
+    """A solver's decisions as a scored ``Plan``: the objective and metrics are the evaluator's (``extra``
+    adds the method's own numbers and never overrides them);
     ``status`` defaults to feasible / infeasible by the evaluator; ``gap`` defaults to the
     objective's relative distance from ``bound`` (``bounds.relative_gap``)."""
     requests = tuple(requests)
     ev = evaluate(scenario, Plan(method, requests))
+    metrics = ev.metrics()
     if status is None:
         status = "feasible" if ev.feasible else "infeasible"
     if gap is None and bound is not None:
         gap = relative_gap(scenario, ev.objective, bound)
     return Plan(method, requests, status=status, objective=ev.objective, bound=bound, gap=gap, solve_s=solve_s,
-                metrics={**ev.metrics(), **(extra or {})}, scenario_sha256=scenario.fingerprint())
+                metrics={**metrics, **{k: v for k, v in (extra or {}).items() if k not in metrics}},
+                scenario_sha256=scenario.fingerprint())

@@ -69,6 +69,7 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
     cols = {r: Column(ar_s[sc.requests[r].source], int(requests[r].config or 0),
                       tuple(requests[r].placement[n] for n in names)) for r in served}
     uses = {r: _use(ar, c) for r, c in cols.items()}
+    keys = {r: _key(ar, c) for r, c in cols.items()}
     prices = Prices.zero(ar.N)
     prices.energy = np.full(ar.N, ENERGY_S_PER_J)  # ... plus a microsecond per joule
     pricer = Pricer(ar)
@@ -84,7 +85,7 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
             new = place(pricer.on(room), prices, col.s)
             if new is None or new.place == col.place:
                 continue
-            (lat, en), (lat0, en0) = _key(ar, new), _key(ar, col)
+            (lat, en), (lat0, en0) = _key(ar, new), keys[r]
             if not (lat < lat0 - TOL * max(1.0, lat0) or (lat <= lat0 + TOL * max(1.0, lat0) and en < en0 - TOL)):
                 continue
             trial = current[:]
@@ -92,7 +93,7 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
             ev_new = evaluate(sc, Plan("ties", tuple(trial)))
             if ev_new.violations or ev_new.objective > ev.objective + TOL * max(1.0, abs(ev.objective)):
                 continue
-            current, ev, cols[r], uses[r] = trial, ev_new, new, _use(ar, new)
+            current, ev, cols[r], uses[r], keys[r] = trial, ev_new, new, _use(ar, new), (lat, en)
             moves, moved = moves + 1, True
         if not moved:
             break
