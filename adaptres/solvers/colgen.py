@@ -67,7 +67,7 @@ def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s:
     reverse) and the integer master."""
     plans = [greedy(ar, pricer, master, p, clock.deadline(0.5 * clock.left()), reverse)
              for p in (prices, Prices.zero(ar.N)) for reverse in (False, True)]
-    plans = [p for p in plans if p is not None and (allow_unserved or all(
+    plans = [p for p in plans if p is not None and master.within_budgets(p) and (allow_unserved or all(
         not isinstance(master.columns[c], UnservedCol) for c in p))]
     counts = min(plans, key=master.value) if plans else None
     log["greedy"] = None if counts is None else master.value(counts)
@@ -75,18 +75,44 @@ def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s:
 
 
 class Root:
-    """A step's root: its arrays, pricing, master (with the root's columns) and the root's bound."""
+    """A step's root: its arrays, pricing, master (with the root's columns) and the root's bound. With
+    ``budgets`` (``Master.set_budgets``' keywords) the master has a front's budget rows; ``generate``
+    runs the root's column generation again after they change, on the columns found so far."""
 
-    def __init__(self, sc: Scenario, opts: Options, start, root_share: float = ROOT_SHARE):
-        self.clock, self.opts = Clock(opts.time_limit), opts
+    def __init__(self, sc: Scenario, opts: Options, start, root_share: float = ROOT_SHARE,
+                 budgets: dict | None = None):
+        self.opts = opts
         self.ar = Arrays(sc)
-        self.log: dict[str, Any] = {"lp_solves": 0, "root_converged": False, "nodes": 0}
-        self.pricer, self.master = Pricer(self.ar), Master(self.ar, opts.threads)
+        self.pricer, self.master = Pricer(self.ar), Master(self.ar, opts.threads, budgets=budgets is not None)
+        if budgets is not None:
+            self.master.set_budgets(**budgets)
         seed_columns(self.ar, self.pricer, self.master, start)
+        self.generate(root_share)
+
+    def generate(self, root_share: float = ROOT_SHARE) -> None:
+        """The root's column generation, its clock started now (``opts.time_limit``)."""
+        self.clock = Clock(self.opts.time_limit)
+        self.log: dict[str, Any] = {"lp_solves": 0, "root_converged": False, "nodes": 0}
         _, self.node, self.log["root_converged"] = generate(self.ar, self.pricer, self.master, self.clock,
-                                                           (1 - root_share) * opts.time_limit, self.log)
+                                                           (1 - root_share) * self.opts.time_limit, self.log)
         self.log["root_bound"] = None if self.node[0] == -np.inf else float(self.node[0])
         self.log["root_s"] = self.clock.elapsed()
+
+    def search(self) -> tuple[MipResult, float]:
+        """From the root to a plan and a proven bound: the first plans, the split on the number served, the
+        proof by listing, then branch-and-price while the gap is open and time is left."""
+        ar, pricer, master, clock, log, opts = self.ar, self.pricer, self.master, self.clock, self.log, self.opts
+        best, bound = self.first_plans(), self.node[0]
+        if bound > -np.inf and clock.left() > 0 and log["root_converged"]:
+            nodes = split_on_served(ar, pricer, master, clock, self.node, log)
+            bound = max(bound, min(n[0] for n in nodes))
+            best, bound = close_gap(ar, pricer, master, nodes, bound, best, self.mip, clock, opts.rel_gap, log)
+            if clock.left() > 0 and best.objective is not None \
+                    and best.objective - bound > opts.rel_gap * abs(best.objective):
+                best, tree_bound = branch_and_price(ar, pricer, master, clock, bound, best, self.mip, opts.rel_gap,
+                                                    log, opts.max_nodes, opts.allow_unserved)
+                bound = max(bound, tree_bound)
+        return best, bound
 
     def mip(self, seconds: float) -> MipResult:
         o = self.opts
@@ -123,17 +149,7 @@ def solve(sc: Scenario, opts: Options, start=None):
     if not sc.allowed_configs():
         return nothing_allowed(sc, "colgen")
     root = Root(sc, opts, start)
-    ar, pricer, master, clock, log = root.ar, root.pricer, root.master, root.clock, root.log
-    best, bound = root.first_plans(), root.node[0]
-    if bound > -np.inf and clock.left() > 0 and log["root_converged"]:
-        nodes = split_on_served(ar, pricer, master, clock, root.node, log)
-        bound = max(bound, min(n[0] for n in nodes))
-        best, bound = close_gap(ar, pricer, master, nodes, bound, best, root.mip, clock, opts.rel_gap, log)
-        if clock.left() > 0 and best.objective is not None and best.objective - bound > opts.rel_gap * abs(best.objective):
-            best, tree_bound = branch_and_price(ar, pricer, master, clock, bound, best, root.mip, opts.rel_gap, log,
-                                                opts.max_nodes, opts.allow_unserved)
-            bound = max(bound, tree_bound)
-    return root.finish("colgen", best, bound)
+    return root.finish("colgen", *root.search())
 
 
 def _finish(sc, method, plan, bound, opts, clock, log):

@@ -55,11 +55,26 @@ class Arrays:
         self.price = kernel.energy_price  # objective per joule of each device (a controller's; 0: Eq 5 alone)
         a0 = sc.configs[0].accuracy
         self.acc_cost = np.array([sc.beta * (a0 - c.accuracy) / (a0 * R) if R else 0.0 for c in sc.configs])
+        self.loss = np.array([a0 - c.accuracy for c in sc.configs], dtype=float)  # points below the full model
+        self.max_loss = np.inf  # a front's ε: configurations that lose more cannot be taken (``Master.set_budgets``)
         self.levels = [self._levels(j) for j in range(J)]
         # what one request may put on one device (Eqs 13, 14, 17): its multiplications within the
         # device's computational limit and within what its battery can compute; weights + activations
         self.request_mem = act + self.weight
         self._limits()
+
+    def config_cost(self, prices) -> np.ndarray:
+        """Per configuration: its accuracy term of Eq 5 plus its loss at the price of the master's accuracy
+        budget (``Prices.loss``; zero without one); inf for a configuration that loses more than the budget."""
+        cost = self.acc_cost + prices.loss * self.loss if prices.loss else self.acc_cost
+        if self.max_loss < np.inf:
+            cost = np.where(self.loss <= self.max_loss + 1e-9, cost, np.inf)
+        return cost
+
+    def energy_rate(self, prices) -> np.ndarray:
+        """Per device: what a joule it spends costs under ``prices`` (its energy row, the master's total-energy
+        budget) and the scenario's price of energy."""
+        return prices.energy + self.price + prices.total_energy
 
     def _limits(self) -> None:
         battery = self.kernel.macs_within_energy(self.cap["energy"])

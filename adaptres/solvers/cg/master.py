@@ -62,6 +62,16 @@ class ArcRow:
 
 
 @dataclass(frozen=True)
+class BudgetRow:
+    """A front's budget over all served requests: ``loss`` (Σ points of accuracy below the full model, ≤ ε)
+    or ``energy`` (Σ joules of every device, ≤ a budget)."""
+    kind: str
+
+
+BUDGETS = ("loss", "energy")
+
+
+@dataclass(frozen=True)
 class UnservedCol:
     """Source s's requests left unserved (10 each)."""
     s: int
@@ -112,7 +122,7 @@ def _status(h) -> str:
 class Master:
     """The restricted master LP; ``mip`` solves it with integer columns on a copy."""
 
-    def __init__(self, ar: Arrays, threads: int = 1):
+    def __init__(self, ar: Arrays, threads: int = 1, budgets: bool = False):
         self.ar, self.threads = ar, int(threads)
         h = self.h = highspy.Highs()
         h.setOptionValue("output_flag", False)
@@ -129,6 +139,11 @@ class Master:
         self.row[SERVED] = h.getNumRow()
         self.served = (0, ar.R)
         h.addRow(0.0, float(ar.R), 0, np.array([], np.int32), np.array([]))
+        # a front's budgets (``set_budgets``): rows without a bound until one is set
+        self.budgets = {kind: INF for kind in BUDGETS} if budgets else {}
+        for kind in self.budgets:
+            self.row[BudgetRow(kind)] = h.getNumRow()
+            h.addRow(-INF, INF, 0, np.array([], np.int32), np.array([]))
         self.columns: list = []  # per HiGHS column: Column, UnservedCol, LoadedCol or ARTIFICIAL
         self.index: dict = {}  # Column -> its HiGHS column
         self.fits: list[bool] = []  # per HiGHS column: can it be served on its own?
@@ -180,10 +195,60 @@ class Master:
             if key in self.row:
                 rows.append(key)
                 vals.append(1.0)
+        for kind, v in self._budget_use(col.k, np.array([sum(use["energy"].values())])).items():
+            if v[0]:
+                rows.append(BudgetRow(kind))
+                vals.append(float(v[0]))
         fits = bool(self.ar.fits_alone(np.array([col.place]), col.k, col.s)[0])
-        self.index[col] = self._add(rows, vals, cost, float(self.ar.n_s[col.s]), col, fits)
+        self.index[col] = self._add(rows, vals, cost, self._upper(col.s, col.k), col, fits)
         self.by_source[col.s].append(self.index[col])
         return True
+
+    def _budget_use(self, k: int, energy: np.ndarray) -> dict:
+        """What columns of configuration k that spend ``energy`` joules (n,) put in the budget rows."""
+        out = {}
+        if "loss" in self.budgets:
+            out["loss"] = np.full(len(energy), float(self.ar.loss[k]))
+        if "energy" in self.budgets:
+            out["energy"] = energy
+        return out
+
+    def set_budgets(self, loss: float | None = None, energy: float | None = None) -> None:
+        """A front's budgets: Σ accuracy loss (points) ≤ ``loss``, Σ energy (J) ≤ ``energy`` (None: no bound)."""
+        for kind, v in (("loss", loss), ("energy", energy)):
+            if kind not in self.budgets:
+                if v is not None:
+                    raise ValueError(f"{kind}: this master was made without budget rows")
+                continue
+            self.budgets[kind] = INF if v is None else float(v)
+            self.h.changeRowBounds(self.row[BudgetRow(kind)], -INF, self.budgets[kind])
+        if "loss" in self.budgets:  # no request can take a configuration that loses more than ε on its own
+            self.ar.max_loss = self.budgets["loss"]
+            for c, col in enumerate(self.columns):
+                if isinstance(col, Column):
+                    self.h.changeColBounds(c, 0.0, self._upper(col.s, col.k))
+
+    def _upper(self, s: int, k: int) -> float:
+        """How many of source s's requests a column of configuration k can serve: all of them, or under a loss
+        budget ε as many as ε leaves room for (⌊ε / its loss⌋ — a bound every integer plan keeps, which
+        tightens the LP)."""
+        n, loss, eps = float(self.ar.n_s[s]), float(self.ar.loss[k]), self.budgets.get("loss", INF)
+        if eps >= INF or loss <= 0:
+            return n
+        return float(min(n, np.floor(eps / loss + 1e-9)))
+
+    def within_budgets(self, counts: dict) -> bool:
+        """Whether integer counts of columns keep to the budget rows (a heuristic's plan may not)."""
+        if not self.budgets:
+            return True
+        total = {kind: 0.0 for kind in self.budgets}
+        for c, n in counts.items():
+            col = self.columns[c]
+            if isinstance(col, Column):
+                _, use = self.ar.column(col)
+                for kind, v in self._budget_use(col.k, np.array([sum(use["energy"].values())])).items():
+                    total[kind] += n * float(v[0])
+        return all(total[k] <= self.budgets[k] + 1e-9 * max(1.0, abs(total[k])) for k in self.budgets)
 
     def arc_keys(self, col: Column) -> list:
         """The branching rows a column counts in: unit j on device i, and unit j dropped (i = −1)."""
@@ -215,12 +280,15 @@ class Master:
             keys += arcs
             dense.append(np.stack([(np.full(n, bool(ar.drop[k, a.j])) if a.i == -1 else paths[:, a.j] == a.i)
                                    for a in arcs], axis=1).astype(float))
+        for kind, v in self._budget_use(k, use["energy"].sum(axis=1)).items():
+            keys.append(BudgetRow(kind))
+            dense.append(v[:, None])
         A = np.concatenate(dense, axis=1)
         rows = np.array([self.row[key] for key in keys], dtype=np.int32)
         nz = A != 0
         starts = np.concatenate([[0], np.cumsum(nz.sum(axis=1))[:-1]]).astype(np.int32)
         r_idx = np.nonzero(nz)
-        self.h.addCols(n, cost.astype(float), np.zeros(n), np.full(n, float(ar.n_s[s])), int(nz.sum()), starts,
+        self.h.addCols(n, cost.astype(float), np.zeros(n), np.full(n, self._upper(s, k)), int(nz.sum()), starts,
                        rows[r_idx[1]], A[r_idx].astype(float))
         for c, ok in zip(group, fits):
             self.index[c] = len(self.columns)
@@ -234,7 +302,13 @@ class Master:
         the LP feasible."""
         key = ArcRow(s, j, i)
         if key not in self.row:
-            mine = [c for c in self.by_source[s] if key in self.arc_keys(self.columns[c])]
+            cols = self.by_source[s]
+            if cols:
+                place = np.array([self.columns[c].place for c in cols])
+                on = np.asarray(self.ar.drop[[self.columns[c].k for c in cols], j]) if i == -1 else place[:, j] == i
+                mine = [c for c, yes in zip(cols, on) if yes]
+            else:
+                mine = []
             self.row[key] = self.h.getNumRow()
             self.h.addRow(-INF, INF, len(mine), np.array(mine, np.int32), np.ones(len(mine)))
             self._add([key], [1.0], ARTIFICIAL_COST * max(1, self.ar.R), float(self.ar.n_s[s]), ARTIFICIAL)
@@ -286,7 +360,10 @@ class Master:
             v = float(y[self.row[ArcRow(s, j, i)]])
             if v:
                 arc.setdefault(s, np.zeros((ar.J, ar.N + 1)))[j, i] = v  # column N: unit j dropped
-        return _status(h), h.getInfo().objective_function_value, Prices(eta=eta, served=served, arc=arc, **lam), pi
+        budget = {kind: max(0.0, -float(y[self.row[BudgetRow(kind)]])) for kind in self.budgets}
+        return _status(h), h.getInfo().objective_function_value, Prices(
+            eta=eta, served=served, arc=arc, loss=budget.get("loss", 0.0), total_energy=budget.get("energy", 0.0),
+            **lam), pi
 
     @property
     def x(self) -> np.ndarray:

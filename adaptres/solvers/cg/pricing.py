@@ -54,6 +54,8 @@ class Prices:
     eta: dict
     served: float = 0.0  # the dual of the row that counts served requests (any sign)
     arc: dict = field(default_factory=dict)  # s -> (J, N + 1) duals of the branching rows (any sign)
+    loss: float = 0.0  # ≥ 0: the price of a point of accuracy loss (the master's accuracy budget, a front's ε)
+    total_energy: float = 0.0  # ≥ 0: the price of a joule anywhere (the master's budget of all devices' energy)
 
     @classmethod
     def zero(cls, N: int) -> "Prices":
@@ -92,7 +94,7 @@ class Pricer:
     def node_costs(self, prices: Prices, s: int) -> np.ndarray:
         """(J, 2, N): the price of unit j in variant v (0 kept, 1 dropped) on device i."""
         ar, k = self.ar, self.ar.kernel
-        cost = (ar.lat_w + (prices.energy + ar.price) * k.compute_w) * k.compute_s + prices.compute * ar.macs[:, :, None] / GMAC \
+        cost = (ar.lat_w + ar.energy_rate(prices) * k.compute_w) * k.compute_s + prices.compute * ar.macs[:, :, None] / GMAC \
             + prices.memory * ar.mem[:, :, None]
         arc = prices.arc.get(s)
         if arc is not None:  # branching duals: unit j on device i, and unit j dropped (column N)
@@ -110,7 +112,7 @@ class Pricer:
         """(N, N): the price of the transfer into unit j sent a → b: its seconds times what a second of it
         costs (its latency's weight, and the sender's power at the energy row's price)."""
         ar, k = self.ar, self.ar.kernel
-        per_s = (ar.lat_w + (prices.energy + ar.price) * k.transmit_w)[:, None]
+        per_s = (ar.lat_w + ar.energy_rate(prices) * k.transmit_w)[:, None]
         return k.link_fixed_s * per_s + k.in_bytes[j] * (k.sec_per_byte * per_s)
 
     def walk(self) -> list[np.ndarray]:
@@ -168,7 +170,7 @@ class Pricer:
         tin = self.send(prices, 0)[ar.sources[s]]
         start = tin[None, :] + B[0][tr.ids[0]]  # (configs, N)
         first = start.argmin(axis=1)
-        value = start[np.arange(len(first)), first] + ar.acc_cost[ar.K] - prices.served
+        value = start[np.arange(len(first)), first] + ar.config_cost(prices)[ar.K] - prices.served
 
         walk = self._walk or self.walk()
 
@@ -194,18 +196,21 @@ class Pricer:
         node, send = self.node_costs(prices, s), [self.send(prices, j) for j in range(ar.J)]
         B, _, _ = self.segments(node, prices)  # the cheapest completions, segment by segment
         tin = send[0][ar.sources[s]]
-        out, seen = [], 0
+        out, seen, acc = [], 0, ar.config_cost(prices)
+        cheapest = (tin[None, :] + B[0][self.trie.ids[0]]).min(axis=1)  # per configuration, its cheapest plan
         for c, k in enumerate(ar.K):
             if deadline is not None and time.perf_counter() > deadline:
                 return None
-            room = limit + prices.served - ar.acc_cost[k]
+            room = limit + prices.served - acc[k]
+            if not cheapest[c] <= room + 1e-12:  # none of its plans is within the limit (or it is barred)
+                continue
             found = self._paths(c, ar.drop[k].astype(int), tin, node, send, B, room, cap - seen, deadline)
             if found is None:
                 return None
             paths, cost = found
             seen += len(paths)
             ok = ar.fits_alone(paths, int(k), s) if len(paths) else np.zeros(0, dtype=bool)
-            out += [(float(x + ar.acc_cost[k] - prices.served), Column(s, int(k), tuple(int(d) for d in p)))
+            out += [(float(x + acc[k] - prices.served), Column(s, int(k), tuple(int(d) for d in p)))
                     for p, x in zip(paths[ok], cost[ok])]
         return sorted(out, key=lambda t: t[0])
 
