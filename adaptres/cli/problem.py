@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 
@@ -50,6 +51,12 @@ def stdout_to_stderr():
 
 
 def cmd_solve(args):
+    if args.pareto is not None:
+        return cmd_front(args)
+    for flag, v in (("--energy-budget", args.energy_budget), ("--alphas", args.alphas)):
+        if v is not None:
+            raise InputError(f"{flag}: only with --pareto K (a front's)")
+    args.method = args.method or "exact"
     from .. import solvers
     from ..problem.evaluate import evaluate
     from ..problem.scenario import Scenario
@@ -80,6 +87,36 @@ def cmd_solve(args):
     if out:
         plan.save(out)
     _print({k: v for k, v in plan.to_dict().items() if k != "requests"})
+
+
+def cmd_front(args):
+    """``solve --pareto K``: the step's exact latency–accuracy front (ε-constraint on column generation)."""
+    from ..problem.scenario import Scenario
+    from ..solvers import pareto
+    if args.method not in (None, "colgen"):
+        raise InputError(f"--method: a front is found by column generation (colgen), got {args.method!r}")
+    if args.energy_budget is not None and not (math.isfinite(args.energy_budget) and args.energy_budget > 0):
+        raise InputError(f"--energy-budget: must be a positive number of joules, got {args.energy_budget!r}")
+    for a in args.alphas or []:
+        if not (math.isfinite(a) and 0 <= a <= 1):
+            raise InputError(f"--alphas: each must be a weight in [0, 1], got {a!r}")
+    args.method = "colgen"
+    opts = _options(args)
+    out = check_output(args.out, "--out", inputs=[args.scenario]) if args.out is not None else None
+    sc = Scenario.load(args.scenario)
+    try:
+        pareto.check(sc, args.pareto)
+    except pareto.FrontError as exc:
+        raise InputError(str(exc).replace("pareto:", "--pareto:", 1)) from None
+    with stdout_to_stderr():
+        front = pareto.exact_front(sc, args.pareto, opts, args.energy_budget)
+        if args.alphas:
+            pareto.weighted_sums(sc, front, args.alphas, opts)
+    if out:
+        front.save(out)
+    _print({**{k: v for k, v in front.to_dict().items() if k not in ("points", "weighted_sum")},
+            "points": [{k: v for k, v in p.to_dict().items() if k != "plan"} for p in front.points],
+            "weighted_sum": front.weighted_sum, **({"out": str(out)} if out else {})})
 
 
 def cmd_evaluate(args):
@@ -150,7 +187,7 @@ def add_commands(sub) -> None:
     from ..solvers import methods
     s = sub.add_parser("solve", help="solve one step (scenario.json) with a method")
     s.add_argument("scenario")
-    s.add_argument("--method", default="exact", help=f"one of {', '.join(methods())} (default exact)")
+    s.add_argument("--method", help=f"one of {', '.join(methods())} (default exact; colgen with --pareto)")
     s.add_argument("--out", help="write plan.json here (only when the plan passes the evaluator)")
     s.add_argument("--time-limit", type=float, help="seconds (default 60)")
     s.add_argument("--gap", dest="rel_gap", type=float, help="relative gap at which an exact method stops (default 1e-4)")
@@ -159,6 +196,13 @@ def add_commands(sub) -> None:
     s.add_argument("--max-nodes", type=int, help="exact, colgen: stop after this many branch-and-bound nodes (deterministic)")
     s.add_argument("--seed", type=int, help="ga: its seed, in [0, 4294967295] (default 0)")
     s.add_argument("--verbose", dest="tee", action="store_true", help="exact: HiGHS' log on standard error")
+    s.add_argument("--pareto", type=int, metavar="K",
+                   help="instead of one plan, up to K proven points of the latency-accuracy front (front.json to --out; "
+                        "--time-limit then applies to each point)")
+    s.add_argument("--energy-budget", type=float, metavar="J",
+                   help="--pareto: the front under this many joules of all devices together")
+    s.add_argument("--alphas", type=float, nargs="+", metavar="A",
+                   help="--pareto: mark the weighted-sum optimum of each alpha (beta = 1 - alpha) on the front")
     s.set_defaults(func=cmd_solve)
     e = sub.add_parser("evaluate", help="every metric of plan.json on scenario.json")
     e.add_argument("scenario")

@@ -11,6 +11,7 @@ which points a weighted sum can reach, hypervolume).
 
 from .exact import FrontError, check, exact_front, loss_of, weighted_sums
 from .front import Front, Point, hypervolume, nondominated, reference, supported
+from .nsga2 import nsga2_front
 
-__all__ = ["Front", "FrontError", "Point", "check", "exact_front", "hypervolume", "loss_of", "nondominated",
+__all__ = ["Front", "FrontError", "Point", "check", "exact_front", "hypervolume", "loss_of", "nondominated", "nsga2_front",
            "reference", "supported", "weighted_sums"]

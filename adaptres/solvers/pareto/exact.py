@@ -7,6 +7,8 @@ prices enter the pricing as a price per point of loss on each configuration and 
 each device, so configurations are still chosen in the segment DP and every bound stays a proven
 Lagrangian bound. One master serves the whole front: its columns are kept from one ε to the next.
 
+Requests served come first, as Eq 5's penalty makes them: the front is that of the plans serving as
+many requests as the step allows (a tight ε that can only be met by serving fewer gives no point).
 ε starts unbounded (the fastest plan, its loss ℓ₀) and steps down a grid from ℓ₀ to 0 (the full model),
 each ε at most the last point's own loss less a hair, so every solve finds a new point; the points are
 then filtered to the non-dominated ones. Each point's plan is proven within ``rel_gap`` of the least
@@ -89,7 +91,8 @@ def exact_front(sc: Scenario, k: int, opts: Options | None = None, energy_budget
         if eps < -STEP / 2:
             break
         eps = max(eps, 0.0)
-    points = nondominated(found)
+    most = max(p.served for p in found)
+    points = nondominated([p for p in found if p.served == most])
     flags = supported(points, sc.l_ref(), sc.configs[0].accuracy)
     points = [dataclasses.replace(p, supported=f) for p, f in zip(points, flags)]
     return Front(points, meta={"method": "colgen ε-constraint", "k": k, "solved": len(found),

@@ -104,7 +104,7 @@ def supported(points: list[Point], l_ref: float, full_accuracy: float) -> list[b
                 hi = min(hi, (c + slack) / a)
             else:
                 lo = max(lo, (c + slack) / a)
-        out.append(lo <= hi)
+        out.append(bool(lo <= hi))
     return out
 
 
