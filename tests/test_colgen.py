@@ -14,9 +14,9 @@ from adaptres import solvers
 from adaptres.problem.evaluate import evaluate
 from adaptres.problem.generate import paper_devices, random_step
 from adaptres.problem.plan import Plan
-from adaptres.solvers.cg.data import Arrays, Column
+from adaptres.solvers.cg.data import CUT_KINDS, CUT_LEVELS, Arrays, Column
 from adaptres.solvers.cg.generation import lagrangian_bound
-from adaptres.solvers.cg.master import RESOURCES, Master
+from adaptres.solvers.cg.master import RESOURCES, CutRow, Master
 from adaptres.solvers.cg.pricing import Pricer, Prices
 
 SIZES = [(3, 4, 1), (2, 5, 1), (3, 5, 1), (2, 4, 2), (2, 3, 3)]  # devices, units, requests
@@ -47,9 +47,15 @@ def test_colgen_equals_brute_force(seed, n, m, r, memory_model):
     assert plan.gap <= 1e-9
 
 
-def random_prices(ar: Arrays, rng, master: Master | None = None) -> Prices:
+def random_prices(ar: Arrays, rng, master: Master | None = None, budgets: bool = False) -> Prices:
+    """Random prices of every row the pricing reads: capacities, branching rows, linking rows, cover cuts
+    (and, with ``budgets``, a front's loss and energy budgets)."""
     p = Prices(rng.uniform(0, 0.05, ar.N), rng.uniform(0, 0.01, ar.N), rng.uniform(0, 0.001, ar.N), {},
                served=float(rng.uniform(-0.01, 0.01)))
+    p.cut = {kind: rng.uniform(0, 0.02, (CUT_LEVELS, ar.N)) * (rng.random((CUT_LEVELS, ar.N)) < 0.4)
+             for kind in CUT_KINDS}
+    if budgets:
+        p.loss, p.total_energy = float(rng.uniform(0, 0.01)), float(rng.uniform(0, 0.01))
     for s in range(len(ar.sources)):
         p.arc[s] = rng.uniform(-0.01, 0.01, (ar.J, ar.N + 1)) * (rng.random((ar.J, ar.N + 1)) < 0.3)
         if ar.shared:
@@ -67,6 +73,9 @@ def price_of(ar: Arrays, prices: Prices, col: Column) -> float:
     if arc is not None:
         price -= sum(arc[j, i] for j, i in enumerate(col.place))
         price -= sum(arc[j, ar.N] for j in np.flatnonzero(ar.drop[col.k]))
+    counts = ar.segment_use(np.array([col.place]), col.k)  # the cover cuts: segments above their thresholds
+    price += sum(float((counts[kind][0] * dual).sum()) for kind, dual in prices.cut.items())
+    price += prices.loss * ar.loss[col.k] + prices.total_energy * sum(use["energy"].values())
     return price
 
 
@@ -89,7 +98,7 @@ def test_pricing_is_the_cheapest_column_of_every_configuration(seed, memory_mode
     sc = small_scenario(seed, 3, 5, 3, memory_model=memory_model, tight=[0.5, 0.8, 1.0, 2.0, 0.6, 0.7][seed])
     ar = Arrays(sc)
     pricer = Pricer(ar)
-    prices = random_prices(ar, np.random.default_rng(seed))
+    prices = random_prices(ar, np.random.default_rng(seed), budgets=seed % 2 == 1)
     for s in range(len(ar.sources)):
         value, column, _ = pricer.best(prices, s)
         for c, k in enumerate(ar.K):
@@ -105,7 +114,7 @@ def test_enumeration_lists_exactly_the_columns_within_a_price(seed):
     sc = small_scenario(seed, 3, 5, 2, tight=[0.6, 0.8, 1.0, 2.0][seed])
     ar = Arrays(sc)
     pricer = Pricer(ar)
-    prices = random_prices(ar, np.random.default_rng(seed))
+    prices = random_prices(ar, np.random.default_rng(seed), budgets=seed % 2 == 1)
     for s in range(len(ar.sources)):
         value, _, _ = pricer.best(prices, s)
         limit = float(np.min(value)) + 0.02
@@ -145,9 +154,15 @@ def test_vectorised_columns_equal_one_by_one(seed):
     cols = [Column(s, int(k), tuple(int(d) for d in rng.integers(0, ar.N, ar.J)))
             for k in ar.K for s in range(len(ar.sources)) for _ in range(5)]
     one, many = Master(ar), Master(ar)
+    cuts = [CutRow(kind, i, m) for kind in CUT_KINDS for i in range(ar.N) for m in (1, 2)]
+    one.add_cuts(cuts[::2])  # before the columns (their coefficients as they come) and after
+    many.add_cuts(cuts[::2])
     for c in cols:
         one.add(c)
     many.add_many(cols)
+    one.add_cuts(cuts[1::2])
+    many.add_cuts(cuts[1::2])
+    assert sum(isinstance(k, CutRow) for k in one.row) == len(cuts)
     assert one.columns == many.columns and one.fits == many.fits
 
     def dense(h):
@@ -209,3 +224,21 @@ def test_bench_point_reports_time_status_and_memory():
     row = compare.bench_point(5, 2, 5.0, 1e-2, "colgen")
     assert row["within_limit"] and row["status"] == "optimal" and row["served"] == 2
     assert row["peak_rss_mb"] > 0 and row["gap"] <= 1e-2
+
+
+@pytest.mark.parametrize("seed,n,memory_model", [(1, 2, "per_request"), (1, 3, "shared_weights"), (4, 3, "per_request"),
+                                                  (5, 2, "per_request")])
+def test_cover_cuts_raise_the_root_bound_and_keep_the_optimum(seed, n, memory_model):
+    """Steps on which the root's LP breaks cover cuts (at most m segments above a device's capacity / (m + 1)):
+    with the cuts the root's bound is at least as high, still below the brute-force optimum, and colgen still
+    finds that optimum."""
+    from adaptres.solvers.colgen import Root
+    sc = small_scenario(seed, n, 4, 2, alpha=[0.0, 0.3, 0.7, 1.0, 0.5][seed % 5], memory_model=memory_model,
+                        tight=[0.6, 1.0, 0.8, 2.0, 0.7][seed % 5])
+    best, _ = brute_force(sc)
+    opts = solvers.Options(time_limit=60, rel_gap=1e-9)
+    with_cuts, without = Root(sc, opts, None), Root(sc, opts, None, cuts=False)
+    assert with_cuts.log["cuts"] > 0 and without.log["cuts"] == 0
+    assert without.node[0] - 1e-9 <= with_cuts.node[0] <= best + 1e-9
+    plan = solve(sc, "colgen", rel_gap=1e-9, time_limit=60)
+    assert plan.status == "optimal" and plan.objective == pytest.approx(best, rel=1e-7, abs=1e-9)

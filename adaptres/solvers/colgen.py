@@ -36,6 +36,7 @@ from .cg.tree import branch_and_price, close_gap, split_on_served
 
 ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
 MIP_SHARE = 0.2  # of the time left, for the first integer master
+CUT_ROUNDS = 20  # rounds of cover cuts at the root at most
 
 
 def better(master: Master, res: MipResult, counts: dict | None) -> MipResult:
@@ -80,8 +81,8 @@ class Root:
     runs the root's column generation again after they change, on the columns found so far."""
 
     def __init__(self, sc: Scenario, opts: Options, start, root_share: float = ROOT_SHARE,
-                 budgets: dict | None = None):
-        self.opts = opts
+                 budgets: dict | None = None, cuts: bool = True):
+        self.opts, self.cuts = opts, cuts
         self.ar = Arrays(sc)
         self.pricer, self.master = Pricer(self.ar), Master(self.ar, opts.threads, budgets=budgets is not None)
         if budgets is not None:
@@ -93,8 +94,20 @@ class Root:
         """The root's column generation, its clock started now (``opts.time_limit``)."""
         self.clock = Clock(self.opts.time_limit)
         self.log: dict[str, Any] = {"lp_solves": 0, "root_converged": False, "nodes": 0}
-        _, self.node, self.log["root_converged"] = generate(self.ar, self.pricer, self.master, self.clock,
-                                                           (1 - root_share) * self.opts.time_limit, self.log)
+        stop_at = (1 - root_share) * self.opts.time_limit
+        _, self.node, self.log["root_converged"] = generate(self.ar, self.pricer, self.master, self.clock, stop_at,
+                                                           self.log)
+        self.log["cuts"] = 0
+        for _ in range(CUT_ROUNDS if self.cuts else 0):  # cover cuts while the LP breaks some, then again
+            if not self.log["root_converged"] or self.clock.left() <= stop_at:
+                break
+            added = self.master.separate()
+            if not added:
+                break
+            self.log["cuts"] += added
+            _, node, self.log["root_converged"] = generate(self.ar, self.pricer, self.master, self.clock, stop_at,
+                                                           self.log)
+            self.node = max(self.node, node, key=lambda n: n[0])
         self.log["root_bound"] = None if self.node[0] == -np.inf else float(self.node[0])
         self.log["root_s"] = self.clock.elapsed()
 

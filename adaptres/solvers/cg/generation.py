@@ -39,11 +39,13 @@ def lagrangian_bound(ar: Arrays, master: Master, prices: Prices, floors: list[fl
     """A lower bound on the optimum of the master's node from prices λ, η ≥ 0 and any branching duals:
     −λ · capacities + the branching rows' duals × their active bounds + Σ_s n_s · min(10, the cheapest
     column price of s) + Σ over loaded-unit variables of min(0, their price) − the budget rows' prices × their
-    budgets. ``floors[s]`` may be any lower bound on source s's cheapest price."""
+    budgets and the cover cuts' prices × theirs. ``floors[s]`` may be any lower bound on source s's cheapest price."""
     bound = -sum(float(getattr(prices, kind) @ ar.cap[kind]) for kind in ("compute", "energy", "memory"))
     for kind, price in (("loss", prices.loss), ("energy", prices.total_energy)):  # a front's budget rows
         if price:
             bound -= price * master.budgets[kind]
+    for dual in prices.cut.values():  # the cover cuts: at most m segments at level m
+        bound -= float((dual * np.arange(1, dual.shape[0] + 1)[:, None]).sum())
     lo, hi = master.served
     bound += prices.served * (lo if prices.served > 0 else hi)
     for (s, j, i), (lo, hi) in master.arcs.items():

@@ -17,7 +17,7 @@ import highspy
 import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
-from .data import Arrays, Column
+from .data import CUT_KINDS, CUT_LEVELS, Arrays, Column
 from .pricing import Prices
 
 INF = highspy.kHighsInf
@@ -69,6 +69,15 @@ class BudgetRow:
 
 
 BUDGETS = ("loss", "energy")
+
+
+@dataclass(frozen=True)
+class CutRow:
+    """A cover cut: at most ``m`` segments (of all columns) that each use more than device i's ``kind``
+    capacity / (m + 1) (``Arrays.segment_use``); m + 1 of them would overflow it."""
+    kind: str
+    i: int
+    m: int
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,13 @@ class Master:
             if v[0]:
                 rows.append(BudgetRow(kind))
                 vals.append(float(v[0]))
+        cuts = self.cut_keys()
+        if cuts:
+            counts = self.ar.segment_use(np.array([col.place]), col.k)
+            for key in cuts:
+                if counts[key.kind][0, key.m - 1, key.i]:
+                    rows.append(key)
+                    vals.append(float(counts[key.kind][0, key.m - 1, key.i]))
         fits = bool(self.ar.fits_alone(np.array([col.place]), col.k, col.s)[0])
         self.index[col] = self._add(rows, vals, cost, self._upper(col.s, col.k), col, fits)
         self.by_source[col.s].append(self.index[col])
@@ -250,6 +266,54 @@ class Master:
                     total[kind] += n * float(v[0])
         return all(total[k] <= self.budgets[k] + 1e-9 * max(1.0, abs(total[k])) for k in self.budgets)
 
+    def cut_keys(self) -> list:
+        return [key for key in self.row if isinstance(key, CutRow)]
+
+    def separate(self, tol: float = 1e-6) -> int:
+        """Add the cover cuts the LP's solution violates (``CutRow``); returns how many."""
+        x = self.x
+        active = [c for c, v in enumerate(x) if v > 1e-9 and isinstance(self.columns[c], Column)]
+        if not active:
+            return 0
+        lhs = self._cut_counts(active, x)
+        new = [CutRow(kind, int(i), int(m) + 1) for kind in CUT_KINDS
+               for m, i in zip(*np.nonzero(lhs[kind] > np.arange(1, lhs[kind].shape[0] + 1)[:, None] + tol))
+               if CutRow(kind, int(i), int(m) + 1) not in self.row]
+        self.add_cuts(new)
+        return len(new)
+
+    def add_cuts(self, keys: list) -> None:
+        """Add cover cuts (``CutRow``), with every column's coefficient (how many of its segments count)."""
+        keys = [key for key in keys if key not in self.row]
+        if not keys:
+            return
+        cols = [c for c, what in enumerate(self.columns) if isinstance(what, Column)]
+        per_col = self._cut_counts(cols, None) if cols else {}
+        for key in keys:
+            coef = per_col[key.kind][key.m - 1, key.i] if cols else np.zeros(0)
+            nz = np.flatnonzero(coef)
+            self.row[key] = self.h.getNumRow()
+            self.h.addRow(-INF, float(key.m), len(nz), np.array([cols[n] for n in nz], np.int32), coef[nz])
+
+    def _cut_counts(self, cols: list[int], x: np.ndarray | None) -> dict:
+        """With ``x``: per kind, (levels, N) Σ over ``cols`` of x × their segments above the thresholds;
+        without: per kind, (levels, N, len(cols)) each column's count."""
+        groups: dict = {}
+        for n, c in enumerate(cols):
+            groups.setdefault(self.columns[c].k, []).append(n)
+        out: dict = {}
+        for k, members in groups.items():
+            paths = np.array([self.columns[cols[n]].place for n in members], dtype=int)
+            use = self.ar.segment_use(paths, k)
+            for kind, counts in use.items():  # (n, levels, N)
+                if x is not None:
+                    w = x[[cols[n] for n in members]]
+                    out[kind] = out.get(kind, 0.0) + np.tensordot(w, counts, axes=1)
+                else:
+                    full = out.setdefault(kind, np.zeros(counts.shape[1:] + (len(cols),)))
+                    full[:, :, members] = np.moveaxis(counts, 0, -1)
+        return out
+
     def arc_keys(self, col: Column) -> list:
         """The branching rows a column counts in: unit j on device i, and unit j dropped (i = −1)."""
         return [ArcRow(col.s, j, int(i)) for j, i in enumerate(col.place)] + \
@@ -283,6 +347,11 @@ class Master:
         for kind, v in self._budget_use(k, use["energy"].sum(axis=1)).items():
             keys.append(BudgetRow(kind))
             dense.append(v[:, None])
+        cuts = self.cut_keys()
+        if cuts:
+            counts = ar.segment_use(paths, k)
+            keys += cuts
+            dense.append(np.stack([counts[c.kind][:, c.m - 1, c.i] for c in cuts], axis=1))
         A = np.concatenate(dense, axis=1)
         rows = np.array([self.row[key] for key in keys], dtype=np.int32)
         nz = A != 0
@@ -361,9 +430,14 @@ class Master:
             if v:
                 arc.setdefault(s, np.zeros((ar.J, ar.N + 1)))[j, i] = v  # column N: unit j dropped
         budget = {kind: max(0.0, -float(y[self.row[BudgetRow(kind)]])) for kind in self.budgets}
+        cut: dict = {}
+        for key in self.cut_keys():
+            v = -float(y[self.row[key]])
+            if v > 0:
+                cut.setdefault(key.kind, np.zeros((CUT_LEVELS, ar.N)))[key.m - 1, key.i] = v
         return _status(h), h.getInfo().objective_function_value, Prices(
             eta=eta, served=served, arc=arc, loss=budget.get("loss", 0.0), total_energy=budget.get("energy", 0.0),
-            **lam), pi
+            cut=cut, **lam), pi
 
     @property
     def x(self) -> np.ndarray:

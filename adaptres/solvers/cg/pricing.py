@@ -14,6 +14,7 @@ min-plus product per unit, vectorised with numpy), so they give a valid Lagrangi
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -56,6 +57,11 @@ class Prices:
     arc: dict = field(default_factory=dict)  # s -> (J, N + 1) duals of the branching rows (any sign)
     loss: float = 0.0  # ≥ 0: the price of a point of accuracy loss (the master's accuracy budget, a front's ε)
     total_energy: float = 0.0  # ≥ 0: the price of a joule anywhere (the master's budget of all devices' energy)
+    cut: dict = field(default_factory=dict)  # kind -> (CUT_LEVELS, N) ≥ 0: the cover cuts' prices (``Master.separate``)
+
+    def without_cuts(self) -> "Prices":
+        """The same prices less the cover cuts' (a lower bound on any plan's price: those only add)."""
+        return dataclasses.replace(self, cut={})
 
     @classmethod
     def zero(cls, N: int) -> "Prices":
@@ -72,6 +78,31 @@ def min_plus(T: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         A[lo:lo + step] = tmp.argmin(axis=2)
         W[lo:lo + step] = np.take_along_axis(tmp, A[lo:lo + step, :, None].astype(np.intp), axis=2)[:, :, 0]
     return W, A
+
+
+class _SegmentCuts:
+    """The cover cuts' price of segments growing unit by unit (zero without cut prices): a segment pays the
+    price of each (kind, device, level) whose threshold its use exceeds (``Arrays.segment_use``)."""
+
+    def __init__(self, ar: Arrays, prices: Prices, P: int):
+        self.ar, self.on = ar, {kind: d for kind, d in prices.cut.items() if d.any()}
+        if self.on:
+            self.thr = ar.cut_thresholds()
+            self.use = {"compute": np.zeros((P, 1)), "memory": np.zeros((P, 1)), "energy": np.zeros((P, ar.N))}
+
+    def add(self, b: int, v: np.ndarray):
+        """Unit b (variant ``v`` per pattern) joins the segments; their cut price now, (P, N) (or 0.0)."""
+        if not self.on:
+            return 0.0
+        ar, k = self.ar, self.ar.kernel
+        self.use["compute"] += (ar.macs[b, v] / GMAC)[:, None]
+        self.use["memory"] += ar.mem[b, v][:, None]
+        self.use["energy"] += k.compute_energy[b, v, :]
+        out = 0.0
+        for kind, dual in self.on.items():
+            big = self.use[kind][:, None, :] > self.thr[kind][None, :, :]  # (P, levels, N)
+            out = out + (big * dual[None, :, :]).sum(axis=1)
+        return out
 
 
 class Pricer:
@@ -146,6 +177,7 @@ class Pricer:
             P = len(tr.dropped[a])
             best, arg = np.full((P, ar.N), np.inf), np.full((P, ar.N), -1, dtype=np.int32)
             cost, macs, mem = np.zeros((P, ar.N)), np.zeros(P), np.zeros(P)
+            cut = _SegmentCuts(ar, prices, P)
             for b in range(a, J):
                 q = walk[a][:, b - a]
                 v = tr.dropped[b][q]
@@ -155,7 +187,7 @@ class Pricer:
                 fits = (macs[:, None] <= ar.macs_limit[None, :]) & (mem[:, None] <= ar.mem_limit[None, :])
                 if not fits.any():
                     break
-                total = cost + (M[b][walk[a][:, b + 1 - a]] if b < J - 1 else 0.0)
+                total = cost + cut.add(b, v) + (M[b][walk[a][:, b + 1 - a]] if b < J - 1 else 0.0)
                 better = fits & (total < best)
                 best[better], arg[better] = total[better], b
             B[a], end[a] = best, arg
@@ -191,10 +223,11 @@ class Pricer:
         own (``Arrays.fits_alone``), with its price (None when more than ``cap`` partial plans were in
         reach, or at ``deadline``, a ``time.perf_counter`` value): a forward search that keeps a partial
         plan only while its cost plus a lower bound on its completion stays within the limit and each of
-        its segments fits its device."""
+        its segments fits its device. The search prices plans without the cover cuts (they only add to a
+        plan's price, so it finds a superset), then each plan found pays its cuts' prices exactly."""
         ar = self.ar
         node, send = self.node_costs(prices, s), [self.send(prices, j) for j in range(ar.J)]
-        B, _, _ = self.segments(node, prices)  # the cheapest completions, segment by segment
+        B, _, _ = self.segments(node, prices.without_cuts())  # the cheapest completions, segment by segment
         tin = send[0][ar.sources[s]]
         out, seen, acc = [], 0, ar.config_cost(prices)
         cheapest = (tin[None, :] + B[0][self.trie.ids[0]]).min(axis=1)  # per configuration, its cheapest plan
@@ -209,10 +242,18 @@ class Pricer:
                 return None
             paths, cost = found
             seen += len(paths)
-            ok = ar.fits_alone(paths, int(k), s) if len(paths) else np.zeros(0, dtype=bool)
+            if prices.cut and len(paths):
+                cost = cost + self.cut_price(prices, paths, int(k))
+            ok = ar.fits_alone(paths, int(k), s) & (cost <= room + 1e-12) if len(paths) else np.zeros(0, dtype=bool)
             out += [(float(x + acc[k] - prices.served), Column(s, int(k), tuple(int(d) for d in p)))
                     for p, x in zip(paths[ok], cost[ok])]
         return sorted(out, key=lambda t: t[0])
+
+    def cut_price(self, prices: Prices, paths: np.ndarray, k: int) -> np.ndarray:
+        """(n,): what placements ``paths`` of configuration k pay the cover cuts (``Prices.cut``)."""
+        use = self.ar.segment_use(paths, k)
+        return sum(((use[kind] * dual[None]).sum(axis=(1, 2)) for kind, dual in prices.cut.items()),
+                   np.zeros(len(paths)))
 
     def _paths(self, c, d, tin, node, send, B, room, cap, deadline=None):
         """The placements of configuration index c within ``room`` (see ``enumerate``)."""
