@@ -14,9 +14,11 @@ from adaptres import solvers
 from adaptres.problem.evaluate import evaluate
 from adaptres.problem.generate import paper_devices, random_step
 from adaptres.problem.plan import Plan
-from adaptres.solvers.cg.data import CUT_KINDS, CUT_LEVELS, Arrays, Column
+from adaptres.solvers.cg import cuts
+from adaptres.solvers.cg.cuts import Cut
+from adaptres.solvers.cg.data import Arrays, Column
 from adaptres.solvers.cg.generation import lagrangian_bound
-from adaptres.solvers.cg.master import RESOURCES, CutRow, Master
+from adaptres.solvers.cg.master import RESOURCES, Master
 from adaptres.solvers.cg.pricing import Pricer, Prices
 
 SIZES = [(3, 4, 1), (2, 5, 1), (3, 5, 1), (2, 4, 2), (2, 3, 3)]  # devices, units, requests
@@ -52,8 +54,7 @@ def random_prices(ar: Arrays, rng, master: Master | None = None, budgets: bool =
     (and, with ``budgets``, a front's loss and energy budgets)."""
     p = Prices(rng.uniform(0, 0.05, ar.N), rng.uniform(0, 0.01, ar.N), rng.uniform(0, 0.001, ar.N), {},
                served=float(rng.uniform(-0.01, 0.01)))
-    p.cut = {kind: rng.uniform(0, 0.02, (CUT_LEVELS, ar.N)) * (rng.random((CUT_LEVELS, ar.N)) < 0.4)
-             for kind in CUT_KINDS}
+    p.cut = {cut: float(rng.uniform(0, 0.02)) for cut in some_cuts(ar) if rng.random() < 0.4}
     if budgets:
         p.loss, p.total_energy = float(rng.uniform(0, 0.01)), float(rng.uniform(0, 0.01))
     for s in range(len(ar.sources)):
@@ -73,10 +74,30 @@ def price_of(ar: Arrays, prices: Prices, col: Column) -> float:
     if arc is not None:
         price -= sum(arc[j, i] for j, i in enumerate(col.place))
         price -= sum(arc[j, ar.N] for j in np.flatnonzero(ar.drop[col.k]))
-    counts = ar.segment_use(np.array([col.place]), col.k)  # the cover cuts: segments above their thresholds
-    price += sum(float((counts[kind][0] * dual).sum()) for kind, dual in prices.cut.items())
+    for cut, y in prices.cut.items():  # the cuts over segment sizes: u of each segment on the cut's device
+        price += y * sum(float(cuts.u(cut.family, cut.param, size)) for i, size in segment_sizes(ar, col, cut.kind)
+                         if i == cut.i)
     price += prices.loss * ar.loss[col.k] + prices.total_energy * sum(use["energy"].values())
     return price
+
+
+def some_cuts(ar: Arrays) -> list:
+    """Cuts of both families on every device and kind."""
+    return [Cut(kind, i, family, p) for kind in cuts.KINDS for i in range(ar.N)
+            for family, ps in (("cover", (1, 2, 3)), ("fs", (0.1, 0.3, 0.5))) for p in ps]
+
+
+def segment_sizes(ar: Arrays, col: Column, kind: str) -> list:
+    """A column's segments as (device, size over the device's capacity × (1 + margin)), one by one."""
+    v = ar.drop[col.k].astype(int)
+    out = []
+    for i, run in itertools.groupby(range(ar.J), key=lambda j: col.place[j]):
+        run = list(run)
+        use = {"compute": sum(ar.macs[j, v[j]] for j in run) / 1e9, "memory": sum(ar.mem[j, v[j]] for j in run),
+               "energy": sum(ar.kernel.compute_energy[j, v[j], i] for j in run)}[kind]
+        cap = ar.cap[kind][i] * (1 + cuts.MARGIN)
+        out.append((i, use / cap if cap > 0 else (np.inf if use > 0 else 0.0)))
+    return out
 
 
 def segments_fit(ar: Arrays, k: int, place) -> bool:
@@ -154,15 +175,15 @@ def test_vectorised_columns_equal_one_by_one(seed):
     cols = [Column(s, int(k), tuple(int(d) for d in rng.integers(0, ar.N, ar.J)))
             for k in ar.K for s in range(len(ar.sources)) for _ in range(5)]
     one, many = Master(ar), Master(ar)
-    cuts = [CutRow(kind, i, m) for kind in CUT_KINDS for i in range(ar.N) for m in (1, 2)]
-    one.add_cuts(cuts[::2])  # before the columns (their coefficients as they come) and after
-    many.add_cuts(cuts[::2])
+    keys = some_cuts(ar)
+    one.add_cuts(keys[::2])  # before the columns (their coefficients as they come) and after
+    many.add_cuts(keys[::2])
     for c in cols:
         one.add(c)
     many.add_many(cols)
-    one.add_cuts(cuts[1::2])
-    many.add_cuts(cuts[1::2])
-    assert sum(isinstance(k, CutRow) for k in one.row) == len(cuts)
+    one.add_cuts(keys[1::2])
+    many.add_cuts(keys[1::2])
+    assert sum(isinstance(k, Cut) for k in one.row) == len(keys)
     assert one.columns == many.columns and one.fits == many.fits
 
     def dense(h):
@@ -229,7 +250,7 @@ def test_bench_point_reports_time_status_and_memory():
 @pytest.mark.parametrize("seed,n,memory_model", [(1, 2, "per_request"), (1, 3, "shared_weights"), (4, 3, "per_request"),
                                                   (5, 2, "per_request")])
 def test_cover_cuts_raise_the_root_bound_and_keep_the_optimum(seed, n, memory_model):
-    """Steps on which the root's LP breaks cover cuts (at most m segments above a device's capacity / (m + 1)):
+    """Steps on which the root's LP breaks cuts over segment sizes (``cuts``):
     with the cuts the root's bound is at least as high, still below the brute-force optimum, and colgen still
     finds that optimum."""
     from adaptres.solvers.colgen import Root

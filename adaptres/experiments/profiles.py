@@ -116,6 +116,34 @@ class Horizon:
 
 
 @dataclass(frozen=True)
+class Pareto:
+    """Notebook 11: exact fronts of §V-A steps (``n_devices`` devices, ``n_requests`` requests, each of
+    ``seeds``) read with each accuracy table of ``tables``: up to ``points`` points each, ``time_limit``
+    seconds and ``rel_gap`` per point; the weighted-sum optimum of each α of ``alphas`` marked; NSGA-II
+    (population ``nsga_pop_size``) for the exact front's time; on the first table and seed, fronts under
+    ``energy_fractions`` of the unconstrained front's largest energy and with each N of ``over_n``."""
+
+    tables: tuple[str, ...]
+    n_devices: int
+    n_requests: int
+    seeds: tuple[int, ...]
+    points: int
+    time_limit: float
+    rel_gap: float
+    alphas: tuple[float, ...]
+    energy_fractions: tuple[float, ...]
+    over_n: tuple[int, ...]
+    nsga_pop_size: int
+
+
+# the §V-A steps of notebook 04 (N = 10, λ = 3: three requests), on the drop-aware and the standard 32-px tables;
+# α over the paper's grid of weights
+PARETO_CPU = Pareto(tables=("cpu-dropaware", "cpu"), n_devices=10, n_requests=3, seeds=(0, 1, 2), points=10,
+                    time_limit=10.0, rel_gap=1e-4, alphas=(0.0, 0.25, 0.5, 0.75, 1.0), energy_fractions=(0.75, 0.5),
+                    over_n=(5, 10, 20), nsga_pop_size=100)
+
+
+@dataclass(frozen=True)
 class Profile:
     """Named settings for the whole study: the training recipe, the ablation's batch, the solver comparison,
     the evaluation sections' simulation and the runtime's experiments."""
@@ -127,6 +155,7 @@ class Profile:
     runtime: Runtime
     live: Live
     horizon: Horizon
+    pareto: Pareto
 
 
 # The §V sweeps solve every step by the column-generation LP rounded: 0.0 % above the optimum on median in
@@ -176,6 +205,8 @@ PROFILES: dict[str, Profile] = {
         live=Live(section="V-B", n_devices=3, steps=3, seeds=(0,), failure_steps=3, fail=("1@2:0.3",),
                   cut=("0-2@1:0.3",), method="colgen_round"),
         horizon=dataclasses.replace(HORIZON_CPU, n_devices=4, steps=12, seeds=(0,), time_limit=10.0, engine="serial"),
+        pareto=dataclasses.replace(PARETO_CPU, n_devices=4, n_requests=2, seeds=(0,), points=5, time_limit=5.0,
+                                   alphas=(0.0, 0.5, 1.0), energy_fractions=(0.75,), over_n=(3, 4), nsga_pop_size=40),
         sim=Sim(table="224", compare_table="cpu", n_devices=4, steps=3, seeds=(0, 1), method="colgen_round",
                 time_limit=20.0, engine="serial", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 1.0),
                 thresholds=(70.0, 80.0), battery_j=((5, 10), (800, 1000)), lams=(1.0, 3.0),
@@ -190,7 +221,7 @@ PROFILES: dict[str, Profile] = {
         ablation_batch_size=500,
         optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=20.0, ga_time_limit=5.0,
                     scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=15.0),
-        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU, sim=SIM_CPU),
+        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU, pareto=PARETO_CPU, sim=SIM_CPU),
     # the paper's recipe (§III): CIFAR-10 at 224 px, ImageNet weights, SGD lr 0.01, batch 512, 30 epochs;
     # its sweeps prove every step (colgen to 1e-4) on the 224-px table
     "paper": Profile(
@@ -201,6 +232,7 @@ PROFILES: dict[str, Profile] = {
         optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=60.0, ga_time_limit=30.0,
                     scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=60.0),
         runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU,
+        pareto=dataclasses.replace(PARETO_CPU, tables=("224",), over_n=(10, 20, 50)),
         sim=dataclasses.replace(SIM_CPU, table="224", compare_table="", steps=20, seeds=(0, 1, 2, 3, 4), method="colgen",
                                 time_limit=60.0, rel_gap=1e-4, max_nodes=None, betas=(0.0, 0.25, 0.5, 0.75, 1.0))),
 }

@@ -112,15 +112,16 @@ def get(name: str) -> Section:
     return SECTIONS[name]
 
 
-def scenario_for(profile: str, n_devices: int, n_requests: int, seed: int, section: str = "V-A") -> Scenario:
+def scenario_for(profile: str, n_devices: int, n_requests: int, seed: int, section: str = "V-A",
+                 table: str | None = None) -> Scenario:
     """One step of a section's setting as a scenario: the profile's accuracy table and its network's
     unit costs, the §V device classes (first half low-capacity, second half high) and U[7.2, 72.2] Mb/s
     rates, scaled to that network, and ``n_requests`` requests from random sources, all drawn from
-    ``seed`` (the same seed, the same step)."""
+    ``seed`` (the same seed, the same step); ``table`` replaces the profile's accuracy table."""
     if isinstance(n_requests, bool) or not isinstance(n_requests, int) or not 0 <= n_requests <= 10_000:
         raise ValueError(f"requests: must be an integer in [0, 10000], got {n_requests!r}")
     check_seed(seed)
-    units, configs, _, S = inputs(profile)
+    units, configs, _, S = inputs(profile, table=table)
     s = shifted(setting({**get(section).base, "n_devices": n_devices}, {}), S.threshold_shift)
     return random_step(units.units, units.input_bytes, configs, point_devices(s, S.scale), n_requests, seed,
                        scale=S.scale, alpha=s["alpha"], beta=s["beta"], accuracy_threshold=s["accuracy_threshold"])

@@ -21,9 +21,6 @@ from ...problem import formulas as F
 from ...problem.scenario import Scenario
 
 MB, GMAC = F.MB, F.GMAC  # the master's rows are in megabytes and giga-multiplications (HiGHS' tolerances)
-CUT_LEVELS = 3  # cover cuts: at most m segments above capacity / (m + 1) on one device, m = 1 … CUT_LEVELS
-CUT_KINDS = ("compute", "energy", "memory")
-CUT_MARGIN = 2e-6  # a segment is above a threshold by more than the evaluator's tolerance (1e-6) allows
 
 
 @dataclass(frozen=True)
@@ -78,38 +75,6 @@ class Arrays:
         """Per device: what a joule it spends costs under ``prices`` (its energy row, the master's total-energy
         budget) and the scenario's price of energy."""
         return prices.energy + self.price + prices.total_energy
-
-    def cut_thresholds(self) -> dict:
-        """Per kind, (CUT_LEVELS, N): the use of one segment above which m + 1 segments overflow the device."""
-        m = np.arange(1, CUT_LEVELS + 1)[:, None]
-        return {kind: self.cap[kind][None, :] / (m + 1) * (1 + CUT_MARGIN) for kind in CUT_KINDS}
-
-    def segment_use(self, paths: np.ndarray, k: int) -> dict:
-        """For placements ``paths`` (n × J) of configuration k: per kind, (n, CUT_LEVELS, N) how many of each
-        plan's segments (runs of units on one device) use more of the device than its thresholds
-        (``cut_thresholds``): a segment's multiplications (G), its memory (MB, as in the memory row) and the
-        energy of computing it (J; sending only adds to a device's use)."""
-        n, J = paths.shape
-        v = self.drop[k].astype(int)
-        units = np.arange(J)
-        seg = np.concatenate([np.zeros((n, 1), dtype=int), np.cumsum(paths[:, 1:] != paths[:, :-1], axis=1)], axis=1)
-        rows = np.repeat(np.arange(n), J)
-        dev = np.full((n, J), -1)
-        dev[rows, seg.ravel()] = paths.ravel()
-        use = {kind: np.zeros((n, J)) for kind in CUT_KINDS}
-        np.add.at(use["compute"], (rows, seg.ravel()), np.tile(self.macs[units, v] / GMAC, n))
-        np.add.at(use["memory"], (rows, seg.ravel()), np.tile(self.mem[units, v], n))
-        np.add.at(use["energy"], (rows, seg.ravel()), self.kernel.compute_energy[units, v, paths].ravel())
-        out = {}
-        thr = self.cut_thresholds()
-        for kind in CUT_KINDS:
-            counts = np.zeros((n, CUT_LEVELS, self.N))
-            there = dev >= 0
-            r, sidx = np.nonzero(there)
-            big = use[kind][r, sidx][:, None] > thr[kind][:, dev[r, sidx]].T  # (segments, levels)
-            np.add.at(counts, (r[:, None], np.arange(CUT_LEVELS)[None, :], dev[r, sidx][:, None]), big)
-            out[kind] = counts
-        return out
 
     def _limits(self) -> None:
         battery = self.kernel.macs_within_energy(self.cap["energy"])

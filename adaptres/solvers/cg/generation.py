@@ -39,13 +39,12 @@ def lagrangian_bound(ar: Arrays, master: Master, prices: Prices, floors: list[fl
     """A lower bound on the optimum of the master's node from prices λ, η ≥ 0 and any branching duals:
     −λ · capacities + the branching rows' duals × their active bounds + Σ_s n_s · min(10, the cheapest
     column price of s) + Σ over loaded-unit variables of min(0, their price) − the budget rows' prices × their
-    budgets and the cover cuts' prices × theirs. ``floors[s]`` may be any lower bound on source s's cheapest price."""
+    budgets and the cuts' prices (each at most 1). ``floors[s]`` may be any lower bound on source s's cheapest price."""
     bound = -sum(float(getattr(prices, kind) @ ar.cap[kind]) for kind in ("compute", "energy", "memory"))
     for kind, price in (("loss", prices.loss), ("energy", prices.total_energy)):  # a front's budget rows
         if price:
             bound -= price * master.budgets[kind]
-    for dual in prices.cut.values():  # the cover cuts: at most m segments at level m
-        bound -= float((dual * np.arange(1, dual.shape[0] + 1)[:, None]).sum())
+    bound -= float(sum(prices.cut.values()))  # the cuts over segment sizes: each at most 1
     lo, hi = master.served
     bound += prices.served * (lo if prices.served > 0 else hi)
     for (s, j, i), (lo, hi) in master.arcs.items():
@@ -80,14 +79,14 @@ def price_all(pricer: Pricer, prices: Prices, clock: Clock):
 def add_columns(master: Master, priced, pi) -> int:
     """Add each source's cheapest columns that would improve the LP (those that cannot be served on
     their own too: the LP stays a relaxation, the integer master leaves them out)."""
-    added = 0
+    cols = []
     for s, (value, column, _) in enumerate(priced):
         tol = 1e-9 * max(1.0, abs(pi[s]))
         for c in np.argsort(value, kind="stable")[:PER_ROUND]:
             if not value[c] < pi[s] - tol:
                 break
-            added += master.add(column(int(c)))
-    return added
+            cols.append(column(int(c)))
+    return master.add_many(cols)
 
 
 def generate(ar: Arrays, pricer: Pricer, master: Master, clock: Clock, stop_at: float, log: dict):

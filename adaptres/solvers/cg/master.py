@@ -17,7 +17,9 @@ import highspy
 import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
-from .data import CUT_KINDS, CUT_LEVELS, Arrays, Column
+from . import cuts
+from .cuts import Cut
+from .data import Arrays, Column
 from .pricing import Prices
 
 INF = highspy.kHighsInf
@@ -69,15 +71,6 @@ class BudgetRow:
 
 
 BUDGETS = ("loss", "energy")
-
-
-@dataclass(frozen=True)
-class CutRow:
-    """A cover cut: at most ``m`` segments (of all columns) that each use more than device i's ``kind``
-    capacity / (m + 1) (``Arrays.segment_use``); m + 1 of them would overflow it."""
-    kind: str
-    i: int
-    m: int
 
 
 @dataclass(frozen=True)
@@ -153,6 +146,10 @@ class Master:
         for kind in self.budgets:
             self.row[BudgetRow(kind)] = h.getNumRow()
             h.addRow(-INF, INF, 0, np.array([], np.int32), np.array([]))
+        self.cut_set = cuts.CutSet([])  # the cuts over segment sizes (``separate``), in their rows' order
+        self.cut_rows = np.zeros(0, dtype=np.int32)  # their rows
+        self._base: dict = {}
+        self.arc_rows: dict = {}  # source -> its branching rows (``ArcRow``) made so far
         self.columns: list = []  # per HiGHS column: Column, UnservedCol, LoadedCol or ARTIFICIAL
         self.index: dict = {}  # Column -> its HiGHS column
         self.fits: list[bool] = []  # per HiGHS column: can it be served on its own?
@@ -208,13 +205,13 @@ class Master:
             if v[0]:
                 rows.append(BudgetRow(kind))
                 vals.append(float(v[0]))
-        cuts = self.cut_keys()
-        if cuts:
-            counts = self.ar.segment_use(np.array([col.place]), col.k)
-            for key in cuts:
-                if counts[key.kind][0, key.m - 1, key.i]:
+        keys = self.cut_keys()
+        if keys:
+            coef = cuts.coefficients(self.ar, np.array([col.place]), col.k, self.cut_set)[0]
+            for key, a in zip(keys, coef):
+                if a:
                     rows.append(key)
-                    vals.append(float(counts[key.kind][0, key.m - 1, key.i]))
+                    vals.append(float(a))
         fits = bool(self.ar.fits_alone(np.array([col.place]), col.k, col.s)[0])
         self.index[col] = self._add(rows, vals, cost, self._upper(col.s, col.k), col, fits)
         self.by_source[col.s].append(self.index[col])
@@ -267,52 +264,38 @@ class Master:
         return all(total[k] <= self.budgets[k] + 1e-9 * max(1.0, abs(total[k])) for k in self.budgets)
 
     def cut_keys(self) -> list:
-        return [key for key in self.row if isinstance(key, CutRow)]
+        return self.cut_set.cuts
 
-    def separate(self, tol: float = 1e-6) -> int:
-        """Add the cover cuts the LP's solution violates (``CutRow``); returns how many."""
+    def separate(self) -> int:
+        """Add the cuts over segment sizes that the LP's solution breaks (``cuts.separate``); returns how many."""
         x = self.x
         active = [c for c, v in enumerate(x) if v > 1e-9 and isinstance(self.columns[c], Column)]
         if not active:
             return 0
-        lhs = self._cut_counts(active, x)
-        new = [CutRow(kind, int(i), int(m) + 1) for kind in CUT_KINDS
-               for m, i in zip(*np.nonzero(lhs[kind] > np.arange(1, lhs[kind].shape[0] + 1)[:, None] + tol))
-               if CutRow(kind, int(i), int(m) + 1) not in self.row]
+        new = [key for key in cuts.separate(self.ar, [self.columns[c] for c in active], x[active])
+               if key not in self.row]
         self.add_cuts(new)
         return len(new)
 
     def add_cuts(self, keys: list) -> None:
-        """Add cover cuts (``CutRow``), with every column's coefficient (how many of its segments count)."""
+        """Add cuts (``cuts.Cut``), with every column's coefficient."""
         keys = [key for key in keys if key not in self.row]
         if not keys:
             return
         cols = [c for c, what in enumerate(self.columns) if isinstance(what, Column)]
-        per_col = self._cut_counts(cols, None) if cols else {}
-        for key in keys:
-            coef = per_col[key.kind][key.m - 1, key.i] if cols else np.zeros(0)
-            nz = np.flatnonzero(coef)
-            self.row[key] = self.h.getNumRow()
-            self.h.addRow(-INF, float(key.m), len(nz), np.array([cols[n] for n in nz], np.int32), coef[nz])
-
-    def _cut_counts(self, cols: list[int], x: np.ndarray | None) -> dict:
-        """With ``x``: per kind, (levels, N) Σ over ``cols`` of x × their segments above the thresholds;
-        without: per kind, (levels, N, len(cols)) each column's count."""
+        coef = np.zeros((len(cols), len(keys)))
         groups: dict = {}
         for n, c in enumerate(cols):
             groups.setdefault(self.columns[c].k, []).append(n)
-        out: dict = {}
         for k, members in groups.items():
             paths = np.array([self.columns[cols[n]].place for n in members], dtype=int)
-            use = self.ar.segment_use(paths, k)
-            for kind, counts in use.items():  # (n, levels, N)
-                if x is not None:
-                    w = x[[cols[n] for n in members]]
-                    out[kind] = out.get(kind, 0.0) + np.tensordot(w, counts, axes=1)
-                else:
-                    full = out.setdefault(kind, np.zeros(counts.shape[1:] + (len(cols),)))
-                    full[:, :, members] = np.moveaxis(counts, 0, -1)
-        return out
+            coef[members] = cuts.coefficients(self.ar, paths, k, keys)
+        for q, key in enumerate(keys):
+            nz = np.flatnonzero(coef[:, q])
+            self.row[key] = self.h.getNumRow()
+            self.h.addRow(-INF, 1.0, len(nz), np.array([cols[n] for n in nz], np.int32), coef[nz, q])
+        self.cut_set = cuts.CutSet(self.cut_set.cuts + keys)
+        self.cut_rows = np.array([self.row[key] for key in self.cut_set.cuts], dtype=np.int32)
 
     def arc_keys(self, col: Column) -> list:
         """The branching rows a column counts in: unit j on device i, and unit j dropped (i = −1)."""
@@ -332,6 +315,14 @@ class Master:
             self._add_group(s, k, group)
         return len(new)
 
+    def _base_rows(self, s: int) -> np.ndarray:
+        """The rows every column of source s has: its source row, the served row, the capacity rows."""
+        if s not in self._base:
+            N = self.ar.N
+            self._base[s] = np.array([self.row[SourceRow(s)], self.row[SERVED]]
+                                     + [self.row[CapacityRow(kind, i)] for kind in RESOURCES for i in range(N)], np.int32)
+        return self._base[s]
+
     def _add_group(self, s: int, k: int, group: list[Column]) -> None:
         ar, n = self.ar, len(group)
         paths = np.array([c.place for c in group], dtype=int)
@@ -339,7 +330,7 @@ class Master:
         fits = ar.fits_alone(paths, k, s)
         keys = [SourceRow(s), SERVED] + [CapacityRow(kind, i) for kind in RESOURCES for i in range(ar.N)]
         dense = [np.ones((n, 2))] + [use[kind] for kind in RESOURCES]
-        arcs = [key for key in self.row if isinstance(key, ArcRow) and key.s == s]
+        arcs = self.arc_rows.get(s, [])
         if arcs:
             keys += arcs
             dense.append(np.stack([(np.full(n, bool(ar.drop[k, a.j])) if a.i == -1 else paths[:, a.j] == a.i)
@@ -347,13 +338,13 @@ class Master:
         for kind, v in self._budget_use(k, use["energy"].sum(axis=1)).items():
             keys.append(BudgetRow(kind))
             dense.append(v[:, None])
-        cuts = self.cut_keys()
-        if cuts:
-            counts = ar.segment_use(paths, k)
-            keys += cuts
-            dense.append(np.stack([counts[c.kind][:, c.m - 1, c.i] for c in cuts], axis=1))
+        if len(self.cut_set):
+            keys += self.cut_set.cuts
+            dense.append(cuts.coefficients(ar, paths, k, self.cut_set))
         A = np.concatenate(dense, axis=1)
-        rows = np.array([self.row[key] for key in keys], dtype=np.int32)
+        rows = np.concatenate([self._base_rows(s), np.array([self.row[key] for key in keys[2 + len(RESOURCES) * ar.N:
+                                                                                          len(keys) - len(self.cut_set)]],
+                                                            dtype=np.int32), self.cut_rows]).astype(np.int32)
         nz = A != 0
         starts = np.concatenate([[0], np.cumsum(nz.sum(axis=1))[:-1]]).astype(np.int32)
         r_idx = np.nonzero(nz)
@@ -379,6 +370,7 @@ class Master:
             else:
                 mine = []
             self.row[key] = self.h.getNumRow()
+            self.arc_rows.setdefault(s, []).append(key)
             self.h.addRow(-INF, INF, len(mine), np.array(mine, np.int32), np.ones(len(mine)))
             self._add([key], [1.0], ARTIFICIAL_COST * max(1, self.ar.R), float(self.ar.n_s[s]), ARTIFICIAL)
         return key
@@ -430,11 +422,7 @@ class Master:
             if v:
                 arc.setdefault(s, np.zeros((ar.J, ar.N + 1)))[j, i] = v  # column N: unit j dropped
         budget = {kind: max(0.0, -float(y[self.row[BudgetRow(kind)]])) for kind in self.budgets}
-        cut: dict = {}
-        for key in self.cut_keys():
-            v = -float(y[self.row[key]])
-            if v > 0:
-                cut.setdefault(key.kind, np.zeros((CUT_LEVELS, ar.N)))[key.m - 1, key.i] = v
+        cut = {key: -float(y[self.row[key]]) for key in self.cut_keys() if -float(y[self.row[key]]) > 0}
         return _status(h), h.getInfo().objective_function_value, Prices(
             eta=eta, served=served, arc=arc, loss=budget.get("loss", 0.0), total_energy=budget.get("energy", 0.0),
             cut=cut, **lam), pi

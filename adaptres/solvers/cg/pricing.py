@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import cuts
 from .data import GMAC, Arrays, Column
 
 EMPTY: np.ndarray = np.empty(0)  # a placeholder in lists filled unit by unit
@@ -57,10 +58,10 @@ class Prices:
     arc: dict = field(default_factory=dict)  # s -> (J, N + 1) duals of the branching rows (any sign)
     loss: float = 0.0  # ≥ 0: the price of a point of accuracy loss (the master's accuracy budget, a front's ε)
     total_energy: float = 0.0  # ≥ 0: the price of a joule anywhere (the master's budget of all devices' energy)
-    cut: dict = field(default_factory=dict)  # kind -> (CUT_LEVELS, N) ≥ 0: the cover cuts' prices (``Master.separate``)
+    cut: dict = field(default_factory=dict)  # cuts.Cut -> its price ≥ 0 (the master's cuts over segment sizes)
 
     def without_cuts(self) -> "Prices":
-        """The same prices less the cover cuts' (a lower bound on any plan's price: those only add)."""
+        """The same prices less the cuts' (a lower bound on any plan's price: those only add)."""
         return dataclasses.replace(self, cut={})
 
     @classmethod
@@ -78,31 +79,6 @@ def min_plus(T: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         A[lo:lo + step] = tmp.argmin(axis=2)
         W[lo:lo + step] = np.take_along_axis(tmp, A[lo:lo + step, :, None].astype(np.intp), axis=2)[:, :, 0]
     return W, A
-
-
-class _SegmentCuts:
-    """The cover cuts' price of segments growing unit by unit (zero without cut prices): a segment pays the
-    price of each (kind, device, level) whose threshold its use exceeds (``Arrays.segment_use``)."""
-
-    def __init__(self, ar: Arrays, prices: Prices, P: int):
-        self.ar, self.on = ar, {kind: d for kind, d in prices.cut.items() if d.any()}
-        if self.on:
-            self.thr = ar.cut_thresholds()
-            self.use = {"compute": np.zeros((P, 1)), "memory": np.zeros((P, 1)), "energy": np.zeros((P, ar.N))}
-
-    def add(self, b: int, v: np.ndarray):
-        """Unit b (variant ``v`` per pattern) joins the segments; their cut price now, (P, N) (or 0.0)."""
-        if not self.on:
-            return 0.0
-        ar, k = self.ar, self.ar.kernel
-        self.use["compute"] += (ar.macs[b, v] / GMAC)[:, None]
-        self.use["memory"] += ar.mem[b, v][:, None]
-        self.use["energy"] += k.compute_energy[b, v, :]
-        out = 0.0
-        for kind, dual in self.on.items():
-            big = self.use[kind][:, None, :] > self.thr[kind][None, :, :]  # (P, levels, N)
-            out = out + (big * dual[None, :, :]).sum(axis=1)
-        return out
 
 
 class Pricer:
@@ -171,13 +147,14 @@ class Pricer:
             rank[self.order] = np.arange(ar.N)
             barred = np.where(rank[None, :] > rank[:, None], barred, np.inf)
         B, end, nxt, M = ([EMPTY] * J for _ in range(4))
+        cut = cuts.Growing(ar, prices.cut)
         for a in reversed(range(J)):
             if a < J - 1:  # the best next segment from device i after unit a
                 M[a], nxt[a] = min_plus(self.send(prices, a + 1) + barred, B[a + 1])
             P = len(tr.dropped[a])
             best, arg = np.full((P, ar.N), np.inf), np.full((P, ar.N), -1, dtype=np.int32)
             cost, macs, mem = np.zeros((P, ar.N)), np.zeros(P), np.zeros(P)
-            cut = _SegmentCuts(ar, prices, P)
+            cut.start(P)
             for b in range(a, J):
                 q = walk[a][:, b - a]
                 v = tr.dropped[b][q]
@@ -223,8 +200,8 @@ class Pricer:
         own (``Arrays.fits_alone``), with its price (None when more than ``cap`` partial plans were in
         reach, or at ``deadline``, a ``time.perf_counter`` value): a forward search that keeps a partial
         plan only while its cost plus a lower bound on its completion stays within the limit and each of
-        its segments fits its device. The search prices plans without the cover cuts (they only add to a
-        plan's price, so it finds a superset), then each plan found pays its cuts' prices exactly."""
+        its segments fits its device. The search prices plans without the master's cuts (they only add to a
+        plan's price, so it finds a superset), then each plan found pays the cuts' prices exactly."""
         ar = self.ar
         node, send = self.node_costs(prices, s), [self.send(prices, j) for j in range(ar.J)]
         B, _, _ = self.segments(node, prices.without_cuts())  # the cheapest completions, segment by segment
@@ -243,17 +220,11 @@ class Pricer:
             paths, cost = found
             seen += len(paths)
             if prices.cut and len(paths):
-                cost = cost + self.cut_price(prices, paths, int(k))
+                cost = cost + cuts.price(ar, paths, int(k), prices.cut)
             ok = ar.fits_alone(paths, int(k), s) & (cost <= room + 1e-12) if len(paths) else np.zeros(0, dtype=bool)
             out += [(float(x + acc[k] - prices.served), Column(s, int(k), tuple(int(d) for d in p)))
                     for p, x in zip(paths[ok], cost[ok])]
         return sorted(out, key=lambda t: t[0])
-
-    def cut_price(self, prices: Prices, paths: np.ndarray, k: int) -> np.ndarray:
-        """(n,): what placements ``paths`` of configuration k pay the cover cuts (``Prices.cut``)."""
-        use = self.ar.segment_use(paths, k)
-        return sum(((use[kind] * dual[None]).sum(axis=(1, 2)) for kind, dual in prices.cut.items()),
-                   np.zeros(len(paths)))
 
     def _paths(self, c, d, tin, node, send, B, room, cap, deadline=None):
         """The placements of configuration index c within ``room`` (see ``enumerate``)."""
