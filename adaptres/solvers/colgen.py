@@ -36,7 +36,8 @@ from .cg.tree import branch_and_price, close_gap, split_on_served
 
 ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
 MIP_SHARE = 0.2  # of the time left, for the first integer master
-CUT_ROUNDS = 20  # rounds of cover cuts at the root at most
+CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
+HEURISTIC_KEEP = 1500  # plans of least reduced cost a heuristic integer master chooses among (all, when fewer)
 
 
 def better(master: Master, res: MipResult, counts: dict | None) -> MipResult:
@@ -72,7 +73,7 @@ def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s:
         not isinstance(master.columns[c], UnservedCol) for c in p))]
     counts = min(plans, key=master.value) if plans else None
     log["greedy"] = None if counts is None else master.value(counts)
-    return better(master, mip(MIP_SHARE * clock.left() if mip_s is None else mip_s), counts)
+    return better(master, mip(MIP_SHARE * clock.left() if mip_s is None else mip_s, HEURISTIC_KEEP), counts)
 
 
 class Root:
@@ -91,20 +92,24 @@ class Root:
         self.generate(root_share)
 
     def generate(self, root_share: float = ROOT_SHARE) -> None:
-        """The root's column generation, its clock started now (``opts.time_limit``)."""
+        """The root's column generation, its clock started now (``opts.time_limit``); with ``cuts``, then rounds
+        of cuts over segment sizes (``cg.cuts``) and column generation again, the first plans found before them."""
         self.clock = Clock(self.opts.time_limit)
         self.log: dict[str, Any] = {"lp_solves": 0, "root_converged": False, "nodes": 0}
         stop_at = (1 - root_share) * self.opts.time_limit
         _, self.node, self.log["root_converged"] = generate(self.ar, self.pricer, self.master, self.clock, stop_at,
                                                            self.log)
-        self.log["cuts"] = 0
-        for _ in range(CUT_ROUNDS if self.cuts else 0):  # cover cuts while the LP breaks some, then again
+        self.log["cuts"], self.early = 0, None
+        for _ in range(CUT_ROUNDS if self.cuts else 0):  # cuts over segment sizes while the LP breaks some
             if not self.log["root_converged"] or self.clock.left() <= stop_at:
                 break
-            added = self.master.separate()
-            if not added:
+            new = self.master.violated()
+            if not new:
                 break
-            self.log["cuts"] += added
+            if self.early is None:  # the first plans on the columns before any cut: a smaller integer master
+                self.early = self.first_plans()
+            self.master.add_cuts(new)
+            self.log["cuts"] += len(new)
             _, node, self.log["root_converged"] = generate(self.ar, self.pricer, self.master, self.clock, stop_at,
                                                            self.log)
             self.node = max(self.node, node, key=lambda n: n[0])
@@ -115,7 +120,7 @@ class Root:
         """From the root to a plan and a proven bound: the first plans, the split on the number served, the
         proof by listing, then branch-and-price while the gap is open and time is left."""
         ar, pricer, master, clock, log, opts = self.ar, self.pricer, self.master, self.clock, self.log, self.opts
-        best, bound = self.first_plans(), self.node[0]
+        best, bound = self.early or self.first_plans(), self.node[0]
         if bound > -np.inf and clock.left() > 0 and log["root_converged"]:
             nodes = split_on_served(ar, pricer, master, clock, self.node, log)
             bound = max(bound, min(n[0] for n in nodes))
@@ -127,10 +132,10 @@ class Root:
                 bound = max(bound, tree_bound)
         return best, bound
 
-    def mip(self, seconds: float) -> MipResult:
+    def mip(self, seconds: float, keep: int | None = None) -> MipResult:
         o = self.opts
         return self.master.mip(max(seconds, 1e-3), rel_gap=o.rel_gap, max_nodes=o.max_nodes,
-                               allow_unserved=o.allow_unserved, options=o.highs)
+                               allow_unserved=o.allow_unserved, options=o.highs, keep=keep)
 
     def first_plans(self, mip_s: float | None = None) -> MipResult:
         """The greedy plans and the integer master on the root's columns (``mip_s`` seconds; default a

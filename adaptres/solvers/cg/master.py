@@ -266,16 +266,14 @@ class Master:
     def cut_keys(self) -> list:
         return self.cut_set.cuts
 
-    def separate(self) -> int:
-        """Add the cuts over segment sizes that the LP's solution breaks (``cuts.separate``); returns how many."""
+    def violated(self) -> list:
+        """The cuts over segment sizes that the LP's solution breaks and the master lacks (``cuts.separate``)."""
         x = self.x
         active = [c for c, v in enumerate(x) if v > 1e-9 and isinstance(self.columns[c], Column)]
         if not active:
-            return 0
-        new = [key for key in cuts.separate(self.ar, [self.columns[c] for c in active], x[active])
-               if key not in self.row]
-        self.add_cuts(new)
-        return len(new)
+            return []
+        return [key for key in cuts.separate(self.ar, [self.columns[c] for c in active], x[active])
+                if key not in self.row]
 
     def add_cuts(self, keys: list) -> None:
         """Add cuts (``cuts.Cut``), with every column's coefficient."""
@@ -443,11 +441,12 @@ class Master:
         return float(sum(x[c] for c, what in enumerate(self.columns) if isinstance(what, UnservedCol)))
 
     def mip(self, time_limit: float, rel_gap: float, max_nodes: int | None = None, allow_unserved: bool = True,
-            options: dict | None = None) -> MipResult:
+            options: dict | None = None, keep: int | None = None) -> MipResult:
         """The restricted master with integer columns (a copy of the LP; the LP stays as it is). No MIP
         start is given: HiGHS 1.16 with presolve reported a start's plan at a wrong objective (10.0
         for 10.30 on a two-device case); the caller compares its own plans instead, and the objective
-        is recomputed from the solution."""
+        is recomputed from the solution. With ``keep``, a heuristic: only the ``keep`` plans of least
+        reduced cost at the last LP (and the unserved counts) may be taken, and no bound is reported."""
         m = highspy.Highs()
         m.setOptionValue("output_flag", False)
         m.passModel(self.h.getLp())
@@ -456,9 +455,17 @@ class Master:
         m.changeRowBounds(self.row[SERVED], 0.0, float(self.ar.R))
         for key in self.arcs:
             m.changeRowBounds(self.row[ArcRow(*key)], -INF, INF)
+        for r in self.cut_rows:  # valid for every integer plan: only the LP needs them
+            m.changeRowBounds(int(r), -INF, INF)
         for c, what in enumerate(self.columns):
             if (not allow_unserved and isinstance(what, UnservedCol)) or not self.fits[c] or what is ARTIFICIAL:
                 m.changeColBounds(c, 0.0, 0.0)
+        plans = [c for c, what in enumerate(self.columns) if isinstance(what, Column)]
+        if keep is not None and len(plans) > keep:
+            dj = np.asarray(self.h.getSolution().col_dual)
+            dj = np.concatenate([dj, np.zeros(n - len(dj))])  # columns added since the LP: reduced cost unknown, 0
+            drop = np.array(plans)[np.argsort(dj[plans], kind="stable")[keep:]]
+            m.changeColsBounds(len(drop), drop.astype(np.int32), np.zeros(len(drop)), np.zeros(len(drop)))
         # presolve off: HiGHS' presolve of a master with tens of thousands of columns ran 40 s past a
         # 5-s limit and cannot be interrupted; the branch-and-bound can (``run_within``)
         opts = {"time_limit": max(float(time_limit), 1e-3), "mip_rel_gap": float(rel_gap),
@@ -472,7 +479,8 @@ class Master:
         has = info.primal_solution_status == 2  # kSolutionStatusFeasible
         values = np.asarray(m.getSolution().col_value) if has else np.zeros(n)
         counts = {c: int(round(v)) for c, v in enumerate(values) if round(v) >= 1}
-        return MipResult(_status(m), self.value(counts) if has else None, info.mip_dual_bound, counts)
+        bound = info.mip_dual_bound if keep is None or len(plans) <= keep else None
+        return MipResult(_status(m), self.value(counts) if has else None, bound, counts)
 
     def value(self, counts: dict) -> float:
         """The objective of integer counts of columns (Σ cost · count)."""

@@ -200,11 +200,12 @@ class Pricer:
         own (``Arrays.fits_alone``), with its price (None when more than ``cap`` partial plans were in
         reach, or at ``deadline``, a ``time.perf_counter`` value): a forward search that keeps a partial
         plan only while its cost plus a lower bound on its completion stays within the limit and each of
-        its segments fits its device. The search prices plans without the master's cuts (they only add to a
-        plan's price, so it finds a superset), then each plan found pays the cuts' prices exactly."""
+        its segments fits its device. The search leaves out the cuts' price of a partial plan's segments (the
+        completions' bound counts theirs: a segment's price only grows with it), so it finds a superset; each
+        plan found then pays the cuts' prices exactly."""
         ar = self.ar
         node, send = self.node_costs(prices, s), [self.send(prices, j) for j in range(ar.J)]
-        B, _, _ = self.segments(node, prices.without_cuts())  # the cheapest completions, segment by segment
+        B, _, _ = self.segments(node, prices)  # the cheapest completions, segment by segment
         tin = send[0][ar.sources[s]]
         out, seen, acc = [], 0, ar.config_cost(prices)
         cheapest = (tin[None, :] + B[0][self.trie.ids[0]]).min(axis=1)  # per configuration, its cheapest plan

@@ -24,6 +24,7 @@ from .master import ARTIFICIAL, MipResult, UnservedCol
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
 ENUMERATE_CAP = 100_000  # columns listed to close a gap at most
 ENUMERATE_SHARE = 0.5  # of the time left that listing columns may take
+HEURISTIC_KEEP = 1500  # plans of least reduced cost the tree's integer master chooses among (all, when fewer)
 
 
 @dataclass(order=True)
@@ -103,7 +104,7 @@ def branch_and_price(ar, pricer, master, clock: Clock, root_bound: float, best: 
             heapq.heappush(heap, child)
         if explored % HEURISTIC_EVERY == 0:
             master.set_node((0, ar.R), {})
-            found_plan = mip(min(clock.left() * 0.2, 5.0))
+            found_plan = mip(min(clock.left() * 0.2, 5.0), HEURISTIC_KEEP)
             if found_plan.objective is not None and (best.objective is None or found_plan.objective < best.objective):
                 best = found_plan
     master.set_node((0, ar.R), {})
