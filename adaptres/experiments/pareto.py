@@ -39,16 +39,18 @@ def step(profile: str, table: str, n_devices: int, seed: int):
 
 
 def one(profile: str, kind: str, table: str, n_devices: int, seed: int, energy_fraction: float | None = None) -> tuple:
-    """One front (``kind``: "front" with the α grid and NSGA-II beside it, "budget" under a share of the
-    unconstrained front's largest energy, "scale" alone): its rows and its summary."""
+    """One front (``kind``: "front" with the α grid and NSGA-II beside it, "budget" under an energy budget
+    ``energy_fraction`` of the way from the fastest plan's energy to the most accurate plan's, "scale" alone):
+    its rows and its summary."""
     P = profiles.get(profile).pareto
     sc = step(profile, table, n_devices, seed)
-    opts = Options(time_limit=P.time_limit, rel_gap=P.rel_gap)
+    opts = Options(time_limit=P.time_limit, rel_gap=P.rel_gap, max_nodes=P.max_nodes)
     keys = {"kind": kind, "table": table, "n_devices": n_devices, "seed": seed, "energy_budget_j": None}
     t0 = time.perf_counter()
     budget = None
     if energy_fraction is not None:
-        budget = energy_fraction * max(p.energy_j for p in exact_front(sc, 2, opts).points)
+        ends = exact_front(sc, 2, opts).points  # the fastest plan and the most accurate
+        budget = ends[0].energy_j + energy_fraction * (ends[-1].energy_j - ends[0].energy_j)
         keys["energy_budget_j"] = budget
     front = exact_front(sc, P.points, opts, energy_budget_j=budget)
     exact_s = time.perf_counter() - t0

@@ -108,7 +108,7 @@ def _figures(res: ParetoRun) -> dict:
     P, pts = res.settings, res.points
     pal = sns.color_palette("colorblind")
     fronts = pts[pts.kind == "front"]
-    fig, axes = plt.subplots(len(P.tables), len(P.seeds), figsize=(4.6 * len(P.seeds), 3.8 * len(P.tables)),
+    fig, axes = plt.subplots(len(P.tables), len(P.seeds), figsize=(max(4.6 * len(P.seeds), 9.0), 3.8 * len(P.tables)),
                              squeeze=False)
     for row, table in zip(axes, P.tables):
         for ax, seed in zip(row, P.seeds):

@@ -175,6 +175,39 @@ class Growing:
         return out
 
 
+class Charger:
+    """The cuts' price of partial plans' open segments in the listing (``Pricer.enumerate``), for one
+    configuration (variants ``v`` per unit): ``begin`` the first units' segments, ``extend`` them unit by
+    unit, ``price`` a segment on its device."""
+
+    def __init__(self, ar: Arrays, duals: dict, v: np.ndarray):
+        self.ar, self.on, self.kinds = ar, bool(duals), {}
+        if self.on:
+            self.per_unit = unit_use(ar, v=v)
+            self.cap = capacity(ar)
+            for kind in KINDS:
+                mine = [(c, y) for c, y in duals.items() if c.kind == kind and y > 0]
+                if mine:
+                    devs, cover, param = _arrays([c for c, _ in mine])
+                    self.kinds[kind] = (devs, cover, param, np.array([y for _, y in mine]))
+
+    def begin(self, first: np.ndarray) -> dict:
+        """Segments of unit 0 on devices ``first`` (n,)."""
+        return {kind: self.per_unit[kind][0, first] for kind in self.kinds} if self.on else {}
+
+    def extend(self, seg: dict, j: int, rows: np.ndarray, cols: np.ndarray, same: np.ndarray) -> dict:
+        """Unit j on device ``cols`` after partial plans ``rows``: the segment goes on where ``same``, else anew."""
+        return {kind: np.where(same, use[rows], 0.0) + self.per_unit[kind][j, cols] for kind, use in seg.items()}
+
+    def price(self, dev: np.ndarray, seg: dict) -> np.ndarray:
+        """(n,): the cuts' price of segments of sizes ``seg`` on devices ``dev``."""
+        out = np.zeros(len(dev))
+        for kind, (devs, cover, param, y) in self.kinds.items():
+            x = normalised(seg[kind], self.cap[kind][dev])[:, None]  # (n, 1)
+            out += np.where(devs[None, :] == dev[:, None], u_many(cover, param, x) * y, 0.0).sum(axis=1)
+        return out
+
+
 def separate(ar: Arrays, cols: list, x: np.ndarray) -> list[Cut]:
     """The cuts the LP's solution breaks: for each (kind, device) and family the most violated function.
     ``cols``: the columns with a positive value, ``x``: their values."""

@@ -200,9 +200,8 @@ class Pricer:
         own (``Arrays.fits_alone``), with its price (None when more than ``cap`` partial plans were in
         reach, or at ``deadline``, a ``time.perf_counter`` value): a forward search that keeps a partial
         plan only while its cost plus a lower bound on its completion stays within the limit and each of
-        its segments fits its device. The search leaves out the cuts' price of a partial plan's segments (the
-        completions' bound counts theirs: a segment's price only grows with it), so it finds a superset; each
-        plan found then pays the cuts' prices exactly."""
+        its segments fits its device. A partial plan pays the cuts' price of each segment it has closed; its
+        open segment's is left to the completions' bound (a segment's price only grows with it)."""
         ar = self.ar
         node, send = self.node_costs(prices, s), [self.send(prices, j) for j in range(ar.J)]
         B, _, _ = self.segments(node, prices)  # the cheapest completions, segment by segment
@@ -215,32 +214,34 @@ class Pricer:
             room = limit + prices.served - acc[k]
             if not cheapest[c] <= room + 1e-12:  # none of its plans is within the limit (or it is barred)
                 continue
-            found = self._paths(c, ar.drop[k].astype(int), tin, node, send, B, room, cap - seen, deadline)
+            found = self._paths(c, ar.drop[k].astype(int), tin, node, send, B, room, cap - seen, deadline, prices.cut)
             if found is None:
                 return None
             paths, cost = found
             seen += len(paths)
-            if prices.cut and len(paths):
-                cost = cost + cuts.price(ar, paths, int(k), prices.cut)
             ok = ar.fits_alone(paths, int(k), s) & (cost <= room + 1e-12) if len(paths) else np.zeros(0, dtype=bool)
             out += [(float(x + acc[k] - prices.served), Column(s, int(k), tuple(int(d) for d in p)))
                     for p, x in zip(paths[ok], cost[ok])]
         return sorted(out, key=lambda t: t[0])
 
-    def _paths(self, c, d, tin, node, send, B, room, cap, deadline=None):
-        """The placements of configuration index c within ``room`` (see ``enumerate``)."""
+    def _paths(self, c, d, tin, node, send, B, room, cap, deadline=None, duals=None):
+        """The placements of configuration index c within ``room`` (see ``enumerate``); ``duals``: the cuts'
+        prices, charged for each segment as it closes (and for the last at the end)."""
         ar, tr = self.ar, self.trie
         ids = [tr.ids[j][c] for j in range(ar.J)]
+        charge = cuts.Charger(ar, duals or {}, d)
         acc = tin + node[0, d[0]]
         macs, mem = np.full(ar.N, ar.macs[0, d[0]]), np.full(ar.N, ar.request_mem[0, d[0]])
         ok = (acc - node[0, d[0]] + B[0][ids[0]] <= room + 1e-12) & (macs <= ar.macs_limit) & (mem <= ar.mem_limit)
         keep = np.flatnonzero(ok)
         paths, acc, macs, mem = keep[:, None], acc[keep], macs[keep], mem[keep]
+        seg = charge.begin(keep)
         eye = np.eye(ar.N, dtype=bool)
         for j in range(1, ar.J):
             last = paths[:, -1]
-            step = acc[:, None] + send[j][last] + node[j, d[j]][None, :]
             same = eye[last]  # (paths, N): the candidate continues the current segment
+            step = acc[:, None] + send[j][last] + node[j, d[j]][None, :] \
+                + np.where(same, 0.0, charge.price(last, seg)[:, None])  # a segment that closes pays its cuts
             m2 = np.where(same, macs[:, None], 0.0) + ar.macs[j, d[j]]
             r2 = np.where(same, mem[:, None], 0.0) + ar.request_mem[j, d[j]]
             rest = B[j][ids[j]][None, :] - node[j, d[j]][None, :]  # a segment that goes on or starts here
@@ -248,6 +249,7 @@ class Pricer:
             rows, cols = np.nonzero(fits & (step + rest <= room + 1e-12))
             if len(rows) > cap or (deadline is not None and time.perf_counter() > deadline):
                 return None
+            seg = charge.extend(seg, j, rows, cols, same[rows, cols])
             paths = np.concatenate([paths[rows], cols[:, None]], axis=1)
             acc, macs, mem = step[rows, cols], m2[rows, cols], r2[rows, cols]
-        return paths, acc
+        return paths, acc + charge.price(paths[:, -1], seg)
