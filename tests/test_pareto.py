@@ -13,8 +13,19 @@ from optim_helpers import request_options, small_scenario
 from adaptres.problem.evaluate import check_stored, evaluate
 from adaptres.problem.plan import Plan
 from adaptres.solvers import Options
-from adaptres.solvers.pareto import (FrontError, Point, check, exact_front, hypervolume, loss_of, nondominated,
-                                     nsga2_front, reference, supported, weighted_sums)
+from adaptres.solvers.pareto import (
+    FrontError,
+    Point,
+    check,
+    exact_front,
+    hypervolume,
+    loss_of,
+    nondominated,
+    nsga2_front,
+    reference,
+    supported,
+    weighted_sums,
+)
 
 
 def every_plan(sc):

@@ -142,8 +142,8 @@ class Pareto:
 # the §V-A steps of notebook 04 (N = 10, λ = 3: three requests), on the drop-aware and the standard 32-px tables;
 # α over the paper's grid of weights
 PARETO_CPU = Pareto(tables=("cpu-dropaware", "cpu"), n_devices=10, n_requests=3, seeds=(0, 1, 2), points=10,
-                    time_limit=10.0, rel_gap=1e-4, max_nodes=None, alphas=(0.0, 0.25, 0.5, 0.75, 1.0), energy_fractions=(0.5, 0.25),
-                    over_n=(5, 10, 20), nsga_pop_size=100)
+                    time_limit=10.0, rel_gap=1e-4, max_nodes=None, alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+                    energy_fractions=(0.5, 0.25), over_n=(5, 10, 20), nsga_pop_size=100)
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,7 @@ class Growing:
             return 0.0
         ar = self.ar
         out = 0.0
-        for kind, cuts in self.on.items():
+        for kind in self.on:
             if kind == "compute":
                 self.use[kind] += (ar.macs[b, v] / GMAC)[:, None]
             elif kind == "memory":
@@ -229,10 +229,9 @@ def separate(ar: Arrays, cols: list, x: np.ndarray) -> list[Cut]:
             s = segs[segs[:, 0] == i]
             size, w = s[:, 1], s[:, 2]
             for family, params in (("cover", COVER_LEVELS), ("fs", _fs_params(size))):
-                lhs = [(float(w @ u(family, p, size)), p) for p in params]
-                best = max(lhs, default=(0.0, None))
-                if best[0] > 1.0 + TOL:
-                    found.append(Cut(kind, int(i), family, float(best[1])))
+                lhs = [(float(w @ u(family, p, size)), float(p)) for p in params]
+                if lhs and max(lhs)[0] > 1.0 + TOL:
+                    found.append(Cut(kind, int(i), family, max(lhs)[1]))
     return found
 
 

@@ -18,7 +18,6 @@ import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
 from . import cuts
-from .cuts import Cut
 from .data import Arrays, Column
 from .pricing import Prices
 

@@ -56,7 +56,7 @@ def check(sc: Scenario, k) -> None:
 def loss_of(sc: Scenario, plan: Plan) -> float:
     """Σ over the served requests of the points of accuracy below the full model."""
     a0 = sc.configs[0].accuracy
-    return float(sum(a0 - sc.configs[a.config].accuracy for a in plan.requests if a.served))
+    return float(sum(a0 - sc.configs[a.config].accuracy for a in plan.requests if a.served and a.config is not None))
 
 
 def exact_front(sc: Scenario, k: int, opts: Options | None = None, energy_budget_j: float | None = None,

@@ -58,18 +58,19 @@ def _eq(a: float, b: float) -> bool:
     return _le(a, b) and _le(b, a)
 
 
+def _keys(p: Point, q: Point, energy: bool) -> tuple[tuple, tuple]:
+    a, b = p.key(), q.key()
+    return (a, b) if energy else (a[:2] + a[3:], b[:2] + b[3:])
+
+
 def dominates(p: Point, q: Point, energy: bool = True) -> bool:
     """p is no worse than q in every objective and better in one (energy counted only with ``energy``)."""
-    a, b = p.key(), q.key()
-    if not energy:
-        a, b = a[:2] + a[3:], b[:2] + b[3:]
+    a, b = _keys(p, q, energy)
     return all(_le(x, y) for x, y in zip(a, b)) and not all(_eq(x, y) for x, y in zip(a, b))
 
 
 def same(p: Point, q: Point, energy: bool = True) -> bool:
-    a, b = p.key(), q.key()
-    if not energy:
-        a, b = a[:2] + a[3:], b[:2] + b[3:]
+    a, b = _keys(p, q, energy)
     return all(_eq(x, y) for x, y in zip(a, b))
 
 
