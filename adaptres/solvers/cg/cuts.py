@@ -13,7 +13,7 @@ counting Σ over its segments on the device of u(their size). Two families:
   segment that nearly fills the device leaves no room for a fraction of another: the LP's crumbs.
 
 A segment's u depends on its own size alone, so the pricing's DP over segments prices a cut exactly
-(``Prices.cut``); the listing prices each plan it finds (``price``). Cuts are found from the LP's
+(``Prices.cut``); the listing charges each segment as it closes (``Charger``). Cuts are found from the LP's
 solution (``separate``), the most violated function per (kind, device) and family.
 """
 
@@ -124,14 +124,6 @@ def coefficients(ar: Arrays, paths: np.ndarray, k: int, cuts: "list[Cut] | CutSe
         vals = u_many(cover, param, np.where(here, sizes[kind][:, :, None], 0.0))
         out[:, idx] = np.where(here, vals, 0.0).sum(axis=1)
     return out
-
-
-def price(ar: Arrays, paths: np.ndarray, k: int, duals: dict) -> np.ndarray:
-    """(n,): what placements ``paths`` of configuration k pay the cuts at ``duals`` (Cut -> price ≥ 0)."""
-    if not duals:
-        return np.zeros(len(paths))
-    cuts = list(duals)
-    return coefficients(ar, paths, k, cuts) @ np.array([duals[c] for c in cuts])
 
 
 class Growing:

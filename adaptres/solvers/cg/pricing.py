@@ -14,7 +14,6 @@ min-plus product per unit, vectorised with numpy), so they give a valid Lagrangi
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -59,10 +58,6 @@ class Prices:
     loss: float = 0.0  # ≥ 0: the price of a point of accuracy loss (the master's accuracy budget, a front's ε)
     total_energy: float = 0.0  # ≥ 0: the price of a joule anywhere (the master's budget of all devices' energy)
     cut: dict = field(default_factory=dict)  # cuts.Cut -> its price ≥ 0 (the master's cuts over segment sizes)
-
-    def without_cuts(self) -> "Prices":
-        """The same prices less the cuts' (a lower bound on any plan's price: those only add)."""
-        return dataclasses.replace(self, cut={})
 
     @classmethod
     def zero(cls, N: int) -> "Prices":
