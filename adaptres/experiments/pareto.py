@@ -96,21 +96,23 @@ def tasks(profile: str) -> list[tuple]:
 def compare(profile: str, out=None, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every front of ``tasks`` (serially: each point's solve on one core, NSGA-II given the exact front's
     time): the points (exact and NSGA-II) and one summary row per front, saved with provenance at ``out``
-    (the points; the summary beside it, ``*_summary.csv``)."""
+    after each front (the points; the summary beside it, ``*_summary.csv``)."""
     P = profiles.get(profile).pareto
     for s in P.seeds:
         check_seed(s)
     rows, summaries = [], []
-    for kind, table, n, seed, frac in bar(tasks(profile), desc="fronts", progress=progress):
-        r, s = one(profile, kind, table, n, seed, frac)
-        rows += r
-        summaries.append(s)
-    points, summary = pd.DataFrame(rows, columns=POINT_COLUMNS), pd.DataFrame(summaries)
-    if out is not None:
-        meta = provenance(profile=profile, settings=repr(P), code_sha256=sim.code_hash())
-        write_table(points, out, meta, float_format="%.12g")
-        write_table(summary, str(out).replace(".csv", "_summary.csv"), meta, float_format="%.12g")
-    return points, summary
+    todo = tasks(profile)
+    meta = provenance(profile=profile, settings=repr(P), code_sha256=sim.code_hash())
+    for n_done, (kind, table, n, seed, frac) in enumerate(bar(todo, desc="fronts", progress=progress), 1):
+        front_rows, summary = one(profile, kind, table, n, seed, frac)
+        rows += front_rows
+        summaries.append(summary)
+        if out is not None:  # after each front: a stopped run keeps what it found
+            status = {"status": "complete" if n_done == len(todo) else "partial"}
+            write_table(pd.DataFrame(rows, columns=POINT_COLUMNS), out, {**meta, **status}, float_format="%.12g")
+            write_table(pd.DataFrame(summaries), str(out).replace(".csv", "_summary.csv"), {**meta, **status},
+                        float_format="%.12g")
+    return pd.DataFrame(rows, columns=POINT_COLUMNS), pd.DataFrame(summaries)
 
 
 def dominance(points: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
