@@ -37,6 +37,7 @@ from .cg.tree import branch_and_price, close_gap, split_on_served
 ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
 MIP_SHARE = 0.2  # of the time left, for the first integer master
 CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
+CUT_SHARE = 0.3  # of the time limit, after which no cut round starts
 HEURISTIC_KEEP = 1500  # plans of least reduced cost a heuristic integer master chooses among (all, when fewer)
 
 
@@ -101,18 +102,22 @@ class Root:
                                                            self.log)
         self.log["cuts"], self.early = 0, None
         for _ in range(CUT_ROUNDS if self.cuts else 0):  # cuts over segment sizes while the LP breaks some
-            if not self.log["root_converged"] or self.clock.left() <= stop_at:
+            if not self.log["root_converged"] or self.clock.elapsed() > CUT_SHARE * self.opts.time_limit:
                 break
             new = self.master.violated()
             if not new:
                 break
             if self.early is None:  # the first plans on the columns before any cut: a smaller integer master
                 self.early = self.first_plans()
+                if self.early.objective is not None and self.early.objective - self.node[0] <= \
+                        self.opts.rel_gap * abs(self.early.objective):
+                    break  # already within the gap: no cut needed
             self.master.add_cuts(new)
             self.log["cuts"] += len(new)
-            _, node, self.log["root_converged"] = generate(self.ar, self.pricer, self.master, self.clock, stop_at,
-                                                           self.log)
+            _, node, converged = generate(self.ar, self.pricer, self.master, self.clock, stop_at, self.log)
             self.node = max(self.node, node, key=lambda n: n[0])
+            if not converged:  # out of the root's time: the last converged round's prices stand (still valid)
+                break
         self.log["root_bound"] = None if self.node[0] == -np.inf else float(self.node[0])
         self.log["root_s"] = self.clock.elapsed()
 

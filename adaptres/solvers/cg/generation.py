@@ -86,7 +86,9 @@ def add_columns(master: Master, priced, pi) -> int:
             if not value[c] < pi[s] - tol:
                 break
             cols.append(column(int(c)))
-    return master.add_many(cols)
+    if master.cut_keys():  # many rows to fill: vectorised, by source and configuration
+        return master.add_many(cols)
+    return sum(master.add(c) for c in cols)  # one by one, in price order (the LP's ties resolved as they were)
 
 
 def generate(ar: Arrays, pricer: Pricer, master: Master, clock: Clock, stop_at: float, log: dict):
