@@ -189,17 +189,24 @@ class Pricer:
                 i, a, p = int(nxt[b][q, i]), b + 1, q
         return value, column, (B, end, nxt)
 
-    def enumerate(self, prices: Prices, s: int, limit: float, cap: int,
-                  deadline: float | None = None) -> list[tuple[float, Column]] | None:
+    def enumerate(self, prices: Prices, s: int, limit: float, cap: int, deadline: float | None = None,
+                  shared: dict | None = None) -> list[tuple[float, Column]] | None:
         """Every column of source s whose price is at most ``limit`` and that fits the devices on its
         own (``Arrays.fits_alone``), with its price (None when more than ``cap`` partial plans were in
         reach, or at ``deadline``, a ``time.perf_counter`` value): a forward search that keeps a partial
         plan only while its cost plus a lower bound on its completion stays within the limit and each of
-        its segments fits its device. A partial plan pays the cuts' price of each segment it has closed; its
+        its segments fits its device. ``shared``: a dict kept across the sources of one set of prices (their
+        pricing pass is made once). A partial plan pays the cuts' price of each segment it has closed; its
         open segment's is left to the completions' bound (a segment's price only grows with it)."""
         ar = self.ar
-        node, send = self.node_costs(prices, s), [self.send(prices, j) for j in range(ar.J)]
-        B, _, _ = self.segments(node, prices)  # the cheapest completions, segment by segment
+        own = s in prices.eta or s in prices.arc  # else every such source's pass is the same: ``shared`` keeps it
+        if shared is not None and not own and "pass" in shared:
+            node, send, B = shared["pass"]
+        else:
+            node, send = self.node_costs(prices, s), [self.send(prices, j) for j in range(ar.J)]
+            B, _, _ = self.segments(node, prices)  # the cheapest completions, segment by segment
+            if shared is not None and not own:
+                shared["pass"] = (node, send, B)
         tin = send[0][ar.sources[s]]
         out, seen, acc = [], 0, ar.config_cost(prices)
         cheapest = (tin[None, :] + B[0][self.trie.ids[0]]).min(axis=1)  # per configuration, its cheapest plan

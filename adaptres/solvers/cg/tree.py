@@ -141,9 +141,10 @@ def list_within(ar, pricer, master, nodes: list, target: float, deadline: float)
     for bound, prices, floors in nodes:
         if bound > target:
             continue
+        shared: dict = {}
         for s in range(len(ar.sources)):
             cols = pricer.enumerate(prices, s, min(UNSERVED_PENALTY, floors[s]) + target - bound,
-                                    ENUMERATE_CAP - len(found), deadline)
+                                    ENUMERATE_CAP - len(found), deadline, shared)
             if cols is None:
                 return None
             found += [col for _, col in cols]
