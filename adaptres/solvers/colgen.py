@@ -7,7 +7,9 @@ the device of every unit) or is left unserved; requests from one source share th
    source under its prices by dynamic programming over units × devices for all configurations at
    once (``cg.pricing``), until no plan improves the LP; a Lagrangian bound at every round.
 2. First plans: requests placed one after the other on what the devices have left (``cg.heuristics``),
-   and the integer master on the plans generated (HiGHS' MIP).
+   and the integer master on the plans generated (HiGHS' MIP); then, while the LP breaks them and the
+   first plans are not within the gap, rounds of cuts over segment sizes (``cg.cuts``) and column
+   generation again.
 3. A proof by listing: every plan that a solution within bound + room could use, then the integer master
    on them (``cg.tree.close_gap``), the room growing while the list stays short.
 4. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound, ``max_nodes`` nodes

@@ -54,8 +54,8 @@ class Arrays:
         self.lat_w = sc.alpha / (R * sc.l_ref()) if R else 0.0  # objective per second of a request's latency
         self.price = kernel.energy_price  # objective per joule of each device (a controller's; 0: Eq 5 alone)
         a0 = sc.configs[0].accuracy
-        self.acc_cost = np.array([sc.beta * (a0 - c.accuracy) / (a0 * R) if R else 0.0 for c in sc.configs])
         self.loss = np.array([a0 - c.accuracy for c in sc.configs], dtype=float)  # points below the full model
+        self.acc_cost = sc.beta * self.loss / (a0 * R) if R else np.zeros(len(sc.configs))
         self.max_loss = np.inf  # a front's ε: configurations that lose more cannot be taken (``Master.set_budgets``)
         self.levels = [self._levels(j) for j in range(J)]
         # what one request may put on one device (Eqs 13, 14, 17): its multiplications within the
