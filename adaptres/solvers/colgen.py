@@ -34,13 +34,12 @@ from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
 from .cg.master import Master, MipResult, UnservedCol
 from .cg.pricing import Pricer, Prices
-from .cg.tree import branch_and_price, close_gap, split_on_served
+from .cg.tree import HEURISTIC_KEEP, branch_and_price, close_gap, split_on_served
 
 ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
 MIP_SHARE = 0.2  # of the time left, for the first integer master
 CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
 CUT_SHARE = 0.3  # of the time limit, after which no cut round starts
-HEURISTIC_KEEP = 1500  # plans of least reduced cost a heuristic integer master chooses among (all, when fewer)
 
 
 def better(master: Master, res: MipResult, counts: dict | None) -> MipResult:
@@ -81,8 +80,8 @@ def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s:
 
 class Root:
     """A step's root: its arrays, pricing, master (with the root's columns) and the root's bound. With
-    ``budgets`` (``Master.set_budgets``' keywords) the master has a front's budget rows; ``generate``
-    runs the root's column generation again after they change, on the columns found so far."""
+    ``budgets`` (``Master.set_budgets``' keywords) the master has a front's budget rows; ``cuts``: rounds of
+    cuts over segment sizes after the first convergence (``generate``)."""
 
     def __init__(self, sc: Scenario, opts: Options, start, root_share: float = ROOT_SHARE,
                  budgets: dict | None = None, cuts: bool = True):

@@ -42,11 +42,9 @@ class Cut:
 
 
 def u(family: str, param: float, x: np.ndarray) -> np.ndarray:
-    """The dual-feasible function of ``family`` at normalised sizes ``x``."""
+    """The dual-feasible function of ``family`` at normalised sizes ``x`` (``u_many`` for one cut)."""
     x = np.asarray(x, dtype=float)
-    if family == "cover":
-        return (x > 1.0 / (param + 1.0)) / param
-    return np.where(x > 1.0 - param, 1.0, np.where(x >= param, x, 0.0))
+    return u_many(np.array(family == "cover"), np.array(float(param)), x)
 
 
 def u_many(cover: np.ndarray, param: np.ndarray, x: np.ndarray) -> np.ndarray:

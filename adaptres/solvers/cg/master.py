@@ -325,23 +325,19 @@ class Master:
         paths = np.array([c.place for c in group], dtype=int)
         cost, use = ar.columns(paths, k, s)
         fits = ar.fits_alone(paths, k, s)
-        keys = [SourceRow(s), SERVED] + [CapacityRow(kind, i) for kind in RESOURCES for i in range(ar.N)]
-        dense = [np.ones((n, 2))] + [use[kind] for kind in RESOURCES]
-        arcs = self.arc_rows.get(s, [])
-        if arcs:
-            keys += arcs
+        dense = [np.ones((n, 2))] + [use[kind] for kind in RESOURCES]  # the rows of ``_base_rows``
+        more = list(self.arc_rows.get(s, []))  # then the branching rows, the budget rows, the cuts
+        if more:
             dense.append(np.stack([(np.full(n, bool(ar.drop[k, a.j])) if a.i == -1 else paths[:, a.j] == a.i)
-                                   for a in arcs], axis=1).astype(float))
+                                   for a in more], axis=1).astype(float))
         for kind, v in self._budget_use(k, use["energy"].sum(axis=1)).items():
-            keys.append(BudgetRow(kind))
+            more.append(BudgetRow(kind))
             dense.append(v[:, None])
         if len(self.cut_set):
-            keys += self.cut_set.cuts
             dense.append(cuts.coefficients(ar, paths, k, self.cut_set))
         A = np.concatenate(dense, axis=1)
-        rows = np.concatenate([self._base_rows(s), np.array([self.row[key] for key in keys[2 + len(RESOURCES) * ar.N:
-                                                                                          len(keys) - len(self.cut_set)]],
-                                                            dtype=np.int32), self.cut_rows]).astype(np.int32)
+        rows = np.concatenate([self._base_rows(s), np.array([self.row[key] for key in more], dtype=np.int32),
+                               self.cut_rows]).astype(np.int32)
         nz = A != 0
         starts = np.concatenate([[0], np.cumsum(nz.sum(axis=1))[:-1]]).astype(np.int32)
         r_idx = np.nonzero(nz)
@@ -419,7 +415,7 @@ class Master:
             if v:
                 arc.setdefault(s, np.zeros((ar.J, ar.N + 1)))[j, i] = v  # column N: unit j dropped
         budget = {kind: max(0.0, -float(y[self.row[BudgetRow(kind)]])) for kind in self.budgets}
-        cut = {key: -float(y[self.row[key]]) for key in self.cut_keys() if -float(y[self.row[key]]) > 0}
+        cut = {key: -v for key, v in zip(self.cut_keys(), y[self.cut_rows].tolist()) if v < 0}
         return _status(h), h.getInfo().objective_function_value, Prices(
             eta=eta, served=served, arc=arc, loss=budget.get("loss", 0.0), total_energy=budget.get("energy", 0.0),
             cut=cut, **lam), pi

@@ -24,7 +24,7 @@ from .master import ARTIFICIAL, MipResult, UnservedCol
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
 ENUMERATE_CAP = 100_000  # columns listed to close a gap at most
 ENUMERATE_SHARE = 0.5  # of the time left that listing columns may take
-HEURISTIC_KEEP = 1500  # plans of least reduced cost the tree's integer master chooses among (all, when fewer)
+HEURISTIC_KEEP = 1500  # plans of least reduced cost a heuristic integer master chooses among (all, when fewer)
 
 
 @dataclass(order=True)
