@@ -56,7 +56,8 @@ def atomic_write_bytes(path: str | Path, write) -> None:
         path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    # a short name of its own: the target's name may already be as long as the file system allows
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".adaptres-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -65,6 +66,13 @@ def atomic_write_bytes(path: str | Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def _umask() -> int:
@@ -80,9 +88,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 SYSTEM = ("/dev", "/proc", "/sys")  # no results there: devices, standard output, the kernel's files
 
 
-def check_output(path: str | Path, field: str = "--out", inputs=()) -> Path:
+def check_output(path: str | Path, field: str = "--out") -> Path:
     """The path to write an output to, or an ``InputError`` naming ``field`` when it breaks the rule of
-    the module's docstring. Returns the path to write (a symlink's target)."""
+    the module's docstring. Returns the path to write (a symlink's target). That it is none of the
+    command's inputs is the command line's rule (``cli.files``), which knows them all."""
     text = str(path)
     if not text:
         raise InputError(f"{field}: the path is empty; name a file")
@@ -106,10 +115,12 @@ def check_output(path: str | Path, field: str = "--out", inputs=()) -> Path:
             raise InputError(f"{field}: {path} is a folder, not a file")
         if not stat.S_ISREG(mode):
             raise InputError(f"{field}: {path} is not a regular file (a device, pipe or socket)")
-        for other in inputs:
-            if Path(other).exists() and os.path.samefile(target, other):
-                raise InputError(f"{field}: {path} is the input {other}; choose another output file")
     folder = next((p for p in absolute.parents if p.exists()), Path("/"))
+    longest = _name_max(folder)
+    too_long = next((part for part in absolute.relative_to(folder).parts if len(os.fsencode(part)) > longest), None)
+    if too_long is not None:
+        raise InputError(f"{field}: the name {too_long[:40]}... is {len(os.fsencode(too_long))} bytes, more than the "
+                         f"{longest} a file name may have here")
     if not folder.is_dir():
         raise InputError(f"{field}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -14,7 +14,7 @@ import os
 import sys
 
 from ..io import NoResult
-from . import nn, problem, runtime, study
+from . import files, nn, problem, runtime, study
 
 COMMANDS = (problem, nn, study, runtime)  # each module adds its subcommands with ``add_commands(sub)``
 
@@ -46,6 +46,7 @@ def _one_line(exc: BaseException) -> str:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        files.check(args)  # before anything starts: no output may be an input, nor two outputs one file
         args.func(args)
     except KeyboardInterrupt:
         print(f"adaptres {args.cmd}: interrupted; no output was written", file=sys.stderr)

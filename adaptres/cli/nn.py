@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..io import InputError, check_output, check_seed
+from . import files
 
 
 def _value(text: str):
@@ -89,7 +90,7 @@ def cmd_ablation(args):
     run = Path(args.run)
     if not run.is_dir():
         raise InputError(f"--run: {run} is not a training output folder (train --out)")
-    out = check_output(args.out, "--out", inputs=[p for p in run.glob("*") if p.is_file()])
+    out = check_output(args.out, "--out")
     _folder(args.data, "--data", must_exist=True)
     from ..io import file_hash
     from ..nn import ablation, data
@@ -201,6 +202,8 @@ def add_commands(sub) -> None:
     a.add_argument("--device")
     a.add_argument("--data")
     a.set_defaults(func=cmd_ablation)
+    files.declare(a, outputs=("--out",), implied=lambda args: (
+        {f"--run's {f.name}": f for f in Path(args.run).glob("*") if f.is_file()} if Path(args.run).is_dir() else {}, {}))
     b = sub.add_parser("bench", help="block-wise vs torchvision ResNet-50 throughput; the solvers at scale")
     b.add_argument("what", nargs="?", choices=list(BENCH_FLAGS), default="all",
                    help="all: model and ablation; solvers: every method at the scale targets (N = 50, 100, 500); "
@@ -213,3 +216,4 @@ def add_commands(sub) -> None:
     b.add_argument("--batch-size", type=int, help="model: batch size (default 64)")
     b.add_argument("--image-size", type=int, help="model, ablation: input size in pixels (default 32)")
     b.set_defaults(func=cmd_bench)
+    files.declare(b, outputs=("--out",), committed=True)

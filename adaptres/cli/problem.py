@@ -9,6 +9,7 @@ import os
 import sys
 
 from ..io import InputError, NoResult, check_output, finite_or_none
+from . import files
 
 # the solver options ``solve`` takes: option -> flag
 FLAGS = {"time_limit": "--time-limit", "rel_gap": "--gap", "threads": "--threads", "seed": "--seed",
@@ -65,7 +66,7 @@ def cmd_solve(args):
     except solvers.OptionError as exc:
         raise InputError(f"--method: {exc.reason}") from None
     opts = _options(args)
-    out = check_output(args.out, "--out", inputs=[args.scenario]) if args.out is not None else None
+    out = check_output(args.out, "--out") if args.out is not None else None
     sc = Scenario.load(args.scenario)
     with stdout_to_stderr():
         plan = solvers.solve(sc, args.method, opts)
@@ -102,7 +103,7 @@ def cmd_front(args):
             raise InputError(f"--alphas: each must be a weight in [0, 1], got {a!r}")
     args.method = "colgen"
     opts = _options(args)
-    out = check_output(args.out, "--out", inputs=[args.scenario]) if args.out is not None else None
+    out = check_output(args.out, "--out") if args.out is not None else None
     sc = Scenario.load(args.scenario)
     try:
         pareto.check(sc, args.pareto)
@@ -204,6 +205,7 @@ def add_commands(sub) -> None:
     s.add_argument("--alphas", type=float, nargs="+", metavar="A",
                    help="--pareto: mark the weighted-sum optimum of each alpha (beta = 1 - alpha) on the front")
     s.set_defaults(func=cmd_solve)
+    files.declare(s, inputs=("scenario",), outputs=("--out",))
     e = sub.add_parser("evaluate", help="every metric of plan.json on scenario.json")
     e.add_argument("scenario")
     e.add_argument("plan")
@@ -217,6 +219,7 @@ def add_commands(sub) -> None:
                    help="the weights, threshold and batteries of a §V section")
     g.add_argument("--out", help="scenario.json to write (default: print it)")
     g.set_defaults(func=cmd_scenario)
+    files.declare(g, outputs=("--out",), committed=True)
     m = sub.add_parser("simulate", help="simulate a §V setting over a horizon under a controller; per-step rows")
     m.add_argument("--profile", default="cpu", help="whose accuracy table and horizon settings (fast, cpu, paper)")
     m.add_argument("--section", default="V-B", choices=["V-A", "V-B", "V-C", "V-D"], help="the §V setting")
@@ -231,3 +234,4 @@ def add_commands(sub) -> None:
     m.add_argument("--out", help="rows.csv to write (one row per step, with provenance)")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=cmd_simulate)
+    files.declare(m, outputs=("--out",), committed=True)

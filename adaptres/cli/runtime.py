@@ -8,6 +8,7 @@ import socket
 import sys
 
 from ..io import InputError, check_input, check_output, check_seed, finite_or_none, write_json
+from . import files
 
 MAX_THREADS = 1024
 
@@ -36,7 +37,7 @@ def cmd_run(args):
     from ..problem.plan import Plan
     from ..problem.scenario import Scenario
     from ..runtime.coordinator import ExecutionOptions, parse_failures
-    out = check_output(args.out, "--out", inputs=[args.scenario, args.plan])
+    out = check_output(args.out, "--out")
     check_seed(args.seed, "--seed")
     _weights(args.weights)
     sc = Scenario.load(args.scenario)
@@ -180,7 +181,7 @@ def _serve(args, st, failures, cuts, out):
             fail=" ".join(f"{f.device}@{f.step}:{f.at_s:g}" for f in failures),
             cut=" ".join(f"{c.a}-{c.b}@{c.step}:{c.at_s:g}" for c in cuts),
             status="partial" if len(result.rows) < args.steps else "complete"), float_format="%.9g")
-        write_json(out.with_suffix(".json"), finite_or_none({**meta, "requests": result.requests,
+        write_json(files.twin(out), finite_or_none({**meta, "requests": result.requests,
                                                              "events": result.events}))
 
     try:
@@ -192,7 +193,7 @@ def _serve(args, st, failures, cuts, out):
             holder[0].close()
     df = result.table()
     n = int(df["n_requests"].sum()) if len(df) else 0
-    print(f"wrote {out} and {out.with_suffix('.json').name}: {len(df)} of {args.steps} steps, {n} requests: "
+    print(f"wrote {out} and {files.twin(out).name}: {len(df)} of {args.steps} steps, {n} requests: "
           f"{int(df['answered'].sum()) if n else 0} answered, {int(df['unserved'].sum()) if n else 0} unserved, "
           f"{int(df['failed'].sum()) if n else 0} failed, {int(df['lost'].sum()) if n else 0} lost; "
           f"{int(df['failures'].sum()) if len(df) else 0} failure(s) detected")
@@ -235,6 +236,7 @@ def add_commands(sub) -> None:
     r.add_argument("--weights", help="a state dict of the scenario's network (default: the committed drop-aware model)")
     r.add_argument("--address", help="a Ray cluster's address (default: a local Ray)")
     r.set_defaults(func=cmd_run)
+    files.declare(r, inputs=("scenario", "plan", "--weights"), outputs=("--out",), committed=True)
     v = sub.add_parser("serve", help="the closed loop over a horizon: arrivals, rates, batteries, plans, executed live")
     v.add_argument("--profile", default="cpu", help="the network (only 'cpu': the committed drop-aware 32-px model)")
     v.add_argument("--section", default="V-B", help="the §V setting served (V-A, V-B, V-C, V-D)")
@@ -253,6 +255,8 @@ def add_commands(sub) -> None:
     v.add_argument("--address", help="a Ray cluster of real boards (each node with resource device<i>)")
     v.add_argument("--out", required=True, help="live.csv (one row per step); live.json beside it (per request)")
     v.set_defaults(func=cmd_serve)
+    files.declare(v, inputs=("--weights",), outputs=("--out",), committed=True,
+                  implied=lambda args: ({}, {"--out's per-request twin": files.twin(args.out)}))
     t = sub.add_parser("testbed", help="the network test bed: namespaces, shaped links, one Ray node per device")
     t.add_argument("action", choices=("up", "down", "status"))
     t.add_argument("--devices", type=int, default=3)
@@ -263,3 +267,4 @@ def add_commands(sub) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (a board's cores)")
     p.add_argument("--out", help="a CSV to write (default: print the table)")
     p.set_defaults(func=cmd_profile_units)
+    files.declare(p, inputs=("--weights",), outputs=("--out",), committed=True)
