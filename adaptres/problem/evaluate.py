@@ -1,7 +1,8 @@
 """The one evaluator (SPEC §5): every metric of a plan, from the scenario alone.
 
 All solvers are scored here; the exact solver's reported objective must equal this one's.
-Per request: computation (Eq 9), DC and SC transmission (Eqs 10-11), latency (Eqs 7-8); per
+Per request: computation (Eq 9), DC and SC transmission (Eqs 10-11), the wait behind the devices'
+backlog where the scenario has one (``ready_s``), latency (Eqs 7-8); per
 device: memory (Eq 13), multiplications (Eq 14), energy (Eqs 17, 19); accuracy (Eq 16); and the
 objective (Eq 5) with the unserved penalty, plus a controller's price of energy where the scenario has one
 (``Scenario.energy_price``: ``Evaluation.paper_objective`` is then Eq 5 alone).
@@ -117,6 +118,9 @@ def _request(sc: Scenario, r: int, q, used: Usage) -> dict:
     for j, i in enumerate(place):
         comp += used.run(j, names[j] in dropped, i)
     src = sc.requests[r].source
+    senders = [src, *place[:-1]]
+    wait = sum(kernel.wait(j, a, b) for j, (a, b) in enumerate(zip(senders, place)))
+    missing = next(((a, b) for a, b in zip(senders, place) if not kernel.link_ok[a, b]), None)
     if place[0] != src:  # the input image, sent by the requesting device (a DC transfer)
         dc_s, dc_b = used.send(0, src, place[0]), float(kernel.in_bytes[0])
     for j in range(1, len(names)):
@@ -129,12 +133,14 @@ def _request(sc: Scenario, r: int, q, used: Usage) -> dict:
         else:  # a block's output to the next block's device (Eq 10)
             dc_s, dc_b = dc_s + t, dc_b + nbytes
     return {"served": True, "config": q.config, "accuracy": cfg.accuracy, "computation_s": comp,
-            "dc_transfer_s": dc_s, "sc_transfer_s": sc_s, "latency_s": F.request_latency(comp, dc_s, sc_s),
-            "dc_bytes": dc_b, "sc_bytes": sc_b, "n_dropped": len(dropped)}
+            "dc_transfer_s": dc_s, "sc_transfer_s": sc_s, "wait_s": wait,
+            "latency_s": F.request_latency(comp, dc_s, sc_s, wait), "dc_bytes": dc_b, "sc_bytes": sc_b,
+            "n_dropped": len(dropped), "missing_link": missing}
 
 
 UNSERVED_ROW = {"served": False, "config": None, "accuracy": None, "computation_s": 0.0, "dc_transfer_s": 0.0,
-                "sc_transfer_s": 0.0, "latency_s": 0.0, "dc_bytes": 0.0, "sc_bytes": 0.0, "n_dropped": 0}
+                "sc_transfer_s": 0.0, "wait_s": 0.0, "latency_s": 0.0, "dc_bytes": 0.0, "sc_bytes": 0.0,
+                "n_dropped": 0, "missing_link": None}
 
 
 def evaluate(scenario: Scenario, plan: Plan) -> Evaluation:
@@ -147,6 +153,10 @@ def evaluate(scenario: Scenario, plan: Plan) -> Evaluation:
     served = [q for q in reqs if q["served"]]
     violations, excess = [], 0.0
     for r, q in enumerate(reqs):
+        if q["missing_link"] is not None:
+            excess += 1.0
+            a, b = q["missing_link"]
+            violations.append(f"requests[{r}]: sends from device {a} to device {b}, which have no link (rate 0)")
         if q["served"] and q["accuracy"] < sc.accuracy_threshold - 1e-9:
             excess += (sc.accuracy_threshold - q["accuracy"]) / 100
             violations.append(f"requests[{r}]: accuracy {q['accuracy']} below the threshold "

@@ -17,6 +17,8 @@ MEGA = 1e6
 MB = 1e6  # bytes in a megabyte (the solvers' memory rows, the study's tables)
 GMAC = 1e9  # multiplications in a giga-multiplication (the solvers' computation rows)
 UNSERVED_PENALTY = 10.0  # SPEC §5: a request left unserved adds 10 to the objective
+NO_LINK = 0  # a link rate of 0 between two devices: there is no link (cut); no plan may send over it
+MIN_RATE_MBPS = 1e-3  # the slowest link a scenario allows (a missing link's arithmetic uses it, masked)
 
 
 def memory_load(weight_elements: int, activation_elements: int, bytes_per_element: int = 4) -> int:
@@ -51,9 +53,10 @@ def transmission_latency(nbytes: Quantity, rate_mbps: Quantity, overhead_s: floa
     return nbytes * BITS_PER_BYTE / (rate_mbps * MEGA) + overhead_s
 
 
-def request_latency(computation_s: float, dc_transfer_s: float, sc_transfer_s: float) -> float:
-    """Eqs 7-8: a request's latency is its computation plus its DC and SC transmission time."""
-    return computation_s + dc_transfer_s + sc_transfer_s
+def request_latency(computation_s: float, dc_transfer_s: float, sc_transfer_s: float, wait_s: float = 0.0) -> float:
+    """Eqs 7-8: a request's latency is its computation plus its DC and SC transmission time; ``wait_s``
+    (not in the paper: 0 there) the time it waits behind work submitted before it (``Scenario.ready_s``)."""
+    return computation_s + dc_transfer_s + sc_transfer_s + wait_s
 
 
 def energy(compute_s: Quantity, transmit_s: Quantity, p_compute_w: Quantity, p_transmit_w: Quantity) -> Quantity:

@@ -11,6 +11,12 @@ Indices: ``j`` a unit (0 = the stem), ``v`` its variant (0 kept, 1 its direct co
 unit that cannot be dropped has the same figures in both), ``i``/``a``/``b`` devices. The transfer
 *into* unit ``j`` carries the input image for ``j = 0`` and unit ``j - 1``'s output otherwise.
 
+Two things beyond the paper's formulas, both optional in a scenario: a *missing link* (rate 0: cut),
+which ``link_ok`` masks — every consumer refuses to send over it (its seconds are those of the slowest
+rate, finite, so that no arithmetic turns into NaN) — and each device's *backlog* (``ready_s``): a
+request waits ``wait_s[i]`` at each device i it enters (its first unit's device, and every device a
+transfer brings it to), latency but no energy (``hop_wait``).
+
 One request at a time (the evaluator, the MILP's coefficients) the kernel applies the formulas as they
 are. Vectorised consumers (the column generation) read per-link and per-device rates that the kernel
 derives from the same formulas: a transfer's seconds as a fixed part plus bytes times seconds per byte
@@ -27,6 +33,7 @@ import numpy as np
 from . import formulas as F
 
 SLOPE_BYTES = float(2**20)
+MISSING_RATE_MBPS = F.MIN_RATE_MBPS  # a missing link's arithmetic: the slowest rate a scenario allows
 
 
 class CostKernel:
@@ -46,7 +53,12 @@ class CostKernel:
         self.speed = np.array([d.macs_per_s for d in sc.devices], dtype=float)
         self.p_compute = np.array([d.p_compute_w for d in sc.devices], dtype=float)
         self.p_transmit = np.array([d.p_transmit_w for d in sc.devices], dtype=float)
-        self.rate = np.array(sc.rate_mbps, dtype=float).reshape(self.N, self.N)
+        rate = np.array(sc.rate_mbps, dtype=float).reshape(self.N, self.N)
+        # links that exist (a device to itself included); a missing one is priced at the slowest rate, and masked
+        self.link_ok = (rate != F.NO_LINK) | np.eye(self.N, dtype=bool)
+        self.rate = np.where(self.link_ok, rate, MISSING_RATE_MBPS)
+        # the backlog: seconds a request waits at each device it enters (0: the paper's model)
+        self.wait_s = np.array(sc.ready_s if sc.ready_s is not None else [0.0] * self.N, dtype=float)
         self.compute_s = F.computation_latency(self.macs[:, :, None], self.speed[None, None, :])  # (J, 2, N), Eq 9
         self.compute_energy = F.energy(self.compute_s, 0.0, self.p_compute, self.p_transmit)  # (J, 2, N), Eq 19
         # Eq 19's powers: joules per second of computing and of sending, per device
@@ -74,6 +86,16 @@ class CostKernel:
         """Eqs 10-11: seconds to send the transfer into unit j from device a to b (0 on one device)."""
         return 0.0 if a == b else float(F.transmission_latency(float(self.in_bytes[j]), float(self.rate[a, b]),
                                                                self.link_overhead_s))
+
+    def wait(self, j: int, a: int, b: int) -> float:
+        """Seconds a request waits when unit j starts on device b, its input coming from device a (the
+        source for j = 0): b's backlog when the request enters b (its first unit, or a transfer), else 0."""
+        return float(self.wait_s[b]) if j == 0 or a != b else 0.0
+
+    def hop_wait(self, j: int) -> np.ndarray:
+        """(N, N): ``wait`` for every a → b into unit j (the diagonal too for j = 0: the first unit on the source)."""
+        w = np.broadcast_to(self.wait_s[None, :], (self.N, self.N))
+        return w.copy() if j == 0 else np.where(np.eye(self.N, dtype=bool), 0.0, w)
 
     def energy(self, compute_s, transmit_s, i: int | None = None):
         """Eq 19: the energy of device ``i`` (None: of every device, arrays of N) computing ``compute_s``
@@ -106,6 +128,20 @@ class CostKernel:
         if j not in self._hops:
             self._hops[j] = self.link_fixed_s + self.in_bytes[j] * self.sec_per_byte
         return self._hops[j]
+
+    def path_waits(self, paths: np.ndarray, sources) -> np.ndarray:
+        """For placements ``paths`` (n × J) from ``sources``: the seconds waited before each unit (n × J)."""
+        n = len(paths)
+        senders = np.concatenate([np.broadcast_to(np.asarray(sources), (n,))[:, None], paths[:, :-1]], axis=1)
+        enters = senders != paths
+        enters[:, 0] = True
+        return np.where(enters, self.wait_s[paths], 0.0)
+
+    def path_linked(self, paths: np.ndarray, sources) -> np.ndarray:
+        """For placements ``paths`` (n × J) from ``sources``: does each send only over links that exist (n,)?"""
+        n = len(paths)
+        senders = np.concatenate([np.broadcast_to(np.asarray(sources), (n,))[:, None], paths[:, :-1]], axis=1)
+        return self.link_ok[senders, paths].all(axis=1)
 
     def path_sends(self, paths: np.ndarray, sources) -> tuple[np.ndarray, np.ndarray]:
         """For placements ``paths`` (n × J) whose requests start on ``sources`` (a device or n of them):

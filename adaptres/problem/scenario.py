@@ -5,11 +5,11 @@
 ``save`` write it. A scenario is validated when it is made: the message of a ``ScenarioError``
 names the field (``devices[3].macs_per_s``) and the reason.
 
-Numbers must be finite and lie in ranges that keep the arithmetic meaningful (``RANGES``): for
-example link rates of 0.001 Mb/s to 1 Tb/s and device speeds of 1e6 to 1e16 multiplications per
-second. Outside them a transfer or a computation takes longer than 10^9 s, the solvers' matrices
-span more orders of magnitude than a floating-point solver can keep apart, and the answers mean
-nothing (a rate of 1e-20 Mb/s made HiGHS call over-full plans optimal).
+Numbers must be finite and lie in ranges that keep the arithmetic meaningful (``RANGES``): for example
+link rates of 0.001 Mb/s to 1 Tb/s (or exactly 0: no link between the two devices) and device speeds of
+1e6 to 1e16 multiplications per second. Outside them a transfer or a computation takes longer than 10^9
+s, the solvers' matrices span more orders of magnitude than a floating-point solver can keep apart, and
+the answers mean nothing (a rate of 1e-20 Mb/s made HiGHS call over-full plans optimal).
 """
 
 from __future__ import annotations
@@ -34,17 +34,18 @@ DEVICE_FIELDS = ("name", "memory_bytes", "compute_macs", "macs_per_s", "energy_j
 TOP_FIELDS = ("units", "input_bytes", "configs", "devices", "rate_mbps", "requests", "alpha", "beta",
               "accuracy_threshold", "memory_model", "latency_ref_s")
 
-# written only when set: a scenario of the paper's model has neither
-OPTIONAL_FIELDS = ("link_overhead_s", "energy_price")
+# written only when set: a scenario of the paper's model has none of them
+OPTIONAL_FIELDS = ("link_overhead_s", "energy_price", "ready_s")
 
 # (low, high, low is excluded): the ranges of SPEC §8's numbers (see the module's docstring)
 RANGES = {
     "macs": (0, 1e15, False), "bytes": (0, 1e12, False), "input_bytes": (0, 1e12, True),
     "accuracy": (0, 100, False), "memory_bytes": (0, 1e15, True), "compute_macs": (0, 1e18, True),
     "macs_per_s": (1e6, 1e16, False), "energy_j": (0, 1e9, False), "power_w": (0, 1e4, False),
-    "rate_mbps": (1e-3, 1e6, False), "weight": (0, 1, False), "latency_ref_s": (0, 1e9, True),
-    "link_overhead_s": (0, 3600, False), "energy_price": (0, 1e6, False),
+    "rate_mbps": (F.MIN_RATE_MBPS, 1e6, False), "weight": (0, 1, False), "latency_ref_s": (0, 1e9, True),
+    "link_overhead_s": (0, 3600, False), "energy_price": (0, 1e6, False), "ready_s": (0, 1e6, False),
 }
+NO_LINK = F.NO_LINK
 
 
 class ScenarioError(InputError):
@@ -198,6 +199,9 @@ class Scenario:
     link_overhead_s: float = 0.0  # a fixed time per transfer between devices, fitted on real links (0: the paper's)
     # a controller's price of each device's energy, objective units per joule, added to Eq 5 (None: the paper's)
     energy_price: tuple[float, ...] | None = None
+    # each device's backlog: seconds until it is done with work submitted before this step (None: the paper's
+    # model, no queue); a request waits that long at each device it enters (``kernel.CostKernel.wait_s``)
+    ready_s: tuple[float, ...] | None = None
     _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _kernel: object = field(default=None, init=False, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
@@ -211,8 +215,9 @@ class Scenario:
         if isinstance(self.rate_mbps, (list, tuple)):
             object.__setattr__(self, "rate_mbps", tuple(tuple(r) if isinstance(r, (list, tuple)) else r
                                                         for r in self.rate_mbps))
-        if isinstance(self.energy_price, list):
-            object.__setattr__(self, "energy_price", tuple(self.energy_price))
+        for name in ("energy_price", "ready_s"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "_names", tuple(getattr(u, "name", None) for u in self.units))
         self._check_units()
         self._check_configs()
@@ -284,7 +289,8 @@ class Scenario:
                     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                         raise ScenarioError(f"rate_mbps[{i}][{i}]: must be a non-negative number (unused), got {show(v)}")
                     continue
-                number(v, f"rate_mbps[{i}][{k}]", "rate_mbps")
+                if v != NO_LINK:
+                    number(v, f"rate_mbps[{i}][{k}]", "rate_mbps")
                 if v != rates[k][i]:
                     raise ScenarioError(f"rate_mbps[{i}][{k}]: the matrix must be symmetric "
                                         f"({v} vs rate_mbps[{k}][{i}] = {rates[k][i]})")
@@ -303,11 +309,14 @@ class Scenario:
             raise ScenarioError(f"memory_model: must be one of {', '.join(MEMORY_MODELS)}, got {show(self.memory_model)}")
         number(self.latency_ref_s, "latency_ref_s", "latency_ref_s", nullable=True)
         number(self.link_overhead_s, "link_overhead_s", "link_overhead_s")
-        if self.energy_price is not None:
-            if not isinstance(self.energy_price, tuple) or len(self.energy_price) != len(self.devices):
-                raise ScenarioError(f"energy_price: must be a list of {len(self.devices)} numbers (one per device) or null")
-            for i, v in enumerate(self.energy_price):
-                number(v, f"energy_price[{i}]", "energy_price")
+        for name in ("energy_price", "ready_s"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if not isinstance(values, tuple) or len(values) != len(self.devices):
+                raise ScenarioError(f"{name}: must be a list of {len(self.devices)} numbers (one per device) or null")
+            for i, v in enumerate(values):
+                number(v, f"{name}[{i}]", name)
         if self.latency_ref_s is None and not sum(u.macs for u in self.units):
             raise ScenarioError("latency_ref_s: must be given when no unit has multiplications (the default L_ref, "
                                 "the whole model on the slowest device, would be 0 s)")
@@ -316,6 +325,10 @@ class Scenario:
     @property
     def n_devices(self) -> int:
         return len(self.devices)
+
+    def linked(self, a: int, b: int) -> bool:
+        """Can device a send to device b (the same device, or a link whose rate is not ``NO_LINK``)?"""
+        return a == b or self.rate_mbps[a][b] != NO_LINK
 
     @property
     def unit_names(self) -> tuple[str, ...]:
@@ -361,7 +374,8 @@ class Scenario:
                 "alpha": self.alpha, "beta": self.beta, "accuracy_threshold": self.accuracy_threshold,
                 "memory_model": self.memory_model, "latency_ref_s": self.latency_ref_s,
                 **({"link_overhead_s": self.link_overhead_s} if self.link_overhead_s else {}),
-                **({"energy_price": list(self.energy_price)} if self.energy_price is not None else {})}
+                **({"energy_price": list(self.energy_price)} if self.energy_price is not None else {}),
+                **({"ready_s": list(self.ready_s)} if self.ready_s is not None else {})}
 
     @classmethod
     def from_dict(cls, obj) -> "Scenario":

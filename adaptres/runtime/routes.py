@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from .. import solvers
 from ..problem.kernel import Usage
 from ..problem.plan import Assignment, Plan
-from ..problem.scenario import Config, Device, Request, Scenario, Unit
+from ..problem.scenario import NO_LINK, Config, Device, Request, Scenario, Unit
 
 SENTINEL = "resume"  # a zero-cost unit before a lone head: a scenario has at least two units
-CUT_RATE_MBPS = 1e-3  # a cut link's rate in a scenario: the slowest that scenarios allow
 
 
 @dataclass(frozen=True)
@@ -161,9 +160,9 @@ def cut_between(a: int, b: int, cut) -> bool:
 
 
 def without_links(rate_mbps, cut) -> tuple:
-    """``rate_mbps`` with every cut link (a set of device pairs) at the slowest rate a scenario allows:
-    no plan that counts latency or energy sends over it (a plan that still does is refused by ``crosses``)."""
-    return tuple(tuple(CUT_RATE_MBPS if cut_between(i, k, cut) else v for k, v in enumerate(row))
+    """``rate_mbps`` with every cut link (a set of device pairs) missing (``NO_LINK``): every solver's cost
+    kernel masks it, so that no plan sends over it."""
+    return tuple(tuple(NO_LINK if cut_between(i, k, cut) else v for k, v in enumerate(row))
                  for i, row in enumerate(rate_mbps))
 
 

@@ -40,6 +40,8 @@ class Ledger:
     def try_add(self, j: int, dropped: bool, i: int, prev: int) -> bool:
         """Put unit j on device i (its input coming from device ``prev``) if everything still fits."""
         k, u, devs, v = self.sc.kernel, self.used, self.sc.devices, int(dropped)
+        if not k.link_ok[prev, i]:  # no link from the previous unit's device (or the source)
+            return False
         t, send = k.unit_s(j, dropped, i), k.send_s(j, prev, i)
         energy = {i: k.energy(u.compute_s[i] + t, u.transmit_s[i] + (send if prev == i else 0.0), i)}
         if prev != i:

@@ -271,8 +271,19 @@ def _wait(procs: dict[str, subprocess.Popen], timeout: float = 120.0) -> None:
 WAVE = 2  # device nodes started at once: more time out registering (Ray allows 30 s) on a 2-core host
 
 
+def _token() -> None:
+    """Ray's authentication token (``~/.ray/auth_token``), made when this machine has none yet (a fresh
+    machine: a local ``ray.init`` would make one too, but the test bed may come first)."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    p = subprocess.run([ray, "get-auth-token", "--generate"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, **RAY_ENV})
+    if p.returncode:
+        raise TestBedError(f"ray get-auth-token --generate: {' '.join((p.stderr or p.stdout).split())[:300]}")
+
+
 def _ray_nodes(n: int, progress=None) -> None:
     TEMP.mkdir(parents=True, exist_ok=True)
+    _token()
     common = ["--object-store-memory", str(200 * 2**20), "--include-log-monitor", "false"]
     _wait({"head": _ray(HUB, "--head", "--node-ip-address", HUB_IP, "--port", str(PORT), "--num-cpus", "0",
                         "--include-dashboard", "false", *common)})

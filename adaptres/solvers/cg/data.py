@@ -1,12 +1,13 @@
 """A step as numpy arrays, and what one column (a request's whole plan) costs and uses.
 
-A *column* is one served request's plan: its source device, a configuration of the accuracy table
-and the device of every unit. Its cost is the request's share of Eq 5 (α · latency / (R · L_ref) +
-β · relative accuracy loss / R); it uses each device's computation (Eq 14, in G multiplications),
-energy (Eqs 17, 19, joules: computing and sending, the input image charged to the source) and memory
-(Eq 13, in MB: weights + activations per request, or only activations under ``shared_weights``, whose
-weights are the master's loaded-unit variables). Requests from one source are interchangeable: the
-master counts them (``n_s``) rather than naming them.
+A *column* is one served request's plan: its source device, a configuration of the accuracy table and the
+device of every unit. Its cost is the request's share of Eq 5 (α · latency / (R · L_ref) + β · relative
+accuracy loss / R); it uses each device's computation (Eq 14, in G multiplications), energy (Eqs 17, 19,
+joules: computing and sending, the input image charged to the source) and memory (Eq 13, in MB: weights +
+activations per request, or only activations under ``shared_weights``, whose weights are the master's
+loaded-unit variables). A column that sends over a missing link costs inf; the seconds a request waits
+behind the devices' backlog count in its latency (``CostKernel.hop_wait``). Requests from one source are
+interchangeable: the master counts them (``n_s``) rather than naming them.
 """
 
 from __future__ import annotations
@@ -144,9 +145,10 @@ class Arrays:
         np.add.at(use["memory"], (rows, paths.ravel()), np.tile(self.mem[units, v], n))
         np.add.at(use["energy"], (rows, paths.ravel()), self.kernel.compute_energy[units, v, paths].ravel())
         np.add.at(use["energy"], (rows, senders.ravel()), self.kernel.sender_energy(sends, senders).ravel())
-        cost = self.lat_w * (comp_t.sum(axis=1) + sends.sum(axis=1)) + self.acc_cost[k] \
+        waits = self.kernel.path_waits(paths, self.sources[s])
+        cost = self.lat_w * (comp_t.sum(axis=1) + sends.sum(axis=1) + waits.sum(axis=1)) + self.acc_cost[k] \
             + F.energy_charge(self.price[None, :], use["energy"]).sum(axis=1)
-        return cost, use
+        return np.where(self.kernel.path_linked(paths, self.sources[s]), cost, np.inf), use
 
     def column(self, col: Column) -> tuple[float, dict]:
         """A column's objective coefficient and its use of each device: ``{"compute"|"energy"|"memory":
@@ -160,7 +162,10 @@ class Arrays:
         prev = self.sources[col.s]
         for j, i in enumerate(col.place):
             v = int(self.drop[col.k, j])
+            latency += k.wait(j, prev, i)
             if prev != i:
+                if not k.link_ok[prev, i]:
+                    latency = np.inf  # no link: no such plan
                 t = k.hop_s(j)[prev, i]
                 latency += t
                 add("energy", prev, k.energy(0.0, t, prev))

@@ -112,10 +112,13 @@ class Pricer:
 
     def send(self, prices: Prices, j: int) -> np.ndarray:
         """(N, N): the price of the transfer into unit j sent a → b: its seconds times what a second of it
-        costs (its latency's weight, and the sender's power at the energy row's price)."""
+        costs (its latency's weight, and the sender's power at the energy row's price), plus the wait at b
+        (its backlog: latency only); inf over a missing link. For j = 0 the diagonal is the first unit on
+        the source itself (no transfer, its wait)."""
         ar, k = self.ar, self.ar.kernel
         per_s = (ar.lat_w + ar.energy_rate(prices) * k.transmit_w)[:, None]
-        return k.link_fixed_s * per_s + k.in_bytes[j] * (k.sec_per_byte * per_s)
+        price = k.link_fixed_s * per_s + k.in_bytes[j] * (k.sec_per_byte * per_s) + ar.lat_w * k.hop_wait(j)
+        return np.where(k.link_ok, price, np.inf)  # no plan sends over a missing link
 
     def walk(self) -> list[np.ndarray]:
         """walk[a][p, b - a]: the pattern at unit b of the suffix pattern p at unit a."""

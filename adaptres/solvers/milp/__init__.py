@@ -15,12 +15,11 @@ from ...problem.plan import UNSERVED, Assignment, Plan
 from ...problem.scenario import Scenario
 from . import cuts, model, objective
 
-# transfer-flow variables per second that Pyomo builds, hands to HiGHS and reads back (building alone ≈ 90 000 a
-# second on 2 cores; in the main job of commit 2aca4a4 the relaxed method at N = 20, R = 50 took 21 s under a 15-s
-# limit with 50 000 assumed; in `bench solvers` at commit bccebf8 the exact one at N = 50, R = 20 (850 000 flows)
-# took 70 s under a 60-s limit with 25 000 assumed, and 5.1 GB)
+# transfer-flow variables per second that Pyomo builds, hands to HiGHS and reads back, on a 2-core machine
+# (building alone runs at about 90 000 a second; handing over and reading back take the rest): a model whose
+# flows would take most of the time limit to build is declined up front (``too_large``)
 BUILD_RATE = 15_000
-MAX_FLOWS = 600_000  # beyond this many the model takes more than 4 GB (about 6 kB a flow)
+MAX_FLOWS = 600_000  # beyond this many the model takes more than 4 GB (about 6 kB a flow, measured)
 
 
 def too_large(sc: Scenario, seconds: float) -> str | None:
@@ -44,6 +43,7 @@ def build_model(sc: Scenario, relax: bool = False, allow_unserved: bool = True,
     model.decisions(m, d, relax, allow_unserved)
     model.latency(m, d)
     model.assignment(m, d)
+    model.links(m, d)
     model.memory(m, d)
     model.computation_and_energy(m, d)
     cuts.valid_cuts(m, d, max_served)

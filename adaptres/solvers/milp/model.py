@@ -93,7 +93,30 @@ def latency(m: pyo.ConcreteModel, d: Data) -> None:
         return inp + sum(d.t_out[j, i, k] * m.f[r, j, i, k] for j in range(d.M - 1) for i in range(d.N)
                          for k in range(d.N) if i != k)
 
-    m.latency = pyo.Expression(m.R, rule=lambda m, r: computation(r) + transmission(r))
+    def waiting(r):
+        """The devices' backlog (``Scenario.ready_s``; none in the paper): the wait at the first unit's device
+        and at every device a transfer enters."""
+        w = d.sc.kernel.wait_s
+        return sum(w[k] * m.x[r, 0, k] for k in range(d.N) if w[k]) + \
+            sum(w[k] * m.f[r, j, i, k] for j in range(d.M - 1) for i in range(d.N) for k in range(d.N) if i != k and w[k])
+
+    waits = bool(d.sc.kernel.wait_s.any())
+    m.latency = pyo.Expression(m.R, rule=lambda m, r: computation(r) + transmission(r) + (waiting(r) if waits else 0))
+
+
+def links(m: pyo.ConcreteModel, d: Data) -> None:
+    """No flow over a missing link (rate 0: cut), nor a first unit that the source cannot send its image to."""
+    ok = d.sc.kernel.link_ok
+    for r in m.R:
+        src = d.sc.requests[r].source
+        for k in m.I:
+            if not ok[src, k]:
+                m.x[r, 0, k].fix(0)
+        for j in m.T:
+            for i in m.I:
+                for k in m.I:
+                    if not ok[i, k]:
+                        m.f[r, j, i, k].fix(0)
 
 
 def assignment(m: pyo.ConcreteModel, d: Data) -> None:
