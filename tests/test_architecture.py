@@ -22,14 +22,20 @@ ALLOWED = {
     "problem": {"paths", "progress", "io", "problem"},
     "solvers": {"paths", "progress", "io", "problem", "solvers"},
     "nn": {"paths", "progress", "io", "problem", "nn"},
-    "experiments": {"paths", "progress", "io", "cluster", "problem", "solvers", "nn", "experiments"},
-    "runtime": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "experiments", "runtime"},
-    "report": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "experiments", "runtime", "report"},
-    "cli": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "experiments", "runtime", "report",
-            "cli"},
+    # the device actors and the engine that runs requests on them (Ray)
+    "runtime": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "runtime"},
+    # the one closed loop: arrivals, policies, controllers, executors (modelled, simulated, on the actors)
+    "serving": {"paths", "progress", "io", "cluster", "problem", "solvers", "runtime", "serving"},
+    "experiments": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "runtime", "serving",
+                    "experiments"},
+    "report": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "runtime", "serving",
+               "experiments", "report"},
+    "cli": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "runtime", "serving",
+            "experiments", "report", "cli"},
 }
-TORCH_FREE = ("problem", "solvers", "paths", "io", "cluster", "testbed", "cli", "experiments", "nn/recipe.py",
-              "runtime/routes.py", "runtime/coordinator.py", "runtime/detector.py")
+TORCH_FREE = ("problem", "solvers", "paths", "io", "cluster", "testbed", "cli", "experiments", "nn/recipe.py", "serving",
+              "runtime/routes.py", "runtime/engine.py", "runtime/detector.py", "runtime/faults.py", "runtime/options.py",
+              "runtime/records.py")
 
 
 def modules():

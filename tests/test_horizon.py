@@ -101,7 +101,7 @@ def test_the_tie_break_never_raises_the_objective():
 
 # ---------------------------------------------------------------------------- the controllers
 def test_controller_parameters_are_checked():
-    from adaptres.experiments import controller
+    from adaptres.serving import controllers as controller
     for bad in (-1.0, 0.0, float("nan"), float("inf"), True, "1"):
         with pytest.raises(controller.ControllerError, match="^v: "):
             controller.Params(v=bad)
@@ -119,7 +119,7 @@ def test_notebook_parameter_v_is_checked():
 def test_drift_plus_penalty_deficits_and_prices():
     """The deficit grows by what a device spent beyond its battery over the steps left, never below 0; the
     price is deficit / V; a step with no deficit is asked as it is."""
-    from adaptres.experiments import controller
+    from adaptres.serving import controllers as controller
     c = controller.Horizon(2, steps=4, params=controller.Params(v=10.0))
     sc = small_scenario(2, n_requests=1)
     assert c.scenario(sc, 0) is sc

@@ -221,7 +221,7 @@ RUN = [
 @pytest.mark.parametrize("case,flags,words", RUN, ids=[c[0] for c in RUN])
 def test_run_refuses_before_starting_anything(case, flags, words, base, tmp_path, capsys, monkeypatch):
     from adaptres import cluster
-    from adaptres.runtime import trials
+    from adaptres.experiments import trials
     monkeypatch.setattr(cluster, "start", lambda *a, **k: pytest.fail("Ray started before refusing"))
     monkeypatch.setattr(trials, "load_model", lambda *a, **k: pytest.fail("the model loaded before refusing"))
     d = base[0]

@@ -15,9 +15,11 @@ from cli_helpers import cli, refused
 from optim_helpers import brute_force, small_scenario, solve
 
 from adaptres import testbed
+from adaptres.experiments import serve as live
 from adaptres.problem import formulas
 from adaptres.problem.scenario import Scenario
-from adaptres.runtime import live
+from adaptres.runtime import faults
+from adaptres.serving import arrivals
 
 REPO = Path(__file__).resolve().parent.parent
 NO_TESTBED = testbed.available()
@@ -61,7 +63,7 @@ def test_exact_methods_equal_brute_force_with_an_overhead(seed):
                                          ("1", "DEVICE@STEP:SECONDS"), ("1@0:-1", "SECONDS"), ("x@0:1", "no device")])
 def test_bad_failures_are_named(spec, words):
     with pytest.raises(ValueError, match="--fail") as e:
-        live.parse_failures([spec], 3, 2)
+        faults.parse_failures([spec], 3, 2)
     assert words in str(e.value)
 
 
@@ -69,13 +71,13 @@ def test_bad_failures_are_named(spec, words):
                                           (["0-1@2:0"], "STEP in 0..1"), (["0-1@0:0", "1-0@1:0"], "cut twice")])
 def test_bad_cuts_are_named(specs, words):
     with pytest.raises(ValueError, match="--cut") as e:
-        live.parse_cuts(specs, 3, 2)
+        faults.parse_cuts(specs, 3, 2)
     assert words in str(e.value)
 
 
 def test_good_specs():
-    assert live.parse_failures(["2@1:0.5"], 3, 2) == [live.Failure(2, 1, 0.5)]
-    assert live.parse_cuts(["0-2@0:0.25"], 3, 2) == [live.Cut(0, 2, 0, 0.25)]
+    assert faults.parse_failures(["2@1:0.5"], 3, 2) == [faults.Failure(2, 1, 0.5)]
+    assert faults.parse_cuts(["0-2@0:0.25"], 3, 2) == [faults.Cut(0, 2, 0, 0.25)]
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -84,7 +86,7 @@ def test_good_specs():
     (["--section", "V-Z"], "section"), (["--profile", "fast"], "--profile"), (["--seed", "-1"], "--seed"),
     (["--method", "nope"], "nope"), (["--compute", "fake"], "compute")])
 def test_serve_refuses_bad_flags_before_starting_anything(argv, words, tmp_path, capsys, monkeypatch):
-    from adaptres.runtime import trials
+    from adaptres.experiments import trials
     monkeypatch.setattr(trials, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
     monkeypatch.setattr(testbed, "up", lambda *a, **k: pytest.fail("a test bed was started"))
     out = tmp_path / "live.csv"
@@ -103,7 +105,7 @@ def test_live_draws_are_the_simulators():
     st = live.setting("V-B", 4)
     sim_rows = live.simulate(st, 3, seed=5, method="relaxed")
     rng = np.random.default_rng(5)
-    draws = [live.sim.draw(rng, 4, st.lam, st.scale) for _ in range(3)]
+    draws = [arrivals.draw(rng, 4, st.lam, st.scale) for _ in range(3)]
     assert [len(s) for s, _ in draws] == sim_rows["n_requests"].tolist()
 
 
@@ -196,7 +198,7 @@ def cli_down() -> int:
 
 def test_each_image_travels_alone():
     """An image sent to its source device carries its own bytes only (a view would carry the batch)."""
-    from adaptres.runtime import trials
+    from adaptres.experiments import trials
     _, recipe = trials.load_model()
     x, labels, idx = trials.images(recipe, 4, 0)
     assert len(x) == len(labels) == len(idx) == 4

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from adaptres import solvers
+from adaptres.experiments import trials
 from adaptres.problem.evaluate import evaluate
 from adaptres.problem.plan import Assignment, Plan
 from adaptres.runtime import routes as R
-from adaptres.runtime import trials
 
 N = 4
 
@@ -107,7 +107,7 @@ def test_replan_respects_what_the_step_used():
 # ---------------------------------------------------------------------------- on Ray
 @pytest.fixture(scope="module")
 def runtime(ray_session):
-    from adaptres.runtime.coordinator import Cluster
+    from adaptres.runtime.cluster import Cluster
     model, recipe = trials.load_model()
     cl = Cluster(model, N)
     yield cl, model, recipe

@@ -184,7 +184,7 @@ def test_a_sweep_under_the_horizon_controller(tmp_path):
     """A sweep's runs under the horizon controller: the controller's columns in the rows, its name and
     parameters in the provenance (so that a myopic run is never read back for it), the per-request
     readings in the summary; a bad controller is refused before any work."""
-    from adaptres.experiments import controller
+    from adaptres.serving import controllers as controller
     costs, configs, _ = _parts(seed=6)
     out = tmp_path / "sweep.csv"
     kw = dict(steps=3, base={"n_devices": 2}, method="colgen", options=Options(time_limit=30), out=out, progress=False)

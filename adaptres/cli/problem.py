@@ -148,8 +148,9 @@ def cmd_scenario(args):
 
 def cmd_simulate(args):
     from .. import solvers
-    from ..experiments import controller, horizon, profiles, sim
+    from ..experiments import horizon, profiles, sim
     from ..io import check_seed, provenance, write_table
+    from ..serving import controllers as controller
     try:
         solvers.get(args.method) if args.method is not None else None
     except solvers.OptionError as exc:

@@ -36,7 +36,8 @@ def cmd_run(args):
     from ..problem.evaluate import check_plan, check_stored, evaluate
     from ..problem.plan import Plan
     from ..problem.scenario import Scenario
-    from ..runtime.coordinator import ExecutionOptions, parse_failures
+    from ..runtime.faults import parse_failures
+    from ..runtime.options import ExecutionOptions
     out = check_output(args.out, "--out")
     check_seed(args.seed, "--seed")
     _weights(args.weights)
@@ -47,19 +48,22 @@ def cmd_run(args):
     check_stored(plan, ev)
     if not ev.feasible:
         raise InputError(f"plan: infeasible on this scenario: {ev.violations[0]}")
-    failures = parse_failures(args.fail or [], sc.n_devices)
+    try:
+        failures = [(f.device, f.at_s) for f in parse_failures(args.fail or [], sc.n_devices)]
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     try:
         opts = ExecutionOptions(links=args.links, compute=args.compute, method=args.method, exclusive=args.exclusive)
     except ValueError as exc:
         raise InputError(f"--{str(exc).split(':')[0].replace('_', '-')}: {str(exc).split(':', 1)[1].strip()}") from None
     _address(args.address)
-    from ..runtime import trials
+    from ..experiments import trials
     model, recipe = trials.load_model(args.weights)
     trials.check_network(sc, model, recipe)
     if not plan.n_served:  # nothing to execute: no device is started
         run = trials.nothing_to_run(sc, plan, recipe, args.seed)
     else:
-        from ..runtime.coordinator import Cluster
+        from ..runtime.cluster import Cluster
         cl = Cluster(model, sc.n_devices, address=args.address)
         try:
             run = trials.run_step(cl, recipe, sc, plan, args.seed, failures, opts)
@@ -83,7 +87,7 @@ def cmd_profile_units(args):
     if not 1 <= args.repeats <= 100_000:
         raise InputError(f"--repeats: must be an integer in [1, 100000], got {args.repeats}")
     _weights(args.weights)
-    from ..runtime import trials
+    from ..experiments import trials
     from ..runtime.profile import device_speed, profile_units
     model, recipe = trials.load_model(args.weights)
     table = profile_units(model, recipe.image_size, args.repeats, threads=args.threads, progress=sys.stderr.isatty())
@@ -97,10 +101,20 @@ def cmd_profile_units(args):
     print(json.dumps({"macs_per_s": speed, "total_median_s": float(table[table["mode"] == "full"]["median_s"].sum())}))
 
 
+def _params(args):
+    """The horizon controller's parameters (``--v`` only with ``--controller horizon``)."""
+    from ..experiments import profiles
+    from ..serving import controllers
+    if args.v is not None and args.controller != "horizon":
+        raise InputError(f"--v: only the horizon controller reads it (--controller {args.controller} does not)")
+    return controllers.Params(v=profiles.get(args.profile).horizon.v if args.v is None else args.v)
+
+
 def _serve_args(args):
     """Every flag of ``serve`` checked before anything starts; returns (setting, failures, cuts, out)."""
-    from ..experiments import sections, sim
-    from ..runtime import live, trials
+    from ..experiments import sections, sim, trials
+    from ..experiments import serve as live
+    from ..runtime import faults
     if args.profile != trials.PROFILE:
         raise InputError(f"--profile: the live system runs the committed {trials.PROFILE!r} model's network, got "
                          f"{args.profile!r}")
@@ -116,9 +130,10 @@ def _serve_args(args):
     if args.lam is not None and not (args.lam == args.lam and 0 <= args.lam <= live.MAX_LAM):
         raise InputError(f"--lam: must be a number in [0, {live.MAX_LAM:g}] (requests per step), got {args.lam}")
     try:
-        failures = live.parse_failures(args.fail or [], args.devices, args.steps)
-        cuts = live.parse_cuts(args.cut or [], args.devices, args.steps)
-        from ..runtime.coordinator import ExecutionOptions
+        failures = faults.parse_failures(args.fail or [], args.devices, args.steps)
+        cuts = faults.parse_cuts(args.cut or [], args.devices, args.steps)
+        _params(args)
+        from ..runtime.options import ExecutionOptions
         ExecutionOptions(compute=args.compute, method=args.method)
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -159,15 +174,17 @@ def cmd_serve(args):
 
 def _serve(args, st, failures, cuts, out):
     from .. import testbed
+    from ..experiments import serve as live
+    from ..experiments import trials
     from ..io import provenance, write_table
-    from ..runtime import live, trials
-    from ..runtime.coordinator import Cluster, ExecutionOptions
+    from ..runtime.cluster import Cluster
+    from ..runtime.options import ExecutionOptions
     network = testbed if args.testbed == "netns" else None
     address = testbed.address() if network is not None else args.address
     model, recipe = trials.load_model(args.weights)
     opts = ExecutionOptions(links="real" if network is not None or args.address else "emulated",
                             compute=args.compute, method=args.method, exclusive=args.exclusive)
-    meta = live.meta(st, args.steps, args.seed, args.method, args.testbed, failures, cuts, opts)
+    meta = live.meta(st, args.steps, args.seed, args.method, args.testbed, failures, cuts, opts, args.controller)
     holder: list = []
 
     def make():
@@ -185,9 +202,10 @@ def _serve(args, st, failures, cuts, out):
                                                              "events": result.events}))
 
     try:
-        result = live.serve(None, recipe, st, args.steps, args.seed, args.method, failures=failures, cuts=cuts,
+        result = live.serve(recipe, st, args.steps, args.seed, args.method, failures=failures, cuts=cuts,
                             network=network, compute=args.compute, exclusive=args.exclusive,
-                            progress=sys.stderr.isatty(), on_step=save, cluster_factory=make, links=opts.links)
+                            progress=sys.stderr.isatty(), on_step=save, cluster_factory=make, links=opts.links,
+                            controller=args.controller, params=_params(args))
     finally:
         if holder:
             holder[0].close()
@@ -249,6 +267,9 @@ def add_commands(sub) -> None:
     v.add_argument("--fail", action="append", metavar="DEVICE@STEP:SECONDS", help="kill a device then (repeatable)")
     v.add_argument("--cut", action="append", metavar="I-J@STEP:SECONDS", help="cut a link then (netns; repeatable)")
     v.add_argument("--method", default="colgen_round", help="the solver of every step and re-plan")
+    v.add_argument("--controller", default="myopic", choices=("myopic", "horizon"),
+                   help="myopic: each step on its own (the paper's); horizon: prices of energy over the horizon")
+    v.add_argument("--v", type=float, help="the horizon controller's V (J² per objective unit; default: the profile's)")
     v.add_argument("--compute", default="emulated", help="emulated (waits out Eq 9) or real")
     v.add_argument("--exclusive", action="store_true", help="one request at a time (no queueing between requests)")
     v.add_argument("--weights", help="a state dict of the network (default: the committed drop-aware model)")

@@ -1,5 +1,5 @@
 """Decisions over a horizon (notebook 10, the ``simulate`` command): one §V setting simulated over many
-steps under a controller (``experiments.controller``), and the comparison of the per-step optimum, the
+steps under a controller (``serving.controllers``), and the comparison of the per-step optimum, the
 paper's relaxation + Algorithm 1 and the horizon-aware controller, with the numbers that say which
 serves more over the horizon (Σ of Eq 5 with its unserved penalty, requests served, battery life)."""
 
@@ -13,7 +13,7 @@ import pandas as pd
 from .. import solvers
 from ..io import check_seed, provenance, write_table
 from ..progress import bar
-from . import controller as control
+from ..serving import controllers as control
 from . import profiles, sections, sim
 
 EXHAUSTED = 0.01  # a device is exhausted below 1 % of its first battery

@@ -116,6 +116,38 @@ class Horizon:
 
 
 @dataclass(frozen=True)
+class Load:
+    """Notebook 12 and ``load``: requests in real time on §V ``section``'s devices (the network of
+    accuracy table ``table``), planned every ``epoch_s`` seconds. The SLO is ``slo_factor`` × the static
+    chain's unloaded modelled latency. Plans by ``method`` within ``time_limit`` seconds (re-plans too);
+    the adaptive policy gives each device what it can finish within ``window_s`` and expects its plan on
+    the devices ``planner_s`` after planning starts. Sweeps (simulated): each offered load of ``loads``
+    (× the static chain's modelled capacity) for ``duration_s`` seconds and each of ``seeds``, with
+    ``n_devices``, and the largest goodput over ``devices``; live: ``live_loads`` for ``live_duration_s``,
+    a device killed at ``kill_load`` (``kill``: ``--fail``'s form). The paper's policy plans with
+    ``method``, the adaptive one with ``adaptive_method``."""
+
+    section: str
+    table: str
+    n_devices: int
+    epoch_s: float
+    slo_factor: float
+    method: str
+    adaptive_method: str
+    time_limit: float
+    window_s: float
+    planner_s: float
+    loads: tuple[float, ...]
+    duration_s: float
+    seeds: tuple[int, ...]
+    devices: tuple[int, ...]
+    live_loads: tuple[float, ...]
+    live_duration_s: float
+    kill_load: float
+    kill: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Pareto:
     """Notebook 11: exact fronts of §V-A steps (``n_devices`` devices, ``n_requests`` requests, each of
     ``seeds``) read with each accuracy table of ``tables``: up to ``points`` points each, ``time_limit``
@@ -159,6 +191,7 @@ class Profile:
     live: Live
     horizon: Horizon
     pareto: Pareto
+    load: Load
 
 
 # The §V sweeps solve every step by the column-generation LP rounded: 0.0 % above the optimum on median in
@@ -182,6 +215,13 @@ HORIZON_CPU = Horizon(points=(("V-B", (("battery_j", (50, 100)),)),
                               ("V-D", (("battery_j", (50, 100)), ("compute_g", (0.7, 1.4))))),
                       table="cpu-dropaware", n_devices=10, steps=30, seeds=(0, 1, 2), method="colgen_round",
                       time_limit=20.0, v=20.0, engine="ray")
+
+# notebook 12: §V-A's devices (α = β = 0.5) on the drop-aware 32-px model, epochs of the paper's 1-s step
+LOAD_CPU = Load(section="V-A", table="cpu-dropaware", n_devices=6, epoch_s=1.0, slo_factor=2.0, method="colgen_round",
+                adaptive_method="greedy", time_limit=1.0, window_s=2.0, planner_s=0.1,
+                loads=(0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5),
+                duration_s=120.0, seeds=(0, 1, 2), devices=(2, 4, 6), live_loads=(0.5, 1.0, 2.0), live_duration_s=60.0,
+                kill_load=1.5, kill=("3@20",))
 
 LIVE_CPU = Live(section="V-B", n_devices=6, steps=20, seeds=(0, 1, 2), failure_steps=6, fail=("2@2:0.5",),
                 cut=("0-3@1:0.3",), method="colgen_round")
@@ -214,6 +254,8 @@ PROFILES: dict[str, Profile] = {
         pareto=dataclasses.replace(PARETO_CPU, n_devices=4, n_requests=1, seeds=(0,), points=6, time_limit=30.0,
                                    max_nodes=20,
                                    alphas=(0.0, 0.5, 1.0), energy_fractions=(0.5,), over_n=(3, 4), nsga_pop_size=40),
+        load=dataclasses.replace(LOAD_CPU, n_devices=4, loads=(0.5, 1.0, 2.0), duration_s=20.0, seeds=(0,),
+                                 devices=(2, 4), live_loads=(1.0,), live_duration_s=10.0, kill=("2@5",)),
         sim=Sim(table="224", compare_table="cpu", n_devices=4, steps=3, seeds=(0, 1), method="colgen_round",
                 time_limit=20.0, engine="serial", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 1.0),
                 thresholds=(70.0, 80.0), battery_j=((5, 10), (800, 1000)), lams=(1.0, 3.0),
@@ -228,7 +270,7 @@ PROFILES: dict[str, Profile] = {
         ablation_batch_size=500,
         optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=20.0, ga_time_limit=5.0,
                     scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=15.0),
-        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU, pareto=PARETO_CPU, sim=SIM_CPU),
+        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU, pareto=PARETO_CPU, sim=SIM_CPU, load=LOAD_CPU),
     # the paper's recipe (§III): CIFAR-10 at 224 px, ImageNet weights, SGD lr 0.01, batch 512, 30 epochs;
     # its sweeps prove every step (colgen to 1e-4) on the 224-px table
     "paper": Profile(
@@ -238,7 +280,7 @@ PROFILES: dict[str, Profile] = {
         ablation_batch_size=500,
         optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=60.0, ga_time_limit=30.0,
                     scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=60.0),
-        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU,
+        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU, load=LOAD_CPU,
         pareto=dataclasses.replace(PARETO_CPU, tables=("224",), over_n=(10, 20, 50)),
         sim=dataclasses.replace(SIM_CPU, table="224", compare_table="", steps=20, seeds=(0, 1, 2, 3, 4), method="colgen",
                                 time_limit=60.0, rel_gap=1e-4, max_nodes=None, betas=(0.0, 0.25, 0.5, 0.75, 1.0))),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,13 +21,14 @@ from .. import solvers
 from ..io import provenance, read_header, read_table, write_table
 from ..paths import PACKAGE, repo_path
 from ..problem.accuracy import configs_from_rows, undominated
-from ..problem.evaluate import evaluate
-from ..problem.generate import Scale, build, paper_devices, random_rates
+from ..problem.generate import Scale, build, paper_devices  # noqa: F401  (``build``: part of this module's interface)
 from ..problem.plan import Plan
 from ..problem.scenario import Config, Device, Scenario
 from ..problem.unit_costs import UnitTable
 from ..problem.unit_costs import load as load_units
 from ..progress import bar
+from ..serving import arrivals, execute, loop, policies
+from ..serving.rows import step_row
 
 if TYPE_CHECKING:
     from . import profiles
@@ -42,32 +42,7 @@ def solver_for(method: str, options: solvers.Options | None = None) -> Solver:
     return lambda sc: solvers.solve(sc, method, options)
 
 
-def _step_row(t: int, sc: Scenario, plan: Plan, battery_before: list[float]) -> tuple[dict, list[dict]]:
-    ev = evaluate(sc, plan)
-    m = ev.metrics()
-    n_req = len(sc.requests)
-    row = {"step": t, "n_requests": n_req, "served": m["served"],
-           "served_fraction": m["served_fraction"] if n_req else np.nan,
-           "mean_accuracy": m["mean_accuracy"], "mean_latency_s": m["mean_latency_s"],
-           "mean_computation_s": m["mean_computation_s"], "mean_dc_transfer_s": m["mean_dc_transfer_s"],
-           "mean_sc_transfer_s": m["mean_sc_transfer_s"], "shared_bytes": m["shared_bytes"],
-           "dc_bytes": m["dc_bytes"], "sc_bytes": m["sc_bytes"], "macs": m["macs"],
-           "energy_j": m["energy_j"], "n_dropped_mean": m["n_dropped_mean"], "objective": ev.objective,
-           "violations": len(ev.violations), "status": plan.status, "solve_s": plan.solve_s,
-           "gap": plan.gap, "battery_min_j": min(battery_before), "battery_total_j": float(sum(battery_before)),
-           "devices_exhausted": int(sum(b <= 0 for b in battery_before))}
-    served = m["served"]  # the per-step totals per served request (NaN when none was served)
-    row.update({f"{k}_req": row[k] / served if served else np.nan for k in ("energy_j", "shared_bytes", "macs")})
-    return row, ev.devices
-
-
-def draw(rng: np.random.Generator, n_devices: int, lam: float, scale: Scale = Scale()) -> tuple[list[int], list]:
-    """One step's random inputs, in the order the simulation draws them: R_t ~ Poisson(λ) request
-    sources, uniformly random, then the link rates (U[7.2, 72.2] Mb/s times ``scale.bytes``). The live
-    loop draws the same, so that the same seed gives the same arrivals and rates."""
-    n_req = int(rng.poisson(lam))
-    sources = rng.integers(0, n_devices, n_req).tolist()
-    return sources, scale.rates(random_rates(n_devices, rng))
+draw = arrivals.draw  # one step's random inputs (``serving.arrivals.draw``)
 
 
 def check_horizon(steps, lam) -> None:
@@ -81,36 +56,26 @@ def check_horizon(steps, lam) -> None:
 def run(units: UnitTable, configs: Sequence[Config], devices: Sequence[Device], steps: int, lam: float,
         solver: Solver, seed: int = 0, progress: bool = True, label: str = "", scale: Scale = Scale(),
         controller=None, per_device: bool = False, **scenario_kwargs) -> pd.DataFrame:
-    """Simulate ``steps`` steps; returns one row per step (metrics from the evaluator). Link rates are
-    drawn from U[7.2, 72.2] Mb/s times ``scale.bytes``. A ``controller`` (``experiments.controller``;
-    None: myopic) sets what each step's solver is asked; the rows score the plans on Eq 5 alone, and
-    add the controller's seconds (``control_s``) and the mean price of energy it set (``price_mean``).
-    ``per_device``: each device's battery before the step too (``battery_<i>``)."""
+    """Simulate ``steps`` steps: the closed loop (``serving.loop``) with the paper's steps, its per-step
+    optimisation by ``solver`` and its model; returns one row per step (``serving.rows.step_row``). Link
+    rates are drawn from U[7.2, 72.2] Mb/s times ``scale.bytes``. A ``controller``
+    (``serving.controllers``; None: myopic) sets what each step's solver is asked; the rows score the
+    plans on Eq 5 alone, and add the controller's seconds (``control_s``) and the mean price of energy it
+    set (``price_mean``). ``per_device``: each device's battery before the step too (``battery_<i>``)."""
     check_horizon(steps, lam)
-    rng = np.random.default_rng(seed)
-    devs = list(devices)
+    fleet = loop.Fleet(units, tuple(configs), tuple(devices), scenario_kwargs)
+    hist = loop.run(fleet, arrivals.Steps(len(fleet.devices), lam, steps, seed, scale),
+                    policies.Paper(solver, controller), execute.Modelled(len(fleet.devices)), progress=progress,
+                    label=label or f"simulation (λ={lam})")
     rows = []
-    for t in bar(range(steps), desc=label or f"simulation (λ={lam})", progress=progress, leave=False):
-        sources, rates = draw(rng, len(devs), lam, scale)
-        sc = build(units.units, units.input_bytes, configs, devs, sources, rates, **scenario_kwargs)
-        before = [d.energy_j for d in devs]
-        t0 = time.perf_counter()
-        asked = sc if controller is None else controller.scenario(sc, t)
-        control_s = time.perf_counter() - t0
-        plan = solver(asked)
-        if asked is not sc:  # made for the priced step: scored on the step itself
-            plan = dataclasses.replace(plan, scenario_sha256=None)
-        row, used = _step_row(t, sc, plan, before)
+    for rec in hist.epochs:
+        row, _ = step_row(rec.epoch.index, rec.scenario, rec.decision.plan, rec.battery_before,
+                          execute.evaluation(rec.report))
         if controller is not None:
-            t0 = time.perf_counter()
-            controller.observe(t, [u["energy_j"] for u in used], before)
-            prices = asked.energy_price
-            row.update(control_s=control_s + time.perf_counter() - t0,
-                       price_mean=float(np.mean(prices)) if prices is not None else 0.0)
+            row.update(control_s=rec.observed["control_s"], price_mean=rec.decision.extra["price_mean"])
         if per_device:
-            row.update({f"battery_{i}": b for i, b in enumerate(before)})
+            row.update({f"battery_{i}": b for i, b in enumerate(rec.battery_before)})
         rows.append(row)
-        devs = [dataclasses.replace(d, energy_j=max(0.0, d.energy_j - u["energy_j"])) for d, u in zip(devs, used)]
     df = pd.DataFrame(rows)
     numeric = [c for c in df.columns if c != "status"]
     df[numeric] = df[numeric].apply(pd.to_numeric)  # None (no request served) → NaN
@@ -165,10 +130,12 @@ def point_devices(s: dict, scale: Scale = Scale()) -> list[Device]:
 
 
 def code_hash() -> str:
-    """A hash of the code a sweep's numbers depend on (the problem and solver sides, this module)."""
+    """A hash of the code a sweep's numbers depend on (the problem and solver sides, the loop and this module)."""
     h = hashlib.sha256()
     for path in sorted([*(PACKAGE / "problem").rglob("*.py"), *(PACKAGE / "solvers").rglob("*.py"),
-                        PACKAGE / "experiments" / "sim.py", PACKAGE / "experiments" / "controller.py"]):
+                        *(PACKAGE / "serving" / f"{m}.py" for m in ("arrivals", "controllers", "execute", "loop",
+                                                                     "policies", "rows")),
+                        PACKAGE / "experiments" / "sim.py"]):
         h.update(path.relative_to(PACKAGE).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -208,7 +175,7 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
     reads it back (``df.attrs["replayed"]`` then names the file). ``engine="ray"`` runs the
     (point, seed) runs as Ray tasks, one per CPU, on a local Ray or the cluster at ``address``
     (``adaptres`` installed on its nodes); the rows are the serial loop's. ``controller`` (with its
-    ``params``, ``experiments.controller``) sets what each step's solver is asked in every run.
+    ``params``, ``serving.controllers``) sets what each step's solver is asked in every run.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -217,7 +184,7 @@ def sweep(units: UnitTable, configs: Sequence[Config], points: list[dict], seeds
     for p in points:
         setting(base, p)  # every point checked before any work
     solver_for(method, opts)
-    from . import controller as control
+    from ..serving import controllers as control
     control.make(controller, 1, steps, params)  # a bad controller fails here, not in the first run
     keys = {"method": method, "time_limit": opts.time_limit, "rel_gap": opts.rel_gap, "warm_start": opts.warm_start,
             "max_nodes": opts.max_nodes, "steps": steps, "base": repr(sorted(base.items())),
@@ -250,7 +217,7 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
 def run_point(units, configs, base, points, steps, method, opts, scale, controller, params, p: int,
               seed: int) -> pd.DataFrame:
     """One (point, seed) run of a sweep, its rows labelled with the point's settings."""
-    from . import controller as control
+    from ..serving import controllers as control
     s = setting(base, points[p])
     name = ", ".join(f"{k}={label(v)}" for k, v in points[p].items())
     ctl = None if controller == "myopic" else control.make(controller, s["n_devices"], steps, params)

@@ -38,7 +38,7 @@ class SectionRun:
     results: Path  # the per-step CSV
     figures: dict = field(default_factory=dict)  # "sweep" -> plots.Saved: the section's figure
     replayed: str | None = None  # the file read back instead of simulating (replay=True)
-    controller: str = "myopic"  # what each step's solver was asked (``experiments.controller``)
+    controller: str = "myopic"  # what each step's solver was asked (``serving.controllers``)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -102,7 +102,7 @@ def run_section(section: str, profile: str, steps: int | None = None, seeds=None
     controller = controller or "myopic"
     if controller != "myopic":
         other += f"-{controller}"
-    from ..experiments.controller import Params
+    from ..serving.controllers import Params
     out = results_path(sec.notebook + other, profile)
     df = sim.sweep(units, configs, points, S.seeds, S.steps,
                    base=sections.shifted({"n_devices": S.n_devices, **sec.base}, shift), method=S.method,

@@ -19,14 +19,14 @@ import pandas as pd
 import torch
 
 from .. import solvers
-from ..experiments import profiles
+from ..experiments import profiles, trials
 from ..io import file_hash, provenance, write_table
 from ..paths import results_path
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from ..runtime import routes as R
-from ..runtime import trials
-from ..runtime.coordinator import Cluster, ExecutionOptions
+from ..runtime.cluster import Cluster
+from ..runtime.options import ExecutionOptions
 from . import plots
 
 

@@ -227,37 +227,65 @@ def _route(sc: Scenario, q: Resume, a: Assignment, keys: list[frozenset], alive:
 
 
 # ---------------------------------------------------------------------------- a queue-aware estimate
-def queued_latency(sc: Scenario, rts: Sequence[Route | None], exclusive: bool = False) -> list[float | None]:
-    """Each request's latency with the model's times (Eqs 9-11) but the runtime's queues: segments on
-    one device run one at a time and transfers on one directed link one after another, first come
-    first served (``exclusive``: requests one after another). The paper's model (Eqs 7-8) ignores
-    both queues; this estimate does not. None for unserved requests."""
+def reserve(rts: Sequence[Route | None], start, device_free: dict, link_free: dict,
+            after=None, busy: dict | None = None) -> list[float | None]:
+    """When each route ends if it starts at ``start`` (a time, or one per route) on devices and directed
+    links that are busy until ``device_free[i]`` and ``link_free[(a, b)]`` with work submitted before:
+    the model's times (Eqs 9-11) and the runtime's queues — segments on one device one at a time,
+    transfers on one link one after another, first come first served. The two dicts are updated (the
+    routes' reservations are made). ``after[r]``: route r starts only when route ``after[r]`` ends (one
+    request after another); ``busy``: each device's computing intervals are added to ``busy[device]``. None
+    for a missing route."""
     import heapq
-    free_dev, free_link, out = {}, {}, [None] * len(rts)
-    served = [r for r, rt in enumerate(rts) if rt is not None]
-    later = served[1:] if exclusive else []
-    events = [(0.0, r, 0, "transfer") for r in (served[:1] if exclusive else served)]
+    n = len(rts)
+    starts = list(start) if isinstance(start, (list, tuple)) else [float(start)] * n
+    out: list[float | None] = [None] * n
+    waiting: dict[int, list[int]] = {}
+    events = []
+    for r, rt in enumerate(rts):
+        if rt is None:
+            continue
+        if after is not None and after[r] is not None:
+            waiting.setdefault(after[r], []).append(r)
+        else:
+            events.append((starts[r], r, 0, 0))
     heapq.heapify(events)
     while events:
-        t, r, k, what = heapq.heappop(events)
+        t, r, k, phase = heapq.heappop(events)
         seg = rts[r].segments[k]
-        if what == "transfer":
+        if phase == 0:  # the transfer into the segment
             if seg.in_bytes:
                 link = (seg.src, seg.device)
-                t = max(t, free_link.get(link, 0.0)) + seg.transfer_s
-                free_link[link] = t
-            heapq.heappush(events, (t, r, k, "compute"))
+                t = max(t, link_free.get(link, 0.0)) + seg.transfer_s
+                link_free[link] = t
+            heapq.heappush(events, (t, r, k, 1))
             continue
-        t = max(t, free_dev.get(seg.device, 0.0)) + seg.compute_s
-        free_dev[seg.device] = t
+        begin = max(t, device_free.get(seg.device, 0.0))
+        t = begin + seg.compute_s
+        device_free[seg.device] = t
+        if busy is not None:
+            busy.setdefault(seg.device, []).append((begin, t))
         if k + 1 < len(rts[r].segments):
-            heapq.heappush(events, (t, r, k + 1, "transfer"))
-        else:
-            out[r] = t
-            if later:
-                heapq.heappush(events, (t, later.pop(0), 0, "transfer"))
+            heapq.heappush(events, (t, r, k + 1, 0))
+            continue
+        out[r] = t
+        for q in waiting.pop(r, []):
+            heapq.heappush(events, (t, q, 0, 0))
+    return out
+
+
+def queued_latency(sc: Scenario, rts: Sequence[Route | None], exclusive: bool = False) -> list[float | None]:
+    """Each request's latency with the model's times (Eqs 9-11) but the runtime's queues (``reserve``)
+    on idle devices: ``exclusive``, one request after another, each from its own start. The paper's model
+    (Eqs 7-8) ignores both queues; this estimate does not. None for unserved requests."""
+    served = [r for r, rt in enumerate(rts) if rt is not None]
+    after: list[int | None] = [None] * len(rts)
+    if exclusive:
+        for prev, r in zip(served, served[1:]):
+            after[r] = prev
+    ends = reserve(rts, 0.0, {}, {}, after)
+    out: list[float | None] = list(ends)
     if exclusive:  # each request's latency from its own start (the previous one's end)
-        ends = [0.0] + [out[r] for r in served[:-1]]
-        for r, start in zip(served, ends):
-            out[r] -= start
+        for prev, r in zip([None, *served[:-1]], served):
+            out[r] = ends[r] - (ends[prev] if prev is not None else 0.0)
     return out

@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 
 from .. import solvers
-from ..experiments import profiles, sections
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from ..progress import bar
-from . import routes as R
-from .coordinator import Cluster, ExecutionOptions, unserved_run
+from ..runtime import routes as R
+from ..runtime.cluster import Cluster
+from ..runtime.options import ExecutionOptions
+from ..runtime.records import unserved_run
+from . import profiles, sections
 
 PROFILE = "cpu"  # the network whose weights are committed (drop-aware, 32 px)
 
@@ -78,10 +80,10 @@ def nothing_to_run(sc: Scenario, plan: Plan, recipe, seed: int) -> dict:
 
 
 def run_step(cl: Cluster, recipe, sc: Scenario, plan: Plan, seed: int, failures=(),
-             options: ExecutionOptions = ExecutionOptions()) -> dict:
+             options: ExecutionOptions | None = None) -> dict:
     """Execute one step on real test images (drawn with ``seed``); the run's record."""
     x, labels, idx = images(recipe, len(sc.requests), seed)
-    return cl.execute(sc, plan, x, labels, idx, failures, options)
+    return cl.execute(sc, plan, x, labels, idx, failures, options or ExecutionOptions())
 
 
 def requests_table(run: dict, sc: Scenario | None = None, plan: Plan | None = None) -> pd.DataFrame:
