@@ -155,14 +155,15 @@ def run(spec: Spec, progress: bool = False, executor=None, images=None, on_epoch
     rate = spec.rate if spec.rate is not None else spec.load * ref.capacity_rps
     epoch_s = spec.epoch_s or L.epoch_s
     slo_s = spec.slo_s or L.slo_factor * ref.latency_s
-    arr = arrivals.Poisson(st.n_devices, rate, spec.duration_s, epoch_s, spec.seed, st.scale)
+    arr = arrivals.Poisson(st.n_devices, rate, spec.duration_s, epoch_s, spec.seed, st.scale,
+                           silent={f.device: f.at_s for f in spec.failures})
     policy = make_policy(spec, L, len(arr), st.n_devices)
     if executor is None:
         from ..serving.simulated import Queues
-        executor = Queues(st.n_devices, L.method, L.time_limit)
+        executor = Queues(st.n_devices, L.method, L.time_limit, replan_time=L.sim_planner)
         for f in spec.failures:
             executor.fail(f.device, f.at_s)
-    clock = loop.WallClock(t0) if spec.executor == "live" else loop.Clock()
+    clock = loop.WallClock(t0) if spec.executor == "live" else loop.Clock(L.sim_planner)
     hist = loop.run(loop.Fleet.of(st), arr, policy, executor, pipelined=True, clock=clock, slo_s=slo_s,
                     mean_rate_mbps=ref.mean_rate_mbps, images=images, progress=progress,
                     label=f"load {spec.policy} ({rate:.2f}/s, {spec.executor})", on_epoch=on_epoch)
@@ -175,7 +176,8 @@ def run(spec: Spec, progress: bool = False, executor=None, images=None, on_epoch
                 static_latency_s=ref.latency_s, interrupted=hist.interrupted)
     meta = {**dataclasses.asdict(spec), "table": st.table.get("table"), "table_sha256": st.table.get("table_sha256"),
             "method": L.adaptive_method if spec.policy == "adaptive" else L.method if spec.policy == "paper" else None,
-            "time_limit": L.time_limit, "window_s": L.window_s if spec.policy == "adaptive" else None}
+            "time_limit": L.time_limit, "window_s": L.window_s if spec.policy == "adaptive" else None,
+            "sim_planner": L.sim_planner if spec.executor == "sim" else None}
     return LoadRun(spec, rate, slo_s, epoch_s, ref, table, summ, hist, meta)
 
 
@@ -194,7 +196,7 @@ def run_live(spec: Spec, network=None, address: str | None = None, weights=None,
     model, recipe = trials.load_model(weights)
     rate = spec.rate if spec.rate is not None else spec.load * reference(st).capacity_rps
     n_arrivals = len(arrivals.Poisson(st.n_devices, rate, spec.duration_s, spec.epoch_s or L.epoch_s, spec.seed,
-                                      st.scale).arrivals)
+                                      st.scale, silent={f.device: f.at_s for f in spec.failures}).arrivals)
     x, labels, idx = trials.images(recipe, n_arrivals, spec.seed)
     real = network is not None or address is not None
     cl = Cluster(model, st.n_devices, address=address, weights_file=trials.weights_file(weights) if real else None)

@@ -8,7 +8,8 @@ Both kinds yield ``Epoch``s: the requests to plan together and the link rates to
 - ``Poisson``: a Poisson process of ``rate`` requests per second over ``duration_s`` seconds, in real
   time; the requests that arrive within an epoch of ``epoch_s`` seconds are planned together at its
   end. Arrival times, sources and link rates come from separate streams of one seed, so that every
-  policy meets the same arrivals and rates, whatever it does with them.
+  policy meets the same arrivals and rates, whatever it does with them. A device that has failed issues
+  no more requests (``silent``: from when): those it would have issued come from the devices still up.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class Poisson:
     """Requests in real time (see the module's docstring)."""
 
     def __init__(self, n_devices: int, rate: float, duration_s: float, epoch_s: float, seed: int,
-                 scale: Scale = Scale()):
+                 scale: Scale = Scale(), silent: dict[int, float] | None = None):
         self.n_devices, self.rate, self.duration_s, self.epoch_s = n_devices, rate, duration_s, epoch_s
         self.seed, self.scale = seed, scale
         times_rng = np.random.default_rng([seed, 1])
@@ -88,6 +89,11 @@ class Poisson:
                 break
             times.append(t)
         sources = np.random.default_rng([seed, 2]).integers(0, n_devices, len(times)).tolist()
+        again = np.random.default_rng([seed, 4])
+        for r, (at, s) in enumerate(zip(times, sources)):
+            if silent and at >= silent.get(s, np.inf):
+                up = [i for i in range(n_devices) if at < silent.get(i, np.inf)]
+                sources[r] = int(up[again.integers(len(up))]) if up else s
         self.arrivals = tuple(Arrival(r, at, s) for r, (at, s) in enumerate(zip(times, sources)))
 
     def __len__(self) -> int:

@@ -53,10 +53,11 @@ class Fleet:
 
 
 class Clock:
-    """Simulated time: it moves when the loop says (the planner's seconds count when ``planner_counts``)."""
+    """Simulated time: it moves when the loop says. The planner takes its measured seconds (``planner``
+    "measured") or a fixed number of seconds (the same run on any machine)."""
 
-    def __init__(self, planner_counts: bool = True):
-        self.t, self.planner_counts = 0.0, planner_counts
+    def __init__(self, planner: str | float = "measured"):
+        self.t, self.planner = 0.0, planner
 
     def wait_until(self, t: float) -> None:
         self.t = max(self.t, t)
@@ -65,8 +66,7 @@ class Clock:
         return self.t
 
     def spent(self, seconds: float) -> None:
-        if self.planner_counts:
-            self.t += seconds
+        self.t += seconds if self.planner == "measured" else float(self.planner)
 
 
 class WallClock(Clock):

@@ -7,8 +7,8 @@ device and computes (Eq 9) — the model's times, the runtime's queues. Requests
 the queues while earlier ones are still in them. A device killed (``fail``) stops: a request that needs
 it resumes from the last activation a surviving device holds, re-planned on the survivors by the
 project's solver (``routes.replan``, its time spent as simulated time), or ends unserved when its
-activation is lost. Energy is Eq 19 on the simulated times. Deterministic: the same submissions give
-the same outcomes.
+activation is lost. Energy is Eq 19 on the simulated times. A re-plan takes its measured time, or a
+fixed one (``replan_time``): then the same submissions give the same outcomes on any machine.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Queues:
     """The simulated executor (see the module's docstring)."""
 
     def __init__(self, n_devices: int, method: str = "colgen_round", time_limit: float = 5.0,
-                 replan_time: str = "measured"):
+                 replan_time: str | float = "measured"):
         self.env = simpy.Environment()
         self.n = n_devices
         self.devices = [simpy.Resource(self.env, capacity=1) for _ in range(n_devices)]
@@ -145,7 +145,7 @@ class Queues:
             new, _ = R.replan(sc, [q], alive, R.usage(sc), self.method, solvers.Options(time_limit=self.time_limit))
         except ValueError:
             new = {r: None}
-        spent = time.perf_counter() - t0 if self.replan_time == "measured" else 0.0
+        spent = time.perf_counter() - t0 if self.replan_time == "measured" else float(self.replan_time)
         yield self.env.timeout(spent)
         if new.get(r) is None:
             self._end(Outcome(batch.ids[r], "unserved", f"device(s) {sorted(self.dead)} failed; the re-plan found no "
