@@ -268,7 +268,7 @@ def _wait(procs: dict[str, subprocess.Popen], timeout: float = 120.0) -> None:
             raise TestBedError(f"{name}: 'ray start' failed: {' '.join(' '.join(last).split())[:300]}")
 
 
-WAVE = 2  # device nodes started at once: more time out registering (Ray allows 30 s) on a 2-core host
+STAGGER_S = 10.0  # the most a device's node is given to start its raylet before the next one starts
 
 
 def _token() -> None:
@@ -294,17 +294,22 @@ def _ray_nodes(n: int, progress=None) -> None:
         return _ray(device_ns(i), "--address", address(), "--node-ip-address", device_ip(i), "--num-cpus", "1",
                     "--resources", json.dumps({f"device{i}": 1}), *common)
 
-    for first in range(0, n, WAVE):
-        wave = range(first, min(n, first + WAVE))
+    # one after another, each started once the one before has its raylet: started all at once they contend (two
+    # at a time took 61 s for six devices, one at a time 32 s), and a node waits 30 s at most to register
+    procs: dict[int, subprocess.Popen] = {}
+    for i in range(n):
+        procs[i] = start(i)
+        end = time.time() + STAGGER_S
+        while not _registered(i) and procs[i].poll() is None and time.time() < end:
+            time.sleep(0.05)
+    for i, p in procs.items():
         try:
-            _wait({f"device {i}": start(i) for i in wave})
+            _wait({f"device {i}": p})
         except TestBedError:  # once more, alone (a loaded host): its processes first stopped
-            for i in wave:
-                if not _registered(i):
-                    _kill(ns_pids(device_ns(i)))
-                    _wait({f"device {i}": start(i)})
+            _kill(ns_pids(device_ns(i)))
+            _wait({f"device {i}": start(i)})
         if progress:
-            progress(len(wave))
+            progress(1)
 
 
 def _registered(i: int) -> bool:
