@@ -10,7 +10,7 @@ import pytest
 from cli_helpers import cli, refused
 from optim_helpers import small_scenario
 
-from adaptres.experiments import load
+from adaptres.experiments import load_test as load
 from adaptres.problem.plan import Assignment, Plan
 from adaptres.runtime import routes as R
 from adaptres.serving import arrivals, backlog, chain, loop, policies

@@ -14,9 +14,9 @@ import os
 import sys
 
 from ..io import NoResult
-from . import files, load, nn, problem, runtime, study
+from . import files, nn, problem, runtime, serving, study
 
-COMMANDS = (problem, nn, study, runtime, load)  # each module adds its subcommands with ``add_commands(sub)``
+COMMANDS = (problem, nn, study, runtime, serving)  # each module adds its subcommands with ``add_commands(sub)``
 
 
 class Parser(argparse.ArgumentParser):

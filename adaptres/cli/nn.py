@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from ..io import InputError, check_output, check_seed
@@ -106,7 +107,7 @@ def cmd_ablation(args):
 # which flags each benchmark reads (a flag given to one that does not read it is refused)
 BENCH_FLAGS = {"model": ("steps", "repeats", "batch_size", "image_size"), "ablation": ("images", "image_size"),
                "all": ("steps", "repeats", "batch_size", "image_size", "images"), "solvers": ("seed", "out"),
-               "sweep": ("out",)}
+               "sweep": ("out",), "load": ("out",)}
 BENCH_DEFAULTS = {"steps": 10, "repeats": 3, "images": 200, "batch_size": 64, "image_size": 32, "seed": 0}
 
 
@@ -149,6 +150,9 @@ def cmd_bench(args):
     if args.what == "sweep":
         _bench_sweep(args)
         return
+    if args.what == "load":
+        _bench_load(args)
+        return
     from ..nn import bench
     if args.what in ("model", "all"):
         print(json.dumps(bench.run_model_bench(steps=got["steps"], batch_size=got["batch_size"],
@@ -172,6 +176,34 @@ def _bench_sweep(args):
         write_table(pd.DataFrame([res]), out, provenance(what="bench sweep: a §V-A sweep on Ray vs the serial loop",
                                                          cpus=os.cpu_count(), machine=platform.processor() or platform.machine()))
         print(f"wrote {out}")
+
+
+def _bench_load(args):
+    """The full load sweep of the cpu profile (simulated queues): every policy, load, seed and N."""
+    import pandas as pd
+
+    from ..experiments import load_test, profiles
+    from ..serving.policies import POLICIES
+    out = check_output(args.out, "--out") if args.out is not None else None
+    L = profiles.get("cpu").load
+    frames = [load_test.sweep("cpu", POLICIES, L.loads, L.full_seeds, n, L.full_duration_s, out=_part(out, n),
+                              progress=sys.stderr.isatty()) for n in L.devices]
+    df = pd.concat(frames, ignore_index=True)
+    print(df.groupby(["n_devices", "policy", "load"])[["slo_attainment", "goodput_rps", "p99_s"]].mean()
+          .round(3).to_string())
+    if out:
+        from ..io import provenance, write_table
+        write_table(df, out, provenance(what="load sweep (cpu profile), simulated queues, one row per run",
+                                        duration_s=L.full_duration_s, seeds=" ".join(map(str, L.full_seeds)),
+                                        cpu=load_test.cpu_model()), float_format="%.9g")
+        for n in L.devices:
+            _part(out, n).unlink(missing_ok=True)
+        print(f"wrote {out}")
+
+
+def _part(out, n: int):
+    """Where the sweep at N = n keeps its rows until the whole sweep is written (a stopped run resumes)."""
+    return None if out is None else out.with_name(f".{out.stem}.n{n}.part.csv")
 
 
 def add_commands(sub) -> None:
@@ -207,8 +239,8 @@ def add_commands(sub) -> None:
     b = sub.add_parser("bench", help="block-wise vs torchvision ResNet-50 throughput; the solvers at scale")
     b.add_argument("what", nargs="?", choices=list(BENCH_FLAGS), default="all",
                    help="all: model and ablation; solvers: every method at the scale targets (N = 50, 100, 500); "
-                        "sweep: a §V-A sweep serially and on Ray")
-    b.add_argument("--out", help="solvers, sweep: write the result (CSV) here")
+                        "sweep: a §V-A sweep serially and on Ray; load: the full load sweep (notebook 12), simulated")
+    b.add_argument("--out", help="solvers, sweep, load: write the result (CSV) here")
     b.add_argument("--seed", type=int, help="solvers: the steps' seed (default 0)")
     b.add_argument("--steps", type=int, help="model: training steps timed (default 10)")
     b.add_argument("--repeats", type=int, help="model: repeats (default 3)")

@@ -117,17 +117,22 @@ class Horizon:
 
 @dataclass(frozen=True)
 class Load:
-    """Notebook 12 and ``load``: requests in real time on §V ``section``'s devices (the network of
-    accuracy table ``table``), planned every ``epoch_s`` seconds. The SLO is ``slo_factor`` × the static
-    chain's unloaded modelled latency. Plans by ``method`` within ``time_limit`` seconds (re-plans too);
-    the adaptive policy gives each device what it can finish within ``window_s`` and expects its plan on
-    the devices ``planner_s`` after planning starts. Sweeps (simulated): each offered load of ``loads``
-    (× the static chain's modelled capacity) for ``duration_s`` seconds and each of ``seeds``, with
-    ``n_devices``, and the largest goodput over ``devices``; live: ``live_loads`` for ``live_duration_s``,
-    a device killed at ``kill_load`` (``kill``: ``--fail``'s form). The paper's policy plans with
-    ``method``, the adaptive one with ``adaptive_method``. On the simulated queues a plan reaches the
-    devices after the planner's measured time (``sim_planner`` "measured") or after a fixed one (a number
-    of seconds: the same seed then gives the same tables on any machine)."""
+    """Notebook 12 and ``load``: requests in real time on §V ``section``'s devices (the network of accuracy table
+    ``table``), planned every ``epoch_s`` seconds. The SLO is ``slo_factor`` × the static chain's unloaded
+    modelled latency. Plans by ``method`` within ``time_limit`` seconds (re-plans too); the adaptive policy
+    gives each device what it can finish within ``window_s`` and expects its plan on the devices
+    ``planner_s`` after planning starts. Sweeps (simulated): each offered load of ``loads`` (× the static
+    chain's modelled capacity) for ``duration_s`` seconds and each of ``seeds``, with ``n_devices``, and the
+    largest goodput over ``devices``; live, on the test bed (or one host), each policy at ``live_loads`` ×
+    C_static (the highest of ``loads`` at which the static chain keeps 90 % of its promises) for
+    ``live_duration_s``; the adaptive policy with the devices of ``kill`` killed at ``kill_load`` × C_static
+    (``--fail``'s form), and with those of ``kills`` killed a moment apart. The full sweep (``bench load``,
+    committed) runs every load for ``full_duration_s`` and each of ``full_seeds``. The paper's policy plans
+    with ``method``, the adaptive one with ``adaptive_method``. On the simulated queues a plan reaches the
+    devices after the planner's measured time (``sim_planner`` "measured") or after a fixed one (a number of
+    seconds: the same seed then gives the same tables on any machine). Every transfer between devices takes
+    ``link_overhead_s`` more than its bytes over the rate: what notebook 09 fits on the network test bed
+    (0.029 s; Ray's round trips and TCP's), so that the planner's model is the test bed's."""
 
     section: str
     table: str
@@ -147,6 +152,11 @@ class Load:
     live_duration_s: float
     kill_load: float
     kill: tuple[str, ...]
+    kills: tuple[str, ...]
+    link_overhead_s: float = 0.0  # each transfer's fixed time in the load test's scenarios (the test bed's, fitted)
+    live: bool = True  # notebook 12 runs the live part (the fast profile's nbval run stays simulated: minutes less)
+    full_seeds: tuple[int, ...] = (0, 1, 2)
+    full_duration_s: float = 120.0
     sim_planner: str | float = "measured"
 
 
@@ -222,9 +232,9 @@ HORIZON_CPU = Horizon(points=(("V-B", (("battery_j", (50, 100)),)),
 # notebook 12: §V-A's devices (α = β = 0.5) on the drop-aware 32-px model, epochs of the paper's 1-s step
 LOAD_CPU = Load(section="V-A", table="cpu-dropaware", n_devices=6, epoch_s=1.0, slo_factor=2.0, method="colgen_round",
                 adaptive_method="greedy", time_limit=1.0, window_s=2.0, planner_s=0.1,
-                loads=(0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5),
-                duration_s=120.0, seeds=(0, 1, 2), devices=(2, 4, 6), live_loads=(0.5, 1.0, 2.0), live_duration_s=60.0,
-                kill_load=1.5, kill=("3@20",))
+                loads=(0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0), duration_s=60.0, seeds=(0,),
+                devices=(2, 4, 6), live_loads=(1.0, 2.0), live_duration_s=40.0, kill_load=1.5, kill=("3@15",),
+                kills=("1@15", "4@15.15", "5@15.3"), link_overhead_s=0.03)
 
 LIVE_CPU = Live(section="V-B", n_devices=6, steps=20, seeds=(0, 1, 2), failure_steps=6, fail=("2@2:0.5",),
                 cut=("0-3@1:0.3",), method="colgen_round")
@@ -257,9 +267,9 @@ PROFILES: dict[str, Profile] = {
         pareto=dataclasses.replace(PARETO_CPU, n_devices=4, n_requests=1, seeds=(0,), points=6, time_limit=30.0,
                                    max_nodes=20,
                                    alphas=(0.0, 0.5, 1.0), energy_fractions=(0.5,), over_n=(3, 4), nsga_pop_size=40),
-        load=dataclasses.replace(LOAD_CPU, n_devices=4, loads=(0.5, 1.0, 2.0), duration_s=20.0, seeds=(0,),
+        load=dataclasses.replace(LOAD_CPU, n_devices=4, loads=(0.25, 0.5, 1.0, 2.0), duration_s=20.0, seeds=(0,),
                                  devices=(2, 4), live_loads=(1.0,), live_duration_s=10.0, kill=("2@5",),
-                                 sim_planner=0.05),
+                                 kills=("1@5", "3@5.15"), sim_planner=0.05, live=False),
         sim=Sim(table="224", compare_table="cpu", n_devices=4, steps=3, seeds=(0, 1), method="colgen_round",
                 time_limit=20.0, engine="serial", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 1.0),
                 thresholds=(70.0, 80.0), battery_j=((5, 10), (800, 1000)), lams=(1.0, 3.0),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +23,10 @@ import pandas as pd
 
 from .. import testbed
 from ..experiments import profiles
+from ..experiments import serve as live
 from ..io import provenance, write_table
 from ..paths import REPO, results_path, run_dir
-from ..runtime import live
+from ..testbed.memory import Sampler
 from . import plots
 
 COMPARED = {"served": "requests served", "mean_accuracy": "accuracy of served (%)", "mean_latency_s":
@@ -172,56 +172,6 @@ def _serve(out: Path, st: profiles.Live, seed: int, steps: int, where: str, extr
     return {"rows": rows, "requests": recs["requests"], "events": recs["events"]}
 
 
-class _Sampler(threading.Thread):
-    """Peak PSS of the test bed's processes and the driver, by kind, sampled every ``every`` s."""
-
-    def __init__(self, every: float = 1.0):
-        super().__init__(daemon=True)
-        self.every, self.stop, self.peak = every, threading.Event(), {}
-
-    def run(self):
-        while not self.stop.wait(self.every):
-            now: dict = {}
-            for pid, kind in _processes():
-                now[kind] = now.get(kind, 0) + _pss(pid)
-            if sum(now.values()) > sum(self.peak.values()):
-                self.peak = now
-
-
-def _processes():
-    nss = testbed.namespaces()
-    for ns in nss:
-        for pid in testbed.ns_pids(ns):
-            yield pid, _kind(pid, ns)
-
-
-def _kind(pid: int, ns: str) -> str:
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return "gone"
-    if "DeviceActor" in cmd:
-        return "device actor"
-    if "adaptres" in cmd and "serve" in cmd:
-        return "driver (coordinator)"
-    for name in ("raylet", "gcs_server", "DashboardAgent", "RuntimeEnvAgent", "log_monitor", "monitor.py"):
-        if name in cmd:
-            return f"ray {name}" + (" (head)" if ns == testbed.HUB else "")
-    if "default_worker" in cmd or "ray::" in cmd:
-        return "ray worker (idle)"
-    return "other"
-
-
-def _pss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def run(profile: str, seeds=None, steps: int | None = None, progress: bool = True) -> LiveRun:
     from ..progress import bar
     S = profiles.get(profile).live
@@ -235,7 +185,7 @@ def run(profile: str, seeds=None, steps: int | None = None, progress: bool = Tru
     if where == "netns":
         testbed.down()
         times["up_s"] = round(testbed.up(S.n_devices), 2)
-    sampler = _Sampler()
+    sampler = Sampler(driver="serve")
     frames, reqs, sims = [], [], []
     try:
         for k, seed in enumerate(bar(seeds, desc="live horizons", progress=progress)):

@@ -83,6 +83,7 @@ CHECKS = {
     "v": lambda v: (v is None or _real(v, 0, 1e9, open_lo=True),
                     "must be None or a number in (0, 1e9] (the horizon controller's V, J² per objective unit)"),
     "controller": lambda v: (v is None or v in ("myopic", "horizon"), "must be None, \"myopic\" or \"horizon\""),
+    "live": lambda v: (v is None or isinstance(v, bool), "must be None, True or False"),
     "num_classes": lambda v: (_int_or_none(v, 1, 100_000) and v is not None, "must be a positive integer"),
 }
 

@@ -219,16 +219,23 @@ class Engine:
             self._probe(now)
         refs = list(self.pending) + self.detector.refs() + list(self.probes)
         ready: list = []
+        wait = self._until_due(now)  # no later than the next job's start or event
         if refs:
-            ready, _ = self.ray.wait(refs, num_returns=1, timeout=self.opt.heartbeat_s, fetch_local=False)
+            ready, _ = self.ray.wait(refs, num_returns=1, timeout=wait, fetch_local=False)
             if ready:
                 ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
         else:
-            time.sleep(min(self.opt.heartbeat_s, 0.01))
+            time.sleep(min(wait, 0.01))
         failed = self._collect(ready) | self.detector.collect(set(ready), time.time())
         cut = self._probed(ready)
         if failed & self.alive or cut:
             self._failed(failed & self.alive, cut)
+
+    def _until_due(self, now: float) -> float:
+        """Seconds the loop may wait for results: the heartbeat's interval, or less when a waiting job starts or
+        an event fires sooner."""
+        due = [self.state[k].job.start_at for k in self.waiting] + [t for t, _ in self.events[:1]]
+        return max(0.0, min([self.opt.heartbeat_s, *(t - now for t in due)]))
 
     def _take(self) -> None:
         while True:

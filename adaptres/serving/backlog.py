@@ -30,6 +30,12 @@ class Backlog:
         self.busy: dict[int, list] = {}  # device -> computing intervals, at the last replay
         self.dead: set[int] = set()
 
+    def copy(self) -> "Backlog":
+        other = Backlog(self.n)
+        other.active, other.ends, other.dead = list(self.active), list(self.ends), set(self.dead)
+        other.busy = {d: list(v) for d, v in self.busy.items()}
+        return other
+
     def _replay(self, extra: Sequence[R.Route | None] = (), at: float = 0.0, busy: dict | None = None) -> list:
         rts = [rt for rt, _ in self.active] + list(extra)
         starts = [t for _, t in self.active] + [at] * len(extra)

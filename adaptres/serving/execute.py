@@ -53,6 +53,7 @@ class Outcome:
     dropped: list[str] = field(default_factory=list)
     replanned: bool = False
     record: dict | None = None  # a live executor's record of it (hops, prediction, label)
+    links: list = field(default_factory=list)  # the links it crossed, (sender, receiver), in order
 
 
 @dataclass
@@ -76,8 +77,13 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def crossed(rt: R.Route) -> list[tuple[int, int]]:
+    """The links a route sends over, in order."""
+    return [(s.src, s.device) for s in rt.segments if s.src != s.device]
+
+
 def answered(batch: Batch, r: int, at: float, rt: R.Route, **extra) -> Outcome:
-    return Outcome(batch.ids[r], "answered", None, at, rt.devices, sorted(rt.dropped), **extra)
+    return Outcome(batch.ids[r], "answered", None, at, rt.devices, sorted(rt.dropped), links=crossed(rt), **extra)
 
 
 class Modelled:

@@ -21,7 +21,8 @@ import pandas as pd
 from .loop import History
 
 COLUMNS = ("id", "arrival_s", "epoch", "source", "planned_s", "answered_s", "latency_s", "waited_s",
-           "predicted_latency_s", "status", "reason", "within_slo", "accuracy", "devices", "dropped", "replanned")
+           "predicted_latency_s", "status", "reason", "within_slo", "accuracy", "devices", "dropped", "links",
+           "replanned")
 
 
 def requests_table(hist: History, slo_s: float | None) -> pd.DataFrame:
@@ -52,6 +53,7 @@ def requests_table(hist: History, slo_s: float | None) -> pd.DataFrame:
                          "accuracy": acc if acc is not None else math.nan,
                          "devices": " ".join(map(str, o.devices)) if answered else "",
                          "dropped": " ".join(o.dropped) if answered else "",
+                         "links": " ".join(f"{a}-{b}" for a, b in o.links) if answered else "",
                          "replanned": bool(o is not None and o.replanned)})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 

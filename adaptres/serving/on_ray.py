@@ -39,7 +39,8 @@ def measured_energy(sc: Scenario, records) -> np.ndarray:
 def _outcome(id_: int, rec: dict, t0_run: float) -> Outcome:
     ended = rec.get("ended_at")
     return Outcome(id_, rec["status"], rec["reason"], ended + t0_run if ended is not None else None,
-                   list(rec["devices"]), list(rec["dropped"]), bool(rec["replanned"]), rec)
+                   list(rec["devices"]), list(rec["dropped"]), bool(rec["replanned"]), rec,
+                   links=[(h["src"], h["device"]) for h in rec["hops"] if h["src"] != h["device"]])
 
 
 class Pipeline:
@@ -99,6 +100,11 @@ class Pipeline:
             outcomes.append(_outcome(key, rec, 0.0))
             energy += measured_energy(self._scenarios.pop(key), [rec])
         return Report(outcomes, energy, dead=self.engine.known_dead, cut=self.engine.known_cut)
+
+    def events(self) -> list[dict]:
+        """The failures the engine found: devices (killed at, detected, re-planned) and links found cut."""
+        return [{"kind": "device", **f} for f in self.engine.failures] + \
+               [{"kind": "link", **f} for f in self.engine.link_failures]
 
     def close(self) -> None:
         self.engine.stop()

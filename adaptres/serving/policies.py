@@ -148,8 +148,7 @@ class Adaptive:
 
     def _again(self, ctx: Context, sc: Scenario, plan: Plan, late: dict, at: float) -> tuple[Plan, dict]:
         kept = _without(sc, plan, {r: "" for r in late})
-        backlog = Backlog(sc.n_devices)
-        backlog.device, backlog.link = dict(ctx.backlog.device), dict(ctx.backlog.link)
+        backlog = ctx.backlog.copy()
         backlog.commit(R.routes(sc, kept), at)
         used = R.usage(sc)
         for rt in R.routes(sc, kept):

@@ -3,7 +3,9 @@
 Each device is a FIFO server (``simpy.Resource`` of capacity 1: one segment at a time, as the actor's
 compute lock), each directed link a FIFO of transfers; a request is a process that, segment by segment,
 queues for the link into the segment's device and sends its input (Eqs 10-11), then queues for the
-device and computes (Eq 9) — the model's times, the runtime's queues. Requests of later epochs join
+device and computes (Eq 9) — the model's times, the runtime's queues. Link rates change when an epoch
+is submitted (as the test bed's shaped links are set then): a transfer in progress goes on at the new
+rate, as on the test bed. Requests of later epochs join
 the queues while earlier ones are still in them. A device killed (``fail``) stops: a request that needs
 it resumes from the last activation a surviving device holds, re-planned on the survivors by the
 project's solver (``routes.replan``, its time spent as simulated time), or ends unserved when its
@@ -43,9 +45,13 @@ class Queues:
         self._energy = np.zeros(n_devices)
         self._open = 0
         self._holding: dict[int, set] = {i: set() for i in range(n_devices)}  # device -> processes using it
+        self._events: list[dict] = []
+        self._rates: list[tuple[float, object]] = []  # (from when, the link rates): each epoch's
+        self._changed = self.env.event()  # fires when the links' rates change
 
     # ------------------------------------------------------------------ the executor's interface
     def submit(self, batch: Batch) -> None:
+        self.env.process(self._new_rates(batch.submit_at, batch.epoch.rates))
         for r, rt in enumerate(batch.routes()):
             if rt is None:
                 self._done.append(Outcome(batch.ids[r], "unserved", "unserved in the plan", None))
@@ -69,6 +75,10 @@ class Queues:
     def close(self) -> None:
         pass
 
+    def events(self) -> list[dict]:
+        """The devices that failed (the simulation sees a failure at once)."""
+        return list(self._events)
+
     def _report(self) -> Report:
         done, self._done = self._done, []
         energy, self._energy = self._energy, np.zeros(self.n)
@@ -78,6 +88,7 @@ class Queues:
     def _kill(self, device: int, at: float):
         yield self.env.timeout(max(0.0, at - self.env.now))
         self.dead.add(device)
+        self._events.append({"kind": "device", "device": device, "at_s": at, "detected_s": self.env.now})
         for proc in list(self._holding[device]):
             if proc.is_alive:
                 proc.interrupt(device)
@@ -92,7 +103,7 @@ class Queues:
         if start > self.env.now:
             yield self.env.timeout(start - self.env.now)
         history, replanned = [(0, rt.source)], False  # the activations so far: (unit, device holding it)
-        route, seg = rt, 0
+        route, seg, links = rt, 0, []
         while seg < len(route.segments):
             s = route.segments[seg]
             if s.device in self.dead or history[-1][1] in self.dead:
@@ -106,9 +117,11 @@ class Queues:
             except _Lost:
                 continue  # the check above sends it to a re-plan
             history.append((s.stop, s.device))
+            if s.src != s.device:
+                links.append((s.src, s.device))
             seg += 1
-        self._end(Outcome(batch.ids[r], "answered", None, self.env.now, route.devices, sorted(route.dropped),
-                          replanned))
+        self._end(Outcome(batch.ids[r], "answered", None, self.env.now, list(dict.fromkeys(h for _, h in history[1:])),
+                          sorted(route.dropped), replanned, links=links))
 
     def _segment(self, sc: Scenario, s: R.Segment, me):
         for dev in {s.src, s.device}:
@@ -117,8 +130,9 @@ class Queues:
             if s.in_bytes:
                 with self._link(s.src, s.device).request() as req:
                     yield req
-                    yield self.env.timeout(s.transfer_s)
-                    self._energy[s.src] += sc.kernel.energy(0.0, s.transfer_s, s.src)
+                    t0 = self.env.now
+                    yield from self._send(sc, s)
+                    self._energy[s.src] += sc.kernel.energy(0.0, self.env.now - t0, s.src)
             with self.devices[s.device].request() as req:
                 yield req
                 yield self.env.timeout(s.compute_s)
@@ -128,6 +142,33 @@ class Queues:
         finally:
             for dev in {s.src, s.device}:
                 self._holding[dev].discard(me)
+
+    def _send(self, sc: Scenario, s: R.Segment):
+        """A transfer's bytes over its link at the rate of the moment — a new epoch's rates apply to it from
+        then on (Eqs 10-11 piece by piece) — plus the scenario's fixed time per transfer."""
+        if sc.link_overhead_s:
+            yield self.env.timeout(sc.link_overhead_s)
+        bits = float(sc.kernel.in_bytes[s.start]) * 8
+        while True:
+            rate = self._rate_now(s.src, s.device, sc) * 1e6
+            t0, done = self.env.now, self.env.timeout(bits / rate)
+            yield done | self._changed
+            if done.triggered:  # all sent (at worst together with a change of rates)
+                return
+            bits = max(0.0, bits - rate * (self.env.now - t0))
+
+    def _new_rates(self, at: float, rates):
+        """From ``at`` on, the links run at ``rates`` (transfers in progress are told)."""
+        yield self.env.timeout(max(0.0, at - self.env.now))
+        self._rates.append((self.env.now, rates))
+        changed, self._changed = self._changed, self.env.event()
+        changed.succeed()
+
+    def _rate_now(self, a: int, b: int, sc: Scenario) -> float:
+        """The link's rate now (the last epoch's submitted so far; before any, the scenario's own)."""
+        rates = self._rates[-1][1] if self._rates else sc.rate_mbps
+        v = rates[a][b]
+        return v if v > 0 else float(sc.kernel.rate[a, b])
 
     def _replan(self, batch: Batch, r: int, rt: R.Route, history: list):
         sc = batch.scenario

@@ -15,6 +15,8 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import solvers
 from ..io import check_seed
@@ -23,6 +25,9 @@ from ..runtime import faults
 from ..serving import arrivals, chain, loop, metrics, policies
 from ..serving.controllers import Horizon
 from . import profiles, sections
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXECUTORS = ("sim", "live")
 TESTBEDS = ("local", "netns")
@@ -130,10 +135,14 @@ class LoadRun:
     summary: dict
     history: loop.History
     meta: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)  # the failures the executor found
 
 
 def setting(spec: Spec) -> sections.Setting:
-    return sections.setting_of(spec.profile, spec.section, spec.n_devices, table=profiles.get(spec.profile).load.table)
+    """The section's setting for the load test: the profile's accuracy table, its links' fixed overhead."""
+    L = profiles.get(spec.profile).load
+    st = sections.setting_of(spec.profile, spec.section, spec.n_devices, table=L.table)
+    return dataclasses.replace(st, scenario={**st.scenario, "link_overhead_s": L.link_overhead_s})
 
 
 def make_policy(spec: Spec, L: "profiles.Load", n_epochs: int, n_devices: int):
@@ -178,7 +187,8 @@ def run(spec: Spec, progress: bool = False, executor=None, images=None, on_epoch
             "method": L.adaptive_method if spec.policy == "adaptive" else L.method if spec.policy == "paper" else None,
             "time_limit": L.time_limit, "window_s": L.window_s if spec.policy == "adaptive" else None,
             "sim_planner": L.sim_planner if spec.executor == "sim" else None}
-    return LoadRun(spec, rate, slo_s, epoch_s, ref, table, summ, hist, meta)
+    events = executor.events() if hasattr(executor, "events") else []
+    return LoadRun(spec, rate, slo_s, epoch_s, ref, table, summ, hist, meta, events)
 
 
 def run_live(spec: Spec, network=None, address: str | None = None, weights=None, progress: bool = False,
@@ -226,15 +236,13 @@ def run_live(spec: Spec, network=None, address: str | None = None, weights=None,
 def save(res: LoadRun, out) -> None:
     """``load.csv`` (one row per request, under a provenance header) and ``load.json`` beside it (the run's
     numbers and settings), both written atomically."""
-    from pathlib import Path
-
     from ..io import finite_or_none, provenance, write_json, write_table
     given = {k: v for k, v in res.meta.items() if k not in ("rate", "slo_s", "epoch_s", "fail", "cut")}
     meta = provenance(what="load test, one row per request", **given, fail=" ".join(res.spec.fail),
                       cut=" ".join(res.spec.cut), rate=f"{res.rate:.6g}", slo_s=f"{res.slo_s:.6g}", epoch_s=res.epoch_s,
                       cpu=cpu_model())
     write_table(res.table, out, meta, float_format="%.9g")
-    write_json(Path(out).with_suffix(".json"), finite_or_none({**res.summary, "settings": res.meta,
+    write_json(Path(out).with_suffix(".json"), finite_or_none({**res.summary, "settings": res.meta, "events": res.events,
                                                                "commit": meta["commit"], "date": meta["date"]}))
 
 
@@ -247,3 +255,66 @@ def cpu_model() -> str:
     name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")
     flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
     return f"{name}; {'AVX-512 BF16' if 'avx512_bf16' in flags else 'AVX-512' if 'avx512f' in flags else 'AVX2'}"
+
+
+# ---------------------------------------------------------------------------- sweeps (notebook 12)
+SWEEP_KEYS = ("policy", "load", "seed", "n_devices")
+
+
+def sweep(profile: str, policies_: tuple[str, ...], loads: tuple[float, ...], seeds: tuple[int, ...], n_devices: int,
+          duration_s: float, out=None, progress: bool = False) -> "pd.DataFrame":
+    """Every policy at every offered load (× the static chain's modelled capacity) and seed, on the simulated
+    queues: one row per run (``metrics.summary``). With ``out``, the rows are saved after each run (with
+    their provenance) and a stopped sweep resumes where it was."""
+    import pandas as pd
+
+    from ..io import provenance, read_header, write_table
+    from ..progress import bar
+    keys = {"profile": profile, "duration_s": duration_s, "code_sha256": code_hash()}
+    rows: list[dict] = []
+    if out is not None and Path(out).is_file() and all(read_header(out).get(k) == str(v) for k, v in keys.items()):
+        rows = pd.read_csv(out, comment="#").to_dict("records")
+    done = {(r["policy"], float(r["load"]), int(r["seed"]), int(r["n_devices"])) for r in rows}
+    todo = [(p, x, s) for p in policies_ for x in loads for s in seeds if (p, float(x), s, n_devices) not in done]
+    for p, x, s in bar(todo, desc=f"load sweep (N={n_devices})", progress=progress):
+        res = run(Spec(policy=p, n_devices=n_devices, load=x, duration_s=duration_s, seed=s, profile=profile))
+        rows.append({"policy": p, "load": x, "seed": s, **{k: v for k, v in res.summary.items()
+                                                          if k not in ("policy", "seed")}})
+        if out is not None:
+            write_table(pd.DataFrame(rows), out, provenance(what="load sweep, simulated queues, one row per run",
+                                                             **keys, cpu=cpu_model()), float_format="%.9g")
+    return pd.DataFrame(rows)
+
+
+def c_static(runs, attainment: float = 0.9) -> float | None:
+    """The highest offered load (× the chain's modelled capacity) at which the static chain answers at least
+    ``attainment`` of the requests within the SLO (mean over seeds), or None."""
+    s = runs[runs["policy"] == "static"].groupby("load")["slo_attainment"].mean()
+    ok = s[s >= attainment]
+    return float(ok.index.max()) if len(ok) else None
+
+
+def largest_goodput(runs, attainment: float = 0.99):
+    """Per policy and N: the largest goodput (requests per second answered within the SLO, mean over seeds)
+    among the offered loads at which the attainment (mean over seeds) is at least ``attainment``."""
+    import pandas as pd
+    g = runs.groupby(["policy", "n_devices", "load"])[["slo_attainment", "goodput_rps"]].mean().reset_index()
+    ok = g[g["slo_attainment"] >= attainment]
+    best = ok.groupby(["policy", "n_devices"])["goodput_rps"].max()
+    return best.reindex(pd.MultiIndex.from_product([sorted(runs["policy"].unique()), sorted(runs["n_devices"].unique())],
+                                                   names=["policy", "n_devices"])).reset_index()
+
+
+def code_hash() -> str:
+    """A hash of the code a load sweep's numbers depend on (the problem and solver sides, the serving layer,
+    this module) and of the profile's settings."""
+    import hashlib
+
+    from ..paths import PACKAGE
+    h = hashlib.sha256()
+    for path in sorted([*(PACKAGE / "problem").rglob("*.py"), *(PACKAGE / "solvers").rglob("*.py"),
+                        *(PACKAGE / "serving").rglob("*.py"), PACKAGE / "runtime" / "routes.py",
+                        PACKAGE / "experiments" / "load_test.py", PACKAGE / "experiments" / "profiles.py"]):
+        h.update(path.relative_to(PACKAGE).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]

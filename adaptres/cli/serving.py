@@ -12,7 +12,7 @@ from .runtime import _address
 
 def _spec(args):
     """Every flag checked before anything starts (one line naming the flag); the load test's ``Spec``."""
-    from ..experiments import load
+    from ..experiments import load_test as load
     if args.executor != "live":
         for flag, v in (("--testbed", args.testbed), ("--weights", args.weights), ("--address", args.address)):
             if v is not None:
@@ -48,7 +48,7 @@ def _spec(args):
 
 def cmd_load(args):
     from .. import testbed
-    from ..experiments import load
+    from ..experiments import load_test as load
     spec = _spec(args)
     if spec.executor == "live" and spec.testbed == "netns" and not testbed.inside():
         was_up = testbed.status().up
@@ -83,7 +83,7 @@ def cmd_load(args):
 
 
 def add_commands(sub) -> None:
-    from ..experiments.load import EXECUTORS, TESTBEDS
+    from ..experiments.load_test import EXECUTORS, TESTBEDS
     from ..serving.policies import POLICIES
     p = sub.add_parser("load", help="a load test: Poisson arrivals in real time, planned per epoch by a policy")
     p.add_argument("--policy", required=True, choices=POLICIES,
