@@ -17,12 +17,12 @@ SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"
 $(STAMP):  # keyed on the content of pyproject.toml (DEPS_HASH), not its date
 	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python 3.11 or newer not found (set PYTHON=...)"; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))' > $(VENV)/requirements.txt
+	@$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + [d for e in p["optional-dependencies"].values() for d in e if not d.startswith("adaptres")]))' > $(VENV)/requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c 'import torch, torchvision, pyomo, highspy, pymoo, papermill, nbval, ray' || { echo "setup: the install into $(VENV) failed"; exit 2; }
 	@rm -f $(VENV)/.adaptres-deps-*; touch $@
 
-# the environment: dependencies once per pyproject.toml, and this checkout on the path
+# the environment: every dependency (the package's and all its extras) once per pyproject.toml, and this checkout on the path
 venv: $(STAMP)
 	@echo "$(CURDIR)" > $(SITE)/adaptres-checkout.pth
 

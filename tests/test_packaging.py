@@ -1,5 +1,6 @@
-"""The package installs: ``pip install .`` and a wheel carry every subpackage and the data the problem
-side reads, and the installed command solves a step from another folder, with no checkout in reach."""
+"""The package installs: a wheel carries every subpackage (found, not listed) and the data the problem side
+reads; installed into a fresh venv without extras it brings no torch, Ray or Jupyter and its solver side
+works from another folder, with no checkout in reach, while a command that needs an extra says which."""
 import json
 import shutil
 import subprocess
@@ -18,9 +19,11 @@ def subpackages() -> set[str]:
     return {".".join(p.parent.relative_to(REPO).parts) for p in PKG.rglob("__init__.py")}
 
 
-def test_pyproject_lists_every_subpackage():
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    assert subpackages() <= listed, sorted(subpackages() - listed)
+def test_packages_are_found_not_listed():
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert cfg["packages"]["find"]["include"] == ["adaptres*"]
+    for link in ("costs", "study"):  # the data the problem side reads, linked into the package
+        assert (PKG / "_data" / link).resolve() == (REPO / "data" / link).resolve()
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    shutil.copytree(PKG, src / "adaptres", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PKG, src / "adaptres", ignore=shutil.ignore_patterns("__pycache__"), symlinks=True)
     for folder in ("costs", "study"):
         shutil.copytree(REPO / "data" / folder, src / "data" / folder)
     out = tmp_path_factory.mktemp("wheel")
@@ -81,3 +84,33 @@ def test_installed_command_works_from_another_folder(wheel, tmp_path):
     r = run("evaluate", "s.json", "p.json")
     assert r.returncode == 0 and json.loads(r.stdout)["requests"] == 2, r.stderr
     assert not (REPO / "s.json").exists() and (work / "p.json").exists()
+
+
+@pytest.mark.slow
+def test_a_fresh_install_without_extras_is_the_solver_side(wheel, tmp_path):
+    """``pip install adaptres`` (no extra) into a fresh venv: no torch, Ray or Jupyter; scenario, solve, evaluate
+    and a simulated load test work from another folder; ``train`` says in one line which extra it needs."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    have = subprocess.run([str(py), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True).stdout.lower()
+    for absent in ("torch", "ray", "jupyterlab", "papermill", "ipykernel"):
+        assert f"\n{absent}==" not in f"\n{have}", absent
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONNOUSERSITE": "1"}
+
+    def run(*args):
+        return subprocess.run([str(py), "-m", "adaptres", *args], capture_output=True, text=True, cwd=work, env=env)
+    assert run("scenario", "--devices", "4", "--requests", "2", "--out", "s.json").returncode == 0
+    r = run("solve", "s.json", "--method", "colgen_round", "--out", "p.json")
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] in ("optimal", "feasible"), r.stderr
+    assert json.loads(run("evaluate", "s.json", "p.json").stdout)["requests"] == 2
+    r = run("load", "--policy", "adaptive", "--profile", "fast", "--devices", "4", "--load", "1", "--duration", "5",
+            "--out", "load.csv")
+    assert r.returncode == 0, r.stderr
+    r = run("train", "--profile", "fast", "--out", "t")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "[nn]" in r.stderr, r.stderr

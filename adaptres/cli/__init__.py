@@ -1,5 +1,7 @@
-"""Command line: ``python -m adaptres {solve,evaluate,scenario,simulate,costs,train,ablation,bench,study,run,serve,
-testbed,profile-units} ...``.
+"""The adaptive ResNet study and system on the command line: ``python -m adaptres COMMAND ...``.
+
+Commands: scenario, solve, evaluate, simulate (the problem side); costs, train, ablation, bench (the
+network); run, serve, load, testbed, profile-units (the system on Ray); study (the notebooks).
 
 Exit status: 0 done; 2 bad input (one line naming the field or flag and the reason, nothing written);
 3 the command ran but has no result to give (a method found no usable plan, one line saying why,
@@ -17,6 +19,9 @@ from ..io import NoResult
 from . import files, nn, problem, runtime, serving, study
 
 COMMANDS = (problem, nn, study, runtime, serving)  # each module adds its subcommands with ``add_commands(sub)``
+# the optional extra that brings a module the package imports only where it is needed (pyproject.toml)
+EXTRAS = {"torch": "nn", "torchvision": "nn", "timm": "nn", "ray": "runtime", "matplotlib": "study",
+          "seaborn": "study", "papermill": "study", "nbformat": "study", "IPython": "study"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,7 +33,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="adaptres", description=(__doc__ or "").splitlines()[0])
+    from .. import __version__
+    p = Parser(prog="adaptres", description="The adaptive ResNet study and system: a block-wise ResNet split over "
+               "devices, its placement optimised, executed live and under load.")
+    p.add_argument("--version", action="version", version=f"adaptres {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     for module in COMMANDS:
         module.add_commands(sub)
@@ -48,6 +56,13 @@ def main(argv=None) -> int:
     try:
         files.check(args)  # before anything starts: no output may be an input, nor two outputs one file
         args.func(args)
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"adaptres {args.cmd}: needs the [{extra}] extra ({exc.name} is not installed): pip install "
+              f"'adaptres[{extra}]'", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"adaptres {args.cmd}: interrupted; no output was written", file=sys.stderr)
         # a library object cut off half-built (pyomo's output tee) may complain as it is collected: not news

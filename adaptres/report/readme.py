@@ -1,0 +1,102 @@
+"""The README's numbers, generated from the committed results so that they cannot disagree with them.
+
+The README holds blocks between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``; ``render(NAME)``
+writes each from the committed notes of the main job (``data/results/main_job_cpu/notes/*.json``) and
+the committed timings (``data/results/timings.csv``). ``refresh`` rewrites them in place
+(``python -m adaptres readme``); ``stale`` lists those that no longer match (a test fails on any).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from ..paths import REPO
+
+NOTES = REPO / "data" / "results" / "main_job_cpu" / "notes"
+TIMINGS = REPO / "data" / "results" / "timings.csv"
+README = REPO / "README.md"
+
+
+def _note(name: str) -> dict:
+    path = NOTES / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _timings() -> str:
+    from ..io import read_table
+    if not TIMINGS.is_file():
+        return "_no timing committed yet_"
+    t, meta = read_table(TIMINGS, required=("what", "minutes", "machine", "commit"), what="timings")
+    rows = ["| what | minutes | machine | commit |", "|---|---|---|---|"]
+    rows += [f"| {r.what} | {r.minutes:g} | {r.machine} | `{r.commit}` |" for r in t.itertuples()]
+    return "\n".join(rows)
+
+
+def _headline() -> str:
+    abl, solv = _note("02_ablation"), _note("03_solvers")
+    par, live, hor, run = _note("11_pareto"), _note("09_live"), _note("10_horizon"), _note("08_runtime")
+    rows = ["| result | measured (the `cpu` main job) |", "|---|---|"]
+
+    def add(label, value):
+        if value not in (None, ""):
+            rows.append(f"| {label} | {value} |")
+    add("ResNet-50 at 32 px on Fashion-MNIST, 4 epochs on a CPU: full model, standard / drop-aware",
+        f"{abl.get('full_accuracy [standard]')} % / {abl.get('full_accuracy [dropaware]')} %")
+    add("one block dropped: mean loss, standard / drop-aware",
+        f"{abl.get('mean_single_loss [standard]')} / {abl.get('mean_single_loss [dropaware]')} points")
+    add("pairs of blocks dropped within 3 points, standard / drop-aware",
+        f"{abl.get('pairs_within_3pt [standard]')} / {abl.get('pairs_within_3pt [dropaware]')}")
+    add("most multiplications saved within 3 points (drop-aware)", abl.get("most_saved_within_3pt [dropaware]"))
+    add("column generation: root bound at least the compact MILP's (03)", solv.get("colgen_root_bound_at_least_compact"))
+    add("column generation: steps proven optimal within the limit (03)", solv.get("colgen_optimal_steps"))
+    add("plans executed on Ray: answers equal to the whole model's (08)", run.get("answers_equal_monolithic"))
+    add("network test bed: fixed time per transfer the model misses (09)",
+        f"{live.get('calibration_link_overhead_s')} s" if live else None)
+    add("horizon-aware controller against the better per-step method, §V-B (10)", hor.get("V-B horizon vs best per-step"))
+    add("exact latency–accuracy front, drop-aware table, seed 0 (11)", par.get("cpu-dropaware seed 0 trade-off"))
+    add("commit of each result", ", ".join(f"{n}: `{c}`" for n, c in (("02", abl.get("commit")), ("03", solv.get("commit")),
+                                                                         ("11", par.get("commit"))) if c))
+    return "\n".join(rows)
+
+
+def _load() -> str:
+    note = _note("12_load")
+    if not note:
+        return "_notebook 12 has no committed cpu run yet_"
+    rows = ["| target | verdict | measured |", "|---|---|---|"]
+    for k, v in note.items():
+        if k.startswith("target: "):
+            verdict, _, measured = v.partition(": ")
+            rows.append(f"| {k[len('target: '):]} | **{verdict}** | {measured} |")
+    rows.append(f"\n_Commit `{note.get('commit')}`; live on `{note.get('where')}`; see notebook 12._")
+    return "\n".join(rows)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"timings": _timings, "headline": _headline, "load": _load}
+_BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(\n<!-- end: \2 -->)", re.S)
+
+
+def render(name: str) -> str:
+    return BLOCKS[name]()
+
+
+def _rewritten(text: str) -> str:
+    return _BLOCK.sub(lambda m: m.group(1) + render(m.group(2)) + m.group(4), text)
+
+
+def stale(path: Path = README) -> list[str]:
+    """The generated blocks of ``path`` whose text is not what the committed results give."""
+    text = path.read_text()
+    return [m.group(2) for m in _BLOCK.finditer(text) if m.group(3) != render(m.group(2))]
+
+
+def refresh(path: Path = README) -> list[str]:
+    """Rewrite the generated blocks of ``path``; returns those that changed."""
+    from ..io import atomic_write_text
+    changed = stale(path)
+    if changed:
+        atomic_write_text(path, _rewritten(path.read_text()))
+    return changed
