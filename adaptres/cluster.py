@@ -1,5 +1,7 @@
 """Ray, started once per process: the engine of the runtime (one actor per device) and of the sweeps
-(one task per (point, seed) run).
+(one task per (point, seed) run) — and the one place that reaches into Ray's private APIs
+(``session_dir``, ``actor_state``): ``private_apis`` says in one line what moved when Ray changes them
+(a test runs it).
 
 ``start()`` starts a local Ray (or joins a cluster with ``address``) unless one is already running,
 quietly (no dashboard, no worker logs on the driver) and with a small object store: activations of
@@ -36,9 +38,7 @@ def start(address: str | None = None, num_cpus: int | None = None):
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=OBJECT_STORE_BYTES, **kwargs)
-        from ray._private import worker
-        node = worker._global_node
-        _OWN_SESSION = node.get_session_dir_path() if node is not None else None
+        _OWN_SESSION = session_dir()
         atexit.register(stop)  # a process that exits without stopping Ray leaves no session folder either
     return ray
 
@@ -74,3 +74,44 @@ def stop() -> None:
     if _OWN_SESSION:
         shutil.rmtree(_OWN_SESSION, ignore_errors=True)
         _OWN_SESSION = None
+
+
+# ---------------------------------------------------------------------------- Ray's private APIs, here only
+class RayChanged(RuntimeError):
+    """Ray no longer has a private API this module relies on; the message names it."""
+
+
+def session_dir() -> str | None:
+    """The session folder of the Ray this process started (logs, sockets), which Ray leaves behind."""
+    from ray._private import worker  # private: the node this driver started (no public API gives its folder)
+    node = getattr(worker, "_global_node", None)
+    return node.get_session_dir_path() if node is not None else None
+
+
+def actor_state(actor) -> str | None:
+    """Ray's control store's state of ``actor`` (ALIVE, RESTARTING, DEAD, ...; None when it has no record):
+    public APIs give it only through the dashboard, which the runtime does not start."""
+    from ray._private.state import state  # private: the store's actor table
+    info = state.actor_table(actor._actor_id.hex())
+    return info.get("State") if isinstance(info, dict) else None
+
+
+def private_apis() -> list[str]:
+    """What of Ray's private APIs this module uses is missing (empty: all there)."""
+    missing = []
+    try:
+        from ray._private import worker
+        if not hasattr(worker, "_global_node"):
+            missing.append("ray._private.worker._global_node (session_dir)")
+    except ImportError:
+        missing.append("ray._private.worker (session_dir)")
+    try:
+        from ray._private.state import state
+        if not callable(getattr(state, "actor_table", None)):
+            missing.append("ray._private.state.state.actor_table (actor_state)")
+    except ImportError:
+        missing.append("ray._private.state (actor_state)")
+    import ray
+    if not hasattr(ray.actor.ActorHandle, "_actor_id"):
+        missing.append("ray.actor.ActorHandle._actor_id (actor_state)")
+    return missing

@@ -83,3 +83,12 @@ def ray_session():
     ray = cluster.start(num_cpus=2)
     yield ray
     cluster.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """For the parallel run (pytest-xdist, ``--dist loadgroup``): a notebook's cells share one kernel, so each
+    notebook is one group; notebook 09 runs on the network test bed, whose tests share it (one group)."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.xdist_group("testbed" if path.stem == "09_live" else path.stem))

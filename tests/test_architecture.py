@@ -176,3 +176,16 @@ def test_solver_modules_load_on_first_use():
             "assert 'adaptres.solvers.relaxed' in sys.modules and 'adaptres.solvers.ga' not in sys.modules\n"
             "assert 'pandas' not in sys.modules and 'torch' not in sys.modules\n")
     python(code)
+
+
+def test_private_ray_apis_only_in_the_adapter():
+    """Ray's private modules are reached from ``cluster.py`` alone (the adapter)."""
+    bad = [name for path, name in modules() if name != "adaptres.cluster"
+           and any(i.startswith("ray._private") or i.startswith("ray._raylet") for i in imports(path, name))]
+    assert not bad, bad
+
+
+def test_rays_private_apis_are_where_the_adapter_expects():
+    """A Ray that moved them fails here, with what moved, not in the middle of a run."""
+    from adaptres import cluster
+    assert cluster.private_apis() == []

@@ -1,4 +1,4 @@
-"""The cases of the hostile tour of 2026-12-01 (``../shared/tours/``) that were not clear: each now ends in
+"""The cases of a hostile tour (a person trying every command with bad input) that were not clear: each now ends in
 one line naming the field or flag and the reason (exit 2: bad input; exit 3: no result to give),
 without a traceback, a hang or anything written — or, where the tour found a wrong answer, gives the
 right one. Case ids are the tour's."""
@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -77,13 +76,13 @@ def test_S42_a_key_given_twice_is_refused(base, tmp_path, capsys):
     refused(cli(["solve", path, "--out", tmp_path / "p.json"], capsys), "the key 'alpha' is given twice")
 
 
-def test_S53_S54_S55_inputs_that_are_not_regular_files(tmp_path, capsys):
+@pytest.mark.timeout(60)  # a FIFO opened for reading would block, /dev/zero read forever: a hang fails here
+def test_S53_S54_S55_inputs_that_are_not_regular_files(tmp_path, capsys, monkeypatch):
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)
-    t0 = time.perf_counter()
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read"))
     refused(cli(["solve", fifo], capsys), "scenario", "not a regular file")
     refused(cli(["solve", "/dev/zero"], capsys), "scenario", "not a regular file")
-    assert time.perf_counter() - t0 < 10  # neither blocks nor reads forever
     refused(cli(["solve", ""], capsys), "scenario: the path is empty")
 
 
@@ -202,11 +201,22 @@ OTHER = [
 ]
 
 
+def _no_work(monkeypatch):
+    """Training, an ablation, a benchmark, profiling or Ray starting fails the test: a refusal comes first."""
+    from adaptres import cluster
+    from adaptres.experiments import compare
+    from adaptres.nn import ablation, bench, train
+    from adaptres.runtime import profile
+    for module, name in ((train, "train"), (ablation, "measure"), (compare, "bench_solvers"), (compare, "bench_sweep"),
+                         (bench, "run_model_bench"), (bench, "run_ablation_bench"), (profile, "profile_units"),
+                         (cluster, "start")):
+        monkeypatch.setattr(module, name, lambda *a, _n=name, **k: pytest.fail(f"{_n} started before refusing"))
+
+
 @pytest.mark.parametrize("case,argv,words", OTHER, ids=[c[0] for c in OTHER])
-def test_other_commands_refuse_before_any_work(case, argv, words, tmp_path, capsys):
-    t0 = time.perf_counter()
+def test_other_commands_refuse_before_any_work(case, argv, words, tmp_path, capsys, monkeypatch):
+    _no_work(monkeypatch)
     refused(cli([a.format(tmp=tmp_path) for a in argv], capsys), words.format(tmp=tmp_path))
-    assert time.perf_counter() - t0 < 10  # refused before training, benchmarking or profiling
     assert not (tmp_path / "nonexistent").exists() and not (tmp_path / "r").exists()
 
 
@@ -227,24 +237,23 @@ def test_run_refuses_before_starting_anything(case, flags, words, base, tmp_path
     d = base[0]
     argv = ["run", d / "s.json", d / "p.json", "--out", tmp_path / "r.json"]
     argv += [f.format(tmp=tmp_path) for f in flags]
-    t0 = time.perf_counter()
     refused(cli(argv, capsys), words.format(tmp=tmp_path))
-    assert time.perf_counter() - t0 < 10
     assert not (tmp_path / "r.json").exists()
 
 
 @pytest.mark.slow
-def test_a_step_that_serves_nobody_starts_no_device(base, tmp_path, capsys):
+def test_a_step_that_serves_nobody_starts_no_device(base, tmp_path, capsys, monkeypatch):
     d, s, plan = base
     plan = {**plan, "requests": [{"served": False, "config": None, "placement": {}}] * len(s["requests"]),
             "objective": None, "bound": None, "gap": None}
     (tmp_path / "p.json").write_text(json.dumps(plan))
-    t0 = time.perf_counter()
+    from adaptres import cluster
+    monkeypatch.setattr(cluster, "start", lambda *a, **k: pytest.fail("Ray started for a step that serves nobody"))
     rc, out, err = cli(["run", d / "s.json", tmp_path / "p.json", "--out", tmp_path / "r.json"], capsys)
     assert rc == 0, err
     run = json.loads((tmp_path / "r.json").read_text())
     assert [q["status"] for q in run["requests"]] == ["unserved"] * len(s["requests"]) and run["devices"] == []
-    assert time.perf_counter() - t0 < 20 and "0 of 4 requests answered" in out
+    assert "0 of 4 requests answered" in out
 
 
 @pytest.mark.slow

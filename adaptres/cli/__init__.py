@@ -28,6 +28,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit status 2)."""
 
     def error(self, message):
+        if message.endswith("expected one argument"):  # a value that starts with '-' reads as an option
+            message += f" (a value that starts with '-' is written {message.split()[1].rstrip(':')}=VALUE)"
         print(f"{self.prog}: {message}", file=sys.stderr)
         raise SystemExit(2)
 

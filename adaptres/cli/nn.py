@@ -60,8 +60,10 @@ def cmd_costs(args):
         raise InputError(f"--arch: must be one of {', '.join(R.ARCHS)}, got {args.arch!r}")
     if args.stem not in R.STEMS:
         raise InputError(f"--stem: must be one of {', '.join(R.STEMS)}, got {args.stem!r}")
-    if not 8 <= args.image_size <= 4096 or not 1 <= args.num_classes <= 100_000:
-        raise InputError("--image-size / --num-classes: must be in [8, 4096] / [1, 100000]")
+    if not 8 <= args.image_size <= 4096:
+        raise InputError(f"--image-size: must be an integer in [8, 4096] (pixels), got {args.image_size}")
+    if not 1 <= args.num_classes <= 100_000:
+        raise InputError(f"--num-classes: must be an integer in [1, 100000], got {args.num_classes}")
     from ..nn import costs
     if args.write:
         path = costs.write_table(costs.unit_table(args.arch, args.image_size, args.num_classes, args.stem))
@@ -79,7 +81,8 @@ def cmd_train(args):
         raise InputError("--device: empty; give cpu, cuda, cuda:N or mps, or leave the flag out")
     from ..nn.train import train
     hist = train(recipe, args.out, resume=not args.restart, device=args.device, data_root=args.data,
-                 download=args.download)
+                 download=args.download, progress=sys.stderr.isatty(),
+                 log=None if sys.stderr.isatty() else sys.stderr)  # a log's progress lines (a terminal: the bars)
     print(hist.to_string(index=False))
 
 

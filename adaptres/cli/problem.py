@@ -155,6 +155,8 @@ def cmd_simulate(args):
         solvers.get(args.method) if args.method is not None else None
     except solvers.OptionError as exc:
         raise InputError(f"--method: {exc.reason}") from None
+    if args.v is not None and args.controller != "horizon":
+        raise InputError(f"--v: only the horizon controller reads it (--controller {args.controller} does not)")
     try:
         H = profiles.get(args.profile).horizon
         params = controller.Params(v=H.v if args.v is None else args.v)
@@ -176,11 +178,17 @@ def cmd_simulate(args):
     if out:
         write_table(df, out, provenance(profile=args.profile, section=args.section, point=repr(st.point),
                                         n_devices=len(st.devices), steps=steps, seed=args.seed,
-                                        controller=args.controller, v=params.v, method=method,
+                                        controller=args.controller, **({"v": params.v} if args.controller == "horizon"
+                                                                       else {}), method=method,
                                         table=st.table["table"], code_sha256=sim.code_hash()),
                     float_format="%.12g")
+    cut_short = int((df["status"] == "time_limit").sum()) if "status" in df else 0
+    if cut_short:
+        print(f"adaptres simulate: {cut_short} of {steps} step(s) stopped at the solver's {H.time_limit:g}-s limit "
+              "(status time_limit): their unserved requests may be the limit's, not the devices'", file=sys.stderr)
     _print({"section": args.section, "controller": args.controller, "method": method, "steps": steps,
             "seed": args.seed, "requests": int(df.n_requests.sum()), "served": int(df.served.sum()),
+            "steps_at_time_limit": cut_short,
             "objective_sum": float(df.objective.sum()), "first_exhausted_step": first if seen else None,
             "mean_solve_s": float(df.solve_s.mean()), **({"out": str(out)} if out else {})})
 

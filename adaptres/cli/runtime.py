@@ -200,6 +200,8 @@ def _serve(args, st, failures, cuts, out):
             status="partial" if len(result.rows) < args.steps else "complete"), float_format="%.9g")
         write_json(files.twin(out), finite_or_none({**meta, "requests": result.requests,
                                                              "events": result.events}))
+        if not sys.stderr.isatty():  # a log's progress line (a terminal has the progress bar)
+            print(f"adaptres serve: step {len(result.rows)} of {args.steps} written", file=sys.stderr, flush=True)
 
     try:
         result = live.serve(recipe, st, args.steps, args.seed, args.method, failures=failures, cuts=cuts,

@@ -294,7 +294,7 @@ PROFILES: dict[str, Profile] = {
         ablation_batch_size=500,
         optim=Optim(table="224", steps=20, n_devices=10, lam=3.0, time_limit=60.0, ga_time_limit=30.0,
                     scale_devices=(5, 10, 20, 50, 100), scale_requests=(1, 3, 10, 20, 50), scale_time_limit=60.0),
-        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=HORIZON_CPU, load=LOAD_CPU,
+        runtime=RUNTIME_CPU, live=LIVE_CPU, horizon=dataclasses.replace(HORIZON_CPU, table="224"), load=LOAD_CPU,
         pareto=dataclasses.replace(PARETO_CPU, tables=("224",), over_n=(10, 20, 50)),
         sim=dataclasses.replace(SIM_CPU, table="224", compare_table="", steps=20, seeds=(0, 1, 2, 3, 4), method="colgen",
                                 time_limit=60.0, rel_gap=1e-4, max_nodes=None, betas=(0.0, 0.25, 0.5, 0.75, 1.0))),

@@ -78,8 +78,8 @@ def run(units: UnitTable, configs: Sequence[Config], devices: Sequence[Device], 
         rows.append(row)
     df = pd.DataFrame(rows)
     numeric = [c for c in df.columns if c != "status"]
-    df[numeric] = df[numeric].apply(pd.to_numeric)  # None (no request served) → NaN
-    return df
+    # None (no request served) → NaN; one new frame (column by column a wide one, 1000 devices, fragments)
+    return pd.concat([df[numeric].apply(pd.to_numeric), df[["status"]]], axis=1)[list(df.columns)]
 
 
 # ---------------------------------------------------------------------------- sweeps (§V-A..D)

@@ -218,10 +218,12 @@ def _epoch(model, opt, sched, recipe: Recipe, train_set: D.ImageSet, epoch: int,
 
 
 def train(recipe: Recipe, out_dir: str | Path, resume: bool = True, device: str | None = None,
-          progress: bool = True, data_root: str | Path | None = None, download: bool = False) -> pd.DataFrame:
+          progress: bool = True, data_root: str | Path | None = None, download: bool = False,
+          log=None) -> pd.DataFrame:
     """Train per ``recipe`` into ``out_dir`` (checkpoint.pt, history.csv, recipe.json, model.pt).
 
-    Returns the per-epoch history. With ``resume`` and a checkpoint of the same recipe in
+    Returns the per-epoch history; ``log`` (a stream) gets a line as each epoch's checkpoint is written.
+    With ``resume`` and a checkpoint of the same recipe in
     ``out_dir``, training continues after its last epoch; a checkpoint of another recipe is an error.
     """
     out_dir = Path(out_dir)
@@ -259,6 +261,8 @@ def train(recipe: Recipe, out_dir: str | Path, resume: bool = True, device: str 
                  "rng": _rng_state()}
         atomic_write_bytes(ckpt_path, lambda fh, state=state: torch.save(state, fh))
         atomic_write_text(out_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
+        if log is not None:
+            print(f"epoch {epoch + 1} of {recipe.epochs}: checkpoint written", file=log, flush=True)
     final = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(out_dir / "model.pt", lambda fh: torch.save(final, fh))
     return pd.DataFrame(history)

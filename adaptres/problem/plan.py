@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,11 @@ class Plan:
         if lo is not None and hi is not None and lo > hi + 1e-9 * max(1.0, abs(hi)):
             raise ScenarioError(f"plan.bound: a lower bound above the objective ({show(lo)} > {show(hi)})")
         fingerprint = obj.get("scenario_sha256")
+        if isinstance(fingerprint, str):
+            if not re.fullmatch(r"[0-9a-fA-F]{16}", fingerprint):
+                raise ScenarioError(f"plan.scenario_sha256: must be the scenario's fingerprint (16 hex digits) or null, "
+                                    f"got {show(fingerprint)}")
+            fingerprint = fingerprint.lower()
         if fingerprint is not None and not isinstance(fingerprint, str):
             raise ScenarioError(f"plan.scenario_sha256: must be a string or null, got {show(fingerprint)}")
         return cls(method=obj["method"], requests=requests, status=obj.get("status", "unknown"),

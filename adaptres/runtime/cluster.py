@@ -17,7 +17,7 @@ from ..problem.evaluate import evaluate
 from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from . import routes as R
-from .detector import wait_answering
+from .detector import DEVICE_ERRORS, wait_answering
 from .engine import Engine, Job
 from .options import ExecutionOptions
 
@@ -81,20 +81,30 @@ class Cluster:
         those, or with ``replace`` False as well as what it holds); resident vs modelled bytes."""
         units = R.units_by_device(sc, rts, sc.n_devices)
         ask = [i for i in range(sc.n_devices) if i not in skip and (replace or units[i])]
-        held = self.ray.get([self.actors[i].load.remote(units[i], self.slices, replace) for i in ask])
+        refs = [self.actors[i].load.remote(units[i], self.slices, replace) for i in ask]
+        held = []
+        for ref in refs:  # a device that failed meanwhile loads nothing: the engine finds its failure
+            try:
+                held.append(self.ray.get(ref))
+            except DEVICE_ERRORS:
+                held.append(None)
         out = []
         for i, u, h in zip(ask, [units[i] for i in ask], held):
+            if h is None:
+                continue
             model = sum(sc.units[sc.unit_names.index(n)].cost(not whole).weight for n, whole in u.items())
             out.append({"device": i, "units": list(u), "weight_bytes": int(sum(h["weights"].values())),
                         "weight_bytes_model": float(model), "rss_bytes": h["rss_bytes"]})
         return out
 
-    def images(self, sc: Scenario, images, options: ExecutionOptions, dead=()) -> list:
-        """The images as references: with real links each starts on its source device (travels from there)."""
+    def images(self, sc: Scenario, images, options: ExecutionOptions, dead=(), wait: bool = True) -> list:
+        """The images as references: with real links each starts on its source device (travels from there);
+        ``wait``: until each is there (a step's timing then starts with the images in place; a pipelined load
+        does not wait — a source failing meanwhile would hold everything up — the first hop waits instead)."""
         refs = [self.ray.put(x) for x in images]
         if options.links == "real":
             refs = [x if q.source in dead else self.actors[q.source].hold.remote(x) for q, x in zip(sc.requests, refs)]
-            if refs:
+            if refs and wait:
                 self.ray.wait(refs, num_returns=len(refs), fetch_local=False)
             self.endpoints()
         return refs

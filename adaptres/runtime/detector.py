@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 
 import ray.exceptions as rex
 
-# the errors that mean a device (its actor, its node, or data only it held) is gone
+# the errors that mean a device (its actor, its node, or data only it held) is gone; Ray's
+# ``ActorUnavailableError`` (a subclass of ``RayActorError``) is temporary, as Ray documents it: the actor may
+# answer again (``UNAVAILABLE``, caught first wherever these are)
+UNAVAILABLE = rex.ActorUnavailableError
 DEVICE_ERRORS = (rex.RayActorError, rex.ObjectLostError)
 
 
@@ -44,6 +47,7 @@ class HeartbeatDetector:
     alive: set = field(default_factory=set)
     pings: dict = field(default_factory=dict)  # device -> (ref, sent at)
     rtts: list = field(default_factory=list)  # round trips of answered pings, seconds
+    unavailable: dict = field(default_factory=dict)  # device -> when a ping first found it temporarily unavailable
     _next: float = 0.0
 
     def poll(self, now: float) -> None:
@@ -68,28 +72,33 @@ class HeartbeatDetector:
             del self.pings[d]
             try:
                 pid = self.ray.get(ref)
+            except UNAVAILABLE:  # temporary: found failed only if it stays so past the timeout (or comes back anew)
+                self.unavailable.setdefault(d, sent)
+                continue
             except DEVICE_ERRORS:
                 failed.add(d)
                 continue
+            self.unavailable.pop(d, None)
             self.rtts.append(now - sent)
             if pid != self.pids[d]:
                 failed.add(d)  # answered from a new process: it was restarted
         for d, (_, sent) in self.pings.items():
             if now - sent > self.timeout_s or (now - sent > self.suspect_s and not self._alive_in_store(d)):
                 failed.add(d)
+        failed |= {d for d, since in self.unavailable.items() if now - since > self.timeout_s}
         return failed & self.alive
 
     def _alive_in_store(self, d: int) -> bool:
         """Does Ray's control store hold device d's actor ALIVE (not restarting, not dead)?"""
-        from ray._private.state import state  # the store's actor table: public APIs need the dashboard
-        info = state.actor_table(self.actors[d]._actor_id.hex())
-        return not isinstance(info, dict) or info.get("State") in (None, "ALIVE")
+        from .. import cluster
+        return cluster.actor_state(self.actors[d]) in (None, "ALIVE")
 
     def forget(self, devices) -> None:
         """``devices`` are known failed: no more pings to them."""
         self.alive -= set(devices)
         for d in devices:
             self.pings.pop(d, None)
+            self.unavailable.pop(d, None)
 
     def tail(self) -> dict:
         """The answered pings' round trips: count, median, 99th percentile and maximum (seconds)."""
@@ -105,6 +114,6 @@ def wait_answering(ray, actor, timeout: float, deadline: float) -> int | None:
     while time.time() < deadline:
         try:
             return ray.get(actor.ping.remote(), timeout=timeout)
-        except (rex.GetTimeoutError, *DEVICE_ERRORS):
+        except (rex.GetTimeoutError, *DEVICE_ERRORS):  # unavailable included: it is restarting
             time.sleep(0.1)
     return None

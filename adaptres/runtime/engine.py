@@ -34,12 +34,13 @@ from .. import solvers
 from ..problem.kernel import Usage
 from ..problem.scenario import Scenario
 from . import routes as R
-from .detector import DEVICE_ERRORS, HeartbeatDetector
+from .detector import DEVICE_ERRORS, UNAVAILABLE, HeartbeatDetector
 from .options import ExecutionOptions
 from .records import request_record
 
 PROBE_AFTER_S = 0.2  # a transfer in flight this long has its link probed (a cut link fails the probe at once)
 PROBE_EVERY_S = 0.25
+RETRIES = 3  # a segment whose device was temporarily unavailable is sent again this many times, then its device failed
 _TAGS = itertools.count()  # tags segments uniquely across the engines of a process
 
 
@@ -98,6 +99,7 @@ class _Request:
     replanned: bool = False
     devices: list = field(default_factory=list)
     version: int = 0  # a re-plan made for an older version of this request is stale
+    retries: int = 0  # segments sent again after their device was temporarily unavailable
     awaiting: bool = False  # its re-plan is being solved: nothing more is submitted until it comes
 
     def ahead(self) -> list[tuple[tuple, frozenset]]:
@@ -332,6 +334,14 @@ class Engine:
             current = st.inflight is not None and st.inflight.hop == hop
             try:
                 rec = self.ray.get(ref)
+            except UNAVAILABLE:  # temporary (Ray): the segment may not have run; sent again while the device lives
+                if current and key not in self.ended:
+                    st.retries += 1
+                    if st.retries > RETRIES:
+                        failed.add(st.inflight.device)
+                    elif st.inflight.device in self.alive:
+                        self._submit(key)
+                continue
             except DEVICE_ERRORS:
                 if current:
                     failed.add(st.inflight.device)
@@ -444,8 +454,10 @@ class Engine:
         f = st.inflight
         runs_on = f is not None and f.device in self.alive and (crossed or not R.cut_between(f.src, f.device, self.cut))
         ahead = [s for segs, _ in st.ahead() for s in segs][1 if runs_on else 0:]
-        if not st.awaiting and not any(self._blocked(s) for s in ahead) and (runs_on or f is None) \
-                and (st.history[-1][1] in self.alive):
+        last = runs_on and st.next_route is None and st.seg == len(st.route.segments) - 1
+        if (not st.awaiting or last) and not any(self._blocked(s) for s in ahead) \
+                and (runs_on or (f is None and st.history[-1][1] in self.alive)):
+            st.awaiting = False  # its in-flight segment (holding its input) runs on, and what follows is fine
             return Fate.GOES_ON, None
         st.version += 1
         st.awaiting = True

@@ -73,7 +73,7 @@ class Pipeline:
         dead = set(self.engine.known_dead)
         self.cl.load(sc, rts, skip=dead, replace=False)
         x, labels, ids = batch.images
-        refs = self.cl.images(sc, x, self.options, dead)
+        refs = self.cl.images(sc, x, self.options, dead, wait=False)
         model = evaluate(sc, batch.plan).requests
         start = self.t0 + batch.submit_at
         jobs = []

@@ -12,7 +12,9 @@ method made it (its violations are the method's to report).
 
 The placements come from the column generation's pricing pass (``cg.pricing``: a shortest path over
 units × devices, every segment within what its device holds), priced in seconds of latency plus
-``ENERGY_S_PER_J`` seconds per joule, so that energy decides only between placements of equal latency.
+``ENERGY_S_PER_J`` seconds per joule, so that energy decides only between placements of equal latency;
+where the one that fits must come back to a device (more than the pass's plans can), every placement
+cheaper than the current one is listed and the cheapest that fits taken.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..problem.evaluate import evaluate
 from ..problem.plan import Assignment, Plan
 from ..problem.scenario import Scenario
 from .cg.data import MB, Arrays, Column
-from .cg.heuristics import place
+from .cg.heuristics import place, place_listed
 from .cg.master import RESOURCES
 from .cg.pricing import Pricer, Prices
 
@@ -82,7 +84,9 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
             others = {kind: sum(uses[o][kind] for o in served if o != r) for kind in RESOURCES}
             room = ar.residual(others)
             room.acc_cost = np.where(np.arange(len(sc.configs)) == col.k, 0.0, np.inf)  # its own configuration only
-            new = place(pricer.on(room), prices, col.s)
+            here = pricer.on(room)
+            lat0, en0 = keys[r]
+            new = place(here, prices, col.s) or place_listed(here, prices, col.s, lat0 + ENERGY_S_PER_J * en0)
             if new is None or new.place == col.place:
                 continue
             (lat, en), (lat0, en0) = _key(ar, new), keys[r]

@@ -49,8 +49,22 @@ def solve(sc: Scenario, opts: Options, start=None):
     if not res.has_solution:
         return finish(sc, "exact", unserved(len(sc.requests)), status=res.status, solve_s=solve_s,
                       extra={"build_s": build_s})
+    bound = eq5_bound(sc, res.bound)
     gap = None
-    if res.bound is not None and res.incumbent is not None:
+    if bound is not None and res.incumbent is not None:
         gap = relative_gap(sc, res.incumbent, res.bound)
-    return finish(sc, "exact", extract_plan(sc, m), status=res.status, solve_s=solve_s, bound=res.bound, gap=gap,
+    return finish(sc, "exact", extract_plan(sc, m), status=res.status, solve_s=solve_s, bound=bound, gap=gap,
                   extra={"build_s": build_s, "solver_objective": res.incumbent})
+
+
+def eq5_bound(sc: Scenario, bound: float | None) -> float | None:
+    """A lower bound of Eq 5 from HiGHS' bound of the model's objective: with α = 0 the model adds
+    ``ALPHA_ZERO_EPS`` · L̂ (latency breaks ties), so its bound may exceed Eq 5's optimum by that much at most;
+    L̂ is at most the slowest placement's latency (every unit on its slowest device, every transfer over the
+    slowest link, every wait) over L_ref."""
+    if bound is None or sc.alpha > 0:
+        return bound
+    from .milp.objective import ALPHA_ZERO_EPS
+    k, J = sc.kernel, len(sc.units)
+    slowest = sum(float(k.compute_s[j].max()) + float(k.hop_s(j).max()) for j in range(J)) + float(k.wait_s.sum()) * J
+    return max(0.0, bound - ALPHA_ZERO_EPS * slowest / sc.l_ref())

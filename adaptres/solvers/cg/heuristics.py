@@ -39,6 +39,30 @@ def place(pricer: Pricer, prices: Prices, s: int) -> Column | None:
     return None
 
 
+def place_listed(pricer: Pricer, prices: Prices, s: int, limit: float, cap: int = 100_000,
+                 seconds: float = 2.0) -> Column | None:
+    """The cheapest plan of source s priced at most ``limit`` that fits, found by listing the plans within a
+    price (``Pricer.enumerate``) — from just above the cheapest plan's price (which may not fit) up to
+    ``limit`` — where the plan that fits must come back to a device, which ``place``'s passes (each device
+    once) cannot build. None when there is none, or past ``cap`` partial plans or ``seconds``."""
+    value, _, _ = pricer.best(prices, s)
+    low = float(np.min(value))
+    if not np.isfinite(low):
+        return None
+    deadline = time.perf_counter() + seconds
+    step = max(abs(low), 1e-9) * 0.1
+    while True:
+        within = min(limit, low + step)
+        found = pricer.enumerate(prices, s, within, cap, deadline=deadline)
+        if found is None:
+            return None
+        if found:
+            return found[0][1]
+        if within >= limit:
+            return None
+        step *= 2
+
+
 def _fitting(pricer: Pricer, prices: Prices, s: int):
     """(price, column) of the cheapest configuration whose cheapest plan fits on its own, or None."""
     ar = pricer.ar

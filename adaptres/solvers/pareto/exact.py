@@ -25,9 +25,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ...io import NoResult
 from ...problem.plan import Plan
 from ...problem.scenario import Scenario
-from .. import Options, finish, solve
+from .. import Options, finish
 from ..colgen import Root
 from .front import Front, Point, nondominated, supported
 
@@ -38,6 +39,10 @@ STEP = 1e-3  # points of accuracy: ε below the last point's loss, so that the n
 
 class FrontError(ValueError):
     """A front that cannot be asked for; the message names the field."""
+
+
+class EmptyFront(NoResult):
+    """A front with no point: no plan serves any request (the command's exit status 3)."""
 
 
 def check(sc: Scenario, k) -> None:
@@ -91,24 +96,37 @@ def exact_front(sc: Scenario, k: int, opts: Options | None = None, energy_budget
             break
         eps = max(eps, 0.0)
     most = max(p.served for p in found)
-    points = nondominated([p for p in found if p.served == most])
+    if most == 0:
+        budget = f" and an energy budget of {energy_budget_j:g} J" if energy_budget_j is not None else ""
+        raise EmptyFront(f"no plan serves any of the {len(sc.requests)} request(s) within the devices' limits"
+                         f"{budget} (memory, computation, batteries): the front is empty")
+    kept = nondominated([p for p in found if p.served == most])
+    off = [{"loss_budget": p.loss_budget, "served": p.served, "mean_accuracy": p.mean_accuracy,
+            "mean_latency_s": p.mean_latency_s,
+            "why": f"serves {p.served} of the {most} the front's points serve" if p.served < most else "dominated"}
+           for p in found if p not in kept]
+    points = kept
     flags = supported(points, sc.l_ref(), sc.configs[0].accuracy)
     points = [dataclasses.replace(p, supported=f) for p, f in zip(points, flags)]
-    return Front(points, meta={"method": "colgen ε-constraint", "k": k, "solved": len(found),
+    return Front(points, meta={"method": "colgen ε-constraint", "k": k, "solved": len(found), "not_on_front": off,
                                "time_s": time.perf_counter() - t0, "time_limit_per_point_s": opts.time_limit,
                                "rel_gap": opts.rel_gap, "energy_budget_j": energy_budget_j,
                                "scenario_sha256": sc.fingerprint()})
 
 
 def weighted_sums(sc: Scenario, front: Front, alphas, opts: Options | None = None) -> list[dict]:
-    """The proven optimum of Eq 5 at each α of ``alphas`` (β = 1 − α), marked on ``front``: which of its
-    points it is (None: not one of them — between two of them, or off the front when its β or α is 0 and
-    ties in the other objective are left open). Sets ``Point.alphas`` in place of the front's points."""
+    """The proven optimum of Eq 5 at each α of ``alphas`` (β = 1 − α), under the front's energy budget when it
+    has one, marked on ``front``: which of its points it is (None: not one of them — between two of them, or
+    off the front when its β or α is 0 and ties in the other objective are left open). Sets ``Point.alphas``
+    in place of the front's points."""
     out = []
+    budget = front.meta.get("energy_budget_j")
     for a in alphas:
         a = float(a)
         scw = dataclasses.replace(sc, alpha=a, beta=round(1.0 - a, 12))
-        found = solve(scw, "colgen", opts or Options(time_limit=10.0))
+        root = Root(scw, opts or Options(time_limit=10.0), None, budgets={"loss": None, "energy": budget})
+        best, bound = root.search()
+        found = root.finish("colgen", best, bound)
         plan = finish(sc, "colgen", found.requests, solve_s=found.solve_s or 0.0)  # scored on the step as given
         p = Point.of(plan)
         at = next((n for n, q in enumerate(front.points) if _same(p, q)), None)
@@ -116,7 +134,7 @@ def weighted_sums(sc: Scenario, front: Front, alphas, opts: Options | None = Non
             front.points[at] = dataclasses.replace(front.points[at], alphas=front.points[at].alphas + (a,))
         out.append({"alpha": a, "beta": round(1.0 - a, 12), "mean_latency_s": p.mean_latency_s,
                     "mean_accuracy": p.mean_accuracy, "energy_j": p.energy_j, "served": p.served,
-                    "gap": found.gap, "point": at})
+                    "gap": found.gap, "point": at, "energy_budget_j": budget})
     front.weighted_sum = out
     return out
 

@@ -1,12 +1,6 @@
-"""The live system: the closed loop (``serve``), the network test bed, a link's fixed overhead in the
-cost model. The test-bed tests need root and iproute2 (skipped elsewhere, with the reason)."""
+"""The closed loop on the device actors (``serve``), on one host, and a link's fixed overhead in the cost
+model (the network test bed's tests are ``test_testbed``)."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,11 +13,6 @@ from adaptres.experiments import serve as live
 from adaptres.problem import formulas
 from adaptres.problem.scenario import Scenario
 from adaptres.runtime import faults
-from adaptres.serving import arrivals
-
-REPO = Path(__file__).resolve().parent.parent
-NO_TESTBED = testbed.available()
-needs_testbed = pytest.mark.skipif(NO_TESTBED is not None, reason=f"network test bed: {NO_TESTBED}")
 
 
 # ---------------------------------------------------------------------------- the cost model
@@ -100,15 +89,6 @@ def test_testbed_refuses_bad_devices(capsys):
 
 
 # ---------------------------------------------------------------------------- the loop, on one host
-def test_live_draws_are_the_simulators():
-    """The live loop and the simulator draw the same arrivals, sources and rates from one seed."""
-    st = live.setting("V-B", 4)
-    sim_rows = live.simulate(st, 3, seed=5, method="relaxed")
-    rng = np.random.default_rng(5)
-    draws = [arrivals.draw(rng, 4, st.lam, st.scale) for _ in range(3)]
-    assert [len(s) for s, _ in draws] == sim_rows["n_requests"].tolist()
-
-
 @pytest.mark.slow
 def test_serve_locally_ends_every_request_once(tmp_path, capsys, ray_session):
     out = tmp_path / "live.csv"
@@ -124,76 +104,6 @@ def test_serve_locally_ends_every_request_once(tmp_path, capsys, ray_session):
     # the simulator's draws: the same number of requests per step
     sim_rows = live.simulate(live.setting("V-B", 4), 2, seed=1, method="colgen_round")
     assert rows["n_requests"].tolist() == sim_rows["n_requests"].tolist()
-
-
-# ---------------------------------------------------------------------------- the network test bed
-def _left() -> dict:
-    """What of the test bed exists: namespaces, veths of its prefix on the host, its Ray processes."""
-    host = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    return {"namespaces": len(testbed.namespaces()), "host_links": host.count(testbed.PREFIX),
-            "processes": sum(len(testbed.ns_pids(ns)) for ns in testbed.namespaces())}
-
-
-@needs_testbed
-@pytest.mark.slow
-def test_serve_on_the_testbed_with_a_cut_link(tmp_path):
-    """N = 3, 2 steps, link 0-2 cut early in step 0: every request ends once, no plan after the
-    detection crosses the cut link, the test bed is gone afterwards (namespaces, veths, processes)."""
-    testbed.down()
-    out = tmp_path / "live.csv"
-    p = subprocess.run([sys.executable, "-m", "adaptres", "serve", "--devices", "3", "--steps", "2", "--seed", "0",
-                        "--testbed", "netns", "--cut", "0-2@0:0.2", "--out", str(out)],
-                       capture_output=True, text=True, cwd=REPO, timeout=280)
-    assert p.returncode == 0, p.stderr[-2000:]
-    assert _left() == {"namespaces": 0, "host_links": 0, "processes": 0}
-    rows = pd.read_csv(out, comment="#")
-    recs = json.loads(out.with_suffix(".json").read_text())
-    assert rows["lost"].sum() == 0 and len(recs["requests"]) == rows["n_requests"].sum()
-    assert all(q["status"] in ("answered", "unserved", "failed") for q in recs["requests"])
-    assert any(e["kind"] == "cut" and e["link"] == [0, 2] for e in recs["events"])
-    found = [e for e in recs["events"] if e["kind"] == "link"]
-    for e in found:  # detected: later segments never cross it
-        assert e["link"] == [0, 2] and e["detected_s"] >= 0.2
-        later = [h for q in recs["requests"] if q["step"] > e["step"] for h in q["hops"]]
-        assert not any({h["src"], h["device"]} == {0, 2} for h in later)
-    answered = [q for q in recs["requests"] if q["status"] == "answered"]
-    assert all(q["bytes_sent"] == sum(h["bytes"] for h in q["hops"]) for q in answered)
-    # bytes crossed real links: the htb counters saw at least the payload
-    assert rows["wire_bytes"].sum() >= rows["bytes_sent"].sum()
-
-
-@needs_testbed
-@pytest.mark.slow
-def test_interrupted_and_killed_drivers_leave_nothing(tmp_path):
-    """Ctrl-C ends serve with status 130 and takes the test bed down; after kill -9 of the driver,
-    ``testbed down`` removes everything."""
-    testbed.down()
-    out = tmp_path / "live.csv"
-    argv = [sys.executable, "-m", "adaptres", "serve", "--devices", "2", "--steps", "50", "--seed", "0",
-            "--testbed", "netns", "--out", str(out)]
-    for how in ("SIGINT", "SIGKILL"):
-        p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
-        end = time.time() + 200
-        while time.time() < end and not out.exists():  # the first step written
-            time.sleep(0.5)
-        assert out.exists(), "no step finished within 200 s"
-        os.killpg(p.pid, getattr(signal, how))
-        rc = p.wait(timeout=120)
-        if how == "SIGINT":
-            assert rc == 130, p.stderr.read()[-2000:]
-            assert len(pd.read_csv(out, comment="#")) >= 1
-            assert _left() == {"namespaces": 0, "host_links": 0, "processes": 0}
-        else:
-            assert testbed.namespaces()  # killed: nothing took it down
-            assert cli_down() == 0
-            assert _left() == {"namespaces": 0, "host_links": 0, "processes": 0}
-        out.unlink()
-
-
-def cli_down() -> int:
-    return subprocess.run([sys.executable, "-m", "adaptres", "testbed", "down"], cwd=REPO, capture_output=True,
-                          timeout=60).returncode
 
 
 def test_each_image_travels_alone():

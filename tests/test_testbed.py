@@ -1,0 +1,129 @@
+"""The network test bed, shared by the tests that need it (one bring-up, one group of the parallel run): the
+closed loop and the load test on real shaped links, a link cut and devices killed under them, and a
+driver interrupted or killed leaving nothing behind. Needs root and iproute2 (skipped elsewhere)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from adaptres import testbed
+
+REPO = Path(__file__).resolve().parent.parent
+NO_TESTBED = testbed.available()
+pytestmark = [pytest.mark.skipif(NO_TESTBED is not None, reason=f"network test bed: {NO_TESTBED}"),
+              pytest.mark.slow, pytest.mark.xdist_group("testbed")]
+N = 3
+
+
+@pytest.fixture(scope="module")
+def bed():
+    """The test bed with N devices, up for the module's tests (the commands find it up and leave it so)."""
+    testbed.down()
+    testbed.up(N)
+    yield
+    testbed.down()
+
+
+def adaptres(*argv, timeout=280):
+    p = subprocess.run([sys.executable, "-m", "adaptres", *map(str, argv)], capture_output=True, text=True, cwd=REPO,
+                       timeout=timeout)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p
+
+
+def _left() -> dict:
+    """What of the test bed exists: namespaces, veths of its prefix on the host, its Ray processes."""
+    host = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    return {"namespaces": len(testbed.namespaces()), "host_links": host.count(testbed.PREFIX),
+            "processes": sum(len(testbed.ns_pids(ns)) for ns in testbed.namespaces())}
+
+
+def test_serve_with_a_cut_link_never_crosses_it_once_found(bed, tmp_path):
+    """A link cut early in step 0: every request ends once; a hop over the link after the cut is what finds it
+    (probes), and once found no later hop crosses it; if nothing tried it, nothing crossed it after the cut."""
+    out = tmp_path / "live.csv"
+    adaptres("serve", "--devices", N, "--steps", 2, "--seed", 0, "--testbed", "netns", "--cut", "0-2@0:0.2",
+             "--out", out)
+    assert testbed.status().up  # found up, left up
+    rows, recs = pd.read_csv(out, comment="#"), json.loads(out.with_suffix(".json").read_text())
+    assert rows["lost"].sum() == 0 and len(recs["requests"]) == rows["n_requests"].sum()
+    assert {q["status"] for q in recs["requests"]} <= {"answered", "unserved", "failed"}
+    assert any(e["kind"] == "cut" and e["link"] == [0, 2] for e in recs["events"])
+    found = [e for e in recs["events"] if e["kind"] == "link"]
+    hops = [(q["step"], h) for q in recs["requests"] for h in q["hops"] if {h["src"], h["device"]} == {0, 2}]
+    after_cut = [(t, h) for t, h in hops if t > 0 or h["arrive"] >= 0.2]
+    if not found:
+        assert not after_cut, after_cut  # nothing tried the cut link
+    else:
+        assert found[0]["link"] == [0, 2] and found[0]["detected_s"] >= 0.2
+        assert not [h for t, h in hops if t > found[0]["step"]]  # later steps plan around it
+    answered = [q for q in recs["requests"] if q["status"] == "answered"]
+    assert all(q["bytes_sent"] == sum(h["bytes"] for h in q["hops"]) for q in answered)
+    assert rows["wire_bytes"].sum() >= rows["bytes_sent"].sum()  # the bytes crossed the shaped links
+
+
+def test_a_live_load_survives_a_killed_device(bed, tmp_path):
+    """The adaptive policy under load with device 1 killed: the kill is found, nothing is lost, every request
+    ends once, and nothing planned after it was found runs on the dead device."""
+    out = tmp_path / "load.csv"
+    adaptres("load", "--policy", "adaptive", "--profile", "fast", "--devices", N, "--load", 1.0, "--duration", 8,
+             "--executor", "live", "--testbed", "netns", "--fail", "1@3", "--out", out)
+    t, s = pd.read_csv(out, comment="#", keep_default_na=False), json.loads(out.with_suffix(".json").read_text())
+    kill = [e for e in s["events"] if e["kind"] == "device"]
+    assert len(kill) == 1 and kill[0]["device"] == 1 and kill[0]["detected_s"] >= 3.0
+    assert s["lost"] == 0 and len(t) == s["arrived"] and t["id"].is_unique
+    assert s["answered"] + s["refused"] + s["unserved"] + s["failed"] == s["arrived"]
+    later = t[(t["planned_s"] > kill[0]["detected_s"] + 1.0) & (t["status"] == "answered")]
+    assert len(later) and not later["devices"].astype(str).str.split().map(lambda d: "1" in d).any()
+
+
+def test_a_live_load_plans_around_a_cut_link(bed, tmp_path):
+    """Link 0-2 cut under load: once found, no request planned after it crosses it."""
+    out = tmp_path / "load.csv"
+    adaptres("load", "--policy", "static", "--profile", "fast", "--devices", N, "--load", 0.5, "--duration", 8,
+             "--executor", "live", "--testbed", "netns", "--cut", "0-2@2", "--out", out)
+    t, s = pd.read_csv(out, comment="#", keep_default_na=False), json.loads(out.with_suffix(".json").read_text())
+    assert s["lost"] == 0
+    found = [e for e in s["events"] if e["kind"] == "link"]
+    crossing = t["links"].astype(str).str.split().map(lambda ls: bool({"0-2", "2-0"} & set(ls)))
+    if found:
+        assert not (crossing & (t["planned_s"] > found[0]["detected_s"])).any()
+    else:
+        assert not (crossing & (t["planned_s"] > 2.0)).any()
+
+
+def _until(p: subprocess.Popen, words: str) -> None:
+    """Read the command's log until a line with ``words`` (an event, not a timer)."""
+    for line in p.stderr:
+        if words in line:
+            return
+    raise AssertionError(f"the command ended before saying {words!r} (status {p.wait()})")
+
+
+def test_an_interrupted_or_killed_driver_leaves_nothing(tmp_path):
+    """Ctrl-C ends serve with status 130, its finished steps written, and takes down the test bed it brought up;
+    after kill -9 of the driver, ``testbed down`` removes everything (namespaces, veths, Ray processes)."""
+    testbed.down()
+    out = tmp_path / "live.csv"
+    argv = [sys.executable, "-m", "adaptres", "serve", "--devices", "2", "--steps", "50", "--seed", "0",
+            "--testbed", "netns", "--out", str(out)]
+    for how in ("SIGINT", "SIGKILL"):
+        p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        _until(p, "step 1 of 50 written")
+        os.killpg(p.pid, getattr(signal, how))
+        rc = p.wait(timeout=120)
+        if how == "SIGINT":
+            assert rc == 130
+            assert len(pd.read_csv(out, comment="#")) >= 1
+        else:
+            assert testbed.namespaces()  # killed: nothing took it down
+            assert subprocess.run([sys.executable, "-m", "adaptres", "testbed", "down"], cwd=REPO,
+                                  capture_output=True, timeout=60).returncode == 0
+        assert _left() == {"namespaces": 0, "host_links": 0, "processes": 0}
+        out.unlink()
