@@ -464,3 +464,13 @@ def test_an_interrupted_write_leaves_the_previous_file(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         atomic_write_bytes(path, half)
     assert path.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_every_flag_and_argument_says_what_it_is():
+    """``--help`` explains every argument of every command (none left without a line)."""
+    import argparse
+
+    from adaptres.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {a.dest}" for name, p in sub.choices.items() for a in p._actions if a.dest != "help" and not a.help]
+    assert not missing, missing

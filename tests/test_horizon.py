@@ -136,7 +136,7 @@ def test_a_horizon_scores_eq5_and_is_deterministic():
     """``sim.run`` under the horizon controller: its rows score the plans on Eq 5 alone (the price is
     the controller's, not the paper's), add the controller's time and prices, and the same seed gives
     the same rows."""
-    from adaptres.experiments import horizon
+    from adaptres.experiments import battery_horizon as horizon
     st = horizon.setting("fast", "V-B", n_devices=3)
     opts = solvers.Options(time_limit=10, rel_gap=1e-2, max_nodes=50)
     a = horizon.run(st, 5, seed=1, controller="horizon", method="colgen_round", options=opts)

@@ -206,7 +206,7 @@ def _no_work(monkeypatch):
     from adaptres import cluster
     from adaptres.experiments import compare
     from adaptres.nn import ablation, bench, train
-    from adaptres.runtime import profile
+    from adaptres.runtime import unit_timing as profile
     for module, name in ((train, "train"), (ablation, "measure"), (compare, "bench_solvers"), (compare, "bench_sweep"),
                          (bench, "run_model_bench"), (bench, "run_ablation_bench"), (profile, "profile_units"),
                          (cluster, "start")):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|tmp|root|home|usr|opt|var)/|\.venv/|site-packages")
 
 
@@ -34,3 +35,16 @@ def test_no_stderr_and_no_machine_paths_in_committed_outputs(path):
 def test_figures_are_reached_by_name(path):
     sources = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
     assert not re.search(r"figures\[\d+\]", sources)
+
+
+def test_committed_notebooks_carry_no_machine_and_one_copy_of_their_parameters():
+    """No absolute path of the machine that ran them (papermill's metadata included), no papermill-injected
+    second copy of the parameters, no solver banner among the outputs."""
+    paths = sorted((REPO / "notebooks").glob("*.ipynb")) + sorted((REPO / "data" / "results").rglob("*.ipynb"))
+    for path in paths:
+        text = path.read_text()
+        assert str(REPO) not in text and "/work/" not in text, path
+        nb = json.loads(text)
+        tags = [t for c in nb["cells"] for t in c.get("metadata", {}).get("tags", [])]
+        assert "injected-parameters" not in tags, path
+        assert "Running HiGHS" not in text, path

@@ -214,7 +214,7 @@ def test_run_refuses_bad_input_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_profile_units_measures_every_unit():
-    from adaptres.runtime.profile import device_speed, profile_units
+    from adaptres.runtime.unit_timing import device_speed, profile_units
     model, recipe = trials.load_model()
     threads_before = torch.get_num_threads()
     table = profile_units(model, recipe.image_size, repeats=2, warmup=0, threads=1, progress=False)

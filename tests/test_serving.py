@@ -212,3 +212,9 @@ def test_the_loop_is_the_simulator():
     assert df["objective"].tolist() == pytest.approx([evaluate(e.scenario, e.decision.plan).objective
                                                       for e in hist.epochs])
     assert np.isclose(df["battery_total_j"].iloc[-1], sum(hist.epochs[-1].battery_before))
+
+
+def test_the_command_lines_choices_are_the_modules():
+    from adaptres.cli import serving as cli_serving
+    assert cli_serving.POLICIES == policies.POLICIES
+    assert (cli_serving.EXECUTORS, cli_serving.TESTBEDS) == (load.EXECUTORS, load.TESTBEDS)

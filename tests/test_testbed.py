@@ -65,6 +65,9 @@ def test_serve_with_a_cut_link_never_crosses_it_once_found(bed, tmp_path):
     answered = [q for q in recs["requests"] if q["status"] == "answered"]
     assert all(q["bytes_sent"] == sum(h["bytes"] for h in q["hops"]) for q in answered)
     assert rows["wire_bytes"].sum() >= rows["bytes_sent"].sum()  # the bytes crossed the shaped links
+    assert testbed.status().cut == [(0, 2)]
+    testbed.restore(0, 2)  # the next tests get the link back
+    assert testbed.status().cut == []
 
 
 def test_a_live_load_survives_a_killed_device(bed, tmp_path):

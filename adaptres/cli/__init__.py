@@ -54,7 +54,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("adaptres: interrupted; nothing was done", file=sys.stderr)
+        return 130
     try:
         files.check(args)  # before anything starts: no output may be an input, nor two outputs one file
         args.func(args)

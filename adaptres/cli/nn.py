@@ -211,15 +211,16 @@ def _part(out, n: int):
 
 def add_commands(sub) -> None:
     c = sub.add_parser("costs", help="per-unit cost table (Eqs 1-2)")
-    c.add_argument("--arch", default="resnet50")
-    c.add_argument("--image-size", type=int, default=224)
-    c.add_argument("--num-classes", type=int, default=10)
-    c.add_argument("--stem", default="imagenet")
-    c.add_argument("--csv", action="store_true")
+    c.add_argument("--arch", default="resnet50", help="resnet18, resnet34, resnet50, resnet101 or resnet152 (default "
+                                                      "resnet50)")
+    c.add_argument("--image-size", type=int, default=224, help="input size in pixels, 8-4096 (default 224)")
+    c.add_argument("--num-classes", type=int, default=10, help="classes of the head (default 10)")
+    c.add_argument("--stem", default="imagenet", help="imagenet (7×7, stride 2, max-pool) or cifar (3×3) (default imagenet)")
+    c.add_argument("--csv", action="store_true", help="print the table as CSV (default: aligned text)")
     c.add_argument("--write", action="store_true", help="write the table the problem side reads to data/costs/")
     c.set_defaults(func=cmd_costs)
     t = sub.add_parser("train", help="train a profile's recipe (resumes by default)")
-    t.add_argument("--profile", default="cpu")
+    t.add_argument("--profile", default="cpu", help="whose recipe: fast, cpu or paper (default cpu)")
     t.add_argument("--out", required=True, help="the run's folder (checkpoint, history, model)")
     t.add_argument("--drop-aware", action="store_true",
                    help="the profile's drop-aware recipe (drop path + sandwich + self-distillation in the second half)")
@@ -232,10 +233,10 @@ def add_commands(sub) -> None:
     a = sub.add_parser("ablation", help="accuracy of every drop configuration of a trained run")
     a.add_argument("--run", required=True, help="a train output folder")
     a.add_argument("--out", required=True, help="CSV to write")
-    a.add_argument("--profile", default="cpu")
-    a.add_argument("--batch-size", type=int)
-    a.add_argument("--device")
-    a.add_argument("--data")
+    a.add_argument("--profile", default="cpu", help="whose ablation settings: fast, cpu or paper (default cpu)")
+    a.add_argument("--batch-size", type=int, help="images per evaluation batch (default: the profile's)")
+    a.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA when present)")
+    a.add_argument("--data", help="data root (default data/raw or $ADAPTRES_DATA)")
     a.set_defaults(func=cmd_ablation)
     files.declare(a, outputs=("--out",), implied=lambda args: (
         {f"--run's {f.name}": f for f in Path(args.run).glob("*") if f.is_file()} if Path(args.run).is_dir() else {}, {}))

@@ -148,7 +148,8 @@ def cmd_scenario(args):
 
 def cmd_simulate(args):
     from .. import solvers
-    from ..experiments import horizon, profiles, sim
+    from ..experiments import battery_horizon as horizon
+    from ..experiments import profiles, sim
     from ..io import check_seed, provenance, write_table
     from ..serving import controllers as controller
     try:
@@ -196,7 +197,7 @@ def cmd_simulate(args):
 def add_commands(sub) -> None:
     from ..solvers import methods
     s = sub.add_parser("solve", help="solve one step (scenario.json) with a method")
-    s.add_argument("scenario")
+    s.add_argument("scenario", help="scenario.json: one step (SPEC §8)")
     s.add_argument("--method", help=f"one of {', '.join(methods())} (default exact; colgen with --pareto)")
     s.add_argument("--out", help="write plan.json here (only when the plan passes the evaluator)")
     s.add_argument("--time-limit", type=float, help="seconds (default 60)")
@@ -216,8 +217,8 @@ def add_commands(sub) -> None:
     s.set_defaults(func=cmd_solve)
     files.declare(s, inputs=("scenario",), outputs=("--out",))
     e = sub.add_parser("evaluate", help="every metric of plan.json on scenario.json")
-    e.add_argument("scenario")
-    e.add_argument("plan")
+    e.add_argument("scenario", help="scenario.json: one step (SPEC §8)")
+    e.add_argument("plan", help="plan.json: a plan for that step (SPEC §8)")
     e.set_defaults(func=cmd_evaluate)
     g = sub.add_parser("scenario", help="write one seeded step of a §V setting as scenario.json")
     g.add_argument("--profile", default="cpu", help="whose accuracy table (fast, cpu, paper)")

@@ -22,9 +22,30 @@ def _address(address: str | None) -> None:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InputError(f"--address: expected HOST:PORT, got {address!r}")
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        answers = _speaks_grpc(host, int(port))
     except OSError as exc:
         raise InputError(f"--address: no Ray cluster answers at {address} ({exc.strerror or exc})") from None
+    if not answers:  # Ray would retry it for minutes
+        raise InputError(f"--address: {address} answers, but not as a Ray cluster's head (no gRPC there)")
+
+
+def _speaks_grpc(host: str, port: int, timeout: float = 5.0) -> bool:
+    """Does ``host:port`` answer HTTP/2's client preface with a SETTINGS frame, as a gRPC server (Ray's head,
+    its GCS) does at once?"""
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + an empty SETTINGS
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.settimeout(timeout)
+        conn.sendall(preface)
+        head = b""
+        try:
+            while len(head) < 9:
+                chunk = conn.recv(9 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+        except TimeoutError:
+            return False
+    return len(head) == 9 and head[3] == 0x04
 
 
 def _weights(path: str | None) -> None:
@@ -64,11 +85,13 @@ def cmd_run(args):
         run = trials.nothing_to_run(sc, plan, recipe, args.seed)
     else:
         from ..runtime.cluster import Cluster
-        cl = Cluster(model, sc.n_devices, address=args.address)
-        try:
-            run = trials.run_step(cl, recipe, sc, plan, args.seed, failures, opts)
-        finally:
-            cl.close()
+        from .problem import stdout_to_stderr
+        with stdout_to_stderr():  # a re-plan's HiGHS banner, Ray's notices: standard output holds the summary
+            cl = Cluster(model, sc.n_devices, address=args.address)
+            try:
+                run = trials.run_step(cl, recipe, sc, plan, args.seed, failures, opts)
+            finally:
+                cl.close()
     run["scenario"], run["plan"] = str(args.scenario), str(args.plan)
     write_json(out, finite_or_none(run))
     q = run["requests"]
@@ -88,7 +111,7 @@ def cmd_profile_units(args):
         raise InputError(f"--repeats: must be an integer in [1, 100000], got {args.repeats}")
     _weights(args.weights)
     from ..experiments import trials
-    from ..runtime.profile import device_speed, profile_units
+    from ..runtime.unit_timing import device_speed, profile_units
     model, recipe = trials.load_model(args.weights)
     table = profile_units(model, recipe.image_size, args.repeats, threads=args.threads, progress=sys.stderr.isatty())
     speed = device_speed(table)
@@ -203,11 +226,13 @@ def _serve(args, st, failures, cuts, out):
         if not sys.stderr.isatty():  # a log's progress line (a terminal has the progress bar)
             print(f"adaptres serve: step {len(result.rows)} of {args.steps} written", file=sys.stderr, flush=True)
 
+    from .problem import stdout_to_stderr
     try:
-        result = live.serve(recipe, st, args.steps, args.seed, args.method, failures=failures, cuts=cuts,
-                            network=network, compute=args.compute, exclusive=args.exclusive,
-                            progress=sys.stderr.isatty(), on_step=save, cluster_factory=make, links=opts.links,
-                            controller=args.controller, params=_params(args))
+        with stdout_to_stderr():  # HiGHS' banner and Ray's notices: standard output holds the summary alone
+            result = live.serve(recipe, st, args.steps, args.seed, args.method, failures=failures, cuts=cuts,
+                                network=network, compute=args.compute, exclusive=args.exclusive,
+                                progress=sys.stderr.isatty(), on_step=save, cluster_factory=make, links=opts.links,
+                                controller=args.controller, params=_params(args))
     finally:
         if holder:
             holder[0].close()
@@ -224,7 +249,10 @@ def _serve(args, st, failures, cuts, out):
 
 def cmd_testbed(args):
     from .. import testbed
+    if args.devices is not None and args.action != "up":
+        raise InputError(f"--devices: only 'testbed up' reads it ('testbed {args.action}' does not)")
     if args.action == "up":
+        args.devices = 3 if args.devices is None else args.devices
         try:
             testbed.check_devices(args.devices)
         except ValueError as exc:
@@ -243,8 +271,8 @@ def cmd_testbed(args):
 
 def add_commands(sub) -> None:
     r = sub.add_parser("run", help="execute plan.json on Ray, one actor per device, on real test images")
-    r.add_argument("scenario")
-    r.add_argument("plan")
+    r.add_argument("scenario", help="scenario.json: the step (its network must be the committed model's)")
+    r.add_argument("plan", help="plan.json: a plan for that step")
     r.add_argument("--out", required=True, help="run.json to write (per request and per failure)")
     r.add_argument("--fail", action="append", metavar="DEVICE@SECONDS",
                    help="kill that device's actor that many seconds into the step (repeatable)")
@@ -260,8 +288,8 @@ def add_commands(sub) -> None:
     v = sub.add_parser("serve", help="the closed loop over a horizon: arrivals, rates, batteries, plans, executed live")
     v.add_argument("--profile", default="cpu", help="the network (only 'cpu': the committed drop-aware 32-px model)")
     v.add_argument("--section", default="V-B", help="the §V setting served (V-A, V-B, V-C, V-D)")
-    v.add_argument("--devices", type=int, default=6)
-    v.add_argument("--steps", type=int, default=10)
+    v.add_argument("--devices", type=int, default=6, help="N, half low-, half high-capacity (default 6)")
+    v.add_argument("--steps", type=int, default=10, help="T, the horizon's steps (default 10)")
     v.add_argument("--lam", type=float, help="requests per step (default: the section's, 3)")
     v.add_argument("--seed", type=int, default=0, help="arrivals, sources, rates and images (the simulator's draws)")
     v.add_argument("--testbed", default="local", choices=("netns", "local"),
@@ -281,12 +309,12 @@ def add_commands(sub) -> None:
     files.declare(v, inputs=("--weights",), outputs=("--out",), committed=True,
                   implied=lambda args: ({}, {"--out's per-request twin": files.twin(args.out)}))
     t = sub.add_parser("testbed", help="the network test bed: namespaces, shaped links, one Ray node per device")
-    t.add_argument("action", choices=("up", "down", "status"))
-    t.add_argument("--devices", type=int, default=3)
+    t.add_argument("action", choices=("up", "down", "status"), help="up (as root), down, or status")
+    t.add_argument("--devices", type=int, help="up: N devices, one namespace and Ray node each (default 3)")
     t.set_defaults(func=cmd_testbed)
     p = sub.add_parser("profile-units", help="median latency of every unit here (batch 1)")
     p.add_argument("--weights", help="a state dict (default: the committed drop-aware model)")
-    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--repeats", type=int, default=30, help="runs of each unit; the median is kept (default 30)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (a board's cores)")
     p.add_argument("--out", help="a CSV to write (default: print the table)")
     p.set_defaults(func=cmd_profile_units)

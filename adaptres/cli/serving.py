@@ -82,9 +82,13 @@ def cmd_load(args):
         raise SystemExit(130)
 
 
+# the choices, as the modules that read them have them (a test checks): the parser imports nothing heavy
+POLICIES = ("adaptive", "paper", "static", "local")
+EXECUTORS = ("sim", "live")
+TESTBEDS = ("local", "netns")
+
+
 def add_commands(sub) -> None:
-    from ..experiments.load_test import EXECUTORS, TESTBEDS
-    from ..serving.policies import POLICIES
     p = sub.add_parser("load", help="a load test: Poisson arrivals in real time, planned per epoch by a policy")
     p.add_argument("--policy", required=True, choices=POLICIES,
                    help="adaptive (queue-aware), paper (per-epoch Eq 5), static (a fixed chain), local (on the source)")

@@ -16,7 +16,7 @@ def cmd_study(args):
 
 def add_commands(sub) -> None:
     s = sub.add_parser("study", help="run the notebooks in order with a profile and write a report")
-    s.add_argument("--profile", default="cpu")
+    s.add_argument("--profile", default="cpu", help="fast (minutes), cpu (the main job) or paper (a GPU) (default cpu)")
     s.add_argument("--only", nargs="*", help="notebook name prefixes (e.g. 00 02)")
     s.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
     s.add_argument("--in-place", action="store_true", help="write outputs into notebooks/ (refresh nbval references)")

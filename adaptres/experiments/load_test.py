@@ -209,11 +209,14 @@ def run_live(spec: Spec, network=None, address: str | None = None, weights=None,
                                       st.scale, silent={f.device: f.at_s for f in spec.failures}).arrivals)
     x, labels, idx = trials.images(recipe, n_arrivals, spec.seed)
     real = network is not None or address is not None
-    cl = Cluster(model, st.n_devices, address=address, weights_file=trials.weights_file(weights) if real else None)
+    cl = Cluster(model, st.n_devices, address=address, weights_file=trials.weights_file(weights) if real else None,
+                 restarts=0)
     try:
         names = [u.name for u in model.units]
         cl.ray.get([a.load.remote({n: True for n in names}, cl.slices, False) for a in cl.actors])
-        opts = ExecutionOptions(links="real" if real else "emulated", method=L.method, time_limit=L.time_limit)
+        # re-plans by the policy's own solver (the adaptive one's is fast: it re-plans under load)
+        method = L.adaptive_method if spec.policy == "adaptive" else L.method
+        opts = ExecutionOptions(links="real" if real else "emulated", method=method, time_limit=L.time_limit)
         t0 = time.time() + 0.5
         executor = Pipeline(cl, opts, st.n_devices, t0, network)
         for f in spec.failures:

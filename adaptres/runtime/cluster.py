@@ -26,12 +26,14 @@ class Cluster:
     """The device actors and the model's weights (see the module's docstring)."""
 
     def __init__(self, model, n_devices: int, address: str | None = None, threads: int = 1,
-                 weights_file: str | None = None):
+                 weights_file: str | None = None, restarts: int = 100):
         from .device import DeviceActor, unit_modules
         self.ray = cluster.start(address)
         self.model, self.actors, self.pids = model, [], []
         self._endpoints: list | None = None
-        self._actor = self.ray.remote(num_cpus=0, max_restarts=100, max_concurrency=1000)(DeviceActor)
+        # a killed device's actor is restarted by Ray (a later step finds it back: ``run``), unless ``restarts`` is 0
+        # (a load test, where a failed device stays failed: restarting it only takes the survivors' CPU)
+        self._actor = self.ray.remote(num_cpus=0, max_restarts=restarts, max_concurrency=1000)(DeviceActor)
         self._threads = threads
         if weights_file is not None:  # every device reads its units from its own copy of the file
             self.slices: dict | str = str(weights_file)

@@ -40,6 +40,7 @@ from .records import request_record
 
 PROBE_AFTER_S = 0.2  # a transfer in flight this long has its link probed (a cut link fails the probe at once)
 PROBE_EVERY_S = 0.25
+REPLAN_WORKERS = 2
 RETRIES = 3  # a segment whose device was temporarily unavailable is sent again this many times, then its device failed
 _TAGS = itertools.count()  # tags segments uniquely across the engines of a process
 
@@ -509,7 +510,9 @@ class Engine:
         task = _Replan(sc, tuple(group), tuple(self.state[q.request].version for q in group), tuple(sorted(self.alive)),
                        frozenset(self.cut), used, what)
         if self._replans is None:
-            self._replans = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="adaptres-replan")
+            # two re-plans at once: a failure during another's re-plan need not wait for it (HiGHS releases the GIL)
+            self._replans = concurrent.futures.ThreadPoolExecutor(max_workers=REPLAN_WORKERS,
+                                                                  thread_name_prefix="adaptres-replan")
         self._solved.append((task, self._replans.submit(self._solve, task)))
 
     def _solve(self, task: _Replan):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from . import HUB, namespaces, ns_pids
+from .commands import namespaces, ns_pids
+from .names import HUB
 
 
 class Sampler(threading.Thread):

@@ -102,15 +102,21 @@ class MipResult:
     counts: dict  # column index -> how many requests take it
 
 
-def run_within(h, seconds: float) -> None:
-    """Run HiGHS, and interrupt it if it is still running ``seconds`` later (its own time limit is
-    checked only now and then)."""
+def run_within(h, seconds: float | None = None) -> None:
+    """Run HiGHS in its thread, and interrupt it if it is still running ``seconds`` later (its own time limit
+    is checked only now and then). Ctrl-C cancels the solve and waits for HiGHS' thread to end before the
+    interruption goes on (a thread left running as the process exits aborts it: SIGABRT, not 130)."""
     h.HandleUserInterrupt = True
     h.startSolve()
-    finished, _ = h.wait(seconds * 1.02)
-    if not finished:
+    try:
+        finished, _ = h.wait(seconds * 1.02 if seconds is not None else -1.0)
+        if not finished:
+            h.cancelSolve()
+            h.wait()
+    except KeyboardInterrupt:
         h.cancelSolve()
         h.wait()
+        raise
 
 
 def _status(h) -> str:
@@ -394,7 +400,7 @@ class Master:
         values are then ``self.x``)."""
         h = self.h
         h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
-        h.run()
+        run_within(h)
         sol = h.getSolution()
         self._x = np.asarray(sol.col_value)
         y = np.asarray(sol.row_dual)

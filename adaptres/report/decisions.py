@@ -12,7 +12,8 @@ import pandas as pd
 import seaborn as sns
 
 from .. import cluster
-from ..experiments import horizon, profiles
+from ..experiments import battery_horizon as horizon
+from ..experiments import profiles
 from ..io import git_commit
 from ..paths import results_path
 from . import plots

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from ..experiments import pareto, profiles
+from ..experiments import fronts as pareto
+from ..experiments import profiles
 from ..io import git_commit
 from ..paths import results_path
 from . import plots

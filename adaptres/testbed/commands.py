@@ -1,0 +1,77 @@
+"""Running iproute2 (``ip``, ``tc``) and finding the test bed's namespaces and processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from .names import PREFIX, TestBedError
+
+
+def run(*cmd: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+    p = subprocess.run(cmd, capture_output=True, text=True, input=input)
+    if check and p.returncode:
+        raise TestBedError(f"{' '.join(cmd[:6])}: {' '.join((p.stderr or p.stdout).split())[:300]}")
+    return p
+
+
+def batch(tool: str, lines: list[str], ns: str | None = None) -> None:
+    """Many ``ip``/``tc`` commands in one process (``-batch -``)."""
+    if lines:
+        run(tool, *(["-n", ns] if ns else []), "-batch", "-", input="\n".join(lines) + "\n")
+
+
+def namespaces() -> list[str]:
+    """The test bed's namespaces that exist now."""
+    if shutil.which("ip") is None:
+        return []
+    out = run("ip", "netns", "list", check=False).stdout
+    return sorted(line.split()[0] for line in out.splitlines()
+                  if line.split() and line.split()[0].startswith(PREFIX + "-"))
+
+
+def ns_pids(ns: str) -> list[int]:
+    out = run("ip", "netns", "pids", ns, check=False).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def own() -> set[int]:
+    """This process and its ancestors (a driver inside the hub must not kill itself)."""
+    out, pid = set(), os.getpid()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return out
+
+
+def kill(pids: list[int]) -> None:
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+        end = time.time() + grace
+        while pids and time.time() < end:
+            pids = [p for p in pids if exists(p)]
+            time.sleep(0.05)
+        if not pids:
+            return
+
+
+def exists(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------- links
+
