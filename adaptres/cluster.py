@@ -16,6 +16,7 @@ import contextlib
 import os
 import shutil
 import sys
+from typing import Any
 
 OBJECT_STORE_BYTES = 512 * 2**20
 _OWN_SESSION: str | None = None  # the session folder of the local Ray started here
@@ -32,7 +33,7 @@ def start(address: str | None = None, num_cpus: int | None = None):
     if ray.is_initialized():
         return ray
     global _OWN_SESSION
-    kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
               "configure_logging": True}
     if address:
         ray.init(address=address, **kwargs)
@@ -73,6 +74,10 @@ def stop() -> None:
         ray.shutdown()
     if _OWN_SESSION:
         shutil.rmtree(_OWN_SESSION, ignore_errors=True)
+        latest = os.path.join(os.path.dirname(_OWN_SESSION), "session_latest")  # Ray's link to it, left dangling
+        with contextlib.suppress(OSError):
+            if os.path.islink(latest) and os.path.realpath(latest) == os.path.realpath(_OWN_SESSION):
+                os.unlink(latest)
         _OWN_SESSION = None
 
 

@@ -35,11 +35,25 @@ class InputError(ValueError):
 MAX_SEED = 2**32 - 1  # every seed of the study (numpy's, pymoo's, the recipes') lies in [0, MAX_SEED]
 
 
+def check_range(v, field: str, lo: float, hi: float = math.inf, integer: bool = True, above: bool = False,
+                unit: str = ""):
+    """``v`` if it is an integer (or, ``integer=False``, a finite number) in [lo, hi] — above ``lo`` with
+    ``above`` — else an ``InputError`` naming ``field``: the one rule, and message, of every range check."""
+    kind = "an integer" if integer else "a number"
+    show = (lambda x: f"{x:d}") if integer else (lambda x: f"{x:g}")
+    within = f"above {show(lo)}" if above else f"in [{show(lo)}, {show(hi)}]" if hi < math.inf else f"at least {show(lo)}"
+    if above and hi < math.inf:
+        within += f" and at most {show(hi)}"
+    ok = not isinstance(v, bool) and (isinstance(v, int) if integer else
+                                      isinstance(v, (int, float)) and math.isfinite(v))
+    if not ok or v < lo or (above and v == lo) or v > hi:
+        raise InputError(f"{field}: must be {kind} {within}{f' ({unit})' if unit else ''}, got {v!r}")
+    return v
+
+
 def check_seed(v, field: str = "seed") -> int:
     """``v`` if it is an integer seed in [0, ``MAX_SEED``], else an ``InputError`` naming ``field``."""
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SEED:
-        raise InputError(f"{field}: must be an integer in [0, {MAX_SEED}], got {v!r}")
-    return v
+    return check_range(v, field, 0, MAX_SEED)
 
 
 class NoResult(Exception):

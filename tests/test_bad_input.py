@@ -258,12 +258,15 @@ OTHER = [
     (["scenario", "--section", "V-Z"], "--section"),
     (["scenario", "--devices", "two"], "--devices"),
     (["costs", "--arch", "vgg"], "--arch: must be one of"),
-    (["costs", "--image-size", "4"], "--image-size"),
+    (["costs", "--image-size", "4"], "--image-size: must be an integer in [8, 4096] (pixels), got 4"),
+    (["costs", "--num-classes", "0"], "--num-classes: must be an integer in [1, 100000], got 0"),
+    (["simulate", "--devices", "0"], "--devices: must be an integer in [1, 1000], got 0"),
+    (["profile-units", "--repeats", "0"], "--repeats: must be an integer in [1, 100000], got 0"),
     (["costs", "--stem", "round"], "--stem"),
     (["study", "--profile", "nosuch"], "profile: unknown profile"),
     (["study", "--only", ""], "--only: give notebook name prefixes"),
     (["study", "--only", "zz"], "--only: no notebook matches zz"),
-    (["bench", "model", "--steps", "0"], "--steps: must be a positive integer"),
+    (["bench", "model", "--steps", "0"], "--steps: must be an integer in [1, 1048576]"),
     (["bench", "solvers", "--out", "/"], "--out: / ends with '/', a folder"),
     (["bench", "solvers", "--out", "/tmp"], "--out: /tmp is a folder"),
     (["nosuch"], "invalid choice"),
@@ -273,6 +276,19 @@ OTHER = [
 @pytest.mark.parametrize("argv,words", OTHER, ids=[" ".join(a[0]) for a in OTHER])
 def test_other_commands(argv, words, capsys):
     assert_bad(cli(argv, capsys), words)
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--energy-budget", "0"], "--energy-budget: must be a number above 0 (joules), got 0.0"),
+    (["--energy-budget", "inf"], "--energy-budget: must be a number above 0 (joules), got inf"),
+    (["--alphas", "0.5", "1.5"], "--alphas: must be a number in [0, 1] (each a weight), got 1.5"),
+], ids=["budget 0", "budget inf", "alpha 1.5"])
+def test_a_fronts_flags_in_range(flags, words, valid, capsys):
+    """Every range check of the command line says the same thing the same way (``io.check_range``)."""
+    d, _, _ = valid
+    assert_bad(cli(["solve", str(d / "scenario.json"), "--pareto", "3", *flags, "--out", str(d / "f.json")], capsys),
+               words)
+    assert not (d / "f.json").exists()
 
 
 # ---------------------------------------------------------------------------- train and ablation
@@ -366,7 +382,7 @@ def test_bad_ablation_input(tmp_path, capsys):
     assert_bad(cli(args(), capsys), "model:", "is not a trained adaptres model")
     assert_bad(cli(["ablation", "--run", run, "--out", tmp_path], capsys), "--out", "is a folder")
     assert_bad(cli(["ablation", "--run", run, "--out", run / "model.pt"], capsys), "--out", "is the input")
-    assert_bad(cli([*args("--batch-size", "0")], capsys), "--batch-size: must be a positive integer")
+    assert_bad(cli([*args("--batch-size", "0")], capsys), "--batch-size: must be an integer in [1, 1048576]")
     assert not (tmp_path / "t.csv").exists()
 
 

@@ -17,7 +17,8 @@ from adaptres.solvers.cg import cuts
 from adaptres.solvers.cg.cuts import Cut
 from adaptres.solvers.cg.data import Arrays, Column
 from adaptres.solvers.cg.generation import lagrangian_bound
-from adaptres.solvers.cg.master import RESOURCES, Master
+from adaptres.solvers.cg.keys import RESOURCES
+from adaptres.solvers.cg.master import Master
 from adaptres.solvers.cg.pricing import Pricer, Prices
 
 SIZES = [(3, 4, 1), (2, 5, 1), (3, 5, 1), (2, 4, 2), (2, 3, 3)]  # devices, units, requests

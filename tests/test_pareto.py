@@ -163,7 +163,7 @@ def test_solve_pareto_command(tmp_path, capsys):
     (["--pareto", 0], ["--pareto", "positive integer"]),
     (["--pareto", 1001], ["--pareto", "1000"]),
     (["--pareto", "x"], ["--pareto", "invalid int"]),
-    (["--pareto", 3, "--energy-budget", -2], ["--energy-budget", "positive"]),
+    (["--pareto", 3, "--energy-budget", -2], ["--energy-budget", "above 0"]),
     (["--energy-budget", 3], ["--energy-budget", "--pareto"]),
     (["--pareto", 3, "--method", "ga"], ["--method", "colgen"]),
     (["--pareto", 3, "--alphas", 1.5], ["--alphas", "[0, 1]"]),

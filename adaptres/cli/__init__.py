@@ -1,7 +1,7 @@
 """The adaptive ResNet study and system on the command line: ``python -m adaptres COMMAND ...``.
 
 Commands: scenario, solve, evaluate, simulate (the problem side); costs, train, ablation, bench (the
-network); run, serve, load, testbed, profile-units (the system on Ray); study (the notebooks).
+network); run, serve, load, testbed, profile-units (the system on Ray); study (the notebooks), readme (the README's numbers).
 
 Exit status: 0 done; 2 bad input (one line naming the field or flag and the reason, nothing written);
 3 the command ran but has no result to give (a method found no usable plan, one line saying why,

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..io import InputError, check_output, check_seed
+from ..io import InputError, check_output, check_range, check_seed
 from . import files
 
 
@@ -60,10 +60,8 @@ def cmd_costs(args):
         raise InputError(f"--arch: must be one of {', '.join(R.ARCHS)}, got {args.arch!r}")
     if args.stem not in R.STEMS:
         raise InputError(f"--stem: must be one of {', '.join(R.STEMS)}, got {args.stem!r}")
-    if not 8 <= args.image_size <= 4096:
-        raise InputError(f"--image-size: must be an integer in [8, 4096] (pixels), got {args.image_size}")
-    if not 1 <= args.num_classes <= 100_000:
-        raise InputError(f"--num-classes: must be an integer in [1, 100000], got {args.num_classes}")
+    check_range(args.image_size, "--image-size", 8, 4096, unit="pixels")
+    check_range(args.num_classes, "--num-classes", 1, 100_000)
     from ..nn import costs
     if args.write:
         path = costs.write_table(costs.unit_table(args.arch, args.image_size, args.num_classes, args.stem))
@@ -89,8 +87,8 @@ def cmd_train(args):
 def cmd_ablation(args):
     from ..experiments import profiles
     P = profiles.get(args.profile)
-    if args.batch_size is not None and not 1 <= args.batch_size <= 1 << 20:
-        raise InputError(f"--batch-size: must be a positive integer, got {args.batch_size}")
+    if args.batch_size is not None:
+        check_range(args.batch_size, "--batch-size", 1, 1 << 20)
     run = Path(args.run)
     if not run.is_dir():
         raise InputError(f"--run: {run} is not a training output folder (train --out)")
@@ -124,10 +122,10 @@ def _bench_args(args) -> dict:
                              f"{', '.join('--' + r.replace('_', '-') for r in reads) or 'no flag'})")
     got = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in BENCH_DEFAULTS.items() if k in reads}
     for name in ("steps", "repeats", "images", "batch_size"):
-        if name in got and got[name] < 1:
-            raise InputError(f"--{name.replace('_', '-')}: must be a positive integer, got {got[name]}")
-    if "image_size" in got and not 8 <= got["image_size"] <= 1024:
-        raise InputError(f"--image-size: must be in [8, 1024], got {got['image_size']}")
+        if name in got:
+            check_range(got[name], f"--{name.replace('_', '-')}", 1, 1 << 20)
+    if "image_size" in got:
+        check_range(got["image_size"], "--image-size", 8, 1024, unit="pixels")
     if "seed" in got:
         check_seed(got["seed"], "--seed")
     return got

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
 
-from ..io import InputError, NoResult, check_output, finite_or_none
+from ..io import InputError, NoResult, check_output, check_range, finite_or_none
 from . import files
 
 # the solver options ``solve`` takes: option -> flag
@@ -96,11 +95,10 @@ def cmd_front(args):
     from ..solvers import pareto
     if args.method not in (None, "colgen"):
         raise InputError(f"--method: a front is found by column generation (colgen), got {args.method!r}")
-    if args.energy_budget is not None and not (math.isfinite(args.energy_budget) and args.energy_budget > 0):
-        raise InputError(f"--energy-budget: must be a positive number of joules, got {args.energy_budget!r}")
+    if args.energy_budget is not None:
+        check_range(args.energy_budget, "--energy-budget", 0, integer=False, above=True, unit="joules")
     for a in args.alphas or []:
-        if not (math.isfinite(a) and 0 <= a <= 1):
-            raise InputError(f"--alphas: each must be a weight in [0, 1], got {a!r}")
+        check_range(a, "--alphas", 0, 1, integer=False, unit="each a weight")
     args.method = "colgen"
     opts = _options(args)
     out = check_output(args.out, "--out") if args.out is not None else None
@@ -164,8 +162,8 @@ def cmd_simulate(args):
         steps = H.steps if args.steps is None else args.steps
         sim.check_horizon(steps, 0.0)
         check_seed(args.seed)
-        if args.devices is not None and (isinstance(args.devices, bool) or not 1 <= args.devices <= 1000):
-            raise InputError(f"devices: must be an integer in [1, 1000], got {args.devices}")
+        if args.devices is not None:
+            check_range(args.devices, "devices", 1, 1000)
     except ValueError as exc:  # the message names the field: here it is a flag
         raise InputError(f"--{exc}") from None
     out = check_output(args.out, "--out") if args.out is not None else None

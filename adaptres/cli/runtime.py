@@ -7,7 +7,7 @@ import json
 import socket
 import sys
 
-from ..io import InputError, check_input, check_output, check_seed, finite_or_none, write_json
+from ..io import InputError, check_input, check_output, check_range, check_seed, finite_or_none, write_json
 from . import files
 
 MAX_THREADS = 1024
@@ -105,10 +105,8 @@ def cmd_run(args):
 def cmd_profile_units(args):
     from ..io import provenance, write_table
     out = check_output(args.out, "--out") if args.out is not None else None
-    if not 1 <= args.threads <= MAX_THREADS:
-        raise InputError(f"--threads: must be an integer in [1, {MAX_THREADS}], got {args.threads}")
-    if not 1 <= args.repeats <= 100_000:
-        raise InputError(f"--repeats: must be an integer in [1, 100000], got {args.repeats}")
+    check_range(args.threads, "--threads", 1, MAX_THREADS)
+    check_range(args.repeats, "--repeats", 1, 100_000)
     _weights(args.weights)
     from ..experiments import trials
     from ..runtime.unit_timing import device_speed, profile_units
@@ -146,12 +144,10 @@ def _serve_args(args):
     check_seed(args.seed, "--seed")
     from .. import testbed
     limit = testbed.max_devices()  # a device's node and actor: what this host's memory holds
-    if isinstance(args.devices, bool) or not 1 <= args.devices <= limit:
-        raise InputError(f"--devices: must be an integer in [1, {limit}] (what this host holds), got {args.devices}")
-    if not 1 <= args.steps <= live.MAX_STEPS:
-        raise InputError(f"--steps: must be an integer in [1, {live.MAX_STEPS}], got {args.steps}")
-    if args.lam is not None and not (args.lam == args.lam and 0 <= args.lam <= live.MAX_LAM):
-        raise InputError(f"--lam: must be a number in [0, {live.MAX_LAM:g}] (requests per step), got {args.lam}")
+    check_range(args.devices, "--devices", 1, limit, unit="what this host holds")
+    check_range(args.steps, "--steps", 1, live.MAX_STEPS)
+    if args.lam is not None:
+        check_range(args.lam, "--lam", 0, live.MAX_LAM, integer=False, unit="requests per step")
     try:
         failures = faults.parse_failures(args.fail or [], args.devices, args.steps)
         cuts = faults.parse_cuts(args.cut or [], args.devices, args.steps)

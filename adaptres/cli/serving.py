@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from ..io import InputError, check_input
+from ..io import InputError, check_input, check_range
 from . import files
 from .runtime import _address
 
@@ -29,9 +29,7 @@ def _spec(args):
     if args.executor == "live":
         from .. import testbed
         limit = testbed.max_devices()
-        if spec.n_devices > limit:
-            raise InputError(f"--devices: must be an integer in [1, {limit}] (what this host holds live), got "
-                             f"{spec.n_devices}")
+        check_range(spec.n_devices, "--devices", 1, limit, unit="what this host holds live")
         if spec.testbed == "netns" and not testbed.inside():
             why = testbed.available()
             if why:

@@ -1,4 +1,5 @@
-"""``study``: the main job (every notebook through papermill, then a report)."""
+"""``study``: the main job (every notebook through papermill, then a report); ``readme``: the README's
+numbers rewritten from the committed results."""
 
 from __future__ import annotations
 
@@ -14,6 +15,18 @@ def cmd_study(args):
         raise SystemExit(code)
 
 
+def cmd_readme(args):
+    from ..report import readme
+    if args.check:
+        stale = readme.stale()
+        print("README.md: " + (f"out of date: {', '.join(stale)} (python -m adaptres readme)" if stale else "up to date"))
+        if stale:
+            raise SystemExit(1)
+        return
+    changed = readme.refresh()
+    print(f"README.md: {', '.join(changed)} rewritten" if changed else "README.md: up to date")
+
+
 def add_commands(sub) -> None:
     s = sub.add_parser("study", help="run the notebooks in order with a profile and write a report")
     s.add_argument("--profile", default="cpu", help="fast (minutes), cpu (the main job) or paper (a GPU) (default cpu)")
@@ -27,3 +40,7 @@ def add_commands(sub) -> None:
     s.add_argument("--publish", action="store_true",
                    help="write figures and results to their committed places and copy the run to data/results/")
     s.set_defaults(func=cmd_study)
+    r = sub.add_parser("readme", help="rewrite the README's generated blocks (timings, headline, load) from the "
+                                      "committed results")
+    r.add_argument("--check", action="store_true", help="only say whether they are up to date (exit 1 if not)")
+    r.set_defaults(func=cmd_readme)

@@ -210,9 +210,10 @@ class Profile:
 # The §V sweeps solve every step by the column-generation LP rounded: 0.0 % above the optimum on median in
 # notebook 03, against 10 % for relaxation + Algorithm 1; a tenth of a second a step, with a bound. Proving
 # every step with colgen did not fit the main job (57 s on one step of 04 and over 8 min on one (point,
-# seed)); the 200-node budget keeps the integer master's part deterministic. A served request costs
-# 9-18 J of the batteries (notebook 10, ties broken), so the paper's 800/1000 J never bind within a few steps:
+# seed)); the 200-node budget keeps the integer master's part deterministic. A served request costs about
+# 14 J of the batteries (``BATTERY_J_PER_REQUEST``), so the paper's 800/1000 J never bind within a few steps:
 # the sweep goes down to where they do.
+BATTERY_J_PER_REQUEST = (7, 24)  # the energy of a served request, §V battery sweep (05, cpu): min and max, median 14 J
 SIM_CPU = Sim(table="cpu-dropaware", compare_table="cpu", n_devices=10, steps=10, seeds=(0, 1, 2), method="colgen_round",
               time_limit=60.0, engine="ray", rel_gap=1e-2, max_nodes=200, warm_start=True, betas=(0.0, 0.5, 1.0),
               thresholds=(60.0, 70.0, 80.0), battery_j=((5, 10), (10, 20), (20, 40), (50, 100), (800, 1000)),
@@ -223,7 +224,7 @@ RUNTIME_CPU = Runtime(n_devices=10, n_requests=6, seed=0, seeds=(0, 1, 2), kills
                       method="colgen_round")
 
 # notebook 09: the closed loop on the test bed; §V-B's setting (α = 0, β = 1) splits requests across devices
-# notebook 10: batteries that bind within the horizon (a request costs 5-20 J here), §V-D at its scarce point
+# notebook 10: batteries that bind within the horizon (``BATTERY_J_PER_REQUEST``), §V-D at its scarce point
 HORIZON_CPU = Horizon(points=(("V-B", (("battery_j", (50, 100)),)),
                               ("V-D", (("battery_j", (50, 100)), ("compute_g", (0.7, 1.4))))),
                       table="cpu-dropaware", n_devices=10, steps=30, seeds=(0, 1, 2), method="colgen_round",

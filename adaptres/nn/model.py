@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +22,8 @@ from torchvision.models import resnet as tv_resnet
 
 from ..problem.scenario import DROPPABLE
 from .recipe import ARCHS, STEMS
+
+Block: TypeAlias = tv_resnet.BasicBlock | tv_resnet.Bottleneck  # a residual block: a unit that can be dropped
 
 # each architecture of ``recipe.ARCHS``: its block and the blocks per stage (torchvision's layouts)
 LAYOUTS = {
@@ -44,7 +47,7 @@ class UnitSpec:
         return self.kind in DROPPABLE
 
 
-def _block_branch(block: nn.Module, x: Tensor) -> Tensor:
+def _block_branch(block: Block, x: Tensor) -> Tensor:
     """The residual branch (the paper's direct connection) of a basic or bottleneck block."""
     out = block.relu(block.bn1(block.conv1(x)))
     out = block.bn2(block.conv2(out))
@@ -53,7 +56,7 @@ def _block_branch(block: nn.Module, x: Tensor) -> Tensor:
     return out
 
 
-def run_block(block: nn.Module, x: Tensor, mode: str = "full") -> Tensor:
+def run_block(block: Block, x: Tensor, mode: str = "full") -> Tensor:
     """Run one residual block: ``full``, ``drop_dc`` (shortcut only) or ``drop_sc`` (branch only)."""
     if mode == "full":
         return block(x)
@@ -102,7 +105,7 @@ class AdaptiveResNet(tv_resnet.ResNet):
             raise ValueError(f"unit: unknown unit {name!r} for {self.arch} "
                              f"(expected one of stem, layer1.0 ... {self.unit_names[-2]}, head)") from None
 
-    def block(self, name: str) -> nn.Module:
+    def block(self, name: str) -> Block:
         """The torchvision block module of a droppable unit."""
         stage, idx = name[len("layer"):].split(".")
         return getattr(self, f"layer{stage}")[int(idx)]

@@ -52,7 +52,7 @@ class Recipe:
     amp: bool | str = "auto"  # bf16 autocast; "auto": on CUDA, and on CPUs with native bf16 (AMX / AVX512-BF16)
     channels_last: bool = True
     eval_batch_size: int = 500
-    # drop-aware training (fields added later: at their defaults they leave the recipe's hash as it was)
+    # drop-aware training (at their defaults they do not enter the hash: ``sha256``, ``LATER_FIELDS``)
     drop_path: float = 0.0  # the largest per-sample rate at which a block's residual branch is dropped
     drop_path_schedule: str = "linear"  # "linear": rising with depth to drop_path; "uniform": every block drop_path
     drop_path_from_epoch: int = 0  # epochs of standard training before drop path starts

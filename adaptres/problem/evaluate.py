@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from . import formulas as F
+from .checks import ScenarioError, index, show
 from .kernel import Usage
 from .plan import Plan
-from .scenario import Scenario, ScenarioError, index, show
+from .scenario import Scenario
 
 TOL = 1e-6  # relative tolerance of the capacity checks
 
@@ -29,6 +30,10 @@ def _mean(values):
 
 @dataclass
 class Evaluation:
+    """A plan scored on its scenario by the one evaluator: Eq 5's objective and its two terms, each
+    request's and each device's numbers, and every constraint it breaks (``violations``, one line each;
+    a feasible plan has none). ``metrics`` is the summary every results file has as its columns."""
+
     objective: float
     latency_norm: float  # L̂
     accuracy_loss: float  # ΔA
@@ -49,6 +54,19 @@ class Evaluation:
         return not self.violations
 
     def metrics(self) -> dict:
+        """The plan's summary, the columns of every results table and ``plan.json``'s ``metrics``:
+
+        - ``objective``: Eq 5 (plus the price of energy, when the scenario has one);
+        - ``mean_latency_s``, ``mean_computation_s``, ``mean_dc_transfer_s``, ``mean_sc_transfer_s``: per served
+          request, its latency (Eqs 7-8) and its parts (Eqs 9-11), in seconds; None when none is served;
+        - ``mean_accuracy``: the accuracy table's (%) for the served requests' configurations;
+        - ``shared_bytes`` = ``dc_bytes`` + ``sc_bytes``: bytes sent between devices, over the direct
+          connection's and the shortcut's hops;
+        - ``macs``: multiplications of every device (Eq 2); ``energy_j``: joules of every device (Eq 19);
+        - ``served``, ``requests``, ``served_fraction``; ``n_dropped_mean``: blocks dropped per served request;
+        - ``violations``: how many constraints the plan breaks (0 for a feasible plan);
+        - with a price of energy: ``paper_objective`` (Eq 5 alone) and ``energy_charge``.
+        """
         served = [r for r in self.requests if r["served"]]
         mean = lambda key: _mean([r[key] for r in served])
         return {

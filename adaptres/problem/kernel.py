@@ -193,6 +193,7 @@ class Usage:
         return t
 
     def energy(self) -> list[float]:
+        """Eq 19 per device: the joules of its computing and sending seconds so far."""
         return [float(self.kernel.energy(self.compute_s[i], self.transmit_s[i], i)) for i in range(self.kernel.N)]
 
     def memory_bytes(self) -> list[float]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..io import load_json, write_json
-from .scenario import ScenarioError, show
+from .checks import ScenarioError, show
 
 PLAN_FIELDS = ("method", "status", "objective", "bound", "gap", "solve_s", "requests", "metrics", "scenario_sha256")
 

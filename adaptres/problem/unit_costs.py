@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..io import InputError, read_json
 from ..paths import COSTS, relative
-from .scenario import UNIT_FIELDS, Unit, exact_keys, number
+from .checks import exact_keys, number
+from .scenario import UNIT_FIELDS, Unit
 
 TABLE_FIELDS = ("arch", "image_size", "num_classes", "stem", "bytes_per_element", "input_bytes", "units",
                 "generated_by")

@@ -237,7 +237,14 @@ def _cpu() -> str:
 def _figures(res: LiveRun) -> dict:
     import matplotlib.pyplot as plt
     plots.style()
-    figs = {}
+    figs = {"horizon": _horizon_figure(res, plt), "calibration": _calibration_figure(res, plt)}
+    if len(res.failure["rows"]):
+        figs["failures"] = _failure_figure(res, plt)
+    return figs
+
+
+def _horizon_figure(res: LiveRun, plt):
+    """Each compared metric per step, live against simulated."""
     fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
     for ax, (col, label) in zip(axes.flat, COMPARED.items()):
         for name, df, c, style in (("live", res.rows, LIVE_OF[col], "-"), ("simulated", res.sim, col, "--")):
@@ -246,11 +253,15 @@ def _figures(res: LiveRun) -> dict:
         ax.set_xlabel("step")
         ax.set_ylabel(label)
     axes.flat[0].legend()
-    plots._finish(fig, f"Live ({res.where}) against simulated · {res.settings.section}, N = {res.settings.n_devices}, "
+    plots.finish(fig, f"Live ({res.where}) against simulated · {res.settings.section}, N = {res.settings.n_devices}, "
                        f"{res.rows['seed'].nunique()} seed(s): lines are means over seeds")
-    figs["horizon"] = plots.save_figure(fig, "live_horizon", res.profile)
+    path = plots.save_figure(fig, "live_horizon", res.profile)
     plt.close(fig)
+    return path
 
+
+def _calibration_figure(res: LiveRun, plt):
+    """Measured against modelled latency per request (with the fitted overhead) and per transfer."""
     q = res.requests[(res.requests["status"] == "answered") & res.requests["latency_model_s"].notna()]
     cal = res.calibration()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -261,44 +272,44 @@ def _figures(res: LiveRun) -> dict:
                    label=f"with link_overhead_s = {o * 1000:.1f} ms")
         hi = float(q["latency_s"].max()) * 1.05
         a1.plot([0, hi], [0, hi], "k:", lw=1)
-        a1.set_xlabel("modelled latency (s)")
-        a1.set_ylabel("measured latency (s)")
+        a1.set(xlabel="modelled latency (s)", ylabel="measured latency (s)", title="per request, one at a time")
         a1.legend()
-        a1.set_title("per request, one at a time")
     hops = hop_table(res.requests)
     if len(hops):
         a2.scatter(hops["transfer_model_s"], hops["transfer_s"], s=8, c=np.log10(hops["bytes"]), cmap="viridis")
         hi = float(hops["transfer_s"].max()) * 1.05
         a2.plot([0, hi], [0, hi], "k:", lw=1)
-        a2.set_xlabel("modelled transfer, bytes / rate (s)")
-        a2.set_ylabel("measured transfer (s)")
-        a2.set_title("per transfer between devices (colour: log10 bytes)")
-    plots._finish(fig, "Measured against modelled on the shaped links" if res.where == "netns"
+        a2.set(xlabel="modelled transfer, bytes / rate (s)", ylabel="measured transfer (s)",
+               title="per transfer between devices (colour: log10 bytes)")
+    plots.finish(fig, "Measured against modelled on the shaped links" if res.where == "netns"
                   else "Measured against modelled (links paced on one host)")
-    figs["calibration"] = plots.save_figure(fig, "live_calibration", res.profile)
+    path = plots.save_figure(fig, "live_calibration", res.profile)
     plt.close(fig)
+    return path
 
+
+def _failure_figure(res: LiveRun, plt):
+    """The horizon with a device killed and a link cut: how each step's requests ended, the events marked."""
     fr = res.failure["rows"]
-    if len(fr):
-        fig, ax = plt.subplots(figsize=(9, 4))
-        ax.bar(fr["step"], fr["answered"], label="answered")
-        ax.bar(fr["step"], fr["unserved"], bottom=fr["answered"], label="unserved", color="0.7")
-        ax.bar(fr["step"], fr["failed"], bottom=fr["answered"] + fr["unserved"], label="failed", color="tab:red")
-        for e in res.failure["events"]:
-            x = e["step"] + min(0.45, (e.get("detected_s") or e.get("at_s") or 0.0) / 20)
-            if e["kind"] == "cut":
-                ax.axvline(e["step"] - 0.45, color="tab:purple", ls=":", lw=1)
-                ax.annotate(f"cut {e['link'][0]}-{e['link'][1]}", (e["step"] - 0.45, ax.get_ylim()[1] * 0.9),
-                            fontsize=8, color="tab:purple")
-            else:
-                what = f"device {e['device']} killed" if e["kind"] == "device" else f"link {e['link']} found cut"
-                ax.axvline(x, color="tab:red" if e["kind"] == "device" else "tab:purple", lw=1)
-                ax.annotate(f"{what}: detected {e['detected_s']:.2f} s, re-planned {e['replanned_s']:.2f} s",
-                            (x, ax.get_ylim()[1] * 0.7), fontsize=7, rotation=90, va="top")
-        ax.set_xlabel("step")
-        ax.set_ylabel("requests")
-        ax.legend(loc="lower left")
-        plots._finish(fig, "A horizon with a device killed and a link cut (each request ends once)")
-        figs["failures"] = plots.save_figure(fig, "live_failures", res.profile)
-        plt.close(fig)
-    return figs
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.bar(fr["step"], fr["answered"], label="answered")
+    ax.bar(fr["step"], fr["unserved"], bottom=fr["answered"], label="unserved", color="0.7")
+    ax.bar(fr["step"], fr["failed"], bottom=fr["answered"] + fr["unserved"], label="failed", color="tab:red")
+    for e in res.failure["events"]:
+        x = e["step"] + min(0.45, (e.get("detected_s") or e.get("at_s") or 0.0) / 20)
+        if e["kind"] == "cut":
+            ax.axvline(e["step"] - 0.45, color="tab:purple", ls=":", lw=1)
+            ax.annotate(f"cut {e['link'][0]}-{e['link'][1]}", (e["step"] - 0.45, ax.get_ylim()[1] * 0.9),
+                        fontsize=8, color="tab:purple")
+        else:
+            what = f"device {e['device']} killed" if e["kind"] == "device" else f"link {e['link']} found cut"
+            ax.axvline(x, color="tab:red" if e["kind"] == "device" else "tab:purple", lw=1)
+            ax.annotate(f"{what}: detected {e['detected_s']:.2f} s, re-planned {e['replanned_s']:.2f} s",
+                        (x, ax.get_ylim()[1] * 0.7), fontsize=7, rotation=90, va="top")
+    ax.set_xlabel("step")
+    ax.set_ylabel("requests")
+    ax.legend(loc="lower left")
+    plots.finish(fig, "A horizon with a device killed and a link cut (each request ends once)")
+    path = plots.save_figure(fig, "live_failures", res.profile)
+    plt.close(fig)
+    return path

@@ -49,7 +49,7 @@ def save_figure(fig, name: str, profile: str) -> Saved:
     return saved
 
 
-def _finish(fig, title: str = "", ax=None):
+def finish(fig, title: str = "", ax=None):
     """Title the figure (or its axes ``ax``), tighten its layout, return it."""
     if title:
         (ax.set_title if ax is not None else fig.suptitle)(title)
@@ -85,7 +85,7 @@ def unit_costs_figure(costs: pd.DataFrame, title: str = ""):
     axes[2].bar(x, costs["output_bytes"] / 1e3, color=sns.color_palette()[3])
     axes[2].set_ylabel("output (kB)")
     axes[2].tick_params(axis="x", rotation=60)
-    return _finish(fig, title, axes[0])
+    return finish(fig, title, axes[0])
 
 
 def drop_savings_figure(costs: pd.DataFrame, title: str = ""):
@@ -101,7 +101,7 @@ def drop_savings_figure(costs: pd.DataFrame, title: str = ""):
     ax.set_xlabel("")
     ax.set_ylabel("saved by dropping DC (% of network)")
     ax.tick_params(axis="x", rotation=60)
-    return _finish(fig, title, ax)
+    return finish(fig, title, ax)
 
 
 # ---------------------------------------------------------------------------- solvers (notebook 03)
@@ -116,7 +116,7 @@ def solver_comparison_figure(df: pd.DataFrame, title: str = ""):
     axes[0].set_ylabel("objective above the step's best (%)")
     axes[1].set_yscale("log")
     axes[1].set_ylabel("solve time (s)")
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 def scale_figure(df: pd.DataFrame, title: str = "", methods=None):
@@ -136,7 +136,7 @@ def scale_figure(df: pd.DataFrame, title: str = "", methods=None):
                         cmap=cmap, ax=axes[r, c], cbar=False, annot_kws={"fontsize": 7}, vmin=0,
                         vmax=top if top == top and top > 0 else None)
             axes[r, c].set_title(f"{method}: {label}", fontsize=9)
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 def gap_distribution_figure(df: pd.DataFrame, method: str = "relaxed", title: str = ""):
@@ -148,7 +148,7 @@ def gap_distribution_figure(df: pd.DataFrame, method: str = "relaxed", title: st
     sns.histplot(d["gap_to_best_pct"], bins=20, ax=ax)
     ax.set_xlabel(f"{method}: objective above the proven optimum (%)")
     ax.set_ylabel("steps")
-    return _finish(fig, title, ax)
+    return finish(fig, title, ax)
 
 
 # ---------------------------------------------------------------------------- training and ablation (01, 02)
@@ -164,7 +164,7 @@ def training_curves_figure(histories: dict[str, pd.DataFrame], title: str = ""):
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("training loss")
     axes[0].legend(fontsize=8)
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 def single_drops_figure(table_i: pd.DataFrame, title: str = ""):
@@ -179,7 +179,7 @@ def single_drops_figure(table_i: pd.DataFrame, title: str = ""):
     ax.set_xlabel("")
     ax.tick_params(axis="x", rotation=60)
     ax.legend(fontsize=8)
-    return _finish(fig, title, ax)
+    return finish(fig, title, ax)
 
 
 def pair_heatmap_figure(matrix: pd.DataFrame, threshold: float = 80.0, title: str = ""):
@@ -216,7 +216,7 @@ def accuracy_vs_savings_figure(tables: dict[str, pd.DataFrame], title: str = "")
         ax.set_xlabel("multiplications saved (%)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{model} (dotted: full − 3 pt)", fontsize=10)
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 # ---------------------------------------------------------------------------- evaluation sweeps (04-07)
@@ -245,7 +245,7 @@ def sweep_figure(runs: pd.DataFrame, x: str, metrics=("accuracy_pct", "latency_s
             _percent_axis(ax, 100.0 if metric == "accuracy_pct" else 1.0)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    return _finish(fig, f"{title}\nlines: mean over seeds; bands: ± 1 sd over seeds" if title else
+    return finish(fig, f"{title}\nlines: mean over seeds; bands: ± 1 sd over seeds" if title else
                    "lines: mean over seeds; bands: ± 1 sd over seeds")
 
 
@@ -265,7 +265,7 @@ def latency_scatter_figure(requests: pd.DataFrame, title: str = ""):
     ax.plot([0, hi], [0, hi], color="0.4", lw=1, ls="--", label="measured = modelled")
     ax.set(xlim=(0, hi), ylim=(0, hi), xlabel="modelled latency, Eqs 7-11 (s)", ylabel="measured latency (s)")
     ax.legend(fontsize=8)
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 def timeline_figure(hops: pd.DataFrame, n_devices: int, failures: list[dict], title: str = "", lost=()):
@@ -299,7 +299,7 @@ def timeline_figure(hops: pd.DataFrame, n_devices: int, failures: list[dict], ti
         ax.legend(handles=handles, fontsize=8, loc="upper right")
     ax.set_yticks(range(n_devices))
     ax.set(xlabel="time into the step (s)", ylabel="device", ylim=(n_devices - 0.5, -0.5))
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 def bytes_figure(requests: pd.DataFrame, title: str = ""):
@@ -311,7 +311,7 @@ def bytes_figure(requests: pd.DataFrame, title: str = ""):
     hi = float(max(done["bytes_sent"].max(), done["bytes_model"].max(), 1.0)) * 1.08 if len(done) else 1.0
     ax.plot([0, hi], [0, hi], color="0.4", lw=1, ls="--")
     ax.set(xlim=(-hi * 0.02, hi), ylim=(-hi * 0.02, hi), xlabel="modelled bytes sent", ylabel="measured bytes sent")
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 def failure_sweep_figure(sweep: pd.DataFrame, title: str = ""):
@@ -330,4 +330,4 @@ def failure_sweep_figure(sweep: pd.DataFrame, title: str = ""):
     axes[2].set(xlabel="devices killed", ylabel="mean latency of answered (s)")
     for ax, letter in zip(axes, "abc"):
         ax.set_title(f"({letter})", loc="left", fontsize=10)
-    return _finish(fig, title)
+    return finish(fig, title)

@@ -76,21 +76,21 @@ def _load() -> str:
 
 
 BLOCKS: dict[str, Callable[[], str]] = {"timings": _timings, "headline": _headline, "load": _load}
-_BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(\n<!-- end: \2 -->)", re.S)
+_BLOCK = re.compile(r"<!-- generated: (\w+) -->\n(.*?)<!-- end: \1 -->", re.S)
 
 
 def render(name: str) -> str:
     return BLOCKS[name]()
 
 
-def _rewritten(text: str) -> str:
-    return _BLOCK.sub(lambda m: m.group(1) + render(m.group(2)) + m.group(4), text)
+def _block(name: str) -> str:
+    return f"<!-- generated: {name} -->\n{render(name)}\n<!-- end: {name} -->"
 
 
 def stale(path: Path = README) -> list[str]:
     """The generated blocks of ``path`` whose text is not what the committed results give."""
     text = path.read_text()
-    return [m.group(2) for m in _BLOCK.finditer(text) if m.group(3) != render(m.group(2))]
+    return [m.group(1) for m in _BLOCK.finditer(text) if m.group(0) != _block(m.group(1))]
 
 
 def refresh(path: Path = README) -> list[str]:
@@ -98,5 +98,5 @@ def refresh(path: Path = README) -> list[str]:
     from ..io import atomic_write_text
     changed = stale(path)
     if changed:
-        atomic_write_text(path, _rewritten(path.read_text()))
+        atomic_write_text(path, _BLOCK.sub(lambda m: _block(m.group(1)), path.read_text()))
     return changed

@@ -18,7 +18,8 @@ from ..problem.plan import Plan
 from ..problem.scenario import Scenario
 from . import routes as R
 from .detector import DEVICE_ERRORS, wait_answering
-from .engine import Engine, Job
+from .engine import Engine
+from .jobs import Job
 from .options import ExecutionOptions
 
 
@@ -29,7 +30,9 @@ class Cluster:
                  weights_file: str | None = None, restarts: int = 100):
         from .device import DeviceActor, unit_modules
         self.ray = cluster.start(address)
-        self.model, self.actors, self.pids = model, [], []
+        self.model = model
+        self.actors: list = []  # one actor handle per device
+        self.pids: list[int | None] = []  # each actor's process
         self._endpoints: list | None = None
         # a killed device's actor is restarted by Ray (a later step finds it back: ``run``), unless ``restarts`` is 0
         # (a load test, where a failed device stays failed: restarting it only takes the survivors' CPU)

@@ -1,24 +1,27 @@
 """Which devices have failed: one object, so that a deployment can swap it (a hardware watchdog, a
-cluster manager's view) without touching the coordinator.
+cluster manager's view) without touching the engine.
 
 ``HeartbeatDetector`` pings every live device every ``interval_s``. A ping not answered within
-``suspect_s`` makes the detector ask Ray's control store (GCS) for the actor's state: anything but
-ALIVE (its process died: Ray is restarting it, or it is dead) is a failure, found within a few tens of
-milliseconds of the crash. A device whose ping is not answered within ``timeout_s`` (a hung process, a
-node cut off, which the store learns of only after its own health checks), or is answered by a new
-process (Ray restarted it), has failed too. The timeout is 1 s: under a loaded 2-core machine (the test
-suite and notebooks running beside), pings to live actors took up to 0.52 s (median 0.01–0.03 s), so
-a timeout of 0.3 s would take live devices for dead. A segment whose
-result is one of Ray's actor errors (the actor died or cannot be reached) or whose data was lost with
-its node also marks its device failed. Any other error of a segment is not a device failure: it is a
-bug or bad data on that device, and the request it belongs to fails with the error named
-(``is_device_failure``). Ping round trips are kept, so that a run reports the heartbeat's tail.
+``suspect_s`` makes the detector ask Ray's control store (GCS) for the actor's state — at most every
+``store_every_s`` per device, so that a loaded machine is not loaded more: anything but ALIVE (its process
+died: Ray is restarting it, or it is dead) is a failure, found within a few tens of milliseconds of the
+crash. A device whose ping is answered by a new process (Ray restarted it) has failed too. A ping
+unanswered for ``hung_s`` fails its device whatever the store says (a hung process, a node cut off, which
+the store learns of only after its own health checks). In between, a late ping of an actor the store holds
+ALIVE is a slow device, not a failed one: under load on a 2-core machine (six actors computing, the
+planner beside), pings to live actors took over 1 s, and a device taken for dead stays dead for the rest
+of a load test (four live devices were lost that way at once). A segment whose result is one of Ray's
+actor errors (the actor died or cannot be reached) or whose data was lost with its node also marks its
+device failed. Any other error of a segment is not a device failure: it is a bug or bad data on that
+device, and the request it belongs to fails with the error named (``is_device_failure``). Ping round trips
+are kept, so that a run reports the heartbeat's tail.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import ray.exceptions as rex
 
@@ -38,16 +41,19 @@ def is_device_failure(exc: BaseException) -> bool:
 class HeartbeatDetector:
     """The heartbeat of the step's devices (see the module's docstring)."""
 
-    ray: object
+    ray: Any
     actors: list
     pids: list
     interval_s: float = 0.05
-    timeout_s: float = 1.0
+    timeout_s: float = 1.0  # a device temporarily unavailable this long has failed
     suspect_s: float = 0.1
+    hung_s: float = 10.0
+    store_every_s: float = 0.25
     alive: set = field(default_factory=set)
     pings: dict = field(default_factory=dict)  # device -> (ref, sent at)
     rtts: list = field(default_factory=list)  # round trips of answered pings, seconds
     unavailable: dict = field(default_factory=dict)  # device -> when a ping first found it temporarily unavailable
+    asked: dict = field(default_factory=dict)  # device -> when the store was last asked of it
     _next: float = 0.0
 
     def poll(self, now: float) -> None:
@@ -83,15 +89,24 @@ class HeartbeatDetector:
             if pid != self.pids[d]:
                 failed.add(d)  # answered from a new process: it was restarted
         for d, (_, sent) in self.pings.items():
-            if now - sent > self.timeout_s or (now - sent > self.suspect_s and not self._alive_in_store(d)):
+            if now - sent > self.hung_s or (now - sent > self.suspect_s and not self._alive_in_store(d, now)):
                 failed.add(d)
         failed |= {d for d, since in self.unavailable.items() if now - since > self.timeout_s}
         return failed & self.alive
 
-    def _alive_in_store(self, d: int) -> bool:
-        """Does Ray's control store hold device d's actor ALIVE (not restarting, not dead)?"""
+    def _alive_in_store(self, d: int, now: float) -> bool:
+        """Does Ray's control store hold device d's actor ALIVE (not restarting, not dead)? Asked at most every
+        ``store_every_s`` (meanwhile: yes)."""
+        if now - self.asked.get(d, -float("inf")) < self.store_every_s:
+            return True
+        self.asked[d] = now
+        return self.state(self.actors[d]) in (None, "ALIVE")
+
+    @staticmethod
+    def state(actor) -> str | None:
+        """The control store's state of ``actor`` (``cluster.actor_state``)."""
         from .. import cluster
-        return cluster.actor_state(self.actors[d]) in (None, "ALIVE")
+        return cluster.actor_state(actor)
 
     def forget(self, devices) -> None:
         """``devices`` are known failed: no more pings to them."""

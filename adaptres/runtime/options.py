@@ -22,7 +22,7 @@ class ExecutionOptions:
     method: str = "colgen_round"
     time_limit: float = 5.0
     heartbeat_s: float = 0.05
-    heartbeat_timeout_s: float = 1.0  # pings to live actors took up to 0.52 s under a loaded 2-core machine (detector)
+    heartbeat_timeout_s: float = 1.0  # a device Ray finds temporarily unavailable this long has failed (detector)
     exclusive: bool = False
     deadline_s: float | None = None  # a request not done this long after it starts ends unserved (default: 3 × its
     # modelled latency + 30 s)

@@ -82,9 +82,9 @@ def segments(sc: Scenario, start: int, holder: int, dropped, devices: Sequence[i
 
 def routes(sc: Scenario, plan: Plan) -> list[Route | None]:
     """Every request's route (None: unserved in the plan)."""
-    out = []
+    out: list[Route | None] = []
     for r, q in enumerate(plan.requests):
-        if not q.served:
+        if not q.served or q.config is None:
             out.append(None)
             continue
         dropped = frozenset(sc.configs[q.config].dropped)
@@ -95,7 +95,7 @@ def routes(sc: Scenario, plan: Plan) -> list[Route | None]:
 
 def units_by_device(sc: Scenario, rts, n_devices: int) -> list[dict]:
     """Per device, the units the routes run there: name -> whole (False: every route drops it there)."""
-    out = [dict() for _ in range(n_devices)]
+    out: list[dict] = [{} for _ in range(n_devices)]
     for rt in rts:
         for s in rt.segments if rt is not None else ():
             for j in range(s.start, s.stop):
@@ -211,15 +211,17 @@ def replan(sc: Scenario, group: Sequence[Resume], alive: Sequence[int], used: Us
     _, keys = _configs(sc, group[0].start, group[0].done_drops, min(q.accuracy for q in group))
     start, out = group[0].start, {}
     for q, a in zip(group, plan.requests):
-        out[q.request] = _route(sc, q, a, keys, alive, start) if a.served else None
-        if crosses(out[q.request], cut):
-            out[q.request] = None
-        if out[q.request] is not None:
-            charge(used, sc, out[q.request].segments, out[q.request].dropped)
+        rt = _route(sc, q, a, keys, alive, start) if a.served else None
+        if rt is not None and crosses(rt, cut):
+            rt = None
+        if rt is not None:
+            charge(used, sc, rt.segments, rt.dropped)
+        out[q.request] = rt
     return out, plan
 
 
 def _route(sc: Scenario, q: Resume, a: Assignment, keys: list[frozenset], alive: Sequence[int], start: int) -> Route:
+    assert a.config is not None  # a served assignment has its configuration
     dropped = frozenset(q.done_drops | keys[a.config])
     devices = [alive[a.placement[n]] for n in sc.unit_names[start:]]
     table = {frozenset(c.dropped): k for k, c in enumerate(sc.configs)}
@@ -241,7 +243,7 @@ def reserve(rts: Sequence[Route | None], start, device_free: dict, link_free: di
     starts = list(start) if isinstance(start, (list, tuple)) else [float(start)] * n
     out: list[float | None] = [None] * n
     waiting: dict[int, list[int]] = {}
-    events = []
+    events: list[tuple[float, int, int, int]] = []
     for r, rt in enumerate(rts):
         if rt is None:
             continue
@@ -252,7 +254,7 @@ def reserve(rts: Sequence[Route | None], start, device_free: dict, link_free: di
     heapq.heapify(events)
     while events:
         t, r, k, phase = heapq.heappop(events)
-        seg = rts[r].segments[k]
+        seg = rts[r].segments[k]  # type: ignore[union-attr]  # only routes are scheduled
         if phase == 0:  # the transfer into the segment
             if seg.in_bytes:
                 link = (seg.src, seg.device)
@@ -265,7 +267,7 @@ def reserve(rts: Sequence[Route | None], start, device_free: dict, link_free: di
         device_free[seg.device] = t
         if busy is not None:
             busy.setdefault(seg.device, []).append((begin, t))
-        if k + 1 < len(rts[r].segments):
+        if k + 1 < len(rts[r].segments):  # type: ignore[union-attr]
             heapq.heappush(events, (t, r, k + 1, 0))
             continue
         out[r] = t
@@ -286,6 +288,7 @@ def queued_latency(sc: Scenario, rts: Sequence[Route | None], exclusive: bool = 
     ends = reserve(rts, 0.0, {}, {}, after)
     out: list[float | None] = list(ends)
     if exclusive:  # each request's latency from its own start (the previous one's end)
-        for prev, r in zip([None, *served[:-1]], served):
-            out[r] = ends[r] - (ends[prev] if prev is not None else 0.0)
+        for earlier, r in zip([None, *served[:-1]], served):
+            end, before = ends[r], (ends[earlier] if earlier is not None else 0.0)
+            out[r] = None if end is None or before is None else end - before
     return out

@@ -49,7 +49,7 @@ def _profile(model, image_size: int, repeats: int, warmup: int, progress: bool) 
                     if i >= warmup:
                         times.append(time.perf_counter() - t)
                 c = costs[unit.name]
-                macs = c.macs if mode == "full" else c.macs_dropped
+                macs = float(c.macs if mode == "full" else (c.macs_dropped or 0.0))
                 med = float(np.median(times))
                 rows.append({"unit": unit.name, "kind": unit.kind, "mode": "full" if mode == "full" else "dropped",
                              "macs": macs, "median_s": med, "p10_s": float(np.percentile(times, 10)),

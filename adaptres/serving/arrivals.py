@@ -15,7 +15,7 @@ Both kinds yield ``Epoch``s: the requests to plan together and the link rates to
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +40,7 @@ class Epoch:
     start_s: float
     end_s: float
     arrivals: tuple[Arrival, ...]
-    rates: tuple
+    rates: Sequence  # the link rates (Mb/s), rates[i][j]
 
     @property
     def sources(self) -> list[int]:

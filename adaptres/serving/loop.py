@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class Fleet:
     """What every epoch's scenario is built from: the network's units, the accuracy table's configurations,
     the devices (with their full batteries) and the scenario's settings (α, β, A_th, ...)."""
 
-    units: object  # a unit-cost table (``UnitTable``: units, input_bytes)
+    units: Any  # a unit-cost table (``UnitTable``: units, input_bytes)
     configs: tuple
     devices: tuple
     scenario: dict = field(default_factory=dict)
@@ -146,7 +147,7 @@ def run(fleet: Fleet, arrivals: Iterable[Epoch], policy, executor: Executor, *, 
             clock.spent(planner_s)
             submitted_at = clock.now()
             rts = R.routes(decision.scenario, decision.plan)
-            predicted = backlog.commit(rts, submitted_at) if pipelined else [None] * len(rts)
+            predicted: list[float | None] = backlog.commit(rts, submitted_at) if pipelined else [None] * len(rts)
             batch = Batch(epoch, decision.scenario, decision.plan, submitted_at, deadlines,
                           images(epoch) if images is not None else None)
             before = list(hist.battery)

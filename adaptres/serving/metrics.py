@@ -35,25 +35,28 @@ def requests_table(hist: History, slo_s: float | None) -> pd.DataFrame:
         table = {frozenset(c.dropped): c.accuracy for c in sc.configs}
         for r, a in enumerate(rec.epoch.arrivals):
             o = hist.outcomes.get(a.id)
+            status: str
+            reason: str | None
             if not plan.requests[r].served:
                 status, reason = "refused", rec.decision.refused.get(r, "unserved in the plan")
             elif o is None:
                 status, reason = "lost", "never ended"
             else:
                 status, reason = o.status, o.reason
-            answered = status == "answered"
-            latency = o.ended_at - a.at_s if answered and o.ended_at is not None else math.nan
-            predicted = rec.predicted_end[r] - a.at_s if rec.predicted_end[r] is not None else math.nan
-            acc = table.get(frozenset(o.dropped)) if answered else None
+            done = o if status == "answered" else None  # its outcome, when it was answered
+            latency = done.ended_at - a.at_s if done is not None and done.ended_at is not None else math.nan
+            end = rec.predicted_end[r]
+            predicted = end - a.at_s if end is not None else math.nan
+            acc = table.get(frozenset(done.dropped)) if done is not None else None
             rows.append({"id": a.id, "arrival_s": a.at_s, "epoch": rec.epoch.index, "source": a.source,
-                         "planned_s": rec.submitted_at, "answered_s": o.ended_at if answered else math.nan,
+                         "planned_s": rec.submitted_at, "answered_s": done.ended_at if done is not None else math.nan,
                          "latency_s": latency, "waited_s": rec.submitted_at - a.at_s, "predicted_latency_s": predicted,
                          "status": status, "reason": reason,
-                         "within_slo": bool(answered and (slo_s is None or latency <= slo_s + 1e-9)),
+                         "within_slo": bool(done is not None and (slo_s is None or latency <= slo_s + 1e-9)),
                          "accuracy": acc if acc is not None else math.nan,
-                         "devices": " ".join(map(str, o.devices)) if answered else "",
-                         "dropped": " ".join(o.dropped) if answered else "",
-                         "links": " ".join(f"{a}-{b}" for a, b in o.links) if answered else "",
+                         "devices": " ".join(map(str, done.devices)) if done is not None else "",
+                         "dropped": " ".join(done.dropped) if done is not None else "",
+                         "links": " ".join(f"{x}-{y}" for x, y in done.links) if done is not None else "",
                          "replanned": bool(o is not None and o.replanned)})
     return pd.DataFrame(rows, columns=list(COLUMNS))
 

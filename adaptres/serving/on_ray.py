@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from ..problem.evaluate import evaluate
 from ..problem.scenario import Scenario
 from ..runtime import routes as R
 from ..runtime.cluster import Cluster
-from ..runtime.engine import Job
+from ..runtime.jobs import Job
 from ..runtime.options import ExecutionOptions
 from ..runtime.records import unserved_run
 from .execute import Batch, Outcome, Report
@@ -72,6 +73,7 @@ class Pipeline:
             return
         dead = set(self.engine.known_dead)
         self.cl.load(sc, rts, skip=dead, replace=False)
+        assert batch.images is not None, "a live executor needs the requests' images"
         x, labels, ids = batch.images
         refs = self.cl.images(sc, x, self.options, dead, wait=False)
         model = evaluate(sc, batch.plan).requests
@@ -79,7 +81,9 @@ class Pipeline:
         jobs = []
         for r in served:
             self._scenarios[batch.ids[r]] = sc
-            jobs.append(Job(batch.ids[r], sc, r, rts[r], refs[r], model[r], labels[r], ids[r], start_at=start,
+            rt = rts[r]
+            assert rt is not None
+            jobs.append(Job(batch.ids[r], sc, r, rt, refs[r], model[r], labels[r], ids[r], start_at=start,
                             deadline_s=self.deadline_s))
         self.engine.submit(jobs)
 
@@ -116,7 +120,8 @@ class Steps:
 
     def __init__(self, cluster_factory, options: ExecutionOptions, n_devices: int, network=None,
                  failures=(), cuts=()):
-        self.factory, self.cl = cluster_factory, None
+        self.factory = cluster_factory
+        self.cl: Any = None  # the cluster, made at the first step that serves
         self.options, self.n, self.network = options, n_devices, network
         self.failures, self.cuts = list(failures), list(cuts)
         self.dead: set[int] = set()
@@ -128,6 +133,7 @@ class Steps:
         sc, plan, t = batch.scenario, batch.plan, batch.epoch.index
         if self.network is not None:
             self.network.set_rates(batch.epoch.rates)
+        assert batch.images is not None, "a live executor needs the requests' images"
         x, labels, idx = batch.images
         fails = [(f.device, f.at_s) for f in self.failures if f.step == t and f.device not in self.dead]
         events = [(c.at_s, self._cutter(c, t)) for c in self.cuts if c.step == t]

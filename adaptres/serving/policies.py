@@ -199,7 +199,8 @@ class Static:
             refused = {r: "no chain of the full model fits the surviving devices" for r in range(len(sc.requests))}
         place = self.chain.placement(sc.unit_names) if self.chain is not None else {}
         requests = [UNSERVED if r in refused else Assignment(True, 0, place) for r in range(len(sc.requests))]
-        plan = solvers.finish(sc, "static", requests, solve_s=0.0, extra={"stages": len(place and self.chain.stages)})
+        stages = len(self.chain.stages) if self.chain is not None else 0
+        plan = solvers.finish(sc, "static", requests, solve_s=0.0, extra={"stages": stages})
         return Decision(plan, sc, refused)
 
     def observe(self, t: int, spent, before) -> dict:

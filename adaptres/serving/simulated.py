@@ -16,6 +16,7 @@ fixed one (``replan_time``): then the same submissions give the same outcomes on
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import simpy
@@ -46,7 +47,7 @@ class Queues:
         self._open = 0
         self._holding: dict[int, set] = {i: set() for i in range(n_devices)}  # device -> processes using it
         self._events: list[dict] = []
-        self._rates: list[tuple[float, object]] = []  # (from when, the link rates): each epoch's
+        self._rates: list[tuple[float, Any]] = []  # (from when, the link rates): each epoch's
         self._changed = self.env.event()  # fires when the links' rates change
 
     # ------------------------------------------------------------------ the executor's interface

@@ -28,7 +28,7 @@ from ..problem.plan import Assignment, Plan
 from ..problem.scenario import Scenario
 from .cg.data import MB, Arrays, Column
 from .cg.heuristics import place, place_listed
-from .cg.master import RESOURCES
+from .cg.keys import RESOURCES
 from .cg.pricing import Pricer, Prices
 
 ENERGY_S_PER_J = 1e-6  # a joule weighs as a microsecond of latency: energy breaks latency's ties only

@@ -32,7 +32,9 @@ from . import HIGHS_OPTIONS, Options, finish, register
 from .cg.data import Arrays, Column
 from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
-from .cg.master import Master, MipResult, UnservedCol
+from .cg.integer import MipResult
+from .cg.keys import UnservedCol
+from .cg.master import Master
 from .cg.pricing import Pricer, Prices
 from .cg.tree import HEURISTIC_KEEP, branch_and_price, close_gap, split_on_served
 

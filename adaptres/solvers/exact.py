@@ -51,7 +51,7 @@ def solve(sc: Scenario, opts: Options, start=None):
                       extra={"build_s": build_s})
     bound = eq5_bound(sc, res.bound)
     gap = None
-    if bound is not None and res.incumbent is not None:
+    if bound is not None and res.incumbent is not None and res.bound is not None:
         gap = relative_gap(sc, res.incumbent, res.bound)
     return finish(sc, "exact", extract_plan(sc, m), status=res.status, solve_s=solve_s, bound=bound, gap=gap,
                   extra={"build_s": build_s, "solver_objective": res.incumbent})

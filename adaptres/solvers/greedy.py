@@ -22,7 +22,7 @@ from ..problem.scenario import Scenario
 from . import Options, finish, register
 from .cg.data import MB, Arrays
 from .cg.heuristics import place
-from .cg.master import RESOURCES
+from .cg.keys import RESOURCES
 from .cg.pricing import Pricer, Prices
 
 

@@ -14,13 +14,16 @@ import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
 from .data import Arrays, Column
-from .master import LoadedCol, Master
+from .keys import LoadedCol
+from .master import Master
 from .pricing import Pricer, Prices
 
 PER_ROUND = 8  # columns added per source and round (its cheapest configurations)
 
 
 class Clock:
+    """A solve's time limit: ``limit`` seconds from when it was made (``time.perf_counter``)."""
+
     def __init__(self, limit: float):
         self.t0, self.limit = time.perf_counter(), limit
 

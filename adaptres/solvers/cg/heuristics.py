@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from .data import MB, Arrays, Column
-from .master import RESOURCES, Master, UnservedCol
+from .keys import RESOURCES, UnservedCol
+from .master import Master
 from .pricing import Pricer, Prices
 
 

@@ -11,120 +11,32 @@ slack and their prices zero, which keeps the prices a valid (dual-feasible) poin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import highspy
 import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
-from . import cuts
+from . import cuts, integer
 from .data import Arrays, Column
+from .integer import MipResult, run_within, status
+from .keys import (
+    ARTIFICIAL,
+    ARTIFICIAL_COST,
+    BUDGETS,
+    INF,
+    RESOURCES,
+    SERVED,
+    ArcRow,
+    BudgetRow,
+    CapacityRow,
+    LoadedCol,
+    LoadRow,
+    SourceRow,
+    UnservedCol,
+    row_name,
+)
 from .pricing import Prices
 
-INF = highspy.kHighsInf
-ARTIFICIAL_COST = 1e3
-RESOURCES = ("compute", "energy", "memory")  # a device's capacity rows
-
-
-# the master's rows and (besides ``Column``, a request's plan) its other columns, as named keys
-@dataclass(frozen=True)
-class SourceRow:
-    """Source s's requests: Σ of its columns + its unserved = n_s."""
-    s: int
-
-
-@dataclass(frozen=True)
-class CapacityRow:
-    """Device i's ``kind`` (compute, energy, memory) at most its capacity."""
-    kind: str
-    i: int
-
-
-@dataclass(frozen=True)
-class ServedRow:
-    """The number of requests served (branched on)."""
-
-
-@dataclass(frozen=True)
-class LoadRow:
-    """``shared_weights``: source s's columns running unit j on device i at ``level`` or above ≤ n_s · loaded."""
-    s: int
-    i: int
-    j: int
-    level: int
-
-
-@dataclass(frozen=True)
-class ArcRow:
-    """A branching row: source s's requests that run unit j on device i (i = −1: that drop unit j)."""
-    s: int
-    j: int
-    i: int
-
-
-@dataclass(frozen=True)
-class BudgetRow:
-    """A front's budget over all served requests: ``loss`` (Σ points of accuracy below the full model, ≤ ε)
-    or ``energy`` (Σ joules of every device, ≤ a budget)."""
-    kind: str
-
-
-BUDGETS = ("loss", "energy")
-
-
-@dataclass(frozen=True)
-class UnservedCol:
-    """Source s's requests left unserved (10 each)."""
-    s: int
-
-
-@dataclass(frozen=True)
-class LoadedCol:
-    """``shared_weights``: device i holds unit j's weights at ``level`` (a binary)."""
-    i: int
-    j: int
-    level: int
-
-
-@dataclass(frozen=True)
-class ArtificialCol:
-    """A prohibitive count that keeps the LP feasible while a branch asks for more than the columns serve."""
-
-
-SERVED, ARTIFICIAL = ServedRow(), ArtificialCol()
-
-
-@dataclass
-class MipResult:
-    status: str  # optimal, time_limit, node_limit, infeasible, ...
-    objective: float | None
-    bound: float | None
-    counts: dict  # column index -> how many requests take it
-
-
-def run_within(h, seconds: float | None = None) -> None:
-    """Run HiGHS in its thread, and interrupt it if it is still running ``seconds`` later (its own time limit
-    is checked only now and then). Ctrl-C cancels the solve and waits for HiGHS' thread to end before the
-    interruption goes on (a thread left running as the process exits aborts it: SIGABRT, not 130)."""
-    h.HandleUserInterrupt = True
-    h.startSolve()
-    try:
-        finished, _ = h.wait(seconds * 1.02 if seconds is not None else -1.0)
-        if not finished:
-            h.cancelSolve()
-            h.wait()
-    except KeyboardInterrupt:
-        h.cancelSolve()
-        h.wait()
-        raise
-
-
-def _status(h) -> str:
-    s = h.getModelStatus()
-    M = highspy.HighsModelStatus
-    return {M.kOptimal: "optimal", M.kTimeLimit: "time_limit", M.kSolutionLimit: "node_limit",
-            M.kIterationLimit: "node_limit", M.kInfeasible: "infeasible", M.kInterrupt: "time_limit"}.get(s, str(s))
-
+__all__ = ["Master"]
 
 class Master:
     """The restricted master LP; ``mip`` solves it with integer columns on a copy."""
@@ -135,22 +47,19 @@ class Master:
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", int(threads))
         S, N = len(ar.sources), ar.N
+        self.row: dict = {}  # a row's key -> its index in HiGHS
         for s in range(S):
-            h.addRow(float(ar.n_s[s]), float(ar.n_s[s]), 0, np.array([], np.int32), np.array([]))
-        self.row: dict = {SourceRow(s): s for s in range(S)}
+            self._new_row(SourceRow(s), float(ar.n_s[s]), float(ar.n_s[s]))
         for kind in RESOURCES:
             for i in range(N):
-                self.row[CapacityRow(kind, i)] = h.getNumRow()
-                h.addRow(-INF, float(ar.cap[kind][i]), 0, np.array([], np.int32), np.array([]))
+                self._new_row(CapacityRow(kind, i), -INF, float(ar.cap[kind][i]))
         # the number of requests served, between ``served`` bounds (branching on it: ``set_served``)
-        self.row[SERVED] = h.getNumRow()
         self.served = (0, ar.R)
-        h.addRow(0.0, float(ar.R), 0, np.array([], np.int32), np.array([]))
+        self._new_row(SERVED, 0.0, float(ar.R))
         # a front's budgets (``set_budgets``): rows without a bound until one is set
         self.budgets = {kind: INF for kind in BUDGETS} if budgets else {}
         for kind in self.budgets:
-            self.row[BudgetRow(kind)] = h.getNumRow()
-            h.addRow(-INF, INF, 0, np.array([], np.int32), np.array([]))
+            self._new_row(BudgetRow(kind), -INF, INF)
         self.cut_set = cuts.CutSet([])  # the cuts over segment sizes (``separate``), in their rows' order
         self.cut_rows = np.zeros(0, dtype=np.int32)  # their rows
         self._base: dict = {}
@@ -165,6 +74,13 @@ class Master:
         # an artificial count of served requests at a prohibitive cost keeps the LP feasible while a
         # branch asks for more than the columns found so far serve (never in an integer plan)
         self._add([SERVED], [1.0], ARTIFICIAL_COST * max(1, ar.R), float(ar.R), ARTIFICIAL)
+
+    def _new_row(self, key, lo: float, hi: float, cols=(), vals=()) -> int:
+        """Add the row ``key`` (named after it in HiGHS) with ``vals`` in columns ``cols``."""
+        r = self.row[key] = self.h.getNumRow()
+        self.h.addRow(float(lo), float(hi), len(cols), np.asarray(cols, np.int32), np.asarray(vals, dtype=float))
+        self.h.passRowName(r, row_name(key))
+        return r
 
     def _add(self, rows, vals, cost: float, upper: float, what, fits: bool = True) -> int:
         self.fits.append(fits)
@@ -182,10 +98,8 @@ class Master:
         if LoadedCol(i, j, 0) not in self.index:
             for l2, w in enumerate(levels):
                 self.index[LoadedCol(i, j, l2)] = self._add([CapacityRow("memory", i)], [w], 0.0, 1.0, LoadedCol(i, j, l2))
-        self.row[key] = self.h.getNumRow()
         zs = [self.index[LoadedCol(i, j, l2)] for l2 in range(lvl + 1)]
-        n = float(self.ar.n_s[s])
-        self.h.addRow(-INF, 0.0, len(zs), np.array(zs, np.int32), np.full(len(zs), -n))
+        self._new_row(key, -INF, 0.0, zs, np.full(len(zs), -float(self.ar.n_s[s])))
         return key
 
     def add(self, col: Column) -> bool:
@@ -295,8 +209,7 @@ class Master:
             coef[members] = cuts.coefficients(self.ar, paths, k, keys)
         for q, key in enumerate(keys):
             nz = np.flatnonzero(coef[:, q])
-            self.row[key] = self.h.getNumRow()
-            self.h.addRow(-INF, 1.0, len(nz), np.array([cols[n] for n in nz], np.int32), coef[nz, q])
+            self._new_row(key, -INF, 1.0, [cols[n] for n in nz], coef[nz, q])
         self.cut_set = cuts.CutSet(self.cut_set.cuts + keys)
         self.cut_rows = np.array([self.row[key] for key in self.cut_set.cuts], dtype=np.int32)
 
@@ -368,9 +281,8 @@ class Master:
                 mine = [c for c, yes in zip(cols, on) if yes]
             else:
                 mine = []
-            self.row[key] = self.h.getNumRow()
             self.arc_rows.setdefault(s, []).append(key)
-            self.h.addRow(-INF, INF, len(mine), np.array(mine, np.int32), np.ones(len(mine)))
+            self._new_row(key, -INF, INF, mine, np.ones(len(mine)))
             self._add([key], [1.0], ARTIFICIAL_COST * max(1, self.ar.R), float(self.ar.n_s[s]), ARTIFICIAL)
         return key
 
@@ -422,7 +334,7 @@ class Master:
                 arc.setdefault(s, np.zeros((ar.J, ar.N + 1)))[j, i] = v  # column N: unit j dropped
         budget = {kind: max(0.0, -float(y[self.row[BudgetRow(kind)]])) for kind in self.budgets}
         cut = {key: -v for key, v in zip(self.cut_keys(), y[self.cut_rows].tolist()) if v < 0}
-        return _status(h), h.getInfo().objective_function_value, Prices(
+        return status(h), h.getInfo().objective_function_value, Prices(
             eta=eta, served=served, arc=arc, loss=budget.get("loss", 0.0), total_energy=budget.get("energy", 0.0),
             cut=cut, **lam), pi
 
@@ -443,45 +355,8 @@ class Master:
 
     def mip(self, time_limit: float, rel_gap: float, max_nodes: int | None = None, allow_unserved: bool = True,
             options: dict | None = None, keep: int | None = None) -> MipResult:
-        """The restricted master with integer columns (a copy of the LP; the LP stays as it is). No MIP
-        start is given: HiGHS 1.16 with presolve reported a start's plan at a wrong objective (10.0
-        for 10.30 on a two-device case); the caller compares its own plans instead, and the objective
-        is recomputed from the solution. With ``keep``, a heuristic: only the ``keep`` plans of least
-        reduced cost at the last LP (and the unserved counts) may be taken, and no bound is reported."""
-        m = highspy.Highs()
-        m.setOptionValue("output_flag", False)
-        m.passModel(self.h.getLp())
-        n = len(self.columns)
-        m.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
-        m.changeRowBounds(self.row[SERVED], 0.0, float(self.ar.R))
-        for key in self.arcs:
-            m.changeRowBounds(self.row[ArcRow(*key)], -INF, INF)
-        for r in self.cut_rows:  # valid for every integer plan: only the LP needs them
-            m.changeRowBounds(int(r), -INF, INF)
-        for c, what in enumerate(self.columns):
-            if (not allow_unserved and isinstance(what, UnservedCol)) or not self.fits[c] or what is ARTIFICIAL:
-                m.changeColBounds(c, 0.0, 0.0)
-        plans = [c for c, what in enumerate(self.columns) if isinstance(what, Column)]
-        if keep is not None and len(plans) > keep:
-            dj = np.asarray(self.h.getSolution().col_dual)
-            dj = np.concatenate([dj, np.zeros(n - len(dj))])  # columns added since the LP: reduced cost unknown, 0
-            drop = np.array(plans)[np.argsort(dj[plans], kind="stable")[keep:]]
-            m.changeColsBounds(len(drop), drop.astype(np.int32), np.zeros(len(drop)), np.zeros(len(drop)))
-        # presolve off: HiGHS' presolve of a master with tens of thousands of columns ran 40 s past a
-        # 5-s limit and cannot be interrupted; the branch-and-bound can (``run_within``)
-        opts = {"time_limit": max(float(time_limit), 1e-3), "mip_rel_gap": float(rel_gap),
-                "threads": self.threads, "random_seed": 0, "presolve": "off", **(options or {})}
-        if max_nodes is not None:
-            opts["mip_max_nodes"] = int(max_nodes)
-        for key, v in opts.items():
-            m.setOptionValue(key, v)
-        run_within(m, opts["time_limit"])
-        info = m.getInfo()
-        has = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        values = np.asarray(m.getSolution().col_value) if has else np.zeros(n)
-        counts = {c: int(round(v)) for c, v in enumerate(values) if round(v) >= 1}
-        bound = info.mip_dual_bound if keep is None or len(plans) <= keep else None
-        return MipResult(_status(m), self.value(counts) if has else None, bound, counts)
+        """The restricted master with integer columns, on a copy (``integer.mip``)."""
+        return integer.mip(self, time_limit, rel_gap, max_nodes, allow_unserved, options, keep)
 
     def value(self, counts: dict) -> float:
         """The objective of integer counts of columns (Σ cost · count)."""

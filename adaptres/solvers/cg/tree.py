@@ -19,7 +19,8 @@ import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
 from .generation import Clock, generate
-from .master import ARTIFICIAL, MipResult, UnservedCol
+from .integer import MipResult
+from .keys import ARTIFICIAL, UnservedCol
 
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
 ENUMERATE_CAP = 100_000  # columns listed to close a gap at most
@@ -29,6 +30,10 @@ HEURISTIC_KEEP = 1500  # plans of least reduced cost a heuristic integer master 
 
 @dataclass(order=True)
 class Node:
+    """A node of the branch-and-price tree, ordered by its parent's LP bound (then by when it was made): the
+    number of requests served between ``served`` (lo, hi), and ``arcs`` (s, j, i) -> (lo, hi) requests of
+    source s that run unit j on device i (i = −1: drop it)."""
+
     bound: float
     seq: int
     served: tuple = field(compare=False)

@@ -1,0 +1,90 @@
+"""HiGHS run in its thread and interruptible, its statuses in the project's words, and the restricted
+master solved with integer columns (``Master.mip``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from .data import Column
+from .keys import ARTIFICIAL, INF, SERVED, ArcRow, UnservedCol
+
+
+@dataclass
+class MipResult:
+    """The integer master's answer: HiGHS' status, the objective of its plan (recomputed from the
+    counts), its dual bound (None for a heuristic's) and the plan as counts of columns."""
+
+    status: str  # optimal, time_limit, node_limit, infeasible, ...
+    objective: float | None
+    bound: float | None
+    counts: dict  # column index -> how many requests take it
+
+
+def run_within(h, seconds: float | None = None) -> None:
+    """Run HiGHS in its thread, and interrupt it if it is still running ``seconds`` later (its own time limit
+    is checked only now and then). Ctrl-C cancels the solve and waits for HiGHS' thread to end before the
+    interruption goes on (a thread left running as the process exits aborts it: SIGABRT, not 130)."""
+    h.HandleUserInterrupt = True
+    h.startSolve()
+    try:
+        finished, _ = h.wait(seconds * 1.02 if seconds is not None else -1.0)
+        if not finished:
+            h.cancelSolve()
+            h.wait()
+    except KeyboardInterrupt:
+        h.cancelSolve()
+        h.wait()
+        raise
+
+
+def status(h) -> str:
+    s = h.getModelStatus()
+    M = highspy.HighsModelStatus
+    return {M.kOptimal: "optimal", M.kTimeLimit: "time_limit", M.kSolutionLimit: "node_limit",
+            M.kIterationLimit: "node_limit", M.kInfeasible: "infeasible", M.kInterrupt: "time_limit"}.get(s, str(s))
+
+
+def mip(master, time_limit: float, rel_gap: float, max_nodes: int | None = None, allow_unserved: bool = True,
+        options: dict | None = None, keep: int | None = None) -> MipResult:
+    """``master`` (a ``Master``) with integer columns (a copy of the LP; the LP stays as it is). No MIP
+    start is given: HiGHS 1.16 with presolve reported a start's plan at a wrong objective (10.0
+    for 10.30 on a two-device case); the caller compares its own plans instead, and the objective
+    is recomputed from the solution. With ``keep``, a heuristic: only the ``keep`` plans of least
+    reduced cost at the last LP (and the unserved counts) may be taken, and no bound is reported."""
+    m = highspy.Highs()
+    m.setOptionValue("output_flag", False)
+    m.passModel(master.h.getLp())
+    n = len(master.columns)
+    m.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
+    m.changeRowBounds(master.row[SERVED], 0.0, float(master.ar.R))
+    for key in master.arcs:
+        m.changeRowBounds(master.row[ArcRow(*key)], -INF, INF)
+    for r in master.cut_rows:  # valid for every integer plan: only the LP needs them
+        m.changeRowBounds(int(r), -INF, INF)
+    for c, what in enumerate(master.columns):
+        if (not allow_unserved and isinstance(what, UnservedCol)) or not master.fits[c] or what is ARTIFICIAL:
+            m.changeColBounds(c, 0.0, 0.0)
+    plans = [c for c, what in enumerate(master.columns) if isinstance(what, Column)]
+    if keep is not None and len(plans) > keep:
+        dj = np.asarray(master.h.getSolution().col_dual)
+        dj = np.concatenate([dj, np.zeros(n - len(dj))])  # columns added since the LP: reduced cost unknown, 0
+        drop = np.array(plans)[np.argsort(dj[plans], kind="stable")[keep:]]
+        m.changeColsBounds(len(drop), drop.astype(np.int32), np.zeros(len(drop)), np.zeros(len(drop)))
+    # presolve off: HiGHS' presolve of a master with tens of thousands of columns ran 40 s past a
+    # 5-s limit and cannot be interrupted; the branch-and-bound can (``run_within``)
+    opts = {"time_limit": max(float(time_limit), 1e-3), "mip_rel_gap": float(rel_gap),
+            "threads": master.threads, "random_seed": 0, "presolve": "off", **(options or {})}
+    if max_nodes is not None:
+        opts["mip_max_nodes"] = int(max_nodes)
+    for key, v in opts.items():
+        m.setOptionValue(key, v)
+    run_within(m, opts["time_limit"])
+    info = m.getInfo()
+    has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    values = np.asarray(m.getSolution().col_value) if has else np.zeros(n)
+    counts = {c: int(round(v)) for c, v in enumerate(values) if round(v) >= 1}
+    bound = info.mip_dual_bound if keep is None or len(plans) <= keep else None
+    return MipResult(status(m), master.value(counts) if has else None, bound, counts)

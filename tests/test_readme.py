@@ -1,0 +1,52 @@
+"""The README is a guide that cannot disagree with the committed results: short, its commands and an example
+first, its run numbers generated from the committed results (``report.readme``), every link inside the
+repository, and nothing in the repository pointing outside it."""
+import re
+from pathlib import Path
+
+from adaptres.report import readme
+
+REPO = Path(__file__).resolve().parent.parent
+TEXT = (REPO / "README.md").read_text()
+
+
+def test_a_short_guide_with_its_commands_and_an_example_first():
+    lines = TEXT.splitlines()
+    assert len(lines) <= 400, len(lines)
+    first = "\n".join(lines[:60])
+    assert "make test" in first and "make study" in first
+    assert "python -m adaptres scenario" in first and "python -m adaptres solve" in first
+    assert "python -m adaptres evaluate" in first
+
+
+def test_its_run_numbers_are_the_committed_results():
+    assert set(re.findall(r"<!-- generated: (\w+) -->", TEXT)) == set(readme.BLOCKS)
+    assert readme.stale() == [], "run `python -m adaptres readme` to write the committed results into the README"
+
+
+def test_the_readme_command_says_whether_they_are(capsys):
+    from adaptres.cli import main
+    assert main(["readme", "--check"]) == 0
+    assert capsys.readouterr().out.strip() == "README.md: up to date"
+
+
+def test_every_link_resolves_inside_the_repository():
+    for target in re.findall(r"\]\(([^)#]+)", TEXT):
+        if target.startswith(("http://", "https://")):
+            continue
+        assert not target.startswith(".."), target
+        assert (REPO / target).exists(), target
+
+
+def test_nothing_points_outside_the_repository():
+    """The specification is the repository's own (SPEC.md): no path to a sibling folder anywhere."""
+    bad = []
+    paths = [*REPO.glob("*.md"), *(REPO / "adaptres").rglob("*.py"), *(REPO / "tests").glob("*.py"),
+             *(REPO / "notebooks").glob("*.ipynb"), REPO / "Makefile", REPO / ".ci" / "run"]
+    for path in paths:
+        text = path.read_text()
+        for hit in re.findall(r"\.\./shared|shared/(?:SPEC|paper|tours)", text):
+            if path.name != "test_readme.py":
+                bad.append(f"{path.relative_to(REPO)}: {hit}")
+    assert not bad, bad
+    assert (REPO / "SPEC.md").is_file()
