@@ -2,7 +2,8 @@
 #   make study [PROFILE=cpu|fast|paper] [RETRAIN=1] [REPLAY=1] [PUBLISH=1]
 #                                          set up (.venv, data) and run the whole study into runs/<profile>/
 #   make test                              set up and run the tests (ruff, mypy, pytest + nbval over notebooks/)
-#   make check                             the inner loop: ruff, mypy and the tests not marked slow (about a minute)
+#   make check                             the inner loop: ruff, mypy and the tests not marked slow
+#   make timings                           time make test from a fresh clone into data/results/timings.csv
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -12,7 +13,7 @@ DEPS_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
 STAMP := $(VENV)/.adaptres-deps-$(DEPS_HASH)
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
-.PHONY: venv data testbed-tools lint check test study bench notebooks clean-runs
+.PHONY: venv data testbed-tools lint check test study bench notebooks clean-runs timings
 
 $(STAMP):  # keyed on the content of pyproject.toml (DEPS_HASH), not its date
 	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python 3.11 or newer not found (set PYTHON=...)"; exit 2; }
@@ -65,3 +66,7 @@ bench: venv
 # re-execute the committed notebooks in the fast profile (their stored outputs are what nbval checks)
 notebooks: venv data
 	$(PY) -m adaptres study --profile fast --in-place
+
+# how long `make test` takes here from a fresh clone, set-up included: data/results/timings.csv (the README's table)
+timings:
+	$(PY) -m adaptres.report.timings test

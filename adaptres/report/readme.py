@@ -70,7 +70,8 @@ def _load() -> str:
     for k, v in note.items():
         if k.startswith("target: "):
             verdict, _, measured = v.partition(": ")
-            rows.append(f"| {k[len('target: '):]} | **{verdict}** | {measured} |")
+            verdict = f"**{verdict}**" if verdict in ("met", "not met") else "—"  # a figure without a threshold
+            rows.append("| " + " | ".join(c.replace("|", "\\|") for c in (k[len("target: "):], verdict, measured)) + " |")
     rows.append(f"\n_Commit `{note.get('commit')}`; live on `{note.get('where')}`; see notebook 12._")
     return "\n".join(rows)
 

@@ -89,7 +89,7 @@ class LoadStudy:
 
     def note(self) -> dict:
         t = targets(self)
-        out = {f"target: {r.target}": f"{'met' if r.met else 'not met' if r.met is False else 'not measured'}: "
+        out = {f"target: {r.target}": f"{'met' if r.met else 'not met' if r.met is False else 'no threshold'}: "
                                       f"{r.measured}" for r in t.itertuples()}
         return {**out, "c_static_rps": None if self.c_static is None else round(self.rate_of(self.c_static), 3),
                 "where": self.where, **{f"testbed_{k}": v for k, v in self.testbed_times.items()},
