@@ -92,3 +92,22 @@ def test_ci_calls_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert "make test" in readme and "make test" in ci
     assert "make study" in readme
+
+
+@pytest.mark.slow
+def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
+    """``make test`` runs on both cores with ``--dist loadgroup``: the tests of one ``xdist_group`` (the test bed's,
+    a notebook's cells) must reach one worker. pytest 9.2 with pytest-xdist 3.8 silently dropped the groups (the
+    test bed's tests then took it down under each other): the pinned pair must keep them."""
+    import subprocess
+    for name in ("a", "b"):
+        (tmp_path / f"test_{name}.py").write_text(
+            "import pytest\n"
+            "pytestmark = pytest.mark.xdist_group('bed')\n"
+            + "".join(f"def test_{i}():\n    pass\n" for i in range(4)))
+    p = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider",
+                        "-p", "no:nbval", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 0, p.stdout[-2000:]
+    ran = [line for line in p.stdout.splitlines() if "PASSED" in line]
+    assert len(ran) == 8 and all(line.rstrip().endswith("@bed") for line in ran), ran
+    assert len({line.split()[0] for line in ran}) == 1, ran  # one worker

@@ -78,6 +78,10 @@ def run(m: pyo.ConcreteModel, time_limit: float, rel_gap: float | None = None, t
     try:
         res = solver.solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, tee=tee,
                            time_limit=time_limit, threads=threads, solver_options=dict(options or {}), **kw)
+    except RuntimeError as exc:  # Ctrl-C while Pyomo captured HiGHS' output: it reports the interrupt this way
+        if str(exc).startswith("KeyboardInterrupt"):
+            raise KeyboardInterrupt("the solve was interrupted") from None
+        raise
     finally:
         log.setLevel(level)
     if solver.interrupted:
