@@ -85,9 +85,12 @@ def ray_session():
     cluster.stop()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """For the parallel run (pytest-xdist, ``--dist loadgroup``): a notebook's cells share one kernel, so each
-    notebook is one group; notebook 09 runs on the network test bed, whose tests share it (one group)."""
+    notebook is one group; notebook 09 runs on the network test bed, whose tests share it (one group).
+    First of its kind (``tryfirst``): pytest-xdist reads the groups in its own hook, which otherwise may run
+    before this one and then sees no group at all."""
     for item in items:
         path = Path(str(item.fspath))
         if path.suffix == ".ipynb":

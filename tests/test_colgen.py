@@ -263,3 +263,15 @@ def test_cover_cuts_raise_the_root_bound_and_keep_the_optimum(seed, n, memory_mo
     assert without.node[0] - 1e-9 <= with_cuts.node[0] <= best + 1e-9
     plan = solve(sc, "colgen", rel_gap=1e-9, time_limit=60)
     assert plan.status == "optimal" and plan.objective == pytest.approx(best, rel=1e-7, abs=1e-9)
+
+
+def test_solves_in_threads_at_once_end_as_one_by_one():
+    """Re-plans run two at a time in threads: column generation solved in four threads at once gives the plans it
+    gives one by one (highspy's own locks are shared by every instance: a second solve raised "Solver is already
+    running" while a first ran)."""
+    import concurrent.futures
+    scenarios = [small_scenario(seed, 3, 5, 3, tight=1.5) for seed in range(12)]
+    alone = [solve(sc, "colgen", rel_gap=1e-9).objective for sc in scenarios]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda sc: solve(sc, "colgen", rel_gap=1e-9).objective, scenarios * 3))
+    assert together == alone * 3

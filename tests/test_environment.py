@@ -96,18 +96,30 @@ def test_ci_calls_the_readme_test_command():
 
 @pytest.mark.slow
 def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
-    """``make test`` runs on both cores with ``--dist loadgroup``: the tests of one ``xdist_group`` (the test bed's,
-    a notebook's cells) must reach one worker. pytest 9.2 with pytest-xdist 3.8 silently dropped the groups (the
-    test bed's tests then took it down under each other): the pinned pair must keep them."""
+    """``make test`` runs on both cores with ``--dist loadgroup``: the tests of one ``xdist_group`` must reach one
+    worker — a notebook's cells (one kernel; the group given by the project's conftest hook) and the test bed's
+    tests (a module mark). Run here as ``make test`` runs, with the project's own conftest: pytest-xdist reads the
+    groups in a hook of its own, and once ran it before the project's, so the cells went to both workers."""
+    import shutil
     import subprocess
-    for name in ("a", "b"):
-        (tmp_path / f"test_{name}.py").write_text(
-            "import pytest\n"
-            "pytestmark = pytest.mark.xdist_group('bed')\n"
-            + "".join(f"def test_{i}():\n    pass\n" for i in range(4)))
+
+    import nbformat
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "tests" / "conftest.py")
+    (tmp_path / "tests" / "test_bed.py").write_text(
+        "import pytest\n"
+        "pytestmark = pytest.mark.xdist_group('testbed')\n"
+        + "".join(f"def test_{i}():\n    pass\n" for i in range(4)))
+    (tmp_path / "tests" / "test_free.py").write_text("".join(f"def test_{i}():\n    pass\n" for i in range(4)))
+    cells = [nbformat.v4.new_code_cell("x = 1")] + [nbformat.v4.new_code_cell(f"x += {i}") for i in range(5)]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "notebooks" / "nb.ipynb")
     p = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider",
-                        "-p", "no:nbval", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+                        "tests", "notebooks", "--nbval-lax", "--nbval-current-env"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:]
-    ran = [line for line in p.stdout.splitlines() if "PASSED" in line]
-    assert len(ran) == 8 and all(line.rstrip().endswith("@bed") for line in ran), ran
-    assert len({line.split()[0] for line in ran}) == 1, ran  # one worker
+    ran = [line.split() for line in p.stdout.splitlines() if "PASSED" in line]
+    for suffix, n in (("@nb", 6), ("@testbed", 4)):
+        group = [words for words in ran if words[-1].endswith(suffix)]
+        assert len(group) == n, ran
+        assert len({words[0] for words in group}) == 1, group  # one worker

@@ -9,8 +9,10 @@ test): the devices' FIFO queues (the actor's compute lock) and links are then sh
 
 Failures: devices are watched by a failure detector (``detector``: a heartbeat and Ray's actor errors),
 links in use by probes (``probing``); the requests a failure touches are re-planned off the loop
-(``recovery``). A segment that raises any other error fails its request with the error named. Every
-request ends exactly once: answered, unserved or failed. What the engine keeps per request is in ``jobs``.
+(``recovery``). A segment or a re-plan that raises any other error fails its requests with the error
+named. Should the engine's own loop raise (a bug), it stops there and fails every request open or handed over
+later, the error named (``error``), instead of leaving them waiting. Every request ends exactly once:
+answered, unserved or failed. What the engine keeps per request is in ``jobs``.
 """
 
 from __future__ import annotations
@@ -63,14 +65,20 @@ class Engine(Recovery):
         self._solved: list = []  # futures of re-plans in progress
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._halting = threading.Lock()  # the loop's halt against jobs handed over as it halts
+        self.error: Exception | None = None  # what stopped the loop, if anything did (``start``)
         self.known_dead: frozenset = frozenset()  # what other threads may read: failed devices, cut links
         self.known_cut: frozenset = frozenset()
 
     # ------------------------------------------------------------------ handing work over
     def submit(self, jobs: Sequence[Job]) -> None:
-        """Hand ``jobs`` over (from any thread); each starts at its ``start_at``."""
-        for job in jobs:
-            self.inbox.put(job)
+        """Hand ``jobs`` over (from any thread); each starts at its ``start_at`` — or, once the loop has
+        stopped on an error, fails at once with it."""
+        with self._halting:
+            for job in jobs:
+                self.inbox.put(job)
+            if self.error is not None:
+                self._fail_open(self.error)
 
     def kill_at(self, device: int, at: float) -> None:
         """Kill ``device``'s actor at time ``at`` (time.time()): a device failing."""
@@ -96,8 +104,14 @@ class Engine(Recovery):
     def start(self) -> None:
         """Loop in a thread of the engine's own until ``stop``."""
         def loop():
-            while not self._stop.is_set():
-                self.step()
+            try:
+                while not self._stop.is_set():
+                    self.step()
+            except Exception as exc:  # a bug in the loop: its requests end, failed, rather than wait forever
+                with self._halting:
+                    self.error = exc
+                    self._fail_open(exc)
+                raise
         self._thread = threading.Thread(target=loop, name="adaptres-engine", daemon=True)
         self._thread.start()
 
@@ -107,6 +121,13 @@ class Engine(Recovery):
             self._thread.join()
         if self._replans is not None:
             self._replans.shutdown(wait=True, cancel_futures=True)
+
+    def _fail_open(self, exc: Exception) -> None:
+        """End every request handed over and not ended yet: failed, ``exc`` named."""
+        self._take()
+        for key in list(self.state):
+            if key not in self.ended:
+                self._end(key, "failed", f"the execution engine stopped: {error_line(exc)}")
 
     def step(self) -> None:
         """Advance everything once (see the module's docstring)."""

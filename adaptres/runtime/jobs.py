@@ -7,8 +7,6 @@ import enum
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from ray.exceptions import RayTaskError
-
 from ..problem.kernel import Usage
 from ..problem.scenario import Scenario
 from . import routes as R
@@ -93,8 +91,8 @@ class Replan:
     what: str
 
 
-def error_line(exc: RayTaskError) -> str:
-    """A segment's error in one line: the exception the device raised and its message."""
+def error_line(exc: BaseException) -> str:
+    """An error in one line: its exception (for a segment, the one the device raised) and its message."""
     cause = getattr(exc, "cause", None) or exc
     text = " ".join(str(cause).split()) or type(cause).__name__
     return f"{type(cause).__name__}: {text}"[:300]

@@ -14,7 +14,7 @@ from .. import solvers
 from ..problem.kernel import Usage
 from ..problem.scenario import Scenario
 from . import routes as R
-from .jobs import Fate, Progress, Replan
+from .jobs import Fate, Progress, Replan, error_line
 from .probing import LinkProbes
 
 REPLAN_WORKERS = 2  # two re-plans at once: a failure during another's re-plan need not wait for it
@@ -154,6 +154,8 @@ class Recovery(LinkProbes):
             return new, None
         except ValueError as exc:  # e.g. nothing left to build a continuation from
             return {q.request: None for q in task.resumes}, " ".join(str(exc).split())
+        except Exception as exc:  # noqa: BLE001 -- any solver (a registry) may fail: its requests fail, named
+            return None, error_line(exc)
 
     def _apply_replans(self) -> None:
         done = [(t, f) for t, f in self._solved if f.done()]
@@ -164,9 +166,10 @@ class Recovery(LinkProbes):
             new, why = fut.result()
             self._apply(task, new, why)
 
-    def _apply(self, task: Replan, new: dict, why: str | None) -> None:
+    def _apply(self, task: Replan, new: dict | None, why: str | None) -> None:
         """A re-plan's answer: each request of the group still waiting for it takes its new route — or, when a
-        device or link it needs failed meanwhile, is re-planned again."""
+        device or link it needs failed meanwhile, is re-planned again; when the solver raised (``new`` None),
+        each fails with its error."""
         when = time.time() - self.t0
         solved = {q.request for q in task.resumes}
         for f in self.failures + self.link_failures:
@@ -178,6 +181,9 @@ class Recovery(LinkProbes):
             if q.request in self.ended or st.version != version:
                 continue  # ended meanwhile, or made stale by a newer failure (its own re-plan is on its way)
             st.awaiting, st.replanned = False, True
+            if new is None:
+                self._end(q.request, "failed", f"{task.what}; the re-plan ({self.opt.method}) raised {why}")
+                continue
             rt = new.get(q.request)
             if rt is None:
                 self._end(q.request, "unserved", f"{task.what}{f' ({why})' if why else ''}; the re-plan "
@@ -193,7 +199,7 @@ class Recovery(LinkProbes):
                 st.route, st.seg = rt, 0
         if again:
             self._failed(set(), set(), only=set(again))
-        units = R.units_by_device(task.sc, [new.get(q.request) for q in task.resumes], task.sc.n_devices)
+        units = R.units_by_device(task.sc, [(new or {}).get(q.request) for q in task.resumes], task.sc.n_devices)
         for d, u in enumerate(units):
             if u and d in self.alive:
                 self.cl.actors[d].load.remote(u, self.cl.slices, False)

@@ -3,6 +3,7 @@ master solved with integer columns (``Master.mip``)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import highspy
@@ -21,6 +22,17 @@ class MipResult:
     objective: float | None
     bound: float | None
     counts: dict  # column index -> how many requests take it
+
+
+def new_highs() -> highspy.Highs:
+    """A quiet HiGHS instance that can solve while another does in another thread. highspy 1.16 keeps the locks
+    of ``startSolve``/``wait`` on the class, shared by every instance: a second solve started while a first runs
+    raises "Solver is already running" (two re-plans at once, one per failure, did). Each instance gets its own."""
+    h = highspy.Highs()
+    h._Highs__solver_stopped = threading.RLock()  # type: ignore[attr-defined]  # the class's private (mangled) names
+    h._Highs__solver_started = threading.Lock()  # type: ignore[attr-defined]
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 def run_within(h, seconds: float | None = None) -> None:
@@ -54,8 +66,7 @@ def mip(master, time_limit: float, rel_gap: float, max_nodes: int | None = None,
     for 10.30 on a two-device case); the caller compares its own plans instead, and the objective
     is recomputed from the solution. With ``keep``, a heuristic: only the ``keep`` plans of least
     reduced cost at the last LP (and the unserved counts) may be taken, and no bound is reported."""
-    m = highspy.Highs()
-    m.setOptionValue("output_flag", False)
+    m = new_highs()
     m.passModel(master.h.getLp())
     n = len(master.columns)
     m.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))

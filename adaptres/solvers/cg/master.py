@@ -11,13 +11,12 @@ slack and their prices zero, which keeps the prices a valid (dual-feasible) poin
 
 from __future__ import annotations
 
-import highspy
 import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
 from . import cuts, integer
 from .data import Arrays, Column
-from .integer import MipResult, run_within, status
+from .integer import MipResult, new_highs, run_within, status
 from .keys import (
     ARTIFICIAL,
     ARTIFICIAL_COST,
@@ -43,8 +42,7 @@ class Master:
 
     def __init__(self, ar: Arrays, threads: int = 1, budgets: bool = False):
         self.ar, self.threads = ar, int(threads)
-        h = self.h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = self.h = new_highs()
         h.setOptionValue("threads", int(threads))
         S, N = len(ar.sources), ar.N
         self.row: dict = {}  # a row's key -> its index in HiGHS
