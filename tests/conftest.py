@@ -85,13 +85,18 @@ def ray_session():
     cluster.stop()
 
 
+# notebooks that share something with other tests, run in one group (in order, on one worker): notebook 02
+# measures the model notebook 01 trains (the fast profile's run folder); notebook 09 runs on the network test bed
+SHARED_GROUPS = {"01_train": "training", "02_ablation": "training", "09_live": "testbed"}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """For the parallel run (pytest-xdist, ``--dist loadgroup``): a notebook's cells share one kernel, so each
-    notebook is one group; notebook 09 runs on the network test bed, whose tests share it (one group).
+    notebook is one group, or the group it shares (``SHARED_GROUPS``).
     First of its kind (``tryfirst``): pytest-xdist reads the groups in its own hook, which otherwise may run
     before this one and then sees no group at all."""
     for item in items:
         path = Path(str(item.fspath))
         if path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group("testbed" if path.stem == "09_live" else path.stem))
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(path.stem, path.stem)))

@@ -123,3 +123,12 @@ def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
         group = [words for words in ran if words[-1].endswith(suffix)]
         assert len(group) == n, ran
         assert len({words[0] for words in group}) == 1, group  # one worker
+
+
+def test_the_shared_groups_name_notebooks_that_exist():
+    """The notebooks that share a run folder or the test bed (one group each in the parallel run) are named
+    by files that exist; 02 is in the group of the 01 whose model it measures."""
+    from conftest import SHARED_GROUPS
+    names = {p.stem for p in (REPO / "notebooks").glob("*.ipynb")}
+    assert set(SHARED_GROUPS) <= names
+    assert SHARED_GROUPS["01_train"] == SHARED_GROUPS["02_ablation"]

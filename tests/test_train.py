@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -117,6 +118,26 @@ def test_drop_aware_recipe_trains_from_its_epoch_and_keeps_old_hashes(fmnist_roo
         T.Recipe(distill=0.5)  # distillation needs the full network's pass (sandwich)
 
 
+def test_full_weight_weights_the_full_networks_loss_only():
+    """With sandwich, the step's loss is full_weight x the full network's loss + the drop-path pass's: a weight of
+    3 adds twice the full network's loss; without sandwich the weight is refused (there is no full pass)."""
+    from adaptres.nn.model import build
+    torch.manual_seed(0)
+    net = build("resnet18", num_classes=10)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    full = torch.nn.functional.cross_entropy(net.eval()(x), y)
+    losses = {}
+    for w in (1.0, 3.0):
+        recipe = T.Recipe(drop_path=0.5, sandwich=True, distill=0.5, full_weight=w)
+        torch.manual_seed(1)
+        losses[w], _ = T._step_loss(net.eval(), x, y, recipe, [0.5] * len(net.block_names()))
+    assert losses[3.0].item() == pytest.approx(losses[1.0].item() + 2 * full.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="full_weight"):
+        T.Recipe(drop_path=0.5, full_weight=2.0)
+    with pytest.raises(ValueError, match="full_weight"):
+        T.Recipe(drop_path=0.5, sandwich=True, full_weight=0.0)
+
+
 def test_train_command_takes_the_profiles_drop_aware_recipe():
     import argparse
 
@@ -128,3 +149,16 @@ def test_train_command_takes_the_profiles_drop_aware_recipe():
     assert got.drop_path == want.drop_path == 0.35 and got.sandwich and got.distill == 0.5
     assert got.drop_path_from_epoch == 3 and got.epochs == 6  # the second half of the given budget
     assert recipe_of(argparse.Namespace(profile="cpu", set=None, drop_aware=False)) == profiles.get("cpu").recipe
+
+
+def test_a_recipe_probe_row_replaces_its_earlier_row_and_keeps_the_header(tmp_path, monkeypatch):
+    """The probes' table: a probe measured again replaces its row; rows from before ``full_weight`` read 1."""
+    from adaptres.experiments import recipe_probes as P
+    table = tmp_path / "probes.csv"
+    table.write_text("# what: probes\n# seed: 0\nprobe,full_accuracy\nP0,74.29\nQ1,60.0\n")
+    monkeypatch.setattr(P, "TABLE", table)
+    P.record({"probe": "Q1", "full_accuracy": 71.5, "full_weight": 2.0})
+    got = pd.read_csv(table, comment="#")
+    assert list(got.probe) == ["P0", "Q1"] and list(got.full_accuracy) == [74.29, 71.5]
+    assert list(got.full_weight) == [1.0, 2.0] and "# what: probes" in table.read_text()
+    assert P.recipe("Q1_uni0.35_sw_d0.5_from1_full2").full_weight == 2.0

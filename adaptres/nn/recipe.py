@@ -24,7 +24,7 @@ def _real(v, lo: float, hi: float, open_lo: bool = False) -> bool:
 
 
 LATER_FIELDS = {"drop_path": 0.0, "drop_path_schedule": "linear", "drop_path_from_epoch": 0, "sandwich": False,
-                "distill": 0.0}
+                "distill": 0.0, "full_weight": 1.0}
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Recipe:
     drop_path_from_epoch: int = 0  # epochs of standard training before drop path starts
     sandwich: bool = False  # each step also trains the full network; the drop-path pass learns from it too
     distill: float = 0.0  # with sandwich: weight of distillation from the full network in the drop-path pass's loss
+    full_weight: float = 1.0  # with sandwich: weight of the full network's loss against the drop-path pass's
 
     def __post_init__(self):
         checks = [
@@ -89,6 +90,8 @@ class Recipe:
             ("drop_path_from_epoch", _int(self.drop_path_from_epoch, 0, 10_000), "must be a non-negative integer"),
             ("distill", _real(self.distill, 0, 1) and (self.sandwich or self.distill == 0),
              "must be in [0, 1], and 0 unless sandwich is true"),
+            ("full_weight", _real(self.full_weight, 0, 100, open_lo=True) and (self.sandwich or self.full_weight == 1),
+             "must be in (0, 100], and 1 unless sandwich is true"),
         ]
         for name in ("nesterov", "augment", "channels_last", "sandwich"):
             checks.append((name, isinstance(getattr(self, name), bool), "must be true or false"))

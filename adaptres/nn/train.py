@@ -169,7 +169,8 @@ def _resume(ckpt_path: Path, recipe: Recipe, model, opt, sched) -> tuple[list[di
 def _step_loss(model, x, y, recipe: Recipe, rates: list[float] | None):
     """One step's loss and the logits its accuracy is counted on. Without ``rates``: the standard loss.
     With them (drop-aware epochs): the drop-path pass, and with ``sandwich`` the full network too, the
-    drop-path pass then also learning the full network's (detached) predictions (``distill``)."""
+    drop-path pass then also learning the full network's (detached) predictions (``distill``), the full
+    network's own loss weighted by ``full_weight``."""
     ce = lambda logits: F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
     if rates is None:
         logits = model(x)
@@ -178,7 +179,7 @@ def _step_loss(model, x, y, recipe: Recipe, rates: list[float] | None):
     if not recipe.sandwich:
         return ce(sub), sub
     full = model(x)
-    loss = ce(full) + (1 - recipe.distill) * ce(sub)
+    loss = recipe.full_weight * ce(full) + (1 - recipe.distill) * ce(sub)
     if recipe.distill:
         teacher = F.softmax(full.detach().float(), dim=1)
         loss = loss + recipe.distill * F.kl_div(F.log_softmax(sub.float(), dim=1), teacher, reduction="batchmean")
