@@ -276,27 +276,3 @@ def test_solves_in_threads_at_once_end_as_one_by_one():
         together = list(pool.map(lambda sc: solve(sc, "colgen", rel_gap=1e-9).objective, scenarios * 3))
     assert together == alone * 3
 
-
-def test_a_dive_ends_on_a_feasible_plan_no_better_than_the_optimum_and_leaves_the_lp_as_it_was():
-    """The dive on the root's LP (``cg.diving``): its plan is one the evaluator accepts, never below the
-    brute-force optimum; the fixings are undone (the LP's value as before); on these cases it fixes columns
-    and finds plans."""
-    import time
-
-    from adaptres.solvers.cg.diving import dive
-    from adaptres.solvers.colgen import Root
-    found, fixed = 0, 0
-    for seed, n, m, r in [(s, 2, 3, 3) for s in range(6)] + [(2, 2, 4, 2)]:
-        sc = small_scenario(seed, n, m, r, tight=2.0)
-        best, _ = brute_force(sc)
-        root = Root(sc, solvers.Options(time_limit=30.0, rel_gap=1e-9), None)
-        before = root.master.h.getInfo().objective_function_value
-        got = dive(root.ar, root.pricer, root.master, root.clock, time.perf_counter() + 10, root.log)
-        assert root.master.h.getInfo().objective_function_value == pytest.approx(before, rel=1e-9, abs=1e-9)
-        fixed += root.log["dive_fixed"] > 0
-        if got is None:
-            continue
-        found += 1
-        plan = root.finish("colgen", got, -np.inf)
-        assert evaluate(sc, plan).feasible and plan.objective >= best - 1e-9
-    assert found >= 4 and fixed >= 3

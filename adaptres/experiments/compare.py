@@ -141,29 +141,6 @@ def bench_solvers(points=BENCH_POINTS, seed: int = 0, progress: bool = True, met
     return pd.DataFrame(rows)
 
 
-def _bench_dive(dive: bool, n: int, r: int, time_limit: float, rel_gap: float, seed: int) -> dict:
-    from ..solvers import colgen
-    colgen.DIVE = dive
-    return {**bench_point(n, r, time_limit, rel_gap, "colgen", seed), "dive": dive}
-
-
-# the dive's benchmark: N = 50, R = 20 at five seeds and N = 100, R = 50 at one, 60 s and a 1 % gap each
-DIVE_POINTS = tuple((50, 20, 60.0, 1e-2, seed) for seed in range(5)) + ((100, 50, 60.0, 1e-2, 0),)
-
-
-def bench_dive(points=DIVE_POINTS, progress: bool = True) -> pd.DataFrame:
-    """``colgen`` with and without its dive on the LP (``cg.diving``) at (N, R, time limit, gap, seed) ``points``:
-    each both ways, each run in a fresh process of its own."""
-    import multiprocessing as mp
-    rows = []
-    ctx = mp.get_context("spawn")
-    tasks = [(dive, *p) for p in points for dive in (False, True)]
-    for task in bar(tasks, desc="colgen with and without the dive", progress=progress):
-        with ctx.Pool(1) as pool:
-            rows.append(pool.apply(_bench_dive, task))
-    return pd.DataFrame(rows)
-
-
 def bench_sweep(profile: str = "cpu", section: str = "V-A", progress: bool = True) -> dict:
     """The sweep of a §V section (the profile's points, seeds and steps, no file) run by the serial
     loop and as Ray tasks in one process, one after the other: seconds, speed-up, and whether the

@@ -9,7 +9,7 @@ the device of every unit) or is left unserved; requests from one source share th
 2. First plans: requests placed one after the other on what the devices have left (``cg.heuristics``),
    and the integer master on the plans generated (HiGHS' MIP); then, while the LP breaks them and the
    first plans are not within the gap, rounds of cuts over segment sizes (``cg.cuts``) and column
-   generation again; then, while the gap is open, a dive on the LP (``cg.diving``).
+   generation again.
 3. A proof by listing: every plan that a solution within bound + room could use, then the integer master
    on them (``cg.tree.close_gap``), the room growing while the list stays short.
 4. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound, ``max_nodes`` nodes
@@ -30,7 +30,6 @@ from ..problem.plan import UNSERVED, Assignment, unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
 from .cg.data import Arrays, Column
-from .cg.diving import dive
 from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
 from .cg.integer import MipResult
@@ -43,8 +42,6 @@ ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
 MIP_SHARE = 0.2  # of the time left, for the first integer master
 CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
 CUT_SHARE = 0.3  # of the time limit, after which no cut round starts
-DIVE = True  # colgen dives on the root's LP for a plan when the first plans leave the gap open (``cg.diving``)
-DIVE_SHARE = 0.3  # of the time left after the first plans, that the dive on the LP may take
 
 
 def better(master: Master, res: MipResult, counts: dict | None) -> MipResult:
@@ -127,20 +124,11 @@ class Root:
         self.log["root_bound"] = None if self.node[0] == -np.inf else float(self.node[0])
         self.log["root_s"] = self.clock.elapsed()
 
-    def search(self, dive_first: bool = False) -> tuple[MipResult, float]:
-        """From the root to a plan and a proven bound: the first plans (with ``dive_first``, and a dive on the LP
-        while they leave the gap open), the split on the number served, the proof by listing, then
-        branch-and-price while the gap is open and time is left."""
+    def search(self) -> tuple[MipResult, float]:
+        """From the root to a plan and a proven bound: the first plans, the split on the number served, the
+        proof by listing, then branch-and-price while the gap is open and time is left."""
         ar, pricer, master, clock, log, opts = self.ar, self.pricer, self.master, self.clock, self.log, self.opts
         best, bound = self.early or self.first_plans(), self.node[0]
-        if dive_first and bound > -np.inf and clock.left() > 0 and log["root_converged"] and (
-                best.objective is None or best.objective - bound > opts.rel_gap * abs(best.objective)):
-            dived = dive(ar, pricer, master, clock, clock.deadline((1 - DIVE_SHARE) * clock.left()), log,
-                         opts.allow_unserved)
-            log["dive"] = None if dived is None else dived.objective
-            if dived is not None and dived.objective is not None and (
-                    best.objective is None or dived.objective < best.objective):
-                best = dived
         if bound > -np.inf and clock.left() > 0 and log["root_converged"]:
             nodes = split_on_served(ar, pricer, master, clock, self.node, log)
             bound = max(bound, min(n[0] for n in nodes))
@@ -187,7 +175,7 @@ def solve(sc: Scenario, opts: Options, start=None):
     if not sc.allowed_configs():
         return nothing_allowed(sc, "colgen")
     root = Root(sc, opts, start)
-    return root.finish("colgen", *root.search(dive_first=DIVE))
+    return root.finish("colgen", *root.search())
 
 
 def _finish(sc, method, plan, bound, opts, clock, log):
