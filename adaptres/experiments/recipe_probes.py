@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import git_commit, read_header, write_table
+from ..io import git_commit, provenance, read_header, write_table
 from ..paths import REPO
 from . import profiles
 
@@ -70,6 +70,8 @@ def record(row: dict) -> None:
     table["full_weight"] = table["full_weight"].fillna(1.0)  # rows from before the field: 1
     meta["code"] = ("adaptres.nn.train; P*, V*: commit 4fb49af with scripts of that session; Q*: "
                     "python -m adaptres.experiments.recipe_probes at the row's commit")
+    meta["updated"] = provenance()["date"]  # ``date``: the first rows'
+    meta["train_s"] = "wall seconds of both epochs; rows of different sessions shared the machine with other work"
     write_table(table, TABLE, meta)
 
 
