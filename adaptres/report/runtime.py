@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from .. import solvers
+from .. import cluster, solvers
 from ..experiments import profiles, trials
 from ..io import file_hash, provenance, write_table
 from ..paths import results_path
@@ -131,19 +131,21 @@ def run(profile: str = "fast", progress: bool = True, **overrides) -> RuntimeRun
     model, recipe = trials.load_model()
     sc = trials.scenario(S.n_devices, S.n_requests, S.seed, S.speed)
     plan = solvers.solve(sc, S.method)
-    cl = Cluster(model, sc.n_devices)
-    try:
-        opts = ExecutionOptions(method=S.method)
-        runs = {"exclusive": trials.run_step(cl, recipe, sc, plan, S.seed, (), ExecutionOptions(method=S.method, exclusive=True)),
-                "concurrent": trials.run_step(cl, recipe, sc, plan, S.seed, (), opts)}
-        seeds = [S.seed] + [s for s in S.seeds if s != S.seed]  # the sweep's first run: this step
-        sweep, swept = trials.failure_sweep(cl, recipe, S.kills, seeds, S.n_devices, S.n_requests, S.at_s,
-                                           S.method, S.speed, progress=progress)
-        one = min((k for k in S.kills if k > 0), default=None)
-        runs["failure"] = swept[S.seed, one] if one is not None else trials.run_step(
-            cl, recipe, sc, plan, S.seed, trials.pick_failures(sc, plan, 1, S.seed, S.at_s), opts)
-    finally:
-        cl.close()
+    with cluster.scoped():  # the runtime's Ray, if it started it, ends here (a kernel is killed, not exited)
+        cl = Cluster(model, sc.n_devices)
+        try:
+            opts = ExecutionOptions(method=S.method)
+            alone = ExecutionOptions(method=S.method, exclusive=True)
+            runs = {"exclusive": trials.run_step(cl, recipe, sc, plan, S.seed, (), alone),
+                    "concurrent": trials.run_step(cl, recipe, sc, plan, S.seed, (), opts)}
+            seeds = [S.seed] + [s for s in S.seeds if s != S.seed]  # the sweep's first run: this step
+            sweep, swept = trials.failure_sweep(cl, recipe, S.kills, seeds, S.n_devices, S.n_requests, S.at_s,
+                                               S.method, S.speed, progress=progress)
+            one = min((k for k in S.kills if k > 0), default=None)
+            runs["failure"] = swept[S.seed, one] if one is not None else trials.run_step(
+                cl, recipe, sc, plan, S.seed, trials.pick_failures(sc, plan, 1, S.seed, S.at_s), opts)
+        finally:
+            cl.close()
     tables = []
     for name, r in runs.items():
         tables.append(trials.requests_table(r, sc, plan if name != "failure" else None).assign(run=name))
