@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -100,12 +101,17 @@ def test_a_live_load_plans_around_a_cut_link(bed, tmp_path):
         assert not (crossing & (t["planned_s"] > 2.0)).any()
 
 
-def _until(p: subprocess.Popen, words: str) -> None:
-    """Read the command's log until a line with ``words`` (an event, not a timer)."""
+def _until(p: subprocess.Popen, words: str) -> tuple[list[str], threading.Thread]:
+    """Read the command's log until a line with ``words`` (an event, not a timer); the rest of the log is read
+    on by the thread returned (the pipe never fills) into the list returned: what happened, if the test fails."""
+    log: list[str] = []
     for line in p.stderr:
+        log.append(line)
         if words in line:
-            return
-    raise AssertionError(f"the command ended before saying {words!r} (status {p.wait()})")
+            reader = threading.Thread(target=lambda: log.extend(p.stderr), daemon=True)
+            reader.start()
+            return log, reader
+    raise AssertionError(f"the command ended before saying {words!r} (status {p.wait()}):\n{''.join(log[-40:])}")
 
 
 def test_an_interrupted_or_killed_driver_leaves_nothing(tmp_path):
@@ -118,11 +124,12 @@ def test_an_interrupted_or_killed_driver_leaves_nothing(tmp_path):
     for how in ("SIGINT", "SIGKILL"):
         p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
-        _until(p, "step 1 of 50 written")
+        log, reader = _until(p, "step 1 of 50 written")
         os.killpg(p.pid, getattr(signal, how))
         rc = p.wait(timeout=120)
+        reader.join(timeout=10)
         if how == "SIGINT":
-            assert rc == 130
+            assert rc == 130, "".join(log[-60:])
             assert len(pd.read_csv(out, comment="#")) >= 1
         else:
             assert testbed.namespaces()  # killed: nothing took it down

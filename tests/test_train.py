@@ -146,7 +146,7 @@ def test_train_command_takes_the_profiles_drop_aware_recipe():
     args = argparse.Namespace(profile="cpu", set=["epochs=6"], drop_aware=True)
     got = recipe_of(args)
     want = profiles.recipes("cpu")["dropaware"]
-    assert got.drop_path == want.drop_path == 0.35 and got.sandwich and got.distill == 0.5
+    assert got.drop_path == want.drop_path == 0.2 and got.sandwich and got.distill == 0.5
     assert got.drop_path_from_epoch == 3 and got.epochs == 6  # the second half of the given budget
     assert recipe_of(argparse.Namespace(profile="cpu", set=None, drop_aware=False)) == profiles.get("cpu").recipe
 
@@ -161,4 +161,5 @@ def test_a_recipe_probe_row_replaces_its_earlier_row_and_keeps_the_header(tmp_pa
     got = pd.read_csv(table, comment="#")
     assert list(got.probe) == ["P0", "Q1"] and list(got.full_accuracy) == [74.29, 71.5]
     assert list(got.full_weight) == [1.0, 2.0] and "# what: probes" in table.read_text()
-    assert P.recipe("Q1_uni0.35_sw_d0.5_from1_full2").full_weight == 2.0
+    q1 = P.recipe("Q1_uni0.35_sw_d0.5_from1_full2")
+    assert q1.full_weight == 2.0 and q1.drop_path == 0.35  # a probe's name says its rate, whatever the recipe's

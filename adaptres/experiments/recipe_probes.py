@@ -25,11 +25,11 @@ from . import profiles
 
 TABLE = REPO / "data" / "study" / "dropaware_probes_cpu.csv"
 BASE = {"epochs": 2, "drop_path_from_epoch": 1, "amp": False}  # as the earlier full-data probes (P*)
-PROBES = {  # name -> the fields changed from the profile's drop-aware recipe (drop_path 0.35 uniform, distill 0.5)
-    "Q1_uni0.35_sw_d0.5_from1_full2": {"full_weight": 2.0},
+PROBES = {  # name -> the fields set on the profile's drop-aware recipe (uniform, sandwich, distill 0.5)
+    "Q1_uni0.35_sw_d0.5_from1_full2": {"drop_path": 0.35, "full_weight": 2.0},
     "Q2_uni0.2_sw_d0.5_from1": {"drop_path": 0.2},
     "Q3_uni0.2_sw_d0.5_from1_full2": {"drop_path": 0.2, "full_weight": 2.0},
-    "Q4_uni0.35_sw_d0.5_from1_full3": {"full_weight": 3.0},
+    "Q4_uni0.35_sw_d0.5_from1_full3": {"drop_path": 0.35, "full_weight": 3.0},
 }
 
 
