@@ -50,3 +50,20 @@ def test_a_loop_that_raises_fails_every_request_once_with_its_error(engine):
     engine.submit([job(3)])  # handed over after the loop stopped: ends at once
     assert set(ended(engine)) == {3} and engine.open() == 0 and engine.twice == []
     engine.stop()
+
+
+def test_closing_a_cluster_kills_every_actor_it_can_and_never_raises():
+    """On the way out (Ctrl-C) an actor may be gone or Ray's connection closing: close kills the others and
+    returns, so that an interruption still ends as one (status 130), not as that error."""
+    from adaptres.runtime.cluster import Cluster
+    killed = []
+
+    def kill(actor, no_restart):
+        if actor == "gone":
+            raise RuntimeError("the connection to Ray is closing")
+        killed.append((actor, no_restart))
+
+    cl = Cluster.__new__(Cluster)
+    cl.ray, cl.actors, cl.pids = SimpleNamespace(kill=kill), ["a", "gone", "b"], [1, 2, 3]
+    cl.close()
+    assert killed == [("a", True), ("b", True)] and cl.actors == [] and cl.pids == []
