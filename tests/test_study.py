@@ -128,7 +128,7 @@ def test_committed_dropaware_weights_are_the_model_of_its_table():
 def test_a_run_folder_of_another_recipe_is_set_aside_not_resumed(tmp_path):
     from adaptres.io import atomic_write_text
     recipe = profiles.recipes("fast")["dropaware"]
-    older = dataclasses.replace(recipe, drop_path=0.2)
+    older = dataclasses.replace(recipe, drop_path=recipe.drop_path + 0.1)
     run = tmp_path / "train-dropaware"
     run.mkdir()
     atomic_write_text(run / "recipe.json", __import__("json").dumps(older.to_dict()))

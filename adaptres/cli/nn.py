@@ -99,7 +99,7 @@ def cmd_ablation(args):
     from ..nn.train import load_trained, pick_device
     dev = pick_device(args.device)
     model, recipe = load_trained(run, dev)
-    test = data.load(recipe.dataset, "test", args.data).subset(recipe.test_limit, recipe.seed)
+    test = data.load(recipe.dataset, "test", args.data).subset(P.ablation_images or recipe.test_limit, recipe.seed)
     table = ablation.measure(model, recipe, test, dev, args.batch_size or P.ablation_batch_size, out=out,
                            model_sha=file_hash(run / "model.pt"))
     print(table[["kind", "dropped", "accuracy"]].to_string(index=False))
@@ -231,7 +231,7 @@ def add_commands(sub) -> None:
     a = sub.add_parser("ablation", help="accuracy of every drop configuration of a trained run")
     a.add_argument("--run", required=True, help="a train output folder")
     a.add_argument("--out", required=True, help="CSV to write")
-    a.add_argument("--profile", default="cpu", help="whose ablation settings: fast, cpu or paper (default cpu)")
+    a.add_argument("--profile", default="cpu", help="whose ablation settings (batch, images): fast, cpu or paper (default cpu)")
     a.add_argument("--batch-size", type=int, help="images per evaluation batch (default: the profile's)")
     a.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA when present)")
     a.add_argument("--data", help="data root (default data/raw or $ADAPTRES_DATA)")
