@@ -99,7 +99,7 @@ def cmd_ablation(args):
     from ..nn.train import load_trained, pick_device
     dev = pick_device(args.device)
     model, recipe = load_trained(run, dev)
-    test = data.load(recipe.dataset, "test", args.data).subset(P.ablation_images or recipe.test_limit, recipe.seed)
+    test = data.load(recipe.dataset, "test", args.data).subset(P.ablation_limit(recipe), recipe.seed)
     table = ablation.measure(model, recipe, test, dev, args.batch_size or P.ablation_batch_size, out=out,
                            model_sha=file_hash(run / "model.pt"))
     print(table[["kind", "dropped", "accuracy"]].to_string(index=False))

@@ -207,6 +207,10 @@ class Profile:
     load: Load
     ablation_images: int | None = None  # test images the ablation measures on (None: the recipe's test_limit)
 
+    def ablation_limit(self, recipe: Recipe) -> int | None:
+        """How many test images the ablation of a model trained with ``recipe`` measures (None: all)."""
+        return self.ablation_images or recipe.test_limit
+
 
 # The §V sweeps solve every step by the column-generation LP rounded: 0.0 % above the optimum on median in
 # notebook 03, against 10 % for relaxation + Algorithm 1; a tenth of a second a step, with a bound. Proving
@@ -243,12 +247,12 @@ LIVE_CPU = Live(section="V-B", n_devices=6, steps=20, seeds=(0, 1, 2), failure_s
 
 # Drop-aware training: the profile's recipe for its first half of the epochs, then per-sample drop path at 0.2
 # on every residual block beside the full network, which the drop-path pass also learns from (sandwich,
-# distill 0.5). Chosen by probes on this 2-core CPU (the cpu recipe, 2 epochs, drop path in the second;
+# distill 0.5). Chosen by probes on a 2-core CPU (the cpu recipe, 2 epochs, drop path in the second;
 # data/study/dropaware_probes_cpu.csv): linear rates rising to 0.5 left layer1.0 at 26.9 pt (its rate was
-# 0.03); uniform 0.5 fell to 51.9 % for the full model; uniform 0.35 (the recipe until December 2026) cost the
-# full network 3.6 pt at two epochs and lost 1.07 pt on average over the single drops; uniform 0.2 cost it 0.8 pt
-# and lost 0.95 (max 3.96), 98 of 120 pairs within 3 pt; a double weight on the full network's loss at 0.35
-# raised it to 72.06 % but doubled the single drops' loss.
+# 0.03); uniform 0.5 fell to 51.9 % for the full model; uniform 0.35 cost the full network 3.6 pt at two epochs
+# and lost 1.07 pt on average over the single drops; uniform 0.2 cost it 0.8 pt and lost 0.95 (max 3.96), 98 of
+# 120 pairs within 3 pt; a double weight on the full network's loss at 0.35 raised it to 72.06 % but doubled the
+# single drops' loss.
 DROP_AWARE = {"drop_path": 0.2, "drop_path_schedule": "uniform", "sandwich": True, "distill": 0.5}
 
 PROFILES: dict[str, Profile] = {

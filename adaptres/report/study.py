@@ -108,7 +108,7 @@ def ablation_table(profile: str, retrain: bool = False, device: str | None = Non
     if out["weights"] is not None and out["weights"].exists():  # measured on what is committed (fp16)
         weights = out["weights"]
     net, recipe = train.load_trained(out["train_dir"], dev, weights=weights, recipe=profiles.recipes(profile)[model])
-    test = data.load(recipe.dataset, "test").subset(P.ablation_images or recipe.test_limit, recipe.seed)
+    test = data.load(recipe.dataset, "test").subset(P.ablation_limit(recipe), recipe.seed)
     table = ablation.measure(net, recipe, test, dev, P.ablation_batch_size, out=out["ablation"],
                            model_sha=file_hash(weights))
     return table, False
