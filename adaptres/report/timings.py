@@ -51,12 +51,16 @@ def measure(target: str) -> tuple[float, int]:
 
 
 def record(target: str, minutes: float) -> None:
-    """Write (or replace) ``target``'s row of ``timings.csv``."""
+    """Write (or replace) ``target``'s row of ``timings.csv`` for this kind of machine (a row per processor kind:
+    the AVX-512 and the AVX2-only machines differ by up to 2x)."""
     import pandas as pd
+    here = machine()
     rows = []
     if TIMINGS.is_file():
-        rows = [r for r in pd.read_csv(TIMINGS, comment="#").to_dict("records") if r["what"] != WHAT[target]]
-    rows.append({"what": WHAT[target], "minutes": round(minutes, 1), "machine": machine(), "commit": git_commit()[:12]})
+        rows = [r for r in pd.read_csv(TIMINGS, comment="#").to_dict("records")
+                if (r["what"], r["machine"]) != (WHAT[target], here)]
+    rows.append({"what": WHAT[target], "minutes": round(minutes, 1), "machine": here, "commit": git_commit()[:12]})
+    rows.sort(key=lambda r: (r["what"], r["machine"]))
     write_table(pd.DataFrame(rows), TIMINGS, provenance(measured="python -m adaptres.report.timings"))
 
 

@@ -35,9 +35,6 @@ def _wait(procs: dict[str, subprocess.Popen], timeout: float = 120.0) -> None:
             raise TestBedError(f"{name}: 'ray start' failed: {' '.join(' '.join(last).split())[:300]}")
 
 
-STAGGER_S = 10.0  # the most a device's node is given to start its raylet before the next one starts
-
-
 def _token() -> None:
     """Ray's authentication token (``~/.ray/auth_token``), made when this machine has none yet (a fresh
     machine: a local ``ray.init`` would make one too, but the test bed may come first)."""
