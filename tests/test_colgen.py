@@ -276,3 +276,27 @@ def test_solves_in_threads_at_once_end_as_one_by_one():
         together = list(pool.map(lambda sc: solve(sc, "colgen", rel_gap=1e-9).objective, scenarios * 3))
     assert together == alone * 3
 
+
+
+@pytest.mark.parametrize("seed,n,memory_model", [(1, 3, "shared_weights"), (4, 3, "per_request"), (2, 4, "per_request")])
+def test_a_dive_gives_a_plan_the_evaluator_accepts_at_its_value_and_leaves_the_root_as_it_was(seed, n, memory_model):
+    """The dive (``cg.diving``) ends with every plan's count whole: its plan is within capacity, costs what the
+    evaluator says, at least the brute-force optimum (itself at least the root's bound); after it, every column's
+    bounds and the LP's value are the root's again."""
+    from adaptres.solvers.cg.diving import dive
+    from adaptres.solvers.colgen import Root, plan_of
+    sc = small_scenario(seed, n, 4, 2, alpha=0.5, memory_model=memory_model, tight=0.8)
+    best, _ = brute_force(sc)
+    root = Root(sc, solvers.Options(time_limit=60, rel_gap=1e-9), None)
+    lp = root.master.h.getLp()
+    before = (list(lp.col_lower_), list(lp.col_upper_), root.master.h.getInfo().objective_function_value)
+    log: dict = {"lp_solves": 0}
+    found = dive(root.ar, root.pricer, root.master, 30.0, log)
+    assert log["dive"]["end"] == "whole" and found is not None
+    lp = root.master.h.getLp()
+    n_before = len(before[0])
+    assert list(lp.col_lower_)[:n_before] == before[0] and list(lp.col_upper_)[:n_before] == before[1]
+    assert root.master.h.getInfo().objective_function_value == pytest.approx(before[2], rel=1e-9)
+    ev = evaluate(sc, Plan("dive", tuple(plan_of(root.ar, root.master, found.counts))))
+    assert ev.feasible and ev.objective == pytest.approx(found.objective, rel=1e-9)
+    assert found.objective >= best - 1e-9 >= root.node[0] - 2e-9

@@ -34,9 +34,9 @@ def test_same_seed_same_weights(fmnist_root, tmp_path):
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     from conftest import make_fashion_mnist
-    root = make_fashion_mnist(tmp_path / "data", n_train=384, n_test=32)
+    root = make_fashion_mnist(tmp_path / "data", n_train=192, n_test=32)
     args = ["--profile", "fast", "--data", str(root)]
-    for k, v in dict(TINY, epochs=4, seed=1, train_limit="none", test_limit="none").items():
+    for k, v in dict(TINY, epochs=3, seed=1, train_limit="none", test_limit="none").items():
         args += ["--set", f"{k}={v}"]
     env = dict(os.environ, TQDM_DISABLE="1", PYTHONPATH=str(REPO))
     out = tmp_path / "killed"
@@ -44,17 +44,17 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ckpt = out / "checkpoint.pt"
     for line in proc.stderr:  # the run's log: kill it as soon as its first checkpoint is written
-        if "epoch 1 of 4: checkpoint written" in line:
+        if "epoch 1 of 3: checkpoint written" in line:
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert ckpt.exists() and not (out / "model.pt").exists(), "the run was not killed mid-way"
     done_before = torch.load(ckpt, weights_only=False)["epoch"]
-    assert 1 <= done_before < 4
+    assert 1 <= done_before < 3
     # resume in-process, and compare with a run that was never interrupted
     recipe = T.Recipe(**json.loads((out / "recipe.json").read_text()))
     hist = T.train(recipe, out, data_root=root, progress=False)
-    assert len(hist) == 4
+    assert len(hist) == 3
     T.train(recipe, tmp_path / "straight", data_root=root, progress=False)
     a = torch.load(out / "model.pt")
     b = torch.load(tmp_path / "straight" / "model.pt")

@@ -6,7 +6,8 @@ the device of every unit) or is left unserved; requests from one source share th
 1. Column generation at the root: the master LP on HiGHS (``cg.master``), the cheapest plans of every
    source under its prices by dynamic programming over units × devices for all configurations at
    once (``cg.pricing``), until no plan improves the LP; a Lagrangian bound at every round.
-2. First plans: requests placed one after the other on what the devices have left (``cg.heuristics``),
+2. First plans: requests placed one after the other on what the devices have left (``cg.heuristics``), a
+   dive from the LP fixing one plan at a time with columns generated after each fix (``cg.diving``),
    and the integer master on the plans generated (HiGHS' MIP); then, while the LP breaks them and the
    first plans are not within the gap, rounds of cuts over segment sizes (``cg.cuts``) and column
    generation again.
@@ -30,6 +31,7 @@ from ..problem.plan import UNSERVED, Assignment, unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
 from .cg.data import Arrays, Column
+from .cg.diving import dive
 from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
 from .cg.integer import MipResult
@@ -42,6 +44,7 @@ ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
 MIP_SHARE = 0.2  # of the time left, for the first integer master
 CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
 CUT_SHARE = 0.3  # of the time limit, after which no cut round starts
+DIVE_SHARE = 0.15  # of the time left, for a dive from the LP before the first integer master (0: none)
 
 
 def better(master: Master, res: MipResult, counts: dict | None) -> MipResult:
@@ -68,26 +71,32 @@ def plan_of(ar: Arrays, master: Master, counts: dict) -> list[Assignment]:
 
 
 def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s: float | None = None,
-                allow_unserved: bool = True) -> MipResult:
+                allow_unserved: bool = True, dive_s: float = 0.0) -> MipResult:
     """The best of the greedy plans (under the root's prices and under none, requests in order and in
-    reverse) and the integer master."""
+    reverse), a dive from the LP (``dive_s`` seconds at most; none at 0) and the integer master."""
     plans = [greedy(ar, pricer, master, p, clock.deadline(0.5 * clock.left()), reverse)
              for p in (prices, Prices.zero(ar.N)) for reverse in (False, True)]
     plans = [p for p in plans if p is not None and master.within_budgets(p) and (allow_unserved or all(
         not isinstance(master.columns[c], UnservedCol) for c in p))]
     counts = min(plans, key=master.value) if plans else None
     log["greedy"] = None if counts is None else master.value(counts)
+    if dive_s > 0:
+        dived = dive(ar, pricer, master, dive_s, log, allow_unserved)
+        log["dive"]["objective"] = None if dived is None else dived.objective
+        if dived is not None and (counts is None or dived.objective < master.value(counts)):
+            counts = dived.counts
     return better(master, mip(MIP_SHARE * clock.left() if mip_s is None else mip_s, HEURISTIC_KEEP), counts)
 
 
 class Root:
     """A step's root: its arrays, pricing, master (with the root's columns) and the root's bound. With
     ``budgets`` (``Master.set_budgets``' keywords) the master has a front's budget rows; ``cuts``: rounds of
-    cuts over segment sizes after the first convergence (``generate``)."""
+    cuts over segment sizes after the first convergence (``generate``); ``dive``: the first plans include a
+    dive from the LP (``cg.diving``, ``DIVE_SHARE`` of the time left)."""
 
     def __init__(self, sc: Scenario, opts: Options, start, root_share: float = ROOT_SHARE,
-                 budgets: dict | None = None, cuts: bool = True):
-        self.opts, self.cuts = opts, cuts
+                 budgets: dict | None = None, cuts: bool = True, dive: bool = True):
+        self.opts, self.cuts, self.dive = opts, cuts, dive
         self.ar = Arrays(sc)
         self.pricer, self.master = Pricer(self.ar), Master(self.ar, opts.threads, budgets=budgets is not None)
         if budgets is not None:
@@ -149,7 +158,7 @@ class Root:
         """The greedy plans and the integer master on the root's columns (``mip_s`` seconds; default a
         share of the time left)."""
         return first_plans(self.ar, self.pricer, self.master, self.node[1], self.clock, self.mip, self.log, mip_s,
-                           self.opts.allow_unserved)
+                           self.opts.allow_unserved, DIVE_SHARE * max(self.clock.left(), 0.0) if self.dive else 0.0)
 
     def finish(self, method: str, best: MipResult, bound: float):
         self.log["columns"] = sum(isinstance(c, Column) for c in self.master.columns)

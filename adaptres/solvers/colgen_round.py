@@ -23,7 +23,7 @@ def solve(sc: Scenario, opts: Options, start=None):
     """The root's column generation, then the greedy plans and a short integer master."""
     if not sc.allowed_configs():
         return nothing_allowed(sc, "colgen_round")
-    root = Root(sc, opts, start, ROOT_SHARE, cuts=False)  # the sweeps' rounding: the LP as it was, quick
+    root = Root(sc, opts, start, ROOT_SHARE, cuts=False, dive=False)  # the sweeps' rounding: the LP as it was, quick
     clock = root.clock
     best = root.first_plans(min(ROUND_MIP_S, max(clock.left(), 0.0)))
     return root.finish("colgen_round", best, root.node[0])

@@ -1,0 +1,140 @@
+"""Price-and-dive: a primal heuristic on the master LP (the diving of Sadykov, Vanderbeck, Pessoa, Tahiri and
+Uchoa, "Primal heuristics for branch and price: the assets of diving methods", INFORMS J. Computing 2019).
+
+From the LP's solution, the plan whose count is closest to a whole number above it is fixed at that number (its
+lower bound raised), columns are generated again under the fix (the prices see it), and so on until every plan's
+count is whole. A plan that does not fit beside those fixed is bounded to the number below instead; one that
+cannot be served on its own (the LP may use it) to none. Each fix takes a request's plan out of the LP's hands,
+so a dive makes at most R fixes. A fix that leaves the LP infeasible is turned the other way (the count at most
+the number below), a few times per dive; a dive that still meets an infeasible LP or runs out of time gives
+nothing. The plan found is checked by the evaluator (the LP counts a unit's weights on a device in part, the
+integer master whole). The bounds are put back and the root's LP solved again before the search goes on.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...problem.evaluate import evaluate
+from ...problem.plan import UNSERVED, Assignment, Plan
+from .data import Arrays, Column
+from .generation import Clock, generate
+from .integer import MipResult
+from .keys import ARTIFICIAL, UnservedCol
+from .master import Master
+from .pricing import Pricer
+
+WHOLE = 1e-6  # a count this close to a whole number is whole
+CANDIDATES = 50  # columns tried per fix at most (those that do not fit beside the fixed plans are bounded out)
+BACKTRACKS = 5  # fixes undone and turned the other way (the count at most the number below) when the LP fails
+
+
+def _counts(master: Master, allow_unserved: bool) -> dict | None:
+    """The LP's solution as counts of plans and unserved requests when every plan's count is whole and no
+    artificial column is used; None otherwise (the weights' shares may stay fractional: the evaluator decides)."""
+    x, counts = master.x, {}
+    for c, what in enumerate(master.columns):
+        if not isinstance(what, (Column, UnservedCol)) and what is not ARTIFICIAL:
+            continue
+        v = x[c]
+        if what is ARTIFICIAL:
+            if v > WHOLE:
+                return None
+            continue
+        if abs(v - round(v)) > WHOLE:
+            return None
+        if round(v) >= 1:
+            if isinstance(what, UnservedCol) and not allow_unserved:
+                return None
+            counts[c] = int(round(v))
+    return counts
+
+
+def _candidates(master: Master) -> list[tuple[int, int]]:
+    """The plan columns (those that fit on their own) whose LP count is fractional, with the whole number above
+    it, closest to it first (ties: the larger count, then the first column)."""
+    x, out = master.x, []
+    for c in range(len(master.columns)):
+        if not isinstance(master.columns[c], Column) or not master.fits[c]:
+            continue
+        v = x[c]
+        f = v - math.floor(v)
+        if WHOLE < f < 1 - WHOLE:
+            out.append((-f, -v, c))
+    return [(c, math.ceil(x[c])) for _, _, c in sorted(out)]
+
+
+def feasible(ar: Arrays, master: Master, counts: dict) -> bool:
+    """Does the evaluator find the counts' plan within every device's and link's capacity?"""
+    names = ar.sc.unit_names
+    todo: dict[int, list[Column]] = {s: [] for s in range(len(ar.sources))}
+    for c, n in counts.items():
+        col = master.columns[c]
+        if isinstance(col, Column):
+            todo[col.s] += [col] * n
+    requests = []
+    for q in ar.sc.requests:
+        queue = todo[ar.sources.index(q.source)]
+        col = queue.pop(0) if queue else None
+        requests.append(Assignment(True, col.k, dict(zip(names, col.place))) if col else UNSERVED)
+    return evaluate(ar.sc, Plan("dive", tuple(requests))).feasible
+
+
+def dive(ar: Arrays, pricer: Pricer, master: Master, seconds: float, log: dict,
+         allow_unserved: bool = True) -> MipResult | None:
+    """One dive from the master's current LP solution, within ``seconds``; the plan (as the integer master's
+    counts, no bound) or None. ``log["dive"]`` records the fixes made and how the dive ended."""
+    clock = Clock(seconds)
+    h = master.h
+    changed: list[tuple[int, float, float]] = []  # column, its lower and upper bounds before the dive changed them
+    chosen: dict[int, int] = {}  # the plans fixed so far: column -> count
+    end, counts, backtracks = "time", None, 0
+
+    def bound(c: int, lo: float | None = None, hi: float | None = None) -> None:
+        """Column c's bounds changed (None: the old one kept), the old ones noted to be put back."""
+        lp = h.getLp()
+        old = float(lp.col_lower_[c]), float(lp.col_upper_[c])
+        changed.append((c, *old))
+        h.changeColBounds(c, old[0] if lo is None else lo, old[1] if hi is None else hi)
+    try:
+        while clock.left() > 0:
+            counts = _counts(master, allow_unserved)
+            if counts is not None:
+                end = "whole" if master.within_budgets(counts) and feasible(ar, master, counts) else "over capacity"
+                break
+            tried = _candidates(master)[:CANDIDATES]
+            if not tried:  # plans that cannot be served on their own, out (as in the integer master)
+                x = master.x
+                alone = [c for c, what in enumerate(master.columns) if isinstance(what, Column) and not master.fits[c]
+                         and x[c] > WHOLE]
+                if not alone:  # only the unserved counts or the weights' shares are fractional
+                    end = "nothing to fix"
+                    break
+                for c in alone:
+                    bound(c, hi=0.0)
+            pick = next(((c, n) for c, n in tried if feasible(ar, master, {**chosen, c: n})), None)
+            for c, n in tried[:tried.index(pick) if pick else len(tried)]:
+                bound(c, hi=float(n - 1))  # does not fit beside the plans fixed: at most the number below
+            if pick is not None:
+                bound(pick[0], lo=float(pick[1]))
+                chosen[pick[0]] = pick[1]
+            status, _, _ = generate(ar, pricer, master, clock, 0.0, log)
+            if status == "infeasible" and pick is not None and backtracks < BACKTRACKS:  # the other way
+                backtracks += 1
+                c, lo, hi = changed.pop()
+                h.changeColBounds(c, lo, hi)
+                chosen.pop(c)
+                bound(c, hi=float(pick[1] - 1))
+                status, _, _ = generate(ar, pricer, master, clock, 0.0, log)
+            if status != "optimal":
+                end = f"LP {status}"
+                break
+    finally:
+        for c, lo, hi in reversed(changed):
+            h.changeColBounds(c, lo, hi)
+        master.solve_lp(max(5.0, clock.left()))  # the root's LP solution again (with the columns the dive added)
+    log["dive"] = {"fixes": len(chosen), "bounds_changed": len(changed), "backtracks": backtracks, "end": end,
+                   "s": round(clock.elapsed(), 3)}
+    if end != "whole" or counts is None:
+        return None
+    return MipResult("dive", master.value(counts), None, counts)
