@@ -60,7 +60,7 @@ check: lint data
 	$(PY) -m pytest -q -m "not slow" tests -p no:cacheprovider -p no:nbval
 
 test: lint data testbed-tools
-	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=30 tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 study: venv data testbed-tools
 	$(PY) -m adaptres study --profile $(PROFILE) $(if $(RETRAIN),--retrain) $(if $(REPLAY),--replay) $(if $(PUBLISH),--publish)
