@@ -27,7 +27,7 @@ import numpy as np
 
 from ..problem.bounds import relative_gap
 from ..problem.formulas import UNSERVED_PENALTY
-from ..problem.plan import UNSERVED, Assignment, unserved
+from ..problem.plan import unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
 from .cg.data import Arrays, Column
@@ -36,7 +36,7 @@ from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
 from .cg.integer import MipResult
 from .cg.keys import UnservedCol
-from .cg.master import Master
+from .cg.master import Master, plan_of
 from .cg.pricing import Pricer, Prices
 from .cg.tree import HEURISTIC_KEEP, branch_and_price, close_gap, split_on_served
 
@@ -52,22 +52,6 @@ def better(master: Master, res: MipResult, counts: dict | None) -> MipResult:
     if counts is not None and (res.objective is None or master.value(counts) < res.objective):
         return MipResult(res.status, master.value(counts), res.bound, counts)
     return res
-
-
-def plan_of(ar: Arrays, master: Master, counts: dict) -> list[Assignment]:
-    """Counts of columns as one assignment per request (requests of a source in order)."""
-    names = ar.sc.unit_names
-    todo: dict[int, list[Column]] = {s: [] for s in range(len(ar.sources))}
-    for c, n in counts.items():
-        col = master.columns[c]
-        if isinstance(col, Column):
-            todo[col.s] += [col] * n
-    out = []
-    for q in ar.sc.requests:
-        queue = todo[ar.sources.index(q.source)]
-        col = queue.pop(0) if queue else None
-        out.append(Assignment(True, col.k, dict(zip(names, col.place))) if col else UNSERVED)
-    return out
 
 
 def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s: float | None = None,

@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 
 from ...problem.evaluate import evaluate
-from ...problem.plan import UNSERVED, Assignment, Plan
+from ...problem.plan import Plan
 from .data import Arrays, Column
 from .generation import Clock, generate
 from .integer import MipResult
 from .keys import ARTIFICIAL, UnservedCol
-from .master import Master
+from .master import Master, plan_of
 from .pricing import Pricer
 
 WHOLE = 1e-6  # a count this close to a whole number is whole
@@ -66,18 +66,7 @@ def _candidates(master: Master) -> list[tuple[int, int]]:
 
 def feasible(ar: Arrays, master: Master, counts: dict) -> bool:
     """Does the evaluator find the counts' plan within every device's and link's capacity?"""
-    names = ar.sc.unit_names
-    todo: dict[int, list[Column]] = {s: [] for s in range(len(ar.sources))}
-    for c, n in counts.items():
-        col = master.columns[c]
-        if isinstance(col, Column):
-            todo[col.s] += [col] * n
-    requests = []
-    for q in ar.sc.requests:
-        queue = todo[ar.sources.index(q.source)]
-        col = queue.pop(0) if queue else None
-        requests.append(Assignment(True, col.k, dict(zip(names, col.place))) if col else UNSERVED)
-    return evaluate(ar.sc, Plan("dive", tuple(requests))).feasible
+    return evaluate(ar.sc, Plan("dive", tuple(plan_of(ar, master, counts)))).feasible
 
 
 def dive(ar: Arrays, pricer: Pricer, master: Master, seconds: float, log: dict,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
+from ...problem.plan import UNSERVED, Assignment
 from . import cuts, integer
 from .data import Arrays, Column
 from .integer import MipResult, new_highs, run_within, status
@@ -360,3 +361,19 @@ class Master:
         """The objective of integer counts of columns (Σ cost · count)."""
         cost = self.h.getLp().col_cost_
         return float(sum(cost[c] * n for c, n in counts.items()))
+
+
+def plan_of(ar: Arrays, master: Master, counts: dict) -> list[Assignment]:
+    """Counts of columns as one assignment per request (requests of a source in order)."""
+    names = ar.sc.unit_names
+    todo: dict[int, list[Column]] = {s: [] for s in range(len(ar.sources))}
+    for c, n in counts.items():
+        col = master.columns[c]
+        if isinstance(col, Column):
+            todo[col.s] += [col] * n
+    out = []
+    for q in ar.sc.requests:
+        queue = todo[ar.sources.index(q.source)]
+        col = queue.pop(0) if queue else None
+        out.append(Assignment(True, col.k, dict(zip(names, col.place))) if col else UNSERVED)
+    return out
