@@ -50,3 +50,18 @@ def test_nothing_points_outside_the_repository():
                 bad.append(f"{path.relative_to(REPO)}: {hit}")
     assert not bad, bad
     assert (REPO / "SPEC.md").is_file()
+
+
+def test_timings_keep_a_row_per_kind_of_machine(tmp_path, monkeypatch):
+    """A measurement replaces the row of its command on its kind of machine only: the AVX-512 and the AVX2-only
+    machines' rows stand side by side."""
+    import pandas as pd
+
+    from adaptres.report import timings
+    monkeypatch.setattr(timings, "TIMINGS", tmp_path / "timings.csv")
+    for machine, minutes in (("AMD EPYC; AVX-512 BF16, 2 cores", 14.2), ("AMD EPYC; AVX2, 2 cores", 20.0),
+                             ("AMD EPYC; AVX2, 2 cores", 18.5)):
+        monkeypatch.setattr(timings, "machine", lambda m=machine: m)
+        timings.record("test", minutes)
+    t = pd.read_csv(tmp_path / "timings.csv", comment="#")
+    assert sorted(zip(t.machine, t.minutes)) == [("AMD EPYC; AVX-512 BF16, 2 cores", 14.2), ("AMD EPYC; AVX2, 2 cores", 18.5)]
