@@ -20,34 +20,13 @@ from ...problem.plan import Plan
 from .data import Arrays, Column
 from .generation import Clock, generate
 from .integer import MipResult
-from .keys import ARTIFICIAL, UnservedCol
 from .master import Master, plan_of
 from .pricing import Pricer
+from .tree import integral
 
 WHOLE = 1e-6  # a count this close to a whole number is whole
 CANDIDATES = 50  # columns tried per fix at most (those that do not fit beside the fixed plans are bounded out)
 BACKTRACKS = 5  # fixes undone and turned the other way (the count at most the number below) when the LP fails
-
-
-def _counts(master: Master, allow_unserved: bool) -> dict | None:
-    """The LP's solution as counts of plans and unserved requests when every plan's count is whole and no
-    artificial column is used; None otherwise (the weights' shares may stay fractional: the evaluator decides)."""
-    x, counts = master.x, {}
-    for c, what in enumerate(master.columns):
-        if not isinstance(what, (Column, UnservedCol)) and what is not ARTIFICIAL:
-            continue
-        v = x[c]
-        if what is ARTIFICIAL:
-            if v > WHOLE:
-                return None
-            continue
-        if abs(v - round(v)) > WHOLE:
-            return None
-        if round(v) >= 1:
-            if isinstance(what, UnservedCol) and not allow_unserved:
-                return None
-            counts[c] = int(round(v))
-    return counts
 
 
 def _candidates(master: Master) -> list[tuple[int, int]]:
@@ -87,7 +66,7 @@ def dive(ar: Arrays, pricer: Pricer, master: Master, seconds: float, log: dict,
         h.changeColBounds(c, old[0] if lo is None else lo, old[1] if hi is None else hi)
     try:
         while clock.left() > 0:
-            counts = _counts(master, allow_unserved)
+            counts = integral(master, allow_unserved, shares=False)
             if counts is not None:
                 end = "whole" if master.within_budgets(counts) and feasible(ar, master, counts) else "over capacity"
                 break

@@ -20,7 +20,7 @@ import numpy as np
 from ...problem.formulas import UNSERVED_PENALTY
 from .generation import Clock, generate
 from .integer import MipResult
-from .keys import ARTIFICIAL, UnservedCol
+from .keys import ARTIFICIAL, LoadedCol, UnservedCol
 
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
 ENUMERATE_CAP = 100_000  # columns listed to close a gap at most
@@ -40,11 +40,14 @@ class Node:
     arcs: dict = field(compare=False)
 
 
-def integral(master, allow_unserved: bool = True) -> dict | None:
+def integral(master, allow_unserved: bool = True, shares: bool = True) -> dict | None:
     """The LP's solution as counts when it is integer and uses no artificial column (nor leaves a
-    request unserved where that is not allowed), else None."""
+    request unserved where that is not allowed), else None. ``shares=False``: the weights' shares
+    (``LoadedCol``) may stay fractional and are left out of the counts (the evaluator then decides)."""
     counts = {}
     for c, v in enumerate(master.x):
+        if not shares and isinstance(master.columns[c], LoadedCol):
+            continue
         if abs(v - round(v)) > 1e-6:
             return None
         if round(v) >= 1:
