@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from .commands import kill, ns_pids
+from .commands import kill, namespaces, ns_pids, own
 from .names import HUB, HUB_IP, PORT, RAY_ENV, TEMP, TestBedError, address, device_ip, device_ns
 
+HEAD_TRIES = (True, False, False)  # the devices start beside the head (first try) or after it has registered
 STAGGER_S = 10.0  # the most a device's node is given to start its raylet before the next one starts
 
 def _ray(ns: str, *args: str) -> subprocess.Popen:
@@ -49,15 +50,35 @@ def start(n: int, progress=None) -> None:
     """The head in the hub, then each device's node: the devices start once the head's control store listens
     (its own agents still starting), one after another, each once the one before has its raylet — started all
     at once they contend (two at a time took 61 s for six devices, one at a time 32 s), and a node waits 30 s
-    at most to register."""
+    at most to register (Ray's own limit, fixed in its code). A head that does not register in time on a
+    loaded host (Ray: "the GCS has become overloaded") is temporary: every node is stopped and the bring-up
+    tried again (twice at most), the head alone first."""
     TEMP.mkdir(parents=True, exist_ok=True)
     _token()
+    for overlap in HEAD_TRIES:
+        try:
+            return _start(n, progress, overlap)
+        except _HeadFailed as e:
+            failed = e
+            mine = own()
+            kill([p for ns in namespaces() for p in ns_pids(ns) if p not in mine])
+    raise TestBedError(str(failed)) from None
+
+
+class _HeadFailed(TestBedError):
+    pass
+
+
+def _start(n: int, progress, overlap: bool) -> None:
     common = ["--object-store-memory", str(200 * 2**20), "--include-log-monitor", "false"]
     head = _ray(HUB, "--head", "--node-ip-address", HUB_IP, "--port", str(PORT), "--num-cpus", "0",
                 "--include-dashboard", "false", *common)
-    end = time.time() + STAGGER_S
-    while not _listening(HUB, PORT) and head.poll() is None and time.time() < end:
-        time.sleep(0.05)
+    if overlap:
+        end = time.time() + STAGGER_S
+        while not _listening(HUB, PORT) and head.poll() is None and time.time() < end:
+            time.sleep(0.05)
+    else:
+        _wait_head(head)
 
     def device(i: int) -> subprocess.Popen:
         return _ray(device_ns(i), "--address", address(), "--node-ip-address", device_ip(i), "--num-cpus", "1",
@@ -69,7 +90,8 @@ def start(n: int, progress=None) -> None:
         end = time.time() + STAGGER_S
         while not _registered(i) and procs[i].poll() is None and time.time() < end:
             time.sleep(0.05)
-    _wait({"head": head})
+    if overlap:
+        _wait_head(head)
     if progress:
         progress(1)
     for i, p in procs.items():
@@ -80,6 +102,13 @@ def start(n: int, progress=None) -> None:
             _wait({f"device {i}": device(i)})
         if progress:
             progress(1)
+
+
+def _wait_head(head: subprocess.Popen) -> None:
+    try:
+        _wait({"head": head})
+    except TestBedError as e:
+        raise _HeadFailed(str(e)) from None
 
 
 def _listening(ns: str, port: int) -> bool:
