@@ -62,6 +62,7 @@ def test_timings_keep_a_row_per_kind_of_machine(tmp_path, monkeypatch):
     for machine, minutes in (("AMD EPYC; AVX-512 BF16, 2 cores", 14.2), ("AMD EPYC; AVX2, 2 cores", 20.0),
                              ("AMD EPYC; AVX2, 2 cores", 18.5)):
         monkeypatch.setattr(timings, "machine", lambda m=machine: m)
-        timings.record("test", minutes)
+        timings.record("test", minutes, f"c{minutes}")
     t = pd.read_csv(tmp_path / "timings.csv", comment="#")
-    assert sorted(zip(t.machine, t.minutes)) == [("AMD EPYC; AVX-512 BF16, 2 cores", 14.2), ("AMD EPYC; AVX2, 2 cores", 18.5)]
+    assert sorted(zip(t.machine, t.minutes, t.commit)) == [("AMD EPYC; AVX-512 BF16, 2 cores", 14.2, "c14.2"),
+                                                           ("AMD EPYC; AVX2, 2 cores", 18.5, "c18.5")]

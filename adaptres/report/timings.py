@@ -33,24 +33,26 @@ def machine() -> str:
     return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
-def measure(target: str) -> tuple[float, int]:
-    """Minutes that ``make <target>`` takes in a fresh clone of HEAD (``check``: in this checkout, set up), and
-    its exit status."""
+def measure(target: str) -> tuple[float, int, str]:
+    """Minutes that ``make <target>`` takes in a fresh clone of HEAD (``check``: in this checkout, set up), its
+    exit status, and the commit measured (taken before the run: the checkout may move on while it runs)."""
+    commit = git_commit()[:12]
     if target == "check":
         t = time.perf_counter()
         code = subprocess.run(["make", target], cwd=REPO).returncode
-        return (time.perf_counter() - t) / 60, code
+        return (time.perf_counter() - t) / 60, code, commit
     with tempfile.TemporaryDirectory(prefix="adaptres-clone-") as tmp:
         clone = Path(tmp) / "adaptres"
         subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True)
+        subprocess.run(["git", "checkout", "-q", "--detach", commit], cwd=clone, check=True)
         t = time.perf_counter()
         p = subprocess.run(["make", target], cwd=clone)
         minutes = (time.perf_counter() - t) / 60
         shutil.rmtree(clone / ".venv", ignore_errors=True)
-    return minutes, p.returncode
+    return minutes, p.returncode, commit
 
 
-def record(target: str, minutes: float) -> None:
+def record(target: str, minutes: float, commit: str) -> None:
     """Write (or replace) ``target``'s row of ``timings.csv`` for this kind of machine (a row per processor kind:
     the AVX-512 and the AVX2-only machines differ by up to 2x)."""
     import pandas as pd
@@ -59,7 +61,7 @@ def record(target: str, minutes: float) -> None:
     if TIMINGS.is_file():
         rows = [r for r in pd.read_csv(TIMINGS, comment="#").to_dict("records")
                 if (r["what"], r["machine"]) != (WHAT[target], here)]
-    rows.append({"what": WHAT[target], "minutes": round(minutes, 1), "machine": here, "commit": git_commit()[:12]})
+    rows.append({"what": WHAT[target], "minutes": round(minutes, 1), "machine": here, "commit": commit})
     rows.sort(key=lambda r: (r["what"], r["machine"]))
     write_table(pd.DataFrame(rows), TIMINGS, provenance(measured="python -m adaptres.report.timings"))
 
@@ -68,11 +70,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m adaptres.report.timings", description=__doc__.split("\n\n")[0])
     p.add_argument("target", choices=sorted(WHAT), help="the make target to time from a fresh clone")
     args = p.parse_args(argv)
-    minutes, code = measure(args.target)
+    minutes, code, commit = measure(args.target)
     if code:
         print(f"make {args.target}: exit status {code} after {minutes:.1f} min; nothing recorded", file=sys.stderr)
         return code
-    record(args.target, minutes)
+    record(args.target, minutes, commit)
     print(f"make {args.target}: {minutes:.1f} min, recorded in {TIMINGS.relative_to(REPO)}")
     return 0
 
