@@ -126,7 +126,14 @@ def test_an_interrupted_or_killed_driver_leaves_nothing(tmp_path):
                              start_new_session=True)
         log, reader = _until(p, "step 1 of 50 written")
         os.killpg(p.pid, getattr(signal, how))
-        rc = p.wait(timeout=120)
+        try:
+            rc = p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=30)
+            reader.join(timeout=10)
+            testbed.down()
+            raise AssertionError(f"{how}: serve still running 120 s later:\n{''.join(log[-60:])}") from None
         reader.join(timeout=10)
         if how == "SIGINT":
             assert rc == 130, "".join(log[-60:])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -14,14 +16,29 @@ def inside() -> bool:
     return os.environ.get(IN_TESTBED) == "1"
 
 
-def reexec_inside(argv: list[str]) -> int:
-    """Run ``python argv…`` inside the hub namespace (the driver's place), with Ray's settings; its
-    exit status. Ctrl-C reaches it (same process group); this process waits for it."""
-    env = {**os.environ, **RAY_ENV, IN_TESTBED: "1"}
-    p = subprocess.Popen(["ip", "netns", "exec", HUB, sys.executable, *argv], env=env)
-    while True:
-        try:
-            return p.wait()
-        except KeyboardInterrupt:  # the child got it too: let it write what finished
-            continue
+INTERRUPT_GRACE_S = 60.0  # how long the driver may take to write what finished after Ctrl-C
 
+
+def reexec_inside(argv: list[str], grace_s: float = INTERRUPT_GRACE_S) -> int:
+    """Run ``python argv…`` inside the hub namespace (the driver's place), with Ray's settings; its
+    exit status. Ctrl-C reaches it (same process group) and it is given ``grace_s`` to write what finished
+    and end; one that has not (or a second Ctrl-C) is stopped with SIGABRT, whose handler (Python's
+    ``faulthandler``) first prints where each of its threads was, and this returns 130."""
+    env = {**os.environ, **RAY_ENV, IN_TESTBED: "1", "PYTHONFAULTHANDLER": "1"}
+    p = subprocess.Popen(["ip", "netns", "exec", HUB, sys.executable, *argv], env=env)
+    try:
+        return p.wait()
+    except KeyboardInterrupt:  # the child got it too: let it write what finished
+        pass
+    try:
+        return p.wait(timeout=grace_s)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        print(f"adaptres: the driver did not end within {grace_s:g} s of Ctrl-C; stopped (where it was, above)",
+              file=sys.stderr, flush=True)
+    for sig, wait_s in ((signal.SIGABRT, 10.0), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=wait_s)
+            break
+    return 130

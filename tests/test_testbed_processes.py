@@ -1,8 +1,11 @@
-"""The test bed's bring-up when Ray's head does not register in time (a loaded host): every node is stopped and
-the bring-up tried again, the head alone first; a head that never registers is an error naming the head. The nodes are
-stand-in processes here (no namespaces, no root needed)."""
+"""The test bed's processes, with stand-ins (no namespaces, no root needed): the bring-up when Ray's head does not
+register in time (a loaded host) — every node stopped and the bring-up tried again, the head alone first; a head
+that never registers is an error naming the head — and a driver that does not end after Ctrl-C."""
+import os
+import signal
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -57,3 +60,35 @@ def test_a_head_that_times_out_every_time_is_an_error_naming_it(monkeypatch, tmp
     assert type(e.value) is names.TestBedError
     assert started.count("head") == len(nodes.HEAD_TRIES) == len(killed)
     assert started[-2:] == ["head", "wait head"]  # a later try: no device before the head answers
+
+
+@pytest.mark.slow  # a subprocess
+def test_a_driver_that_ignores_ctrl_c_is_stopped_after_the_grace_and_says_where_it_was(tmp_path):
+    """Ctrl-C reaches the command and the driver it re-executed inside the hub; a driver still running after the
+    grace is stopped by SIGABRT, its threads' stacks printed (faulthandler), and the command ends with 130."""
+    child = tmp_path / "stuck_driver.py"
+    child.write_text(textwrap.dedent("""
+        import signal, sys, time
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("ready", flush=True)
+        def stuck_in_a_step():
+            while True:
+                time.sleep(0.1)
+        stuck_in_a_step()
+    """))
+    command = tmp_path / "command.py"
+    command.write_text(textwrap.dedent(f"""
+        import subprocess, sys
+        from adaptres.testbed import driver
+        popen = subprocess.Popen
+        driver.subprocess.Popen = lambda argv, **kw: popen(argv[4:], **kw)  # without 'ip netns exec HUB'
+        sys.exit(driver.reexec_inside([{str(child)!r}], grace_s=2.0))
+    """))
+    p = subprocess.Popen([sys.executable, str(command)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    assert p.stdout.readline().strip() == "ready"
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "did not end within 2 s of Ctrl-C" in err
+    assert "stuck_in_a_step" in err and "most recent call first" in err  # where the driver was
