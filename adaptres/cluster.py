@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 OBJECT_STORE_BYTES = 512 * 2**20
+START_TRIES = 3  # a local Ray whose node does not register in time (a loaded host) is started again, twice at most
 _OWN_SESSION: str | None = None  # the session folder of the local Ray started here
 
 
@@ -38,10 +39,74 @@ def start(address: str | None = None, num_cpus: int | None = None):
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=OBJECT_STORE_BYTES, **kwargs)
+        _init_local(ray, num_cpus=num_cpus or os.cpu_count(), object_store_memory=OBJECT_STORE_BYTES, **kwargs)
         _OWN_SESSION = session_dir()
         atexit.register(stop)  # a process that exits without stopping Ray leaves no session folder either
     return ray
+
+
+def _init_local(ray, **kwargs) -> None:
+    """``ray.init`` of a local Ray. Its node must register within 30 s (fixed in Ray's code); on a loaded 2-core
+    host it sometimes does not ("The current node timed out during startup ... the GCS has become
+    overloaded"), which is temporary: what that attempt started (its processes, its session folder) is
+    removed and Ray started again."""
+    for attempt in range(START_TRIES):
+        children, sessions = _descendants(), _sessions()
+        try:
+            ray.init(**kwargs)
+            return
+        except Exception as exc:  # Ray raises a bare Exception for this
+            if "timed out during startup" not in str(exc) or attempt == START_TRIES - 1:
+                raise
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        _kill(_descendants() - children)
+        for folder in _sessions() - sessions:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sessions() -> set[str]:
+    from ray._common.utils import get_default_ray_temp_dir  # private: where a local Ray puts its sessions
+    root = get_default_ray_temp_dir()
+    return {os.path.join(root, f) for f in os.listdir(root) if f.startswith("session_2")} \
+        if os.path.isdir(root) else set()
+
+
+def _descendants() -> set[int]:
+    """This process's children, theirs, and so on (from /proc)."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{entry}/stat") as fh:
+                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+    out, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier and p not in out}
+        out |= frontier
+    return out
+
+
+def _kill(pids: set[int]) -> None:
+    import signal
+    import time
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+        end = time.time() + grace
+        while pids and time.time() < end:
+            pids = {p for p in pids if os.path.exists(f"/proc/{p}") and not _zombie(p)}
+            time.sleep(0.05)
+        if not pids:
+            return
+
+
+def _zombie(pid: int) -> bool:
+    with contextlib.suppress(OSError, IndexError):
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    return True
 
 
 def cpus() -> int:
@@ -116,6 +181,12 @@ def private_apis() -> list[str]:
             missing.append("ray._private.state.state.actor_table (actor_state)")
     except ImportError:
         missing.append("ray._private.state (actor_state)")
+    try:
+        from ray._common.utils import get_default_ray_temp_dir
+        if not callable(get_default_ray_temp_dir):
+            missing.append("ray._common.utils.get_default_ray_temp_dir (a failed start's session folder)")
+    except ImportError:
+        missing.append("ray._common.utils.get_default_ray_temp_dir (a failed start's session folder)")
     import ray
     if not hasattr(ray.actor.ActorHandle, "_actor_id"):
         missing.append("ray.actor.ActorHandle._actor_id (actor_state)")

@@ -144,7 +144,8 @@ def test_a_failed_device_loses_no_request(runtime):
     run = trials.run_step(cl, recipe, sc, plan, 4, victim)
     assert not run["ended_twice"]
     assert len(run["requests"]) == len(sc.requests)
-    assert {q["status"] for q in run["requests"]} <= {"answered", "unserved"}
+    assert {q["status"] for q in run["requests"]} <= {"answered", "unserved"}, \
+        [(q["request"], q["status"], q["reason"]) for q in run["requests"]]
     f = run["failures"][0]
     assert f["device"] == victim[0][0] and f["detected_s"] >= f["at_s"] and f["replanned_s"] >= f["detected_s"]
     for q in run["requests"]:

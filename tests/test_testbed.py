@@ -123,7 +123,8 @@ def test_an_interrupted_or_killed_driver_leaves_nothing(tmp_path):
             "--testbed", "netns", "--out", str(out)]
     for how in ("SIGINT", "SIGKILL"):
         p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+                             start_new_session=True,  # Ctrl-C's default (pytest-xdist's workers ignore SIGINT,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # and pass it on)
         log, reader = _until(p, "step 1 of 50 written")
         os.killpg(p.pid, getattr(signal, how))
         try:

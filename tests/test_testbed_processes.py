@@ -85,7 +85,8 @@ def test_a_driver_that_ignores_ctrl_c_is_stopped_after_the_grace_and_says_where_
         sys.exit(driver.reexec_inside([{str(child)!r}], grace_s=2.0))
     """))
     p = subprocess.Popen([sys.executable, str(command)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
+                         start_new_session=True,  # Ctrl-C's default (pytest-xdist's workers ignore SIGINT, and
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # pass that on)
     assert p.stdout.readline().strip() == "ready"
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=60)
