@@ -63,7 +63,8 @@ def record(target: str, minutes: float, commit: str) -> None:
                 if (r["what"], r["machine"]) != (WHAT[target], here)]
     rows.append({"what": WHAT[target], "minutes": round(minutes, 1), "machine": here, "commit": commit})
     rows.sort(key=lambda r: (r["what"], r["machine"]))
-    write_table(pd.DataFrame(rows), TIMINGS, provenance(measured="python -m adaptres.report.timings"))
+    write_table(pd.DataFrame(rows), TIMINGS, {**provenance(measured="python -m adaptres.report.timings"),
+                                              "commit": commit})  # the clone's, not this checkout's
 
 
 def main(argv=None) -> int:
