@@ -18,6 +18,8 @@ import shutil
 import sys
 from typing import Any
 
+from .processes import descendants, kill
+
 OBJECT_STORE_BYTES = 512 * 2**20
 START_TRIES = 3  # a local Ray whose node does not register in time (a loaded host) is started again, twice at most
 _OWN_SESSION: str | None = None  # the session folder of the local Ray started here
@@ -51,7 +53,7 @@ def _init_local(ray, **kwargs) -> None:
     overloaded"), which is temporary: what that attempt started (its processes, its session folder) is
     removed and Ray started again."""
     for attempt in range(START_TRIES):
-        children, sessions = _descendants(), _sessions()
+        children, sessions = descendants(), _sessions()
         try:
             ray.init(**kwargs)
             return
@@ -60,7 +62,7 @@ def _init_local(ray, **kwargs) -> None:
                 raise
         with contextlib.suppress(Exception):
             ray.shutdown()
-        _kill(_descendants() - children)
+        kill(descendants() - children)
         for folder in _sessions() - sessions:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -70,43 +72,6 @@ def _sessions() -> set[str]:
     root = get_default_ray_temp_dir()
     return {os.path.join(root, f) for f in os.listdir(root) if f.startswith("session_2")} \
         if os.path.isdir(root) else set()
-
-
-def _descendants() -> set[int]:
-    """This process's children, theirs, and so on (from /proc)."""
-    parent: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                with open(f"/proc/{entry}/stat") as fh:
-                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-    out, frontier = set(), {os.getpid()}
-    while frontier:
-        frontier = {p for p, pp in parent.items() if pp in frontier and p not in out}
-        out |= frontier
-    return out
-
-
-def _kill(pids: set[int]) -> None:
-    import signal
-    import time
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
-        for p in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, sig)
-        end = time.time() + grace
-        while pids and time.time() < end:
-            pids = {p for p in pids if os.path.exists(f"/proc/{p}") and not _zombie(p)}
-            time.sleep(0.05)
-        if not pids:
-            return
-
-
-def _zombie(pid: int) -> bool:
-    with contextlib.suppress(OSError, IndexError):
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    return True
 
 
 def cpus() -> int:

@@ -17,8 +17,9 @@ ALLOWED = {
     "paths": {"paths"},
     "progress": {"progress"},
     "io": {"paths", "io"},
-    "cluster": {"cluster"},  # starts Ray: the engine of the runtime and of the sweeps
-    "testbed": {"paths", "io", "testbed"},  # the network test bed: namespaces, shaped links, Ray nodes
+    "processes": {"processes"},  # this machine's processes by PID: which run, which descend from this one, stopping them
+    "cluster": {"processes", "cluster"},  # starts Ray: the engine of the runtime and of the sweeps
+    "testbed": {"paths", "io", "processes", "testbed"},  # the network test bed: namespaces, shaped links, Ray nodes
     "problem": {"paths", "progress", "io", "problem"},
     "solvers": {"paths", "progress", "io", "problem", "solvers"},
     "nn": {"paths", "progress", "io", "problem", "nn"},
@@ -33,7 +34,8 @@ ALLOWED = {
     "cli": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "runtime", "serving",
             "experiments", "report", "cli"},
 }
-TORCH_FREE = ("problem", "solvers", "paths", "io", "cluster", "testbed", "cli", "experiments", "nn/recipe.py", "serving",
+TORCH_FREE = ("problem", "solvers", "paths", "io", "processes", "cluster", "testbed", "cli", "experiments", "nn/recipe.py",
+              "serving",
               "runtime/routes.py", "runtime/engine.py", "runtime/jobs.py", "runtime/probing.py",
               "runtime/recovery.py", "runtime/detector.py", "runtime/faults.py", "runtime/options.py",
               "runtime/records.py")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
-import time
 
+from ..processes import kill  # noqa: F401  (the test bed's modules take it from here)
 from .names import PREFIX, TestBedError
 
 
@@ -50,27 +48,6 @@ def own() -> set[int]:
         except (OSError, ValueError, IndexError):
             break
     return out
-
-
-def kill(pids: list[int]) -> None:
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
-        for p in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, sig)
-        end = time.time() + grace
-        while pids and time.time() < end:
-            pids = [p for p in pids if exists(p)]
-            time.sleep(0.05)
-        if not pids:
-            return
-
-
-def exists(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------------------- links

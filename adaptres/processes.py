@@ -1,0 +1,48 @@
+"""This machine's processes, by PID (from ``/proc``): whether one still runs, which descend from this process,
+and stopping a set of them (SIGTERM, then SIGKILL) — for what the project starts and must leave nothing of."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+
+
+def exists(pid: int) -> bool:
+    """Does ``pid`` run (a zombie does not)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def descendants(pid: int | None = None) -> set[int]:
+    """The children of ``pid`` (default: this process), theirs, and so on."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{entry}/stat") as fh:
+                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+    out, frontier = set(), {os.getpid() if pid is None else pid}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier and p not in out}
+        out |= frontier
+    return out
+
+
+def kill(pids) -> None:
+    """Stop ``pids``: SIGTERM, up to 3 s for them to end, then SIGKILL, up to 2 s."""
+    pids = list(pids)
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+        end = time.time() + grace
+        while pids and time.time() < end:
+            pids = [p for p in pids if exists(p)]
+            time.sleep(0.05)
+        if not pids:
+            return
