@@ -1,6 +1,7 @@
 """The test bed's processes, with stand-ins (no namespaces, no root needed): the bring-up when Ray's head does not
 register in time (a loaded host) — every node stopped and the bring-up tried again, the head alone first; a head
 that never registers is an error naming the head — and a driver that does not end after Ctrl-C."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -87,9 +88,14 @@ def test_a_driver_that_ignores_ctrl_c_is_stopped_after_the_grace_and_says_where_
     p = subprocess.Popen([sys.executable, str(command)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True,  # Ctrl-C's default (pytest-xdist's workers ignore SIGINT, and
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # pass that on)
-    assert p.stdout.readline().strip() == "ready"
-    os.killpg(p.pid, signal.SIGINT)
-    _, err = p.communicate(timeout=60)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:  # a failure leaves neither the command nor its driver running
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
     assert p.returncode == 130, err
     assert "did not end within 2 s of Ctrl-C" in err
     assert "stuck_in_a_step" in err and "most recent call first" in err  # where the driver was
