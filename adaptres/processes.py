@@ -1,5 +1,5 @@
-"""This machine's processes, by PID (from ``/proc``): whether one still runs, which descend from this process,
-and stopping a set of them (SIGTERM, then SIGKILL) — for what the project starts and must leave nothing of."""
+"""This machine's processes, by PID (from ``/proc``): whether one still runs, this process's ancestors and
+descendants, and stopping a set of them (SIGTERM, then SIGKILL) — for what the project starts and must leave nothing of."""
 
 from __future__ import annotations
 
@@ -18,17 +18,34 @@ def exists(pid: int) -> bool:
         return False
 
 
+def parent(pid: int) -> int:
+    """``pid``'s parent (OSError when ``pid`` is gone)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
+def own() -> set[int]:
+    """This process and its ancestors (a driver inside the test bed's hub must not kill itself)."""
+    out, pid = set(), os.getpid()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        try:
+            pid = parent(pid)
+        except (OSError, ValueError, IndexError):
+            break
+    return out
+
+
 def descendants(pid: int | None = None) -> set[int]:
     """The children of ``pid`` (default: this process), theirs, and so on."""
-    parent: dict[int, int] = {}
+    parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError, ValueError, IndexError):
-                with open(f"/proc/{entry}/stat") as fh:
-                    parent[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+                parents[int(entry)] = parent(int(entry))
     out, frontier = set(), {os.getpid() if pid is None else pid}
     while frontier:
-        frontier = {p for p, pp in parent.items() if pp in frontier and p not in out}
+        frontier = {p for p, pp in parents.items() if pp in frontier and p not in out}
         out |= frontier
     return out
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
-from ..processes import kill  # noqa: F401  (the test bed's modules take it from here)
+from ..processes import kill, own  # noqa: F401  (the test bed's modules take them from here)
 from .names import PREFIX, TestBedError
 
 
@@ -35,19 +34,6 @@ def namespaces() -> list[str]:
 def ns_pids(ns: str) -> list[int]:
     out = run("ip", "netns", "pids", ns, check=False).stdout
     return [int(p) for p in out.split() if p.isdigit()]
-
-
-def own() -> set[int]:
-    """This process and its ancestors (a driver inside the hub must not kill itself)."""
-    out, pid = set(), os.getpid()
-    while pid > 1 and pid not in out:
-        out.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return out
 
 
 # ---------------------------------------------------------------------------- links
