@@ -2,6 +2,7 @@
 the layer that imports it; the package itself (the problem and solver side) needs no torch, Ray or
 Jupyter; conda's environment installs what the Makefile installs; CI runs the README's test command."""
 import ast
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -98,8 +99,10 @@ def test_ci_calls_the_readme_test_command():
 def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
     """``make test`` runs on both cores with ``--dist loadgroup``: the tests of one ``xdist_group`` must reach one
     worker — a notebook's cells (one kernel; the group given by the project's conftest hook) and the test bed's
-    tests (a module mark). Run here as ``make test`` runs, with the project's own conftest: pytest-xdist reads the
-    groups in a hook of its own, and once ran it before the project's, so the cells went to both workers."""
+    tests (a module mark) — and each worker computes on its share of the cores, its notebook kernels too (two
+    workers with two torch threads each on two cores: oversubscribed, both ran ~4× slower). Run here as ``make
+    test`` runs, with the project's own conftest: pytest-xdist reads the groups in a hook of its own, and once ran
+    it before the project's, so the cells went to both workers."""
     import shutil
     import subprocess
 
@@ -112,11 +115,16 @@ def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
         "pytestmark = pytest.mark.xdist_group('testbed')\n"
         + "".join(f"def test_{i}():\n    pass\n" for i in range(4)))
     (tmp_path / "tests" / "test_free.py").write_text("".join(f"def test_{i}():\n    pass\n" for i in range(4)))
-    cells = [nbformat.v4.new_code_cell("x = 1")] + [nbformat.v4.new_code_cell(f"x += {i}") for i in range(5)]
+    share = max(1, (os.cpu_count() or 1) // 2)  # each worker's threads, and its notebook kernels' (they inherit them)
+    (tmp_path / "tests" / "test_threads.py").write_text(
+        f"import os\ndef test_threads():\n    assert os.environ['OMP_NUM_THREADS'] == '{share}'\n")
+    cells = [nbformat.v4.new_code_cell("x = 1")] + [nbformat.v4.new_code_cell(f"x += {i}") for i in range(4)]
+    cells.append(nbformat.v4.new_code_cell(f"import os\nassert os.environ['OMP_NUM_THREADS'] == '{share}'"))
     nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "notebooks" / "nb.ipynb")
     p = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider",
                         "tests", "notebooks", "--nbval-lax", "--nbval-current-env"],
-                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
     assert p.returncode == 0, p.stdout[-2000:]
     ran = [line.split() for line in p.stdout.splitlines() if "PASSED" in line]
     for suffix, n in (("@nb", 6), ("@testbed", 4)):
