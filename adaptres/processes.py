@@ -1,11 +1,13 @@
 """This machine's processes, by PID (from ``/proc``): whether one still runs, this process's ancestors and
-descendants, and stopping a set of them (SIGTERM, then SIGKILL) — for what the project starts and must leave nothing of."""
+descendants, and stopping a set of them (SIGTERM, then SIGKILL) — for what the project starts and must leave nothing of;
+and whether this process was sent Ctrl-C."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import threading
 import time
 
 
@@ -63,3 +65,25 @@ def kill(pids) -> None:
             time.sleep(0.05)
         if not pids:
             return
+
+
+_CTRL_C = threading.Event()
+
+
+def _on_ctrl_c(signum, frame):
+    _CTRL_C.set()
+    signal.default_int_handler(signum, frame)  # KeyboardInterrupt, as always
+
+
+def watch_ctrl_c() -> None:
+    """Remember a Ctrl-C (SIGINT) besides raising KeyboardInterrupt, so that ``interrupted()`` can name it when
+    code that caught the KeyboardInterrupt raised inside it turned it into another error (numpy comparing
+    structured arrays reports a TypeError). Only where Ctrl-C raises KeyboardInterrupt (not where it is ignored)."""
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_ctrl_c)
+
+
+def interrupted() -> bool:
+    """Has this process been sent Ctrl-C since ``watch_ctrl_c``?"""
+    return _CTRL_C.is_set()

@@ -26,12 +26,12 @@ ALLOWED = {
     # the device actors and the engine that runs requests on them (Ray)
     "runtime": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "runtime"},
     # the one closed loop: arrivals, policies, controllers, executors (modelled, simulated, on the actors)
-    "serving": {"paths", "progress", "io", "cluster", "problem", "solvers", "runtime", "serving"},
+    "serving": {"paths", "progress", "io", "processes", "cluster", "problem", "solvers", "runtime", "serving"},
     "experiments": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "runtime", "serving",
                     "experiments"},
     "report": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "runtime", "serving",
                "experiments", "report"},
-    "cli": {"paths", "progress", "io", "cluster", "testbed", "problem", "solvers", "nn", "runtime", "serving",
+    "cli": {"paths", "progress", "io", "processes", "cluster", "testbed", "problem", "solvers", "nn", "runtime", "serving",
             "experiments", "report", "cli"},
 }
 TORCH_FREE = ("problem", "solvers", "paths", "io", "processes", "cluster", "testbed", "cli", "experiments", "nn/recipe.py",

@@ -214,6 +214,73 @@ def test_the_loop_is_the_simulator():
     assert np.isclose(df["battery_total_j"].iloc[-1], sum(hist.epochs[-1].battery_before))
 
 
+@pytest.fixture
+def ctrl_c_watched(monkeypatch):
+    """Ctrl-C raises KeyboardInterrupt here (pytest-xdist's workers ignore it) and is remembered
+    (``processes.watch_ctrl_c``); both as they were afterwards."""
+    import signal
+
+    from adaptres import processes
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(processes, "_CTRL_C", __import__("threading").Event())
+    processes.watch_ctrl_c()
+    yield processes
+    signal.signal(signal.SIGINT, before)
+
+
+def _ctrl_c_as_another_error():
+    """Ctrl-C during a library call that catches the KeyboardInterrupt and raises something else (numpy did)."""
+    import signal
+    try:
+        signal.raise_signal(signal.SIGINT)
+        for _ in range(10**6):  # the handler runs between bytecodes, before this ends
+            pass
+    except KeyboardInterrupt:
+        raise TypeError("Cannot compare structured arrays unless they have a common dtype") from None
+    raise AssertionError("the handler did not run")
+
+
+def test_ctrl_c_turned_into_another_error_ends_the_loop_as_interrupted(ctrl_c_watched):
+    """The loop keeps the epochs that finished and says it was interrupted, whatever error the Ctrl-C became;
+    without a Ctrl-C the same error is raised."""
+    from optim_helpers import unit_table
+
+    from adaptres.experiments import sim
+    from adaptres.serving.execute import Modelled
+    sc = small_scenario(1, n_devices=3, n_requests=2)
+    solve = sim.solver_for("colgen")
+    calls = []
+
+    def solver(scenario):
+        calls.append(1)
+        if len(calls) == 2:
+            _ctrl_c_as_another_error()
+        return solve(scenario)
+
+    fleet = loop.Fleet(unit_table(sc), sc.configs, sc.devices, dict(alpha=sc.alpha, beta=sc.beta,
+                                                                    accuracy_threshold=sc.accuracy_threshold))
+    hist = loop.run(fleet, arrivals.Steps(3, 2.0, 3, 4), policies.Paper(solver), Modelled(3))
+    assert hist.interrupted and len(hist.epochs) == 1 and ctrl_c_watched.interrupted()
+    ctrl_c_watched._CTRL_C.clear()
+    calls.clear()
+
+    def failing(scenario):
+        raise TypeError("a bug, not a Ctrl-C")
+    with pytest.raises(TypeError, match="a bug"):
+        loop.run(fleet, arrivals.Steps(3, 2.0, 3, 4), policies.Paper(failing), Modelled(3))
+
+
+def test_ctrl_c_turned_into_another_error_is_exit_130_in_one_line(ctrl_c_watched, capsys, monkeypatch):
+    from adaptres import cli as adaptres_cli
+    from adaptres.cli import problem as cli_problem
+    monkeypatch.setattr(cli_problem, "cmd_scenario", lambda args: _ctrl_c_as_another_error())
+    monkeypatch.setattr(adaptres_cli.processes, "watch_ctrl_c", lambda: None)  # the fixture's handler stays
+    assert adaptres_cli.main(["scenario", "--devices", "3"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "adaptres scenario: interrupted; no output was written", err
+
+
 def test_the_command_lines_choices_are_the_modules():
     from adaptres.cli import serving as cli_serving
     assert cli_serving.POLICIES == policies.POLICIES

@@ -1,6 +1,6 @@
 """The network test bed, shared by the tests that need it (one bring-up, one group of the parallel run): the
 closed loop and the load test on real shaped links, a link cut and devices killed under them, and a
-driver interrupted or killed leaving nothing behind. Needs root and iproute2 (skipped elsewhere)."""
+driver killed (the bed's last test) or interrupted leaving nothing behind. Needs root and iproute2 (skipped elsewhere)."""
 import json
 import os
 import signal
@@ -114,34 +114,50 @@ def _until(p: subprocess.Popen, words: str) -> tuple[list[str], threading.Thread
     raise AssertionError(f"the command ended before saying {words!r} (status {p.wait()}):\n{''.join(log[-40:])}")
 
 
-def test_an_interrupted_or_killed_driver_leaves_nothing(tmp_path):
-    """Ctrl-C ends serve with status 130, its finished steps written, and takes down the test bed it brought up;
-    after kill -9 of the driver, ``testbed down`` removes everything (namespaces, veths, Ray processes)."""
+def _serve_until_a_step_is_written(out: Path, devices: int) -> tuple[subprocess.Popen, list[str], threading.Thread]:
+    """``serve`` on the test bed (Ctrl-C's default: pytest-xdist's workers ignore SIGINT and pass that on), read
+    until its first step is written."""
+    argv = [sys.executable, "-m", "adaptres", "serve", "--devices", str(devices), "--steps", "50", "--seed", "0",
+            "--testbed", "netns", "--out", str(out)]
+    p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    log, reader = _until(p, "step 1 of 50 written")
+    return p, log, reader
+
+
+def _stop(p: subprocess.Popen, how: signal.Signals, log: list[str], reader: threading.Thread) -> int:
+    """Send ``how`` to the command's process group; its status (a command still running 120 s later: an error)."""
+    os.killpg(p.pid, how)
+    try:
+        rc = p.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+        reader.join(timeout=10)
+        testbed.down()
+        raise AssertionError(f"{how.name}: serve still running 120 s later:\n{''.join(log[-60:])}") from None
+    reader.join(timeout=10)
+    return rc
+
+
+def test_after_kill_9_of_a_driver_testbed_down_removes_everything(bed, tmp_path):
+    """The last test of the shared test bed: ``serve`` killed by SIGKILL mid-horizon takes nothing down (nothing
+    ran to do it); ``testbed down`` then removes everything (namespaces, veths, Ray processes, the job's too)."""
+    out = tmp_path / "live.csv"
+    p, log, reader = _serve_until_a_step_is_written(out, N)
+    assert _stop(p, signal.SIGKILL, log, reader) == -signal.SIGKILL
+    assert testbed.namespaces()  # killed: nothing took it down
+    assert subprocess.run([sys.executable, "-m", "adaptres", "testbed", "down"], cwd=REPO,
+                          capture_output=True, timeout=60).returncode == 0
+    assert _left() == {"namespaces": 0, "host_links": 0, "processes": 0}
+
+
+def test_ctrl_c_ends_serve_with_its_steps_written_and_the_bed_it_brought_up_taken_down(tmp_path):
+    """Ctrl-C ends ``serve`` with status 130, its finished steps written, and takes down the test bed it brought up
+    (none was up)."""
     testbed.down()
     out = tmp_path / "live.csv"
-    argv = [sys.executable, "-m", "adaptres", "serve", "--devices", "2", "--steps", "50", "--seed", "0",
-            "--testbed", "netns", "--out", str(out)]
-    for how in ("SIGINT", "SIGKILL"):
-        p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True,  # Ctrl-C's default (pytest-xdist's workers ignore SIGINT,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # and pass it on)
-        log, reader = _until(p, "step 1 of 50 written")
-        os.killpg(p.pid, getattr(signal, how))
-        try:
-            rc = p.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=30)
-            reader.join(timeout=10)
-            testbed.down()
-            raise AssertionError(f"{how}: serve still running 120 s later:\n{''.join(log[-60:])}") from None
-        reader.join(timeout=10)
-        if how == "SIGINT":
-            assert rc == 130, "".join(log[-60:])
-            assert len(pd.read_csv(out, comment="#")) >= 1
-        else:
-            assert testbed.namespaces()  # killed: nothing took it down
-            assert subprocess.run([sys.executable, "-m", "adaptres", "testbed", "down"], cwd=REPO,
-                                  capture_output=True, timeout=60).returncode == 0
-        assert _left() == {"namespaces": 0, "host_links": 0, "processes": 0}
-        out.unlink()
+    p, log, reader = _serve_until_a_step_is_written(out, 2)
+    assert _stop(p, signal.SIGINT, log, reader) == 130, "".join(log[-60:])
+    assert len(pd.read_csv(out, comment="#")) >= 1
+    assert _left() == {"namespaces": 0, "host_links": 0, "processes": 0}

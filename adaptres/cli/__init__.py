@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from .. import processes
 from ..io import NoResult
 from . import files, nn, problem, runtime, serving, study
 
@@ -59,6 +60,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("adaptres: interrupted; nothing was done", file=sys.stderr)
         return 130
+    processes.watch_ctrl_c()
     try:
         files.check(args)  # before anything starts: no output may be an input, nor two outputs one file
         args.func(args)
@@ -77,10 +79,15 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # the reader went away (``| head``): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except NoResult as exc:
-        print(f"adaptres {args.cmd}: {_one_line(exc)}", file=sys.stderr)
-        return 3
-    except (ValueError, OSError, OverflowError, RecursionError, EOFError) as exc:
-        print(f"adaptres {args.cmd}: {_one_line(exc)}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        if processes.interrupted():  # Ctrl-C, caught inside a library and raised again as another error
+            print(f"adaptres {args.cmd}: interrupted; no output was written", file=sys.stderr)
+            return 130
+        if isinstance(exc, NoResult):
+            print(f"adaptres {args.cmd}: {_one_line(exc)}", file=sys.stderr)
+            return 3
+        if isinstance(exc, (ValueError, OSError, OverflowError, RecursionError, EOFError)):
+            print(f"adaptres {args.cmd}: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        raise
     return 0

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import processes
 from ..problem.generate import build
 from ..problem.scenario import Scenario
 from ..progress import bar
@@ -161,6 +162,10 @@ def run(fleet: Fleet, arrivals: Iterable[Epoch], policy, executor: Executor, *, 
             if on_epoch is not None:
                 on_epoch(hist)
     except KeyboardInterrupt:
+        hist.interrupted = True
+    except Exception:
+        if not processes.interrupted():  # Ctrl-C that a library turned into another error is still Ctrl-C
+            raise
         hist.interrupted = True
     if drain:
         _account(hist, executor.drain(), dead, cut, backlog)
