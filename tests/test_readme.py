@@ -66,3 +66,17 @@ def test_timings_keep_a_row_per_kind_of_machine(tmp_path, monkeypatch):
     t = pd.read_csv(tmp_path / "timings.csv", comment="#")
     assert sorted(zip(t.machine, t.minutes, t.commit)) == [("AMD EPYC; AVX-512 BF16, 2 cores", 14.2, "c14.2"),
                                                            ("AMD EPYC; AVX2, 2 cores", 18.5, "c18.5")]
+
+
+def test_where_the_time_of_make_test_went_is_summed_per_file(tmp_path):
+    from adaptres.report import timings
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<testsuites><testsuite name="pytest">'
+                     '<testcase classname="tests.test_a" name="test_one" time="1.5"/>'
+                     '<testcase classname="tests.test_a.TestGroup" name="test_two[x]" time="2.25"/>'
+                     '<testcase classname="notebooks.09_live.ipynb" name="Cell 2" time="30.0"/>'
+                     '<testcase classname="notebooks.09_live.ipynb" name="Cell 4" time="0.5"/>'
+                     '</testsuite></testsuites>')
+    rows = timings.where_the_time_went(junit)
+    assert rows == [{"file": "notebooks/09_live.ipynb", "items": 2, "seconds": 30.5, "longest_s": 30.0, "longest": "Cell 2"},
+                    {"file": "tests/test_a.py", "items": 2, "seconds": 3.8, "longest_s": 2.2, "longest": "test_two[x]"}]

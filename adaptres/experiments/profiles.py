@@ -265,8 +265,8 @@ PROFILES: dict[str, Profile] = {
         ablation_images=128,  # half the recipe's test images: halves notebook 02's ablation of both models in make test
         optim=Optim(table="224", steps=3, n_devices=4, lam=1.0, time_limit=20.0, ga_time_limit=3.0,
                     scale_devices=(3, 5), scale_requests=(1, 2), scale_time_limit=20.0),
-        # devices and links 4 times the §V ones' speed and 0, 1, 3 devices killed: the nbval run stays near 60 s
-        runtime=Runtime(n_devices=10, n_requests=4, seed=0, seeds=(0,), kills=(0, 1, 3), at_s=0.1, speed=4.0,
+        # five devices (an actor process each), devices and links 4 times the §V ones' speed, 0, 1, 3 devices killed
+        runtime=Runtime(n_devices=5, n_requests=4, seed=0, seeds=(0,), kills=(0, 1, 3), at_s=0.1, speed=4.0,
                         method="colgen_round"),
         live=Live(section="V-B", n_devices=3, steps=3, seeds=(0,), failure_steps=3, fail=("1@2:0.3",),
                   cut=("0-2@1:0.3",), method="colgen_round"),

@@ -4,12 +4,14 @@
 ``python -m adaptres.report.timings test`` clones the committed HEAD into a temporary folder, runs
 ``make test`` there (``check``: in this checkout, already set up), and records the minutes with the
 machine (its processor, and whether it has AVX-512 with BF16) and the commit. pip's cache is used as any
-machine's would be; the clone is removed after.
+machine's would be; the clone is removed after. Where the time of ``make test`` went — seconds per test file and
+notebook, summed over both workers, with its longest item — goes to ``data/results/timings_tests.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from ..io import git_commit, provenance, write_table
 from ..paths import REPO
 
 TIMINGS = REPO / "data" / "results" / "timings.csv"
+WHERE = REPO / "data" / "results" / "timings_tests.csv"  # make test's seconds per test file and notebook
 WHAT = {"test": "make test (fresh clone, set-up included)", "check": "make check (set up)",
         "study": "make study (fresh clone, set-up included)"}
 
@@ -33,23 +36,44 @@ def machine() -> str:
     return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
-def measure(target: str) -> tuple[float, int, str]:
+def measure(target: str) -> tuple[float, int, str, list[dict]]:
     """Minutes that ``make <target>`` takes in a fresh clone of HEAD (``check``: in this checkout, set up), its
-    exit status, and the commit measured (taken before the run: the checkout may move on while it runs)."""
+    exit status, the commit measured (taken before the run: the checkout may move on while it runs) and, for
+    ``test``, pytest's seconds per test file and notebook (``where_the_time_went``)."""
     commit = git_commit()[:12]
     if target == "check":
         t = time.perf_counter()
         code = subprocess.run(["make", target], cwd=REPO).returncode
-        return (time.perf_counter() - t) / 60, code, commit
+        return (time.perf_counter() - t) / 60, code, commit, []
     with tempfile.TemporaryDirectory(prefix="adaptres-clone-") as tmp:
-        clone = Path(tmp) / "adaptres"
+        clone, junit = Path(tmp) / "adaptres", Path(tmp) / "junit.xml"
         subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], check=True)
         subprocess.run(["git", "checkout", "-q", "--detach", commit], cwd=clone, check=True)
+        env = {**os.environ, "PYTEST_ADDOPTS": f"{os.environ.get('PYTEST_ADDOPTS', '')} --junitxml={junit}".strip()}
         t = time.perf_counter()
-        p = subprocess.run(["make", target], cwd=clone)
+        p = subprocess.run(["make", target], cwd=clone, env=env)
         minutes = (time.perf_counter() - t) / 60
         shutil.rmtree(clone / ".venv", ignore_errors=True)
-    return minutes, p.returncode, commit
+        where = where_the_time_went(junit) if junit.is_file() else []
+    return minutes, p.returncode, commit, where
+
+
+def where_the_time_went(junit: Path) -> list[dict]:
+    """pytest's junit report as one row per test file or notebook: its items, their seconds (setup, call and
+    teardown; summed, though two workers ran side by side) and its longest item; longest first."""
+    import xml.etree.ElementTree as ET
+    files: dict[str, dict] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        parts = case.get("classname", "").split(".")  # tests.test_x[.TestClass], notebooks.NN_name.ipynb
+        where = "/".join(parts[:2]) + (".ipynb" if parts[-1] == "ipynb" else ".py")
+        row = files.setdefault(where, {"file": where, "items": 0, "seconds": 0.0, "longest_s": 0.0, "longest": ""})
+        s = float(case.get("time") or 0.0)
+        row["items"] += 1
+        row["seconds"] += s
+        if s > row["longest_s"]:
+            row["longest_s"], row["longest"] = s, case.get("name", "")
+    rows = sorted(files.values(), key=lambda r: -r["seconds"])
+    return [{**r, "seconds": round(r["seconds"], 1), "longest_s": round(r["longest_s"], 1)} for r in rows]
 
 
 def record(target: str, minutes: float, commit: str) -> None:
@@ -71,11 +95,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m adaptres.report.timings", description=__doc__.split("\n\n")[0])
     p.add_argument("target", choices=sorted(WHAT), help="the make target to time from a fresh clone")
     args = p.parse_args(argv)
-    minutes, code, commit = measure(args.target)
+    minutes, code, commit, where = measure(args.target)
     if code:
         print(f"make {args.target}: exit status {code} after {minutes:.1f} min; nothing recorded", file=sys.stderr)
         return code
     record(args.target, minutes, commit)
+    if where:
+        import pandas as pd
+        write_table(pd.DataFrame(where), WHERE, {**provenance(measured="python -m adaptres.report.timings test"),
+                                                 "commit": commit, "machine": machine(), "minutes": f"{minutes:.1f}"})
     print(f"make {args.target}: {minutes:.1f} min, recorded in {TIMINGS.relative_to(REPO)}")
     return 0
 
