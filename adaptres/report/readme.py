@@ -2,7 +2,7 @@
 
 The README holds blocks between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``; ``render(NAME)``
 writes each from the committed notes of the main job (``data/results/main_job_cpu/notes/*.json``) and
-the committed timings (``data/results/timings.csv``). ``refresh`` rewrites them in place
+the committed timings (``data/results/timings.csv``, ``timings_tests.csv``). ``refresh`` rewrites them in place
 (``python -m adaptres readme``); ``stale`` lists those that no longer match (a test fails on any).
 """
 
@@ -17,6 +17,7 @@ from ..paths import REPO
 
 NOTES = REPO / "data" / "results" / "main_job_cpu" / "notes"
 TIMINGS = REPO / "data" / "results" / "timings.csv"
+TEST_TIME = REPO / "data" / "results" / "timings_tests.csv"  # where the last measured make test spent its time
 README = REPO / "README.md"
 
 
@@ -33,6 +34,17 @@ def _timings() -> str:
     rows = ["| what | minutes | machine | commit |", "|---|---|---|---|"]
     rows += [f"| {r.what} | {r.minutes:g} | {r.machine} | `{r.commit}` |" for r in t.itertuples()]
     return "\n".join(rows)
+
+
+def _test_time(longest: int = 8) -> str:
+    from ..io import read_table
+    if not TEST_TIME.is_file():
+        return "_no breakdown committed yet_"
+    t, meta = read_table(TEST_TIME, required=("file", "items", "seconds", "longest_s", "longest"), what="test time")
+    top = ", ".join(f"`{r.file}` {r.seconds:.0f} s" for r in t.head(longest).itertuples())
+    return (f"Where the last measured `make test` spent its time ({meta.get('minutes', '?')} min on {meta.get('machine', '?')}, "
+            f"commit `{meta.get('commit', '?')}`; seconds summed over both workers, {t.seconds.sum():.0f} s in all over "
+            f"{len(t)} files and notebooks): {top}.")
 
 
 def _headline() -> str:
@@ -76,7 +88,8 @@ def _load() -> str:
     return "\n".join(rows)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"timings": _timings, "headline": _headline, "load": _load}
+BLOCKS: dict[str, Callable[[], str]] = {"timings": _timings, "test_time": _test_time, "headline": _headline,
+                                        "load": _load}
 _BLOCK = re.compile(r"<!-- generated: (\w+) -->\n(.*?)<!-- end: \1 -->", re.S)
 
 
