@@ -180,3 +180,19 @@ def test_solve_pareto_empty_accuracy_range(tmp_path, capsys):
     dataclasses.replace(small_scenario(0, 2, 4, 2), accuracy_threshold=99.0).save(path)
     refused(cli(["solve", path, "--pareto", 4, "--out", out], capsys), "accuracy_threshold", "empty")
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_bench_fronts_reports_each_held_out_front(monkeypatch):
+    """``bench fronts``: one row per seed (outside notebook 11's), its points and how many are not proven."""
+    from adaptres.experiments import fronts, profiles
+    assert len(fronts.HELD_OUT) == 20 and not set(fronts.HELD_OUT) & set(profiles.get("cpu").pareto.seeds)
+    df = fronts.held_out(seeds=(3,), k=2, progress=False)
+    assert df.to_dict("records")[0].keys() == {"seed", "points", "unproven", "max_gap", "front_s", "longest_point_s"}
+    row = df.iloc[0]
+    assert row.seed == 3 and 1 <= row.points <= 2 and row.unproven == 0 and row.max_gap <= 1e-4
+    assert 0 < row.longest_point_s <= row.front_s
+
+
+def test_bench_fronts_takes_only_out(capsys):
+    refused(cli(["bench", "fronts", "--seed", "1"], capsys), "--seed: bench fronts does not use it")

@@ -108,7 +108,7 @@ def cmd_ablation(args):
 # which flags each benchmark reads (a flag given to one that does not read it is refused)
 BENCH_FLAGS = {"model": ("steps", "repeats", "batch_size", "image_size"), "ablation": ("images", "image_size"),
                "all": ("steps", "repeats", "batch_size", "image_size", "images"), "solvers": ("seed", "out"),
-               "sweep": ("out",), "load": ("out",)}
+               "sweep": ("out",), "load": ("out",), "fronts": ("out",)}
 BENCH_DEFAULTS = {"steps": 10, "repeats": 3, "images": 200, "batch_size": 64, "image_size": 32, "seed": 0}
 
 
@@ -154,12 +154,36 @@ def cmd_bench(args):
     if args.what == "load":
         _bench_load(args)
         return
+    if args.what == "fronts":
+        _bench_fronts(args)
+        return
     from ..nn import bench
     if args.what in ("model", "all"):
         print(json.dumps(bench.run_model_bench(steps=got["steps"], batch_size=got["batch_size"],
                                                image_size=got["image_size"], repeats=got["repeats"]), indent=2))
     if args.what in ("ablation", "all"):
         print(json.dumps(bench.run_ablation_bench(n_images=got["images"], image_size=got["image_size"]), indent=2))
+
+
+def _bench_fronts(args):
+    import os
+
+    from ..experiments import fronts, profiles
+    from ..experiments.load_test import cpu_model
+    from ..io import provenance, write_table
+    out = check_output(args.out, "--out") if args.out is not None else None
+    P = profiles.get("cpu").pareto
+    df = fronts.held_out(progress=sys.stderr.isatty())
+    print(df.round(4).to_string(index=False))
+    print(f"front seconds: median {df.front_s.median():.2f}, max {df.front_s.max():.2f}; "
+          f"unproven points: {int(df.unproven.sum())} of {int(df.points.sum())}")
+    if out:
+        write_table(df, out, provenance(what="bench fronts: solve --pareto 12 (60 s, gap 1e-4 per point) on §V-A steps "
+                                             "of notebook 11's size, seeds outside its own",
+                                        n_devices=P.n_devices, n_requests=P.n_requests, table="the cpu profile's", k=12,
+                                        time_limit_s=60, rel_gap=1e-4, cpus=os.cpu_count(), cpu=cpu_model()),
+                    float_format="%.6g")
+        print(f"wrote {out}")
 
 
 def _bench_sweep(args):
@@ -241,8 +265,9 @@ def add_commands(sub) -> None:
     b = sub.add_parser("bench", help="block-wise vs torchvision ResNet-50 throughput; the solvers at scale")
     b.add_argument("what", nargs="?", choices=list(BENCH_FLAGS), default="all",
                    help="all: model and ablation; solvers: every method at the scale targets (N = 50, 100, 500); "
-                        "sweep: a §V-A sweep serially and on Ray; load: the full load sweep (notebook 12), simulated")
-    b.add_argument("--out", help="solvers, sweep, load: write the result (CSV) here")
+                        "sweep: a §V-A sweep serially and on Ray; load: the full load sweep (notebook 12), simulated; "
+                        "fronts: solve --pareto 12 on twenty §V-A steps outside notebook 11's")
+    b.add_argument("--out", help="solvers, sweep, load, fronts: write the result (CSV) here")
     b.add_argument("--seed", type=int, help="solvers: the steps' seed (default 0)")
     b.add_argument("--steps", type=int, help="model: training steps timed (default 10)")
     b.add_argument("--repeats", type=int, help="model: repeats (default 3)")

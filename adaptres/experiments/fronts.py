@@ -130,3 +130,24 @@ def dominance(points: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
         rows.append({"seed": seed, f"{b} points": len(fb), f"dominated by {a}": covered(fa, fb),
                      f"{a} points": len(fa), f"dominated by {b}": covered(fb, fa)})
     return pd.DataFrame(rows)
+
+
+HELD_OUT = tuple(range(3, 23))  # twenty §V-A steps outside notebook 11's seeds (0-2)
+
+
+def held_out(seeds=HELD_OUT, k: int = 12, progress: bool = True) -> pd.DataFrame:
+    """``solve --pareto k`` as a user runs it (its defaults: 60 s and a gap of 1e-4 per point) on the ``cpu``
+    profile's §V-A steps of notebook 11's size (N = 10, R = 3, the profile's table) of ``seeds``: per front,
+    its points, those not proven within the gap, its largest gap and its seconds (``bench fronts``)."""
+    P = profiles.get("cpu").pareto
+    rows = []
+    for seed in bar(list(seeds), desc="fronts", progress=progress):
+        check_seed(seed)
+        sc = scenario_for("cpu", P.n_devices, P.n_requests, seed, "V-A")
+        t0 = time.perf_counter()
+        front = exact_front(sc, k, Options(time_limit=60.0, rel_gap=1e-4))
+        gaps = [p.gap or 0.0 for p in front.points]
+        rows.append({"seed": seed, "points": len(front.points), "unproven": sum(g > 1e-4 for g in gaps),
+                     "max_gap": max(gaps, default=0.0), "front_s": time.perf_counter() - t0,
+                     "longest_point_s": max((p.plan.solve_s for p in front.points), default=0.0)})
+    return pd.DataFrame(rows)
