@@ -300,3 +300,26 @@ def test_a_dive_gives_a_plan_the_evaluator_accepts_at_its_value_and_leaves_the_r
     ev = evaluate(sc, Plan("dive", tuple(plan_of(root.ar, root.master, found.counts))))
     assert ev.feasible and ev.objective == pytest.approx(found.objective, rel=1e-9)
     assert found.objective >= best - 1e-9 >= root.node[0] - 2e-9
+
+
+def test_once_the_listing_reaches_the_incumbent_the_integer_master_gets_the_time_left(monkeypatch):
+    """Closing the gap by listing: while the target is below the incumbent the integer master gets the listing's
+    share of the time; once every column a better plan could use is listed (target = incumbent) it is the whole
+    step and gets all the time left, and the listing stops there."""
+    from adaptres.solvers.cg import tree
+    from adaptres.solvers.cg.generation import Clock
+    from adaptres.solvers.cg.integer import MipResult
+    targets, asked = [], []
+    monkeypatch.setattr(tree, "list_within", lambda ar, pricer, master, nodes, target, deadline: targets.append(target) or 10)
+    clock = Clock(100.0)
+
+    def mip(seconds):
+        asked.append(seconds)
+        return MipResult("time_limit", None, None, {})  # proves nothing, finds nothing
+
+    best = MipResult("optimal", 1.0, None, {0: 1})
+    got, bound = tree.close_gap(None, None, None, [], 0.9, best, mip, clock, 1e-4, {})
+    assert got is best and bound == 0.9
+    assert targets[-1] == 1.0 and all(t < 1.0 for t in targets[:-1]) and len(targets) > 1
+    assert all(s <= (1 - tree.ENUMERATE_SHARE) * 100.0 + 1e-6 for s in asked[:-1])
+    assert asked[-1] > 99.0  # the time left

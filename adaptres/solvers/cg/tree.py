@@ -165,7 +165,8 @@ def close_gap(ar, pricer, master, nodes: list, bound: float, best: MipResult, mi
     """Raise the bound and lower the incumbent together: list every column a plan worth at most
     ``target`` = bound + room could use and solve the integer master on them. Its optimum, when at most
     the target, is the step's optimum; otherwise no plan is worth less than the target, which becomes
-    the bound. The room starts small and grows fourfold while ``ENUMERATE_CAP`` and time allow."""
+    the bound. The room starts small and grows fourfold while ``ENUMERATE_CAP`` and time allow; once it reaches
+    the incumbent, the integer master is the whole step and may take all the time left."""
     room = max(1e-4 * abs(bound), 1e-9)
     deadline = clock.deadline((1 - ENUMERATE_SHARE) * clock.left())
     log["listed"] = 0
@@ -176,10 +177,15 @@ def close_gap(ar, pricer, master, nodes: list, bound: float, best: MipResult, mi
         if listed is None:
             break
         log["listed"] = listed
-        found = mip(deadline - time.perf_counter())
+        # with the incumbent as the target every column a better plan could use is listed: the integer master is
+        # then the whole step, and it gets the time left (a tree over a master that large went slower)
+        complete = target >= best.objective
+        found = mip((clock.deadline() if complete else deadline) - time.perf_counter())
         if found.bound is not None:  # HiGHS' bound on the listed columns
             bound = max(bound, min(target, found.bound))
         if found.objective is not None and found.objective < best.objective:
             best = found
+        if complete:  # nothing more to list: what the integer master proved in the time left is all there is
+            break
         room *= 4
     return best, bound
