@@ -178,10 +178,11 @@ def _bench_fronts(args):
     print(f"front seconds: median {df.front_s.median():.2f}, max {df.front_s.max():.2f}; "
           f"unproven points: {int(df.unproven.sum())} of {int(df.points.sum())}")
     if out:
-        write_table(df, out, provenance(what="bench fronts: solve --pareto 12 (60 s, gap 1e-4 per point) on §V-A steps "
-                                             "of notebook 11's size, seeds outside its own",
+        o = fronts.HELD_OUT_OPTIONS
+        write_table(df, out, provenance(what="bench fronts: solve --pareto 12 on §V-A steps of notebook 11's size, "
+                                             "seeds outside its own",
                                         n_devices=P.n_devices, n_requests=P.n_requests, table="the cpu profile's", k=12,
-                                        time_limit_s=60, rel_gap=1e-4, cpus=os.cpu_count(), cpu=cpu_model()),
+                                        time_limit_s=o.time_limit, rel_gap=o.rel_gap, cpus=os.cpu_count(), cpu=cpu_model()),
                     float_format="%.6g")
         print(f"wrote {out}")
 
