@@ -52,10 +52,11 @@ def descendants(pid: int | None = None) -> set[int]:
     return out
 
 
-def kill(pids) -> None:
-    """Stop ``pids``: SIGTERM, up to 3 s for them to end, then SIGKILL, up to 2 s."""
+def kill(pids, signals=((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0))) -> None:
+    """Stop ``pids``: each signal of ``signals`` in turn, with up to its seconds for them to end (by default
+    SIGTERM, up to 3 s, then SIGKILL, up to 2 s)."""
     pids = list(pids)
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
+    for sig, grace in signals:
         for p in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, sig)

@@ -36,8 +36,9 @@ import shutil
 import sys
 import time
 
-from .commands import kill as _kill
-from .commands import namespaces, ns_pids, own, run
+from ..processes import kill as _kill
+from ..processes import own
+from .commands import namespaces, ns_pids, run
 from .driver import inside, reexec_inside
 from .names import HUB, IN_TESTBED, MAX_DEVICES, NODE_GB, PORT, PREFIX, RAY_ENV, TEMP, TestBedError, address, device_ip, device_ns
 from .network import build, class_bytes, cut, restore, set_rates

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from ..processes import kill, own  # noqa: F401  (the test bed's modules take them from here)
 from .names import PREFIX, TestBedError
 
 

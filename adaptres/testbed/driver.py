@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 
+from ..processes import kill
 from .names import HUB, IN_TESTBED, RAY_ENV
 
 
@@ -35,10 +35,5 @@ def reexec_inside(argv: list[str], grace_s: float = INTERRUPT_GRACE_S) -> int:
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         print(f"adaptres: the driver did not end within {grace_s:g} s of Ctrl-C; stopped (where it was, above)",
               file=sys.stderr, flush=True)
-    for sig, wait_s in ((signal.SIGABRT, 10.0), (signal.SIGKILL, 10.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(p.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=wait_s)
-            break
+    kill([p.pid], signals=((signal.SIGABRT, 10.0), (signal.SIGKILL, 10.0)))
     return 130

@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from .commands import kill, namespaces, ns_pids, own
+from ..processes import kill, own
+from .commands import namespaces, ns_pids
 from .names import HUB, HUB_IP, PORT, RAY_ENV, TEMP, TestBedError, address, device_ip, device_ns
 
 HEAD_TRIES = (True, False, False)  # the devices start beside the head (first try) or after it has registered
