@@ -63,10 +63,17 @@ def request_options(sc: Scenario):
 
 
 def brute_force(sc: Scenario) -> tuple[float, Plan]:
-    """The best feasible plan by enumerating every combination."""
-    opts = request_options(sc)
+    """The best feasible plan by enumerating every combination of the requests' options, each evaluated whole.
+    An option that is infeasible with every other request unserved is left out of the combinations: each
+    constraint is either the request's own (its accuracy, its links) or a device's total, which serving more
+    requests never lowers (memory, multiplications, energy), so no combination holding it is feasible. The
+    order of the combinations is kept: the plan returned is the one the full enumeration returns."""
+    opts, n = request_options(sc), len(sc.requests)
+
+    def alone(r: int, option: Assignment) -> bool:
+        return evaluate(sc, Plan("alone", tuple(option if k == r else UNSERVED for k in range(n)))).feasible
     best, best_plan = float("inf"), None
-    for combo in itertools.product(opts, repeat=len(sc.requests)):
+    for combo in itertools.product(*([o for o in opts if alone(r, o)] for r in range(n))):
         plan = Plan("brute", combo)
         ev = evaluate(sc, plan)
         if ev.feasible and ev.objective < best:

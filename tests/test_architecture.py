@@ -199,21 +199,6 @@ def test_rays_private_apis_are_where_the_adapter_expects():
     assert cluster.private_apis() == []
 
 
-@pytest.mark.slow
-def test_ray_leaves_no_session_folder_behind():
-    """A process that started Ray leaves nothing under Ray's temporary folder when it stops it: not its
-    session folder (logs, sockets), nor Ray's ``session_latest`` link to it."""
-    python("import os\n"
-           "from adaptres import cluster\n"
-           "cluster.start(num_cpus=1)\n"
-           "d = cluster.session_dir()\n"
-           "assert d and os.path.isdir(d), d\n"
-           "cluster.stop()\n"
-           "assert not os.path.exists(d), d\n"
-           "latest = os.path.join(os.path.dirname(d), 'session_latest')\n"
-           "assert not (os.path.islink(latest) and os.path.realpath(latest) == os.path.realpath(d)), latest\n")
-
-
 @pytest.mark.slow  # subprocesses
 def test_a_local_ray_that_times_out_starting_is_started_again_with_the_first_attempt_removed(tmp_path, monkeypatch):
     """Ray's node must register within 30 s; on a loaded host it sometimes does not (a bare Exception "timed out

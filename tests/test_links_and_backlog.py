@@ -44,7 +44,7 @@ def _crossings(sc: Scenario, plan: Plan) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("method", METHODS)
 def test_no_solver_routes_over_a_missing_link(method, seed):
     sc = _cut(_free_sending(small_scenario(seed, n_devices=3, n_requests=1, alpha=0.0, tight=0.8)), [(0, 1), (1, 2)])
-    plan = solve(sc, method, time_limit=10)
+    plan = solve(sc, method, time_limit=10 if solvers.info(method).proven else 2)  # the GA runs to its limit
     assert _crossings(sc, plan) == []
     assert evaluate(sc, plan).feasible
     if solvers.info(method).proven:  # and the best plan that avoids it

@@ -12,12 +12,27 @@ from hypothesis import strategies as st
 from optim_helpers import brute_force, small_scenario, solve
 
 from adaptres.problem.evaluate import evaluate
-from adaptres.problem.plan import Assignment, Plan
+from adaptres.problem.plan import UNSERVED, Assignment, Plan
 from adaptres.problem.scenario import Request, Scenario
 from adaptres.solvers import milp
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [(3, 4, 1), (2, 5, 1), (3, 6, 1), (2, 4, 2), (2, 3, 2)]  # devices, units, requests
+
+
+@pytest.mark.parametrize("seed,memory_model", [(0, "per_request"), (1, "shared_weights"), (2, "per_request")])
+def test_brute_force_leaves_out_only_options_in_no_feasible_plan(seed, memory_model):
+    """The reference's shortcut (an option infeasible alone is in no feasible combination) returns what
+    evaluating every combination returns — the same value and the same plan — and does leave options out."""
+    import itertools
+
+    from optim_helpers import request_options
+    sc = small_scenario(seed, 2, 3, 2, memory_model=memory_model, tight=0.6)
+    opts = request_options(sc)
+    feasible = [(ev.objective, c) for c in itertools.product(opts, repeat=2) if (ev := evaluate(sc, Plan("b", c))).feasible]
+    best, plan = brute_force(sc)
+    assert best == min(o for o, _ in feasible) and plan.requests == next(c for o, c in feasible if o == best)
+    assert any(not evaluate(sc, Plan("alone", (o, UNSERVED))).feasible for o in opts)  # something is left out
 
 
 @pytest.mark.parametrize("seed", slow_after(range(6), 1))

@@ -205,8 +205,9 @@ def test_a_sweep_under_the_horizon_controller(tmp_path):
 
 @pytest.mark.slow
 def test_ray_started_for_a_sweep_is_stopped_with_it(tmp_path):
-    """``cluster.scoped``: a Ray that the work inside started is shut down when it ends and its session
-    folder removed (a notebook's kernel is killed, so no exit handler would); a Ray running before is left."""
+    """``cluster.scoped``: a Ray that the work inside started is shut down when it ends and nothing of it is left
+    under Ray's temporary folder — its session folder (logs, sockets), Ray's ``session_latest`` link to it (a
+    notebook's kernel is killed, so no exit handler would remove them); a Ray running before is left."""
     import subprocess
     import sys
     code = """
@@ -214,9 +215,11 @@ import os, sys
 from adaptres import cluster
 with cluster.scoped():
     ray = cluster.start(num_cpus=1)
-    session = cluster._OWN_SESSION
-    assert ray.is_initialized() and os.path.isdir(session)
+    session = cluster.session_dir()
+    assert ray.is_initialized() and os.path.isdir(session) and session == cluster._OWN_SESSION
 assert not ray.is_initialized() and not os.path.exists(session), session
+latest = os.path.join(os.path.dirname(session), "session_latest")
+assert not (os.path.islink(latest) and os.path.realpath(latest) == os.path.realpath(session)), latest
 ray = cluster.start(num_cpus=1)
 with cluster.scoped():
     pass

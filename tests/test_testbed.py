@@ -1,6 +1,7 @@
 """The network test bed, shared by the tests that need it (one bring-up, one group of the parallel run): the
-closed loop and the load test on real shaped links, a link cut and devices killed under them, and a
-driver killed (the bed's last test) or interrupted leaving nothing behind. Needs root and iproute2 (skipped elsewhere)."""
+closed loop and the load test on real shaped links, a link cut and devices killed under them, a driver
+interrupted leaving the bed as it was, and a driver killed (the bed's last test) leaving nothing ``testbed down``
+does not remove. Needs root and iproute2 (skipped elsewhere)."""
 import json
 import os
 import signal
@@ -101,6 +102,13 @@ def test_a_live_load_plans_around_a_cut_link(bed, tmp_path):
         assert not (crossing & (t["planned_s"] > 2.0)).any()
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # ended meanwhile
+        return b""
+
+
 def _until(p: subprocess.Popen, words: str) -> tuple[list[str], threading.Thread]:
     """Read the command's log until a line with ``words`` (an event, not a timer); the rest of the log is read
     on by the thread returned (the pipe never fills) into the list returned: what happened, if the test fails."""
@@ -140,6 +148,21 @@ def _stop(p: subprocess.Popen, how: signal.Signals, log: list[str], reader: thre
     return rc
 
 
+def test_ctrl_c_ends_serve_with_its_steps_written_and_the_bed_left_as_it_found_it(bed, tmp_path):
+    """Ctrl-C (to the command's process group: the command and the driver it runs inside the hub) ends ``serve``
+    with status 130 and its finished steps written; the bed it found up is left up, with nothing of the driver's
+    left in it (that a bed the command brought up is taken down: ``test_testbed_processes``)."""
+    before = {k: v for k, v in _left().items() if k != "processes"}  # Ray's workers come and go on their own
+    out = tmp_path / "live.csv"
+    p, log, reader = _serve_until_a_step_is_written(out, N)
+    assert _stop(p, signal.SIGINT, log, reader) == 130, "".join(log[-60:])
+    assert len(pd.read_csv(out, comment="#")) >= 1
+    assert testbed.status().up and {k: v for k, v in _left().items() if k != "processes"} == before
+    drivers = [pid for ns in testbed.namespaces() for pid in testbed.ns_pids(ns)
+               if b"adaptres\0serve" in _cmdline(pid)]
+    assert drivers == []  # the driver inside the hub ended with the command
+
+
 def test_after_kill_9_of_a_driver_testbed_down_removes_everything(bed, tmp_path):
     """The last test of the shared test bed: ``serve`` killed by SIGKILL mid-horizon takes nothing down (nothing
     ran to do it); ``testbed down`` then removes everything (namespaces, veths, Ray processes, the job's too)."""
@@ -149,15 +172,4 @@ def test_after_kill_9_of_a_driver_testbed_down_removes_everything(bed, tmp_path)
     assert testbed.namespaces()  # killed: nothing took it down
     assert subprocess.run([sys.executable, "-m", "adaptres", "testbed", "down"], cwd=REPO,
                           capture_output=True, timeout=60).returncode == 0
-    assert _left() == {"namespaces": 0, "host_links": 0, "processes": 0}
-
-
-def test_ctrl_c_ends_serve_with_its_steps_written_and_the_bed_it_brought_up_taken_down(tmp_path):
-    """Ctrl-C ends ``serve`` with status 130, its finished steps written, and takes down the test bed it brought up
-    (none was up)."""
-    testbed.down()
-    out = tmp_path / "live.csv"
-    p, log, reader = _serve_until_a_step_is_written(out, 2)
-    assert _stop(p, signal.SIGINT, log, reader) == 130, "".join(log[-60:])
-    assert len(pd.read_csv(out, comment="#")) >= 1
     assert _left() == {"namespaces": 0, "host_links": 0, "processes": 0}

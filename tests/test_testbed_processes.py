@@ -1,6 +1,7 @@
 """The test bed's processes, with stand-ins (no namespaces, no root needed): the bring-up when Ray's head does not
 register in time (a loaded host) — every node stopped and the bring-up tried again, the head alone first; a head
-that never registers is an error naming the head — and a driver that does not end after Ctrl-C."""
+that never registers is an error naming the head — a driver that does not end after Ctrl-C, and a command that
+takes down the bed it brought up and leaves one it found up."""
 import contextlib
 import os
 import signal
@@ -99,3 +100,30 @@ def test_a_driver_that_ignores_ctrl_c_is_stopped_after_the_grace_and_says_where_
     assert p.returncode == 130, err
     assert "did not end within 2 s of Ctrl-C" in err
     assert "stuck_in_a_step" in err and "most recent call first" in err  # where the driver was
+
+
+@pytest.mark.parametrize("was_up", [False, True])
+@pytest.mark.parametrize("driver", ["ends", "ctrl_c", "raises"])
+def test_a_command_takes_down_the_bed_it_brought_up_and_leaves_one_it_found(monkeypatch, was_up, driver):
+    """``serve``/``load --testbed netns`` from the host re-run themselves inside the hub: a bed found up is used
+    and left up; one they brought up is taken down however the driver ended (its status, 130 after Ctrl-C, or an
+    error) — the shared test bed's tests find it up, so this rule is held here with stand-ins."""
+    from adaptres import testbed
+    from adaptres.cli import runtime
+    calls = []
+
+    def reexec_inside(argv):
+        calls.append("driver")
+        if driver == "raises":
+            raise OSError("ip: not found")
+        return 130 if driver == "ctrl_c" else 0
+    up = testbed.Status(3, ["hub", "d0", "d1", "d2"], {}, [])
+    monkeypatch.setattr(testbed, "status", lambda: up if was_up else testbed.Status(None, [], {}, []))
+    monkeypatch.setattr(testbed, "up", lambda n: calls.append(f"up {n}") or (0.0 if was_up else 1.5))
+    monkeypatch.setattr(testbed, "down", lambda: calls.append("down") or 0.5)
+    monkeypatch.setattr(testbed, "reexec_inside", reexec_inside)
+    with pytest.raises(SystemExit if driver != "raises" else OSError) as e:
+        runtime.inside_testbed(3)
+    if driver != "raises":
+        assert e.value.code == (130 if driver == "ctrl_c" else 0)
+    assert calls == ["up 3", "driver"] + ([] if was_up else ["down"])

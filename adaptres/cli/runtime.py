@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+from typing import NoReturn
 
 from ..io import InputError, check_input, check_output, check_range, check_seed, finite_or_none, write_json
 from . import files
@@ -46,6 +47,35 @@ def _speaks_grpc(host: str, port: int, timeout: float = 5.0) -> bool:
         except TimeoutError:
             return False
     return len(head) == 9 and head[3] == 0x04
+
+
+def check_testbed(devices: int) -> None:
+    """``--testbed netns`` from the host: the test bed can be had here and, if it is up, has ``devices`` devices."""
+    from .. import testbed
+    why = testbed.available()
+    if why:
+        raise InputError(f"--testbed: {why}")
+    st = testbed.status()
+    if st.up and st.devices != devices:
+        raise InputError(f"--devices: a test bed with {st.devices} devices is already up (run 'testbed down' first)")
+
+
+def inside_testbed(devices: int) -> NoReturn:
+    """Run this command again inside the test bed's hub (the driver's place) and end with its status: a bed of
+    ``devices`` devices found up is used and left up; one brought up here is taken down when the driver ends,
+    however it ends (on Ctrl-C the driver, which gets it too, first writes what finished)."""
+    from .. import testbed
+    was_up = testbed.status().up
+    print(f"test bed: {'up already' if was_up else 'starting'} ({devices} devices)", file=sys.stderr)
+    took = testbed.up(devices)
+    if took:
+        print(f"test bed: up in {took:.1f} s", file=sys.stderr)
+    try:
+        rc = testbed.reexec_inside(["-m", "adaptres", *sys.argv[1:]])
+    finally:
+        if not was_up:
+            print(f"test bed: down in {testbed.down():.1f} s", file=sys.stderr)
+    raise SystemExit(rc)
 
 
 def _weights(path: str | None) -> None:
@@ -159,13 +189,7 @@ def _serve_args(args):
     if cuts and args.testbed != "netns":
         raise InputError("--cut: cutting a link needs the network test bed (--testbed netns)")
     if args.testbed == "netns" and not testbed.inside():
-        why = testbed.available()
-        if why:
-            raise InputError(f"--testbed: {why}")
-        st = testbed.status()
-        if st.up and st.devices != args.devices:
-            raise InputError(f"--devices: a test bed with {st.devices} devices is already up (run 'testbed down' "
-                             f"first)")
+        check_testbed(args.devices)
     _weights(args.weights)
     _address(args.address)
     st = live.setting(args.section, args.devices, args.lam)
@@ -176,18 +200,8 @@ def _serve_args(args):
 def cmd_serve(args):
     from .. import testbed
     st, failures, cuts, out = _serve_args(args)
-    if args.testbed == "netns" and not testbed.inside():  # bring the test bed up, run inside its hub, take it down
-        was_up = testbed.status().up
-        print(f"test bed: {'up already' if was_up else 'starting'} ({args.devices} devices)", file=sys.stderr)
-        took = testbed.up(args.devices)
-        if took:
-            print(f"test bed: up in {took:.1f} s", file=sys.stderr)
-        try:
-            rc = testbed.reexec_inside(["-m", "adaptres", *sys.argv[1:]])
-        finally:
-            if not was_up:
-                print(f"test bed: down in {testbed.down():.1f} s", file=sys.stderr)
-        raise SystemExit(rc)
+    if args.testbed == "netns" and not testbed.inside():
+        inside_testbed(args.devices)
     _serve(args, st, failures, cuts, out)
 
 

@@ -7,7 +7,7 @@ import sys
 
 from ..io import InputError, check_input, check_range
 from . import files
-from .runtime import _address
+from .runtime import _address, check_testbed, inside_testbed
 
 
 def _spec(args):
@@ -31,13 +31,7 @@ def _spec(args):
         limit = testbed.max_devices()
         check_range(spec.n_devices, "--devices", 1, limit, unit="what this host holds live")
         if spec.testbed == "netns" and not testbed.inside():
-            why = testbed.available()
-            if why:
-                raise InputError(f"--testbed: {why}")
-            st = testbed.status()
-            if st.up and st.devices != spec.n_devices:
-                raise InputError(f"--devices: a test bed with {st.devices} devices is already up (run 'testbed down' "
-                                 "first)")
+            check_testbed(spec.n_devices)
         if args.weights is not None:
             check_input(args.weights, "--weights")
         _address(args.address)
@@ -49,17 +43,7 @@ def cmd_load(args):
     from ..experiments import load_test as load
     spec = _spec(args)
     if spec.executor == "live" and spec.testbed == "netns" and not testbed.inside():
-        was_up = testbed.status().up
-        print(f"test bed: {'up already' if was_up else 'starting'} ({spec.n_devices} devices)", file=sys.stderr)
-        took = testbed.up(spec.n_devices)
-        if took:
-            print(f"test bed: up in {took:.1f} s", file=sys.stderr)
-        try:
-            rc = testbed.reexec_inside(["-m", "adaptres", *sys.argv[1:]])
-        finally:
-            if not was_up:
-                print(f"test bed: down in {testbed.down():.1f} s", file=sys.stderr)
-        raise SystemExit(rc)
+        inside_testbed(spec.n_devices)
     from .problem import stdout_to_stderr
     progress = sys.stderr.isatty()
     with stdout_to_stderr():

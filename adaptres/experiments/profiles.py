@@ -259,10 +259,10 @@ PROFILES: dict[str, Profile] = {
     # seconds: a tiny ResNet-50 run on a few hundred images, for the tests and a quick look
     "fast": Profile(
         recipe=Recipe(dataset="fashion-mnist", arch="resnet50", stem="imagenet", image_size=32, epochs=2,
-                      batch_size=64, lr=0.01, warmup_epochs=0.5, label_smoothing=0.1, train_limit=512, test_limit=256,
+                      batch_size=64, lr=0.01, warmup_epochs=0.5, label_smoothing=0.1, train_limit=256, test_limit=256,
                       seed=0),
         ablation_batch_size=128,
-        ablation_images=64,  # a quarter of the recipe's test images: notebook 02's ablation of both models in make test
+        ablation_images=32,  # an eighth of the recipe's test images: notebook 02's ablation of both models in make test
         optim=Optim(table="224", steps=3, n_devices=4, lam=1.0, time_limit=20.0, ga_time_limit=3.0,
                     scale_devices=(3, 5), scale_requests=(1, 2), scale_time_limit=20.0),
         # five devices (an actor process each), devices and links 4 times the §V ones' speed, 0, 1, 3 devices killed
