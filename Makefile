@@ -19,10 +19,12 @@ $(STAMP):  # keyed on the content of pyproject.toml (DEPS_HASH), not its date
 	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python 3.11 or newer not found (set PYTHON=...)"; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + [d for e in p["optional-dependencies"].values() for d in e if not d.startswith("adaptres")]))' > $(VENV)/requirements.txt
-	@# uv (from PyPI, into the venv) installs the same pinned versions as pip, from its cache in seconds rather than minutes; pip if uv cannot be had
+	@# uv (from PyPI, into the venv) installs the same pinned versions as pip, from its cache in seconds rather than minutes; pip if uv cannot be had.
+	@# Compiled to bytecode as pip does (uv does not by default): where PYTHONDONTWRITEBYTECODE is set no process would
+	@# write it, and every one (a command, a kernel, each Ray worker) would compile torch, Ray and pandas anew as it starts
 	@$(PY) -m pip install -q --disable-pip-version-check uv 2>&1 | grep -v "^WARNING: Location" || true
 	@if [ -x $(VENV)/bin/uv ]; then echo "setup: installing the dependencies with uv into $(VENV)"; \
-	  $(VENV)/bin/uv pip install -q --python $(PY) -r $(VENV)/requirements.txt; \
+	  $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -r $(VENV)/requirements.txt; \
 	else echo "setup: installing the dependencies with pip into $(VENV) (uv not found)"; \
 	  $(PY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements.txt 2>&1 | grep -v "^WARNING: Location" || true; fi
 	@$(PY) -c 'import torch, torchvision, pyomo, highspy, pymoo, papermill, nbval, ray' || { echo "setup: the install into $(VENV) failed"; exit 2; }
