@@ -95,6 +95,25 @@ def ray_session():
 # notebooks that share something with other tests, run in one group (in order, on one worker): notebook 02
 # measures the model notebook 01 trains (the fast profile's run folder); notebook 09 runs on the network test bed
 SHARED_GROUPS = {"01_train": "training", "02_ablation": "training", "09_live": "testbed"}
+# the network test bed the tests share (the fast profile's notebook 09 has as many devices: it runs on it too,
+# before the test that takes it down)
+TESTBED_DEVICES = 3
+ON_THE_SHARED_BED = ("09_live",)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "takes_testbed_down: the shared test bed's last test (it takes the bed down)")
+
+
+@pytest.fixture(scope="session")
+def bed():
+    """The network test bed with ``TESTBED_DEVICES`` devices, up for the tests that need it (the commands and
+    notebook 09 find it up and leave it so) until the session ends or the test marked ``takes_testbed_down``."""
+    from adaptres import testbed
+    testbed.down()
+    testbed.up(TESTBED_DEVICES)
+    yield TESTBED_DEVICES
+    testbed.down()
 # a notebook's cell may run longer than a test (pyproject's timeout): on the AVX2-only 2-core machines the fast
 # profile's ablation (notebook 02), runtime (08) and live (09) cells ran past 300 s beside the other worker
 NOTEBOOK_CELL_TIMEOUT_S = 900
@@ -111,3 +130,12 @@ def pytest_collection_modifyitems(config, items):
         if path.suffix == ".ipynb":
             item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(path.stem, path.stem)))
             item.add_marker(pytest.mark.timeout(NOTEBOOK_CELL_TIMEOUT_S))
+    # the notebooks that run on the shared test bed go just before the test that takes it down (same group: in
+    # this order on one worker; the bed fixture is the session's, so it stays up across the notebook's cells)
+    last = next((i for i in items if i.get_closest_marker("takes_testbed_down")), None)
+    on_bed = [i for i in items if Path(str(i.fspath)).stem in ON_THE_SHARED_BED and Path(str(i.fspath)).suffix == ".ipynb"]
+    if last is not None and on_bed:
+        moved = set(map(id, on_bed))
+        rest = [i for i in items if id(i) not in moved]
+        k = rest.index(last)
+        items[:] = rest[:k] + on_bed + rest[k:]

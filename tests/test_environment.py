@@ -102,7 +102,8 @@ def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
     tests (a module mark) — and each worker computes on its share of the cores, its notebook kernels too (two
     workers with two torch threads each on two cores: oversubscribed, both ran ~4× slower). Run here as ``make
     test`` runs, with the project's own conftest: pytest-xdist reads the groups in a hook of its own, and once ran
-    it before the project's, so the cells went to both workers."""
+    it before the project's, so the cells went to both workers. Notebook 09 runs on the test bed the tests share:
+    its cells go after theirs but before the test that takes the bed down."""
     import shutil
     import subprocess
 
@@ -113,7 +114,8 @@ def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
     (tmp_path / "tests" / "test_bed.py").write_text(
         "import pytest\n"
         "pytestmark = pytest.mark.xdist_group('testbed')\n"
-        + "".join(f"def test_{i}():\n    pass\n" for i in range(4)))
+        + "".join(f"def test_{i}():\n    pass\n" for i in range(3))
+        + "@pytest.mark.takes_testbed_down\ndef test_3():\n    pass\n")
     (tmp_path / "tests" / "test_free.py").write_text("".join(f"def test_{i}():\n    pass\n" for i in range(4)))
     share = max(1, (os.cpu_count() or 1) // 2)  # each worker's threads, and its notebook kernels' (they inherit them)
     (tmp_path / "tests" / "test_threads.py").write_text(
@@ -121,16 +123,32 @@ def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
     cells = [nbformat.v4.new_code_cell("x = 1")] + [nbformat.v4.new_code_cell(f"x += {i}") for i in range(4)]
     cells.append(nbformat.v4.new_code_cell(f"import os\nassert os.environ['OMP_NUM_THREADS'] == '{share}'"))
     nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "notebooks" / "nb.ipynb")
+    live = [nbformat.v4.new_code_cell(f"y = {i}") for i in range(2)]  # notebook 09: on the shared test bed
+    nbformat.write(nbformat.v4.new_notebook(cells=live), tmp_path / "notebooks" / "09_live.ipynb")
     p = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider",
                         "tests", "notebooks", "--nbval-lax", "--nbval-current-env"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=300,
                        env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
     assert p.returncode == 0, p.stdout[-2000:]
     ran = [line.split() for line in p.stdout.splitlines() if "PASSED" in line]
-    for suffix, n in (("@nb", 6), ("@testbed", 4)):
+    for suffix, n in (("@nb", 6), ("@testbed", 6)):
         group = [words for words in ran if words[-1].endswith(suffix)]
         assert len(group) == n, ran
         assert len({words[0] for words in group}) == 1, group  # one worker
+    bed = [line.split("PASSED ")[-1].split("::")[-1] for line in map(str.strip, p.stdout.splitlines())  # as they ran
+           if "PASSED" in line and line.endswith("@testbed")]
+    assert bed == ["test_0@testbed", "test_1@testbed", "test_2@testbed", "Cell 0@testbed", "Cell 1@testbed",
+                   "test_3@testbed"], bed  # notebook 09 on the shared bed, before the test that takes it down
+
+
+def test_notebook_09_runs_on_the_shared_test_bed():
+    """The fast profile's notebook 09 has as many devices as the bed the tests share, so it finds that bed up and uses
+    it (a bed of another size it would take down and bring up anew); it is in the test bed's group."""
+    from conftest import ON_THE_SHARED_BED, SHARED_GROUPS, TESTBED_DEVICES
+
+    from adaptres.experiments import profiles
+    assert profiles.get("fast").live.n_devices == TESTBED_DEVICES
+    assert all(SHARED_GROUPS[nb] == "testbed" for nb in ON_THE_SHARED_BED)
 
 
 def test_the_shared_groups_name_notebooks_that_exist():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import TESTBED_DEVICES
 
 from adaptres import testbed
 
@@ -19,16 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 NO_TESTBED = testbed.available()
 pytestmark = [pytest.mark.skipif(NO_TESTBED is not None, reason=f"network test bed: {NO_TESTBED}"),
               pytest.mark.slow, pytest.mark.xdist_group("testbed")]
-N = 3
-
-
-@pytest.fixture(scope="module")
-def bed():
-    """The test bed with N devices, up for the module's tests (the commands find it up and leave it so)."""
-    testbed.down()
-    testbed.up(N)
-    yield
-    testbed.down()
+N = TESTBED_DEVICES  # the shared bed (conftest's ``bed``)
 
 
 def adaptres(*argv, timeout=280):
@@ -100,6 +92,7 @@ def test_a_live_load_plans_around_a_cut_link(bed, tmp_path):
         assert not (crossing & (t["planned_s"] > found[0]["detected_s"])).any()
     else:
         assert not (crossing & (t["planned_s"] > 2.0)).any()
+    testbed.restore(0, 2)  # the next runs get the link back
 
 
 def _cmdline(pid: int) -> bytes:
@@ -163,6 +156,7 @@ def test_ctrl_c_ends_serve_with_its_steps_written_and_the_bed_left_as_it_found_i
     assert drivers == []  # the driver inside the hub ended with the command
 
 
+@pytest.mark.takes_testbed_down
 def test_after_kill_9_of_a_driver_testbed_down_removes_everything(bed, tmp_path):
     """The last test of the shared test bed: ``serve`` killed by SIGKILL mid-horizon takes nothing down (nothing
     ran to do it); ``testbed down`` then removes everything (namespaces, veths, Ray processes, the job's too)."""

@@ -122,8 +122,50 @@ def test_a_command_takes_down_the_bed_it_brought_up_and_leaves_one_it_found(monk
     monkeypatch.setattr(testbed, "up", lambda n: calls.append(f"up {n}") or (0.0 if was_up else 1.5))
     monkeypatch.setattr(testbed, "down", lambda: calls.append("down") or 0.5)
     monkeypatch.setattr(testbed, "reexec_inside", reexec_inside)
+    monkeypatch.setattr(testbed, "head_answers", lambda: True)
     with pytest.raises(SystemExit if driver != "raises" else OSError) as e:
         runtime.inside_testbed(3)
     if driver != "raises":
         assert e.value.code == (130 if driver == "ctrl_c" else 0)
-    assert calls == ["up 3", "driver"] + ([] if was_up else ["down"])
+    assert calls == (["driver"] if was_up else ["up 3", "driver", "down"])
+
+
+@pytest.mark.parametrize("found", ["whole", "with a link cut", "of another size", "none"])
+def test_a_notebook_runs_on_a_whole_bed_and_leaves_one_it_found_whole(monkeypatch, found):
+    """``held(n, clean=True)`` (notebooks 09 and 12): a bed found up with n devices and no link cut is used, the
+    links cut during the work restored after, and left up; one with a link cut or of another size is taken down,
+    one brought up and taken down after; none: brought up, taken down."""
+    from adaptres import testbed
+    bed = {"whole": (3, []), "with a link cut": (3, [(0, 2)]), "of another size": (2, []), "none": (None, [])}[found]
+    state = {"devices": bed[0], "cut": list(bed[1])}
+    calls = []
+
+    def status():
+        n = state["devices"]
+        return testbed.Status(n, [] if n is None else ["hub", *(f"d{i}" for i in range(n))], {}, list(state["cut"]))
+
+    def up(n):
+        calls.append(f"up {n}")
+        state.update(devices=n, cut=[])
+        return 1.0
+
+    def down():
+        calls.append("down")
+        state.update(devices=None, cut=[])
+        return 0.5
+
+    def restore(i, j):
+        calls.append(f"restore {i}-{j}")
+        state["cut"].remove((i, j))
+    for name, fn in (("status", status), ("up", up), ("down", down), ("restore", restore),
+                     ("head_answers", lambda: state["devices"] is not None)):
+        monkeypatch.setattr(testbed, name, fn)
+    times: dict = {}
+    with testbed.held(3, times, clean=True) as was_found:
+        state["cut"].append((1, 2))  # the work cuts a link
+    if found == "whole":
+        assert was_found and calls == ["restore 1-2"] and times == {"found_up": True}
+        assert state == {"devices": 3, "cut": []}
+    else:
+        assert not was_found and set(times) == {"up_s", "down_s"} and state["devices"] is None
+        assert calls == (["down"] if found in ("with a link cut", "of another size") else []) + ["up 3", "down"]

@@ -65,16 +65,16 @@ def inside_testbed(devices: int) -> NoReturn:
     ``devices`` devices found up is used and left up; one brought up here is taken down when the driver ends,
     however it ends (on Ctrl-C the driver, which gets it too, first writes what finished)."""
     from .. import testbed
-    was_up = testbed.status().up
-    print(f"test bed: {'up already' if was_up else 'starting'} ({devices} devices)", file=sys.stderr)
-    took = testbed.up(devices)
-    if took:
-        print(f"test bed: up in {took:.1f} s", file=sys.stderr)
+    print(f"test bed: {'up already' if testbed.status().up else 'starting'} ({devices} devices)", file=sys.stderr)
+    times: dict = {}
     try:
-        rc = testbed.reexec_inside(["-m", "adaptres", *sys.argv[1:]])
+        with testbed.held(devices, times):
+            if "up_s" in times:
+                print(f"test bed: up in {times['up_s']:.1f} s", file=sys.stderr)
+            rc = testbed.reexec_inside(["-m", "adaptres", *sys.argv[1:]])
     finally:
-        if not was_up:
-            print(f"test bed: down in {testbed.down():.1f} s", file=sys.stderr)
+        if "down_s" in times:
+            print(f"test bed: down in {times['down_s']:.1f} s", file=sys.stderr)
     raise SystemExit(rc)
 
 

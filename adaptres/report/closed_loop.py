@@ -12,6 +12,7 @@ counts what is left, and saves tables and figures.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -182,33 +183,30 @@ def run(profile: str, seeds=None, steps: int | None = None, progress: bool = Tru
     out_dir = run_dir(profile) / "live"
     out_dir.mkdir(parents=True, exist_ok=True)
     times: dict = {}
-    if where == "netns":
-        testbed.down()
-        times["up_s"] = round(testbed.up(S.n_devices), 2)
+    bed = testbed.held(S.n_devices, times, clean=True) if where == "netns" else contextlib.nullcontext()
     sampler = Sampler(driver="serve")
     frames, reqs, sims = [], [], []
-    try:
-        for k, seed in enumerate(bar(seeds, desc="live horizons", progress=progress)):
-            if k == 0 and where == "netns":
-                sampler.start()
-            res = _serve(out_dir / f"seed{seed}.csv", S, seed, steps, where, ["--exclusive"])
-            if k == 0:
-                sampler.stop.set()
-            frames.append(res["rows"].assign(seed=seed))
-            reqs += [{**q, "seed": seed, "transfers": sum(h["src"] != h["device"] for h in q["hops"])}
-                     for q in res["requests"]]
-            sims.append(live.simulate(live.setting(S.section, S.n_devices), steps, seed, S.method).assign(seed=seed))
-        extra = [a for f in S.fail for a in ("--fail", f)] + \
-                ([a for c in S.cut for a in ("--cut", c)] if where == "netns" else [])
-        failure = _serve(out_dir / "failures.csv", S, seeds[0], S.failure_steps, where, extra)
-    finally:
-        sampler.stop.set()
-        if where == "netns":
-            times["down_s"] = round(testbed.down(), 2)
-            left = {"namespaces": len(testbed.namespaces()),
-                    "host_links": subprocess.run(["ip", "-o", "link"], capture_output=True,
-                                                 text=True).stdout.count(testbed.PREFIX)}
-            times.update({f"left_{k}": v for k, v in left.items()})
+    with bed:
+        try:
+            for k, seed in enumerate(bar(seeds, desc="live horizons", progress=progress)):
+                if k == 0 and where == "netns":
+                    sampler.start()
+                res = _serve(out_dir / f"seed{seed}.csv", S, seed, steps, where, ["--exclusive"])
+                if k == 0:
+                    sampler.stop.set()
+                frames.append(res["rows"].assign(seed=seed))
+                reqs += [{**q, "seed": seed, "transfers": sum(h["src"] != h["device"] for h in q["hops"])}
+                         for q in res["requests"]]
+                sims.append(live.simulate(live.setting(S.section, S.n_devices), steps, seed, S.method).assign(seed=seed))
+            extra = [a for f in S.fail for a in ("--fail", f)] + \
+                    ([a for c in S.cut for a in ("--cut", c)] if where == "netns" else [])
+            failure = _serve(out_dir / "failures.csv", S, seeds[0], S.failure_steps, where, extra)
+        finally:
+            sampler.stop.set()
+    if "down_s" in times:  # what a bed brought up here left behind
+        left = {"namespaces": len(testbed.namespaces()),
+                "host_links": subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count(testbed.PREFIX)}
+        times.update({f"left_{k}": v for k, v in left.items()})
     memory = pd.DataFrame([{"kind": k, "pss_gb": round(v / 2**30, 3)} for k, v in sorted(sampler.peak.items())])
     rows = pd.concat(frames, ignore_index=True)
     sim = pd.concat(sims, ignore_index=True)

@@ -5,6 +5,7 @@ promise for each N; tables, figures, pinned counts and the note for the report."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -147,35 +148,33 @@ def _live(res: LoadStudy, progress: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     c = res.c_static if res.c_static is not None else min(L.loads)
     base = {"profile": res.profile, "devices": L.n_devices, "duration": L.live_duration_s, "seed": L.seeds[0]}
-    if res.where == "netns":
-        testbed.down()
-        res.testbed_times["up_s"] = round(testbed.up(L.n_devices), 2)
+    bed = testbed.held(L.n_devices, res.testbed_times, clean=True) if res.where == "netns" else contextlib.nullcontext()
     rows, reqs, sampler = [], [], Sampler(driver="load")
-    try:
-        todo = [(p, f) for f in L.live_loads for p in POLICIES]
-        for p, f in bar(todo, desc="live load runs", progress=progress):
-            heaviest = p == "adaptive" and f == max(L.live_loads)
-            if heaviest and res.where == "netns":
-                sampler.start()
-            spec = {**base, "policy": p, "load": round(f * c, 6)}
-            got = _cli(out_dir / f"{p}_{f:g}.csv", spec, res.where)
-            if heaviest:
-                sampler.stop.set()
-            sim = load_test.run(_spec(spec))
-            rows.append({"policy": p, "of_c_static": f, **_pick(got["summary"]), "sim_slo_attainment":
-                         sim.summary["slo_attainment"], "sim_p99_s": sim.summary["p99_s"]})
-            reqs.append(got["table"].assign(policy=p, of_c_static=f))
-        for name, kills in (("kill", L.kill), ("kills", L.kills)):
-            spec = {**base, "policy": "adaptive", "load": round(L.kill_load * c, 6), "fail": list(kills)}
-            got = _cli(out_dir / f"{name}.csv", spec, res.where)
-            sim = load_test.run(_spec(spec))
-            res.failure[name] = {"live": got["table"], "sim": sim.table, "events": got["summary"].get("events", []),
-                                 "summary": got["summary"], "at_s": min(_at(k) for k in kills)}
-    finally:
-        sampler.stop.set()
-        if res.where == "netns":
-            res.testbed_times["down_s"] = round(testbed.down(), 2)
-            res.testbed_times["left_namespaces"] = len(testbed.namespaces())
+    with bed:
+        try:
+            todo = [(p, f) for f in L.live_loads for p in POLICIES]
+            for p, f in bar(todo, desc="live load runs", progress=progress):
+                heaviest = p == "adaptive" and f == max(L.live_loads)
+                if heaviest and res.where == "netns":
+                    sampler.start()
+                spec = {**base, "policy": p, "load": round(f * c, 6)}
+                got = _cli(out_dir / f"{p}_{f:g}.csv", spec, res.where)
+                if heaviest:
+                    sampler.stop.set()
+                sim = load_test.run(_spec(spec))
+                rows.append({"policy": p, "of_c_static": f, **_pick(got["summary"]), "sim_slo_attainment":
+                             sim.summary["slo_attainment"], "sim_p99_s": sim.summary["p99_s"]})
+                reqs.append(got["table"].assign(policy=p, of_c_static=f))
+            for name, kills in (("kill", L.kill), ("kills", L.kills)):
+                spec = {**base, "policy": "adaptive", "load": round(L.kill_load * c, 6), "fail": list(kills)}
+                got = _cli(out_dir / f"{name}.csv", spec, res.where)
+                sim = load_test.run(_spec(spec))
+                res.failure[name] = {"live": got["table"], "sim": sim.table, "events": got["summary"].get("events", []),
+                                     "summary": got["summary"], "at_s": min(_at(k) for k in kills)}
+        finally:
+            sampler.stop.set()
+    if "down_s" in res.testbed_times:  # what a bed brought up here left behind
+        res.testbed_times["left_namespaces"] = len(testbed.namespaces())
     res.live = pd.DataFrame(rows)
     res.live_requests = pd.concat(reqs, ignore_index=True) if reqs else pd.DataFrame()
     res.memory = pd.DataFrame([{"kind": k, "pss_gb": round(v / 2**30, 3)} for k, v in sorted(sampler.peak.items())])

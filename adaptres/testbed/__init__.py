@@ -31,6 +31,7 @@ namespaces' processes, so it also cleans up after a driver killed with ``kill -9
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -46,7 +47,7 @@ from .nodes import head_answers, start
 from .state import Status, save, status
 
 __all__ = ["HUB", "IN_TESTBED", "PORT", "PREFIX", "RAY_ENV", "Status", "TestBedError", "address", "available",
-           "check_devices", "class_bytes", "cut", "device_ip", "device_ns", "down", "inside", "max_devices",
+           "check_devices", "class_bytes", "cut", "device_ip", "device_ns", "down", "held", "inside", "max_devices",
            "namespaces", "ns_pids", "reexec_inside", "restore", "set_rates", "status", "up"]
 
 
@@ -118,3 +119,29 @@ def down() -> float:
     shutil.rmtree(TEMP, ignore_errors=True)
     return time.time() - t0
 
+
+@contextlib.contextmanager
+def held(n: int, times: dict | None = None, clean: bool = False):
+    """The test bed with ``n`` devices for the work inside (a command's driver, a notebook's runs): one found up with
+    ``n`` devices is used and left up; otherwise one is brought up and taken down when the work ends, however it
+    ends. ``clean``: a bed found with a link cut, partly up or of another size is taken down first, and the links
+    cut inside are restored on one found up (a notebook's runs start from a whole bed and leave it whole).
+    ``times`` gets ``up_s`` and ``down_s`` of what was done here, or ``found_up``. Yields whether it was found up."""
+    times = {} if times is None else times
+    st = status()
+    if clean and st.namespaces and not (st.up and st.devices == n and not st.cut):
+        down()
+        st = status()
+    found = st.up and st.devices == n and head_answers()
+    if found:
+        times["found_up"] = True
+    else:
+        times["up_s"] = round(up(n), 2)
+    try:
+        yield found
+    finally:
+        if not found:
+            times["down_s"] = round(down(), 2)
+        elif clean:
+            for i, j in status().cut:
+                restore(i, j)
