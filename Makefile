@@ -59,7 +59,7 @@ lint: venv
 	$(PY) -m mypy
 
 check: lint data
-	$(PY) -m pytest -q -m "not slow" tests -p no:cacheprovider -p no:nbval
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow" tests -p no:cacheprovider -p no:nbval
 
 test: lint data testbed-tools
 	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=30 tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
