@@ -32,8 +32,7 @@ def adaptres(*argv, timeout=280):
 
 def _left() -> dict:
     """What of the test bed exists: namespaces, veths of its prefix on the host, its Ray processes."""
-    host = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    return {"namespaces": len(testbed.namespaces()), "host_links": host.count(testbed.PREFIX),
+    return {"namespaces": len(testbed.namespaces()), "host_links": testbed.host_links(),
             "processes": sum(len(testbed.ns_pids(ns)) for ns in testbed.namespaces())}
 
 

@@ -123,6 +123,8 @@ def test_a_command_takes_down_the_bed_it_brought_up_and_leaves_one_it_found(monk
     monkeypatch.setattr(testbed, "down", lambda: calls.append("down") or 0.5)
     monkeypatch.setattr(testbed, "reexec_inside", reexec_inside)
     monkeypatch.setattr(testbed, "head_answers", lambda: True)
+    monkeypatch.setattr(testbed, "namespaces", lambda: [])
+    monkeypatch.setattr(testbed, "host_links", lambda: 0)
     with pytest.raises(SystemExit if driver != "raises" else OSError) as e:
         runtime.inside_testbed(3)
     if driver != "raises":
@@ -158,7 +160,8 @@ def test_a_notebook_runs_on_a_whole_bed_and_leaves_one_it_found_whole(monkeypatc
         calls.append(f"restore {i}-{j}")
         state["cut"].remove((i, j))
     for name, fn in (("status", status), ("up", up), ("down", down), ("restore", restore),
-                     ("head_answers", lambda: state["devices"] is not None)):
+                     ("head_answers", lambda: state["devices"] is not None), ("namespaces", lambda: []),
+                     ("host_links", lambda: 0)):
         monkeypatch.setattr(testbed, name, fn)
     times: dict = {}
     with testbed.held(3, times, clean=True) as was_found:
@@ -167,5 +170,6 @@ def test_a_notebook_runs_on_a_whole_bed_and_leaves_one_it_found_whole(monkeypatc
         assert was_found and calls == ["restore 1-2"] and times == {"found_up": True}
         assert state == {"devices": 3, "cut": []}
     else:
-        assert not was_found and set(times) == {"up_s", "down_s"} and state["devices"] is None
+        assert not was_found and state["devices"] is None
+        assert set(times) == {"up_s", "down_s", "left_namespaces", "left_host_links"} and times["left_namespaces"] == 0
         assert calls == (["down"] if found in ("with a link cut", "of another size") else []) + ["up 3", "down"]

@@ -203,10 +203,6 @@ def run(profile: str, seeds=None, steps: int | None = None, progress: bool = Tru
             failure = _serve(out_dir / "failures.csv", S, seeds[0], S.failure_steps, where, extra)
         finally:
             sampler.stop.set()
-    if "down_s" in times:  # what a bed brought up here left behind
-        left = {"namespaces": len(testbed.namespaces()),
-                "host_links": subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count(testbed.PREFIX)}
-        times.update({f"left_{k}": v for k, v in left.items()})
     memory = pd.DataFrame([{"kind": k, "pss_gb": round(v / 2**30, 3)} for k, v in sorted(sampler.peak.items())])
     rows = pd.concat(frames, ignore_index=True)
     sim = pd.concat(sims, ignore_index=True)

@@ -173,8 +173,6 @@ def _live(res: LoadStudy, progress: bool) -> None:
                                      "summary": got["summary"], "at_s": min(_at(k) for k in kills)}
         finally:
             sampler.stop.set()
-    if "down_s" in res.testbed_times:  # what a bed brought up here left behind
-        res.testbed_times["left_namespaces"] = len(testbed.namespaces())
     res.live = pd.DataFrame(rows)
     res.live_requests = pd.concat(reqs, ignore_index=True) if reqs else pd.DataFrame()
     res.memory = pd.DataFrame([{"kind": k, "pss_gb": round(v / 2**30, 3)} for k, v in sorted(sampler.peak.items())])

@@ -39,7 +39,7 @@ import time
 
 from ..processes import kill as _kill
 from ..processes import own
-from .commands import namespaces, ns_pids, run
+from .commands import host_links, namespaces, ns_pids, run
 from .driver import inside, reexec_inside
 from .names import HUB, IN_TESTBED, MAX_DEVICES, NODE_GB, PORT, PREFIX, RAY_ENV, TEMP, TestBedError, address, device_ip, device_ns
 from .network import build, class_bytes, cut, restore, set_rates
@@ -47,7 +47,8 @@ from .nodes import head_answers, start
 from .state import Status, save, status
 
 __all__ = ["HUB", "IN_TESTBED", "PORT", "PREFIX", "RAY_ENV", "Status", "TestBedError", "address", "available",
-           "check_devices", "class_bytes", "cut", "device_ip", "device_ns", "down", "held", "inside", "max_devices",
+           "check_devices", "class_bytes", "cut", "device_ip", "device_ns", "down", "held", "host_links", "inside",
+           "max_devices",
            "namespaces", "ns_pids", "reexec_inside", "restore", "set_rates", "status", "up"]
 
 
@@ -126,7 +127,8 @@ def held(n: int, times: dict | None = None, clean: bool = False):
     ``n`` devices is used and left up; otherwise one is brought up and taken down when the work ends, however it
     ends. ``clean``: a bed found with a link cut, partly up or of another size is taken down first, and the links
     cut inside are restored on one found up (a notebook's runs start from a whole bed and leave it whole).
-    ``times`` gets ``up_s`` and ``down_s`` of what was done here, or ``found_up``. Yields whether it was found up."""
+    ``times`` gets ``up_s``, ``down_s`` and what the take-down left (``left_namespaces``, ``left_host_links``: 0
+    when nothing was left) of what was done here, or ``found_up``. Yields whether it was found up."""
     times = {} if times is None else times
     st = status()
     if clean and st.namespaces and not (st.up and st.devices == n and not st.cut):
@@ -142,6 +144,7 @@ def held(n: int, times: dict | None = None, clean: bool = False):
     finally:
         if not found:
             times["down_s"] = round(down(), 2)
+            times.update(left_namespaces=len(namespaces()), left_host_links=host_links())
         elif clean:
             for i, j in status().cut:
                 restore(i, j)

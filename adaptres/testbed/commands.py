@@ -30,6 +30,13 @@ def namespaces() -> list[str]:
                   if line.split() and line.split()[0].startswith(PREFIX + "-"))
 
 
+def host_links() -> int:
+    """How many interfaces of the test bed's name prefix the host has (its veths' ends; none when it is down)."""
+    if shutil.which("ip") is None:
+        return 0
+    return run("ip", "-o", "link", check=False).stdout.count(PREFIX)
+
+
 def ns_pids(ns: str) -> list[int]:
     out = run("ip", "netns", "pids", ns, check=False).stdout
     return [int(p) for p in out.split() if p.isdigit()]
