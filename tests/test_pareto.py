@@ -196,3 +196,42 @@ def test_bench_fronts_reports_each_held_out_front(monkeypatch):
 
 def test_bench_fronts_takes_only_out(capsys):
     refused(cli(["bench", "fronts", "--seed", "1"], capsys), "--seed: bench fronts does not use it")
+
+
+@pytest.mark.parametrize("r", [2, 3, 4])
+def test_the_loss_budgets_level_rows_keep_every_choice_of_configurations_within_it(r):
+    """``Arrays.loss_levels`` (the master's ``LevelRow``): whatever configurations r requests take within a loss
+    budget ε, at most m of them are in level m; and ε just below a configuration's loss pair puts it in a level."""
+    from adaptres.solvers.cg.data import Arrays
+    sc = dataclasses.replace(small_scenario(2, 2, 6, r), accuracy_threshold=0.0)
+    ar = Arrays(sc)
+    losses = sorted({float(v) for v in ar.loss if v > 0})
+    assert len(losses) >= 2
+    for eps in [*losses, *(a + b for a, b in itertools.combinations(losses, 2)), 0.5 * losses[0]]:
+        levels = ar.loss_levels(eps)
+        for ks in itertools.product(range(len(ar.loss)), repeat=r):
+            if sum(ar.loss[k] for k in ks) <= eps + 1e-9:
+                assert all(sum(members[k] for k in ks) <= m for m, members in levels.items()), (eps, ks)
+    eps = 2 * losses[-1] - 1e-3  # two requests at the lossiest configuration would pass ε: level 1 holds it
+    assert ar.loss_levels(eps)[1][int(np.argmax(ar.loss))] == 1.0
+
+
+@pytest.mark.slow
+def test_the_level_rows_raise_the_root_bound_where_the_lp_mixes_configurations(monkeypatch):
+    """A §V-A step of ``bench fronts`` (N = 10, three requests) at the loss budget its front sets just above zero (the
+    point that took most of that front's time): the root's bound is higher with the level rows than without."""
+    from adaptres.experiments import profiles
+    from adaptres.experiments.sections import scenario_for
+    from adaptres.solvers.cg.master import Master
+    from adaptres.solvers.colgen import Root
+    P = profiles.get("cpu").pareto
+    sc = scenario_for("cpu", P.n_devices, P.n_requests, 3, "V-A")
+    lat = dataclasses.replace(sc, alpha=1.0, beta=0.0, energy_price=None)
+    opts = Options(time_limit=60.0, rel_gap=1e-4)
+    fastest = Root(lat, opts, None, budgets={"loss": None, "energy": None})
+    best, bound = fastest.search()
+    eps = loss_of(sc, fastest.finish("colgen", best, bound)) / 11  # the front of 12 points: its last ε above zero
+    with_levels = Root(lat, opts, None, budgets={"loss": eps, "energy": None}, dive=False).node[0]
+    monkeypatch.setattr(Master, "_set_levels", lambda self, eps: None)
+    without = Root(lat, opts, None, budgets={"loss": eps, "energy": None}, dive=False).node[0]
+    assert with_levels > without * (1 + 1e-3), (with_levels, without)

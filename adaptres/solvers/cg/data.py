@@ -64,10 +64,19 @@ class Arrays:
         self.request_mem = act + self.weight
         self._limits()
 
+    def loss_levels(self, eps: float) -> dict[int, np.ndarray]:
+        """Under a loss budget ε, for m = 1 … R − 1: which configurations (1.0) lose more than ε / (m + 1) and at most
+        ε — m + 1 requests taking them would lose more than ε together (``keys.LevelRow``); empty ones left out."""
+        out = {m: (self.loss > eps / (m + 1) + 1e-9) & (self.loss <= eps + 1e-9) for m in range(1, int(self.R))}
+        return {m: v.astype(float) for m, v in out.items() if v.any()}
+
     def config_cost(self, prices) -> np.ndarray:
         """Per configuration: its accuracy term of Eq 5 plus its loss at the price of the master's accuracy
-        budget (``Prices.loss``; zero without one); inf for a configuration that loses more than the budget."""
+        budget (``Prices.loss``; zero without one) and the prices of that budget's level rows it is in
+        (``Prices.config``); inf for a configuration that loses more than the budget."""
         cost = self.acc_cost + prices.loss * self.loss if prices.loss else self.acc_cost
+        if prices.config is not None:
+            cost = cost + prices.config
         if self.max_loss < np.inf:
             cost = np.where(self.loss <= self.max_loss + 1e-9, cost, np.inf)
         return cost

@@ -48,6 +48,7 @@ def lagrangian_bound(ar: Arrays, master: Master, prices: Prices, floors: list[fl
         if price:
             bound -= price * master.budgets[kind]
     bound -= float(sum(prices.cut.values()))  # the cuts over segment sizes: each at most 1
+    bound -= sum(price * key.m for key, price in prices.level.items())  # the loss budget's level rows
     lo, hi = master.served
     bound += prices.served * (lo if prices.served > 0 else hi)
     for (s, j, i), (lo, hi) in master.arcs.items():

@@ -84,6 +84,18 @@ BUDGETS = ("loss", "energy")
 
 
 @dataclass(frozen=True)
+class LevelRow:
+    """Under a loss budget ε: at most ``m`` requests take a configuration that loses more than ε / (m + 1) —
+    m + 1 of them would lose more than ε together. Implied by the budget row for every integer plan, not for the
+    LP, which mixes configurations of one request to spend exactly ε."""
+    m: int
+
+    @property
+    def name(self) -> str:
+        return f"level[{self.m}]"
+
+
+@dataclass(frozen=True)
 class UnservedCol:
     """Source s's requests left unserved (10 each)."""
     s: int

@@ -28,6 +28,7 @@ from .keys import (
     ArcRow,
     BudgetRow,
     CapacityRow,
+    LevelRow,
     LoadedCol,
     LoadRow,
     SourceRow,
@@ -59,6 +60,7 @@ class Master:
         self.budgets = {kind: INF for kind in BUDGETS} if budgets else {}
         for kind in self.budgets:
             self._new_row(BudgetRow(kind), -INF, INF)
+        self.levels: dict = {}  # the loss budget's level rows (``LevelRow``) -> which configurations are in each
         self.cut_set = cuts.CutSet([])  # the cuts over segment sizes (``separate``), in their rows' order
         self.cut_rows = np.zeros(0, dtype=np.int32)  # their rows
         self._base: dict = {}
@@ -119,9 +121,9 @@ class Master:
             if key in self.row:
                 rows.append(key)
                 vals.append(1.0)
-        for kind, v in self._budget_use(col.k, np.array([sum(use["energy"].values())])).items():
+        for key, v in self._budget_use(col.k, np.array([sum(use["energy"].values())])).items():
             if v[0]:
-                rows.append(BudgetRow(kind))
+                rows.append(key)
                 vals.append(float(v[0]))
         keys = self.cut_keys()
         if keys:
@@ -136,13 +138,28 @@ class Master:
         return True
 
     def _budget_use(self, k: int, energy: np.ndarray) -> dict:
-        """What columns of configuration k that spend ``energy`` joules (n,) put in the budget rows."""
+        """What columns of configuration k that spend ``energy`` joules (n,) put in the budget rows and the loss
+        budget's level rows, by row."""
         out = {}
         if "loss" in self.budgets:
-            out["loss"] = np.full(len(energy), float(self.ar.loss[k]))
+            out[BudgetRow("loss")] = np.full(len(energy), float(self.ar.loss[k]))
         if "energy" in self.budgets:
-            out["energy"] = energy
+            out[BudgetRow("energy")] = energy
+        for key, members in self.levels.items():
+            out[key] = np.full(len(energy), float(members[k]))
         return out
+
+    def _set_levels(self, eps: float) -> None:
+        """The loss budget's level rows (``LevelRow``, ``Arrays.loss_levels``), made with the budget before the master has
+        columns; another budget later leaves them unbound."""
+        for key in self.levels:
+            self.h.changeRowBounds(self.row[key], -INF, INF)
+        self.levels = {}
+        if eps < INF and not any(isinstance(col, Column) for col in self.columns):
+            for m, members in self.ar.loss_levels(eps).items():
+                if LevelRow(m) not in self.row:
+                    self._new_row(LevelRow(m), -INF, float(m))
+                    self.levels[LevelRow(m)] = members
 
     def set_budgets(self, loss: float | None = None, energy: float | None = None) -> None:
         """A front's budgets: Σ accuracy loss (points) ≤ ``loss``, Σ energy (J) ≤ ``energy`` (None: no bound)."""
@@ -155,6 +172,7 @@ class Master:
             self.h.changeRowBounds(self.row[BudgetRow(kind)], -INF, self.budgets[kind])
         if "loss" in self.budgets:  # no request can take a configuration that loses more than ε on its own
             self.ar.max_loss = self.budgets["loss"]
+            self._set_levels(self.budgets["loss"])
             for c, col in enumerate(self.columns):
                 if isinstance(col, Column):
                     self.h.changeColBounds(c, 0.0, self._upper(col.s, col.k))
@@ -172,14 +190,15 @@ class Master:
         """Whether integer counts of columns keep to the budget rows (a heuristic's plan may not)."""
         if not self.budgets:
             return True
-        total = {kind: 0.0 for kind in self.budgets}
+        total: dict = {}
         for c, n in counts.items():
             col = self.columns[c]
             if isinstance(col, Column):
                 _, use = self.ar.column(col)
-                for kind, v in self._budget_use(col.k, np.array([sum(use["energy"].values())])).items():
-                    total[kind] += n * float(v[0])
-        return all(total[k] <= self.budgets[k] + 1e-9 * max(1.0, abs(total[k])) for k in self.budgets)
+                for key, v in self._budget_use(col.k, np.array([sum(use["energy"].values())])).items():
+                    total[key] = total.get(key, 0.0) + n * float(v[0])
+        bound = {key: float(key.m) if isinstance(key, LevelRow) else self.budgets[key.kind] for key in total}
+        return all(t <= bound[key] + 1e-9 * max(1.0, abs(t)) for key, t in total.items())
 
     def cut_keys(self) -> list:
         return self.cut_set.cuts
@@ -248,8 +267,8 @@ class Master:
         if more:
             dense.append(np.stack([(np.full(n, bool(ar.drop[k, a.j])) if a.i == -1 else paths[:, a.j] == a.i)
                                    for a in more], axis=1).astype(float))
-        for kind, v in self._budget_use(k, use["energy"].sum(axis=1)).items():
-            more.append(BudgetRow(kind))
+        for key, v in self._budget_use(k, use["energy"].sum(axis=1)).items():
+            more.append(key)
             dense.append(v[:, None])
         if len(self.cut_set):
             dense.append(cuts.coefficients(ar, paths, k, self.cut_set))
@@ -332,10 +351,12 @@ class Master:
             if v:
                 arc.setdefault(s, np.zeros((ar.J, ar.N + 1)))[j, i] = v  # column N: unit j dropped
         budget = {kind: max(0.0, -float(y[self.row[BudgetRow(kind)]])) for kind in self.budgets}
+        level = {key: p for key in self.levels if (p := max(0.0, -float(y[self.row[key]]))) > 0}
+        config = sum((p * self.levels[key] for key, p in level.items()), np.zeros(len(ar.loss))) if level else None
         cut = {key: -v for key, v in zip(self.cut_keys(), y[self.cut_rows].tolist()) if v < 0}
         return status(h), h.getInfo().objective_function_value, Prices(
             eta=eta, served=served, arc=arc, loss=budget.get("loss", 0.0), total_energy=budget.get("energy", 0.0),
-            cut=cut, **lam), pi
+            cut=cut, level=level, config=config, **lam), pi
 
     @property
     def x(self) -> np.ndarray:

@@ -58,6 +58,8 @@ class Prices:
     loss: float = 0.0  # ≥ 0: the price of a point of accuracy loss (the master's accuracy budget, a front's ε)
     total_energy: float = 0.0  # ≥ 0: the price of a joule anywhere (the master's budget of all devices' energy)
     cut: dict = field(default_factory=dict)  # cuts.Cut -> its price ≥ 0 (the master's cuts over segment sizes)
+    level: dict = field(default_factory=dict)  # keys.LevelRow -> its price ≥ 0 (the loss budget's level rows)
+    config: np.ndarray | None = None  # per configuration: the sum of the prices of the level rows it is in
 
     @classmethod
     def zero(cls, N: int) -> "Prices":
