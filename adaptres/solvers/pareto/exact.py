@@ -5,7 +5,9 @@ summed accuracy loss ≤ ε (points below the full model, over the served reques
 every device's summed energy ≤ a budget. Both are rows of the master (``Master.set_budgets``); their
 prices enter the pricing as a price per point of loss on each configuration and a price per joule on
 each device, so configurations are still chosen in the segment DP and every bound stays a proven
-Lagrangian bound.
+Lagrangian bound. Under ε the master also has level rows (``keys.LevelRow``: at most m requests lose more
+than ε / (m + 1) each), which every integer plan keeps and the LP's mixes of one request's configurations
+do not; their prices are a price on each configuration in them.
 
 Requests served come first, as Eq 5's penalty makes them: the front is that of the plans serving as
 many requests as the step allows (a tight ε that can only be met by serving fewer gives no point).
