@@ -10,7 +10,7 @@ def cmd_study(args):
     profiles.get(args.profile)
     study.select(args.only)  # a bad --only fails before anything runs
     code = study.main(args.profile, args.only, args.force, args.in_place, retrain=args.retrain, replay=args.replay,
-                      publish=args.publish)
+                      publish=args.publish, side_by_side=not args.one_at_a_time)
     if code:
         raise SystemExit(code)
 
@@ -39,6 +39,8 @@ def add_commands(sub) -> None:
                    help="read the committed per-step results of 04-07 back instead of simulating (a quick look)")
     s.add_argument("--publish", action="store_true",
                    help="write figures and results to their committed places and copy the run to data/results/")
+    s.add_argument("--one-at-a-time", action="store_true",
+                   help="run every notebook alone (default: those on the network test bed beside the others)")
     s.set_defaults(func=cmd_study)
     r = sub.add_parser("readme", help="rewrite the README's generated blocks (timings, headline, load) from the "
                                       "committed results")

@@ -20,6 +20,7 @@ with the notebook and the cell named.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -30,7 +31,8 @@ import time
 from pathlib import Path
 
 from ..io import atomic_write_text, file_hash, git_commit, provenance, write_table
-from ..paths import NOTEBOOKS, PACKAGE, REPO, figures_dir, relative, results_dir, run_dir
+from ..paths import NOTEBOOKS, PACKAGE, figures_dir, relative, results_dir, run_dir
+from . import executed
 
 
 def note(section: str, profile: str, **numbers) -> dict:
@@ -166,7 +168,7 @@ def _run_one(nb: Path, target: Path, params: dict, progress: bool) -> float:
     import papermill as pm
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(NOTEBOOKS), kernel_name="python3",
+        pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(nb.parent), kernel_name="python3",
                             progress_bar=progress, log_output=False,
                             extra_arguments=["--log-level=ERROR"])  # no kernel start-up notices per notebook
     except pm.PapermillExecutionError as exc:
@@ -176,61 +178,10 @@ def _run_one(nb: Path, target: Path, params: dict, progress: bool) -> float:
     return time.perf_counter() - t0
 
 
-BANNER = ("Running HiGHS ", "Includes third-party software components")  # HiGHS' start-up lines, not results
-
-
-def clean(path: Path) -> None:
-    """An executed notebook as it is committed: the parameters it ran with in its ``parameters`` cell (papermill's
-    injected copy dropped), no absolute path in papermill's metadata, no solver banner among its outputs."""
-    import nbformat
-    nb = nbformat.read(str(path), as_version=4)
-    injected = next((c for c in nb.cells if "injected-parameters" in c.get("metadata", {}).get("tags", [])), None)
-    if injected is not None:
-        params = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
-        if params is not None:
-            params.source = _with_values(params.source, injected.source)
-        nb.cells.remove(injected)
-    meta = nb.metadata.get("papermill", {})
-    for key in ("input_path", "output_path"):
-        if key in meta:
-            meta[key] = Path(meta[key]).name
-    root = f"{REPO}/"
-    for c in nb.cells:
-        if c.cell_type != "code":
-            continue
-        for o in c.outputs:
-            if o.get("output_type") == "stream":
-                o["text"] = "".join(line for line in o["text"].splitlines(keepends=True) if not line.startswith(BANNER))
-                o["text"] = o["text"].replace(root, "")
-            for kind, text in o.get("data", {}).items():
-                if kind.startswith("text/") and isinstance(text, str):
-                    o["data"][kind] = text.replace(root, "")
-        c.outputs = [o for o in c.outputs if o.get("output_type") != "stream" or o["text"]]
-    atomic_write_text(path, nbformat.writes(nb) + "\n")
-
-
-def _with_values(source: str, injected: str) -> str:
-    """The ``parameters`` cell ``source`` with the values papermill injected (``name = value`` lines) put in
-    place of its defaults; its comments kept."""
-    values = {}
-    for line in injected.splitlines():
-        name, sep, value = line.partition(" = ")
-        if sep and name.isidentifier():
-            values[name] = value
-    out = []
-    for line in source.splitlines():
-        name, sep, rest = line.partition(" = ")
-        if sep and name in values:
-            comment = rest[rest.index("  #"):] if "  #" in rest else ""
-            line = f"{name} = {values.pop(name)}{comment}"
-        out.append(line)
-    out += [f"{k} = {v}" for k, v in values.items()]
-    return "\n".join(out)
-
-
-def _one(nb: Path, out_dir: Path, profile: str, force: bool, in_place: bool, progress: bool, retrain: bool,
-         replay: bool) -> dict:
-    """Run one notebook unless its executed copy is up to date; its line of the report."""
+def _one(nb: Path, *, out_dir: Path, profile: str, force: bool, in_place: bool, progress: bool, retrain: bool,
+         replay: bool, t0: float) -> dict:
+    """Run one notebook unless its executed copy is up to date; its line of the report (``t0``: the job's start,
+    from which its minutes are counted)."""
     import papermill as pm
     target = nb if in_place else out_dir / nb.name
     stamp = out_dir / f"{nb.stem}.done.json"
@@ -243,27 +194,55 @@ def _one(nb: Path, out_dir: Path, profile: str, force: bool, in_place: bool, pro
         print(f"[study] {nb.name}: up to date, skipped", flush=True)
         return {"notebook": nb.name, "status": "skipped (up to date; seconds: its last run)", "seconds": done.get("seconds")}
     print(f"[study] {nb.name}: running with {params}", flush=True)
+    started = time.time() - t0
     dt = _run_one(nb, target, params, progress)
-    clean(target)
+    executed.clean(target)
     atomic_write_text(stamp, json.dumps({"inputs": key, "seconds": round(dt, 1)}))
     print(f"[study] {nb.name}: done in {dt:.0f} s", flush=True)
-    return {"notebook": nb.name, "status": "ran", "seconds": round(dt, 1)}
+    return {"notebook": nb.name, "status": "ran", "seconds": round(dt, 1),
+            "minutes": f"{started / 60:.1f}–{(time.time() - t0) / 60:.1f}"}
+
+
+# The notebooks that make what the later ones read (the model, its accuracy tables) run first, one after another;
+# then those on the network test bed, which they share, one after another in one lane, and the others in a second
+# lane beside it (their devices wait out the modelled compute and link times, so they keep to the model while the
+# other lane computes; ``side_by_side=False`` runs every notebook alone).
+FIRST = ("00_", "01_", "02_")
+ON_THE_TESTBED = ("09_", "12_")
+
+
+def lanes(selected: list[Path], side_by_side: bool = True) -> list[list[Path]]:
+    """The notebooks of ``selected`` after the first ones (``FIRST``): those on the test bed, and the others (one
+    lane of all when not ``side_by_side``)."""
+    rest = [nb for nb in selected if not nb.name.startswith(FIRST)]
+    if not side_by_side:
+        return [rest]
+    bed = [nb for nb in rest if nb.name.startswith(ON_THE_TESTBED)]
+    return [bed, [nb for nb in rest if nb not in bed]]
 
 
 def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False, in_place: bool = False,
-        progress: bool = True, retrain: bool = False, replay: bool = False, publish: bool = False) -> Path:
-    """Execute the notebooks; return the report's path. Raises RuntimeError naming a failed cell.
-    ``retrain`` and ``replay`` are passed to the notebooks that take them (see the module's docstring)."""
+        progress: bool = True, retrain: bool = False, replay: bool = False, publish: bool = False,
+        side_by_side: bool = True) -> Path:
+    """Execute the notebooks (in lanes: ``lanes``); return the report's path. Raises RuntimeError naming a failed
+    cell. ``retrain`` and ``replay`` are passed to the notebooks that take them (see the module's docstring)."""
     from ..experiments import profiles
+    from . import lanes as side
     profiles.get(profile)  # validates the name
     selected = select(only)
     out_dir = run_dir(profile)
     out_dir.mkdir(parents=True, exist_ok=True)
-    status = []
+    t0 = time.time()
+    one = functools.partial(_one, out_dir=out_dir, profile=profile, force=force, in_place=in_place, progress=progress,
+                            retrain=retrain, replay=replay, t0=t0)
+    groups = [g for g in lanes(selected, side_by_side) if g]
     with _environment(profile, replay):
-        for nb in selected:
-            status.append(_one(nb, out_dir, profile, force, in_place, progress, retrain, replay))
-        report = write_report(profile, status)
+        status = [one(nb) for nb in selected if nb.name.startswith(FIRST)]
+        # two lanes at once: no progress bars (they would write over each other), a line per notebook
+        status += side.run(groups, functools.partial(one, progress=False) if len(groups) > 1 else one)
+        status.sort(key=lambda s: s["notebook"])
+        report = write_report(profile, status, wall_s=time.time() - t0,
+                              lanes=[[nb.stem for nb in g] for g in groups] if len(groups) > 1 else None)
     if publish:
         publish_run(profile)
     return report
@@ -322,21 +301,28 @@ def _claims_table(notes: list[Path]) -> list[str]:
     return lines
 
 
-def write_report(profile: str, status: list[dict]) -> Path:
-    """``runs/<profile>/report.md``: what ran (and what each notebook reused), the claims, the key
-    numbers and every figure."""
+def write_report(profile: str, status: list[dict], wall_s: float | None = None,
+                 lanes: list[list[str]] | None = None) -> Path:
+    """``runs/<profile>/report.md``: what ran (and what each notebook reused, the minutes of the job it ran in),
+    the claims, the key numbers and every figure; ``wall_s``: the job's time, ``lanes``: the notebooks that ran
+    side by side."""
+    from ..experiments.load_test import cpu_model
     out_dir = run_dir(profile)
     notes_dir = out_dir / "notes"
     notes = sorted(notes_dir.glob("*.json")) if notes_dir.exists() else []
     reused = {p.stem: json.loads(p.read_text()).get("reused") for p in notes}
+    took = "" if wall_s is None else f" The job took {wall_s / 60:.1f} min on {cpu_model()}, {os.cpu_count()} cores"
+    if took and lanes:
+        took += "; side by side: " + " beside ".join(f"({', '.join(lane)})" for lane in lanes)
     lines = [f"# adaptres study — profile `{profile}`", "",
              f"Commit `{git_commit()}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-             f"Figures: `{relative(figures_dir(profile))}`; per-step results: `{relative(results_dir())}`.", "",
-             "## Notebooks", "", "| notebook | status | seconds | reused (not computed in this run) |",
-             "|---|---|---|---|"]
+             f"Figures: `{relative(figures_dir(profile))}`; per-step results: `{relative(results_dir())}`."
+             + (f"{took}." if took else ""), "",
+             "## Notebooks", "", "| notebook | status | seconds | minutes of the job | reused (not computed in this run) |",
+             "|---|---|---|---|---|"]
     for s in status:
         lines.append(f"| [{s['notebook']}]({s['notebook']}) | {s['status']} | {s['seconds'] or ''} | "
-                     f"{reused.get(Path(s['notebook']).stem) or '—'} |")
+                     f"{s.get('minutes', '')} | {reused.get(Path(s['notebook']).stem) or '—'} |")
     lines += _claims_table(notes)
     if notes:
         lines += ["", "## Key numbers", ""]
@@ -355,9 +341,10 @@ def write_report(profile: str, status: list[dict]) -> Path:
     return report
 
 
-def main(profile: str, only=None, force=False, in_place=False, retrain=False, replay=False, publish=False) -> int:
+def main(profile: str, only=None, force=False, in_place=False, retrain=False, replay=False, publish=False,
+         side_by_side=True) -> int:
     try:
-        run(profile, only, force, in_place, retrain=retrain, replay=replay, publish=publish)
+        run(profile, only, force, in_place, retrain=retrain, replay=replay, publish=publish, side_by_side=side_by_side)
     except RuntimeError as exc:
         print(f"adaptres study: {exc}", file=sys.stderr)
         return 1

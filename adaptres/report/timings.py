@@ -5,7 +5,8 @@
 ``make test`` there (``check``: in this checkout, already set up), and records the minutes with the
 machine (its processor, and whether it has AVX-512 with BF16) and the commit. pip's cache is used as any
 machine's would be; the clone is removed after. Where the time of ``make test`` went — seconds per test file and
-notebook, summed over both workers, with its longest item — goes to ``data/results/timings_tests.csv``.
+notebook, summed over both workers, with its longest item — goes to ``data/results/timings_tests.csv``; ``make
+study``'s run (its report: each notebook's seconds and minutes of the job) is kept in ``runs/clone-<commit>/``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def measure(target: str) -> tuple[float, int, str, list[dict]]:
         p = subprocess.run(["make", target], cwd=clone, env=env)
         minutes = (time.perf_counter() - t) / 60
         shutil.rmtree(clone / ".venv", ignore_errors=True)
+        if (clone / "runs").is_dir():  # make study's run (its report says where the time went): kept, to read
+            keep = REPO / "runs" / f"clone-{commit}"
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(clone / "runs", keep, symlinks=True)
         where = where_the_time_went(junit) if junit.is_file() else []
     return minutes, p.returncode, commit, where
 
