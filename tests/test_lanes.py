@@ -17,25 +17,45 @@ def work(task):
     return {"task": task, "pid": os.getpid()}
 
 
+@pytest.mark.slow
 def test_lanes_run_in_processes_of_their_own_and_rows_come_back_in_lane_order():
-    rows = lanes.run([["a", "b"], [], ["c"]], work)
-    assert [r["task"] for r in rows] == ["a", "b", "c"]
+    rows = lanes.run([["a", "b"], ["c"]], work)
+    assert [(r["task"], r["lane"]) for r in rows] == [("a", 0), ("b", 0), ("c", 1)]
     assert rows[0]["pid"] == rows[1]["pid"] != rows[2]["pid"] and os.getpid() not in {r["pid"] for r in rows}
-    # one lane: in this process
-    assert {r["pid"] for r in lanes.run([["a"], []], work)} == {os.getpid()}
+    # one lane: in this process, its own tasks then the shared ones
+    assert [(r["task"], r["pid"]) for r in lanes.run([["a"]], work, shared=["b"])] == [("a", os.getpid()),
+                                                                                    ("b", os.getpid())]
 
 
+@pytest.mark.slow
+def test_shared_tasks_are_each_run_once_by_whichever_lane_is_free():
+    rows = lanes.run([["a"], []], work, shared=["b", "c", "d", "e"])
+    assert sorted(r["task"] for r in rows) == ["a", "b", "c", "d", "e"]
+    assert [r["lane"] for r in rows if r["task"] == "a"] == [0]
+
+
+def test_a_lane_takes_its_own_tasks_then_shared_ones_no_other_lane_took():
+    import multiprocessing as mp
+    taken = mp.get_context("spawn").Value("i", 0)
+    first, second = lanes._tasks(["own"], ["s1", "s2", "s3"], taken), lanes._tasks([], ["s1", "s2", "s3"], taken)
+    assert [next(second), next(first), next(first), next(second)] == ["s1", "own", "s2", "s3"]
+    assert list(first) == list(second) == []
+
+
+@pytest.mark.slow
 def test_a_failure_in_one_lane_is_raised_with_its_message():
     with pytest.raises(RuntimeError, match="ValueError: broken on purpose"):
         lanes.run([["a"], ["fail"]], work)
 
 
 def test_a_lane_stops_at_its_failure_and_starts_nothing_once_another_failed():
+    import multiprocessing as mp
     stop, done = threading.Event(), queue.Queue()
-    lanes._lane(0, ["a", "fail", "never"], work, stop, done)
+    taken = mp.get_context("spawn").Value("i", 0)
+    lanes._lane(0, ["a", "fail", "never"], ["shared"], taken, work, stop, done)
     i, rows, error = done.get_nowait()
     assert stop.is_set() and [r["task"] for r in rows] == ["a"] and error == "ValueError: broken on purpose"
-    lanes._lane(1, ["never"], work, stop, done)  # another lane, after the stop
+    lanes._lane(1, [], ["shared"], taken, work, stop, done)  # another lane, after the stop
     assert done.get_nowait() == (1, [], None)
 
 
@@ -47,13 +67,14 @@ def _notebook(path, code):
     nbformat.write(nb, path)
 
 
-def test_the_notebooks_on_the_testbed_form_one_lane_beside_the_others(tmp_path):
+def test_the_notebooks_on_the_testbed_have_a_lane_and_the_others_are_shared(tmp_path):
     names = ["00_costs", "01_train", "03_solvers", "09_live", "11_pareto", "12_load"]
     paths = [tmp_path / f"{n}.ipynb" for n in names]
-    got = study.lanes(paths)
-    assert [[p.stem for p in g] for g in got] == [["09_live", "12_load"], ["03_solvers", "11_pareto"]]
-    assert [[p.stem for p in g] for g in study.lanes(paths, side_by_side=False)] == [["03_solvers", "09_live",
-                                                                                      "11_pareto", "12_load"]]
+    own, shared = study.lanes(paths)
+    assert [[p.stem for p in g] for g in own] == [["09_live", "12_load"], []]
+    assert [p.stem for p in shared] == ["03_solvers", "11_pareto"]
+    own, shared = study.lanes(paths, side_by_side=False)
+    assert [[p.stem for p in g] for g in own] == [["03_solvers", "09_live", "11_pareto", "12_load"]] and shared == []
 
 
 @pytest.mark.slow
@@ -66,7 +87,44 @@ def test_the_main_job_runs_its_lanes_side_by_side_and_says_so(tmp_path, monkeypa
     monkeypatch.setenv("ADAPTRES_RUN_DIR", str(tmp_path / "run"))
     monkeypatch.setenv("ADAPTRES_FIGURES", str(tmp_path / "figures"))
     text = study.run("fast", progress=False).read_text()
-    assert "side by side: (09_bed) beside (03_beside)" in text and "The job took" in text
+    assert "in two lanes side by side after 00, 01, 02" in text and "The job took" in text
+    assert "| [00_first.ipynb](00_first.ipynb) | ran |" in text
+    assert " (0) |" in text.split("09_bed.ipynb)")[1].splitlines()[0]  # the test bed's lane
     for name in ("00_first", "03_beside", "09_bed"):
-        assert f"| [{name}.ipynb]({name}.ipynb) | ran |" in text
         assert (tmp_path / "run" / f"{name}.done.json").exists()
+
+
+def wait_for(path, pid_file):
+    """A piece of work beside the test: writes its process id (atomically), then waits (bounded) for ``path``."""
+    import pathlib
+    import time
+    pathlib.Path(pid_file + ".tmp").write_text(str(os.getpid()))
+    os.replace(pid_file + ".tmp", pid_file)
+    for _ in range(600):
+        if pathlib.Path(path).exists():
+            return "seen"
+        time.sleep(0.05)
+    return "never"
+
+
+@pytest.mark.slow
+def test_work_beside_the_body_gives_its_result_raises_its_error_and_ends_with_the_body(tmp_path):
+    import time
+
+    from adaptres.processes import exists
+    flag, pid_file = tmp_path / "flag", tmp_path / "pid"
+    with lanes.beside(wait_for, str(flag), str(pid_file)) as result:
+        flag.write_text("")  # the work waits for what the body does: they run at once
+        assert result() == "seen"
+    assert int(pid_file.read_text()) != os.getpid()
+    with pytest.raises(ValueError, match="broken on purpose"), lanes.beside(work, "fail") as result:
+        result()
+    # the body fails first: the work beside it is ended, not waited for
+    pid_file.unlink()
+    with pytest.raises(KeyError), lanes.beside(wait_for, str(tmp_path / "never-made"), str(pid_file)):
+        for _ in range(600):  # until the work beside has started
+            if pid_file.exists():
+                break
+            time.sleep(0.05)
+        raise KeyError("the body's own error")
+    assert not exists(int(pid_file.read_text()))

@@ -28,7 +28,7 @@ from ..experiments import serve as live
 from ..io import provenance, write_table
 from ..paths import REPO, results_path, run_dir
 from ..testbed.memory import Sampler
-from . import plots
+from . import lanes, plots
 
 COMPARED = {"served": "requests served", "mean_accuracy": "accuracy of served (%)", "mean_latency_s":
             "latency per request (s)", "energy_j": "energy per step (J)", "shared_bytes": "shared data per step (bytes)",
@@ -185,8 +185,9 @@ def run(profile: str, seeds=None, steps: int | None = None, progress: bool = Tru
     times: dict = {}
     bed = testbed.held(S.n_devices, times, clean=True) if where == "netns" else contextlib.nullcontext()
     sampler = Sampler(driver="serve")
-    frames, reqs, sims = [], [], []
-    with bed:
+    frames, reqs = [], []
+    # the simulator's horizons in a process of their own beside the live ones, whose devices mostly wait
+    with bed, lanes.beside(simulated, S.section, S.n_devices, steps, seeds, S.method) as twins:
         try:
             for k, seed in enumerate(bar(seeds, desc="live horizons", progress=progress)):
                 if k == 0 and where == "netns":
@@ -197,15 +198,14 @@ def run(profile: str, seeds=None, steps: int | None = None, progress: bool = Tru
                 frames.append(res["rows"].assign(seed=seed))
                 reqs += [{**q, "seed": seed, "transfers": sum(h["src"] != h["device"] for h in q["hops"])}
                          for q in res["requests"]]
-                sims.append(live.simulate(live.setting(S.section, S.n_devices), steps, seed, S.method).assign(seed=seed))
             extra = [a for f in S.fail for a in ("--fail", f)] + \
                     ([a for c in S.cut for a in ("--cut", c)] if where == "netns" else [])
             failure = _serve(out_dir / "failures.csv", S, seeds[0], S.failure_steps, where, extra)
         finally:
             sampler.stop.set()
+        sim = twins()
     memory = pd.DataFrame([{"kind": k, "pss_gb": round(v / 2**30, 3)} for k, v in sorted(sampler.peak.items())])
     rows = pd.concat(frames, ignore_index=True)
-    sim = pd.concat(sims, ignore_index=True)
     requests = pd.DataFrame(reqs)
     prov = provenance(what="live closed loop against the simulator", profile=profile, where=where,
                       section=S.section, n_devices=S.n_devices, steps=steps, seeds=" ".join(map(str, seeds)),
@@ -215,6 +215,12 @@ def run(profile: str, seeds=None, steps: int | None = None, progress: bool = Tru
     write_table(rows, results_path("09_live", profile), prov, float_format="%.9g")
     res.figures = _figures(res)
     return res
+
+
+def simulated(section: str, n_devices: int, steps: int, seeds: list[int], method: str) -> pd.DataFrame:
+    """The simulator over each seed's horizon (the live horizons' twins), one row per step and seed."""
+    st = live.setting(section, n_devices)
+    return pd.concat([live.simulate(st, steps, seed, method).assign(seed=seed) for seed in seeds], ignore_index=True)
 
 
 def _cpu() -> str:

@@ -204,21 +204,23 @@ def _one(nb: Path, *, out_dir: Path, profile: str, force: bool, in_place: bool, 
 
 
 # The notebooks that make what the later ones read (the model, its accuracy tables) run first, one after another;
-# then those on the network test bed, which they share, one after another in one lane, and the others in a second
-# lane beside it (their devices wait out the modelled compute and link times, so they keep to the model while the
-# other lane computes; ``side_by_side=False`` runs every notebook alone).
+# then two lanes at once: one runs those on the network test bed, which they share, one after another, then helps
+# with the others, which the second lane takes one after another from the start (the test bed's devices wait out
+# the modelled compute and link times, so they keep to the model while the other lane computes;
+# ``side_by_side=False`` runs every notebook alone).
 FIRST = ("00_", "01_", "02_")
 ON_THE_TESTBED = ("09_", "12_")
 
 
-def lanes(selected: list[Path], side_by_side: bool = True) -> list[list[Path]]:
-    """The notebooks of ``selected`` after the first ones (``FIRST``): those on the test bed, and the others (one
-    lane of all when not ``side_by_side``)."""
+def lanes(selected: list[Path], side_by_side: bool = True) -> tuple[list[list[Path]], list[Path]]:
+    """The notebooks of ``selected`` after the first ones (``FIRST``) as (each lane's own, the shared ones taken
+    in order by whichever lane is free): the test bed's lane and an empty one, and the others shared; or, not
+    ``side_by_side``, one lane of all."""
     rest = [nb for nb in selected if not nb.name.startswith(FIRST)]
     if not side_by_side:
-        return [rest]
+        return [rest], []
     bed = [nb for nb in rest if nb.name.startswith(ON_THE_TESTBED)]
-    return [bed, [nb for nb in rest if nb not in bed]]
+    return [bed, []], [nb for nb in rest if nb not in bed]
 
 
 def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False, in_place: bool = False,
@@ -235,14 +237,15 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     t0 = time.time()
     one = functools.partial(_one, out_dir=out_dir, profile=profile, force=force, in_place=in_place, progress=progress,
                             retrain=retrain, replay=replay, t0=t0)
-    groups = [g for g in lanes(selected, side_by_side) if g]
+    own, shared = lanes(selected, side_by_side)
+    if not any(own[1:]) and not (own[0] and shared):  # one lane's worth of work: in this process
+        own, shared = [[*own[0], *shared]], []
     with _environment(profile, replay):
         status = [one(nb) for nb in selected if nb.name.startswith(FIRST)]
         # two lanes at once: no progress bars (they would write over each other), a line per notebook
-        status += side.run(groups, functools.partial(one, progress=False) if len(groups) > 1 else one)
+        status += side.run(own, functools.partial(one, progress=False) if len(own) > 1 else one, shared)
         status.sort(key=lambda s: s["notebook"])
-        report = write_report(profile, status, wall_s=time.time() - t0,
-                              lanes=[[nb.stem for nb in g] for g in groups] if len(groups) > 1 else None)
+        report = write_report(profile, status, wall_s=time.time() - t0, side_by_side=len(own) > 1)
     if publish:
         publish_run(profile)
     return report
@@ -301,28 +304,29 @@ def _claims_table(notes: list[Path]) -> list[str]:
     return lines
 
 
-def write_report(profile: str, status: list[dict], wall_s: float | None = None,
-                 lanes: list[list[str]] | None = None) -> Path:
+def write_report(profile: str, status: list[dict], wall_s: float | None = None, side_by_side: bool = False) -> Path:
     """``runs/<profile>/report.md``: what ran (and what each notebook reused, the minutes of the job it ran in),
-    the claims, the key numbers and every figure; ``wall_s``: the job's time, ``lanes``: the notebooks that ran
-    side by side."""
+    the claims, the key numbers and every figure; ``wall_s``: the job's time, ``side_by_side``: whether it ran in
+    lanes (``lanes``)."""
     from ..experiments.load_test import cpu_model
     out_dir = run_dir(profile)
     notes_dir = out_dir / "notes"
     notes = sorted(notes_dir.glob("*.json")) if notes_dir.exists() else []
     reused = {p.stem: json.loads(p.read_text()).get("reused") for p in notes}
     took = "" if wall_s is None else f" The job took {wall_s / 60:.1f} min on {cpu_model()}, {os.cpu_count()} cores"
-    if took and lanes:
-        took += "; side by side: " + " beside ".join(f"({', '.join(lane)})" for lane in lanes)
+    if took and side_by_side:
+        took += (f", in two lanes side by side after {', '.join(f[:-1] for f in FIRST)} (lane 0 first runs the "
+                 f"notebooks on the test bed, {', '.join(f[:-1] for f in ON_THE_TESTBED)})")
     lines = [f"# adaptres study — profile `{profile}`", "",
              f"Commit `{git_commit()}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
              f"Figures: `{relative(figures_dir(profile))}`; per-step results: `{relative(results_dir())}`."
              + (f"{took}." if took else ""), "",
-             "## Notebooks", "", "| notebook | status | seconds | minutes of the job | reused (not computed in this run) |",
-             "|---|---|---|---|---|"]
+             "## Notebooks", "", "| notebook | status | seconds | minutes of the job (lane) | reused (not computed "
+             "in this run) |", "|---|---|---|---|---|"]
     for s in status:
+        lane = f" ({s['lane']})" if side_by_side and "lane" in s else ""
         lines.append(f"| [{s['notebook']}]({s['notebook']}) | {s['status']} | {s['seconds'] or ''} | "
-                     f"{s.get('minutes', '')} | {reused.get(Path(s['notebook']).stem) or '—'} |")
+                     f"{s.get('minutes', '')}{lane} | {reused.get(Path(s['notebook']).stem) or '—'} |")
     lines += _claims_table(notes)
     if notes:
         lines += ["", "## Key numbers", ""]

@@ -21,7 +21,7 @@ from ..io import git_commit, read_table
 from ..paths import REPO, relative, results_path, run_dir
 from ..serving.policies import POLICIES
 from ..testbed.memory import Sampler
-from . import load_figures
+from . import lanes, load_figures
 
 FULL = "12_load_full"  # the full sweep's committed results (``bench load``): data/results/12_load_full_<profile>.csv
 
@@ -100,22 +100,35 @@ class LoadStudy:
 # ---------------------------------------------------------------------------- running
 def run(profile: str, live: bool | None = None, progress: bool = True) -> LoadStudy:
     """The simulated sweeps (saved and resumable), C_static from them, then the live runs (see the module);
-    ``live`` None: the profile's choice."""
+    ``live`` None: the profile's choice. The static chain's sweep at N comes first (C_static, which sets the live
+    rates, is read from it); the rest of the sweeps then run in a process of their own beside the live runs, whose
+    devices mostly wait (out the modelled compute and link times)."""
     L = profiles.get(profile).load
     live = L.live if live is None else live
     ref = load_test.reference(load_test.setting(load_test.Spec(policy="static", load=1.0, profile=profile,
                                                                n_devices=L.n_devices)))
+    static = load_test.sweep(profile, ("static",), L.loads, L.seeds, L.n_devices, L.duration_s,
+                             out=results_path(f"12_load_sim_n{L.n_devices}", profile), progress=progress)
+    res = LoadStudy(profile, L, ref, static, load_test.c_static(static))
+    res.full, res.full_meta = _committed_full(profile)
+    if live:
+        with lanes.beside(sweeps, profile) as swept:
+            _live(res, progress)
+            res.sweep = swept()
+    else:
+        res.sweep = sweeps(profile, progress)
+    res.figures = load_figures.figures(res)
+    return res
+
+
+def sweeps(profile: str, progress: bool = False) -> pd.DataFrame:
+    """Every policy at every offered load, seed and N of the profile's load settings, on the simulated queues (what
+    is saved already is read back)."""
+    L = profiles.get(profile).load
     frames = [load_test.sweep(profile, POLICIES, L.loads, L.seeds, n, L.duration_s,
                               out=results_path(f"12_load_sim_n{n}", profile), progress=progress)
               for n in sorted({*L.devices, L.n_devices})]
-    sweep = pd.concat(frames, ignore_index=True)
-    at_n = sweep[sweep["n_devices"] == L.n_devices]
-    res = LoadStudy(profile, L, ref, sweep, load_test.c_static(at_n))
-    res.full, res.full_meta = _committed_full(profile)
-    if live:
-        _live(res, progress)
-    res.figures = load_figures.figures(res)
-    return res
+    return pd.concat(frames, ignore_index=True)
 
 
 def _committed_full(profile: str):
