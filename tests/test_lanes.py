@@ -81,6 +81,11 @@ def test_the_notebooks_on_the_testbed_have_a_lane_and_the_others_are_shared(tmp_
 def test_the_main_job_runs_its_lanes_side_by_side_and_says_so(tmp_path, monkeypatch):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
+    import pandas as pd
+    table = pd.read_csv(tmp_path / "run" / "notebooks.csv", comment="#").set_index("notebook")
+    lane = table["lane"].to_dict()  # the first notebooks in no lane; the test bed's in lane 0; 03 in whichever was free
+    assert pd.isna(lane["00_first.ipynb"]) and lane["09_bed.ipynb"] == 0 and lane["03_beside.ipynb"] in (0, 1)
+    assert (table["ended_min"] >= table["started_min"]).all()
     for name in ("00_first", "03_beside", "09_bed"):
         _notebook(nbs / f"{name}.ipynb", f"import os\nprint('{name}', os.getpid())")
     monkeypatch.setattr(study, "NOTEBOOKS", nbs)
@@ -90,41 +95,39 @@ def test_the_main_job_runs_its_lanes_side_by_side_and_says_so(tmp_path, monkeypa
     assert "in two lanes side by side after 00, 01, 02" in text and "The job took" in text
     assert "| [00_first.ipynb](00_first.ipynb) | ran |" in text
     assert " (0) |" in text.split("09_bed.ipynb)")[1].splitlines()[0]  # the test bed's lane
+    import pandas as pd
+    table = pd.read_csv(tmp_path / "run" / "notebooks.csv", comment="#").set_index("notebook")
+    lane = table["lane"].to_dict()  # the first notebooks in no lane; the test bed's in lane 0; 03 in whichever was free
+    assert pd.isna(lane["00_first.ipynb"]) and lane["09_bed.ipynb"] == 0 and lane["03_beside.ipynb"] in (0, 1)
+    assert (table["ended_min"] >= table["started_min"]).all()
     for name in ("00_first", "03_beside", "09_bed"):
         assert (tmp_path / "run" / f"{name}.done.json").exists()
 
 
-def wait_for(path, pid_file):
-    """A piece of work beside the test: writes its process id (atomically), then waits (bounded) for ``path``."""
-    import pathlib
-    import time
-    pathlib.Path(pid_file + ".tmp").write_text(str(os.getpid()))
-    os.replace(pid_file + ".tmp", pid_file)
-    for _ in range(600):
-        if pathlib.Path(path).exists():
-            return "seen"
-        time.sleep(0.05)
-    return "never"
+def wait_for(started, go, pid):
+    """A piece of work beside the test: says it started (and its process id), then waits (bounded) for ``go``."""
+    pid.value = os.getpid()
+    started.set()
+    return "seen" if go.wait(60) else "never"
 
 
 @pytest.mark.slow
-def test_work_beside_the_body_gives_its_result_raises_its_error_and_ends_with_the_body(tmp_path):
-    import time
+def test_work_beside_the_body_gives_its_result_raises_its_error_and_ends_with_the_body():
+    import multiprocessing as mp
 
     from adaptres.processes import exists
-    flag, pid_file = tmp_path / "flag", tmp_path / "pid"
-    with lanes.beside(wait_for, str(flag), str(pid_file)) as result:
-        flag.write_text("")  # the work waits for what the body does: they run at once
+    ctx = mp.get_context("spawn")
+    started, go, pid = ctx.Event(), ctx.Event(), ctx.Value("i", 0)
+    with lanes.beside(wait_for, started, go, pid) as result:
+        assert started.wait(60)  # the work runs while the body does
+        go.set()
         assert result() == "seen"
-    assert int(pid_file.read_text()) != os.getpid()
+    assert pid.value not in (0, os.getpid())
     with pytest.raises(ValueError, match="broken on purpose"), lanes.beside(work, "fail") as result:
         result()
     # the body fails first: the work beside it is ended, not waited for
-    pid_file.unlink()
-    with pytest.raises(KeyError), lanes.beside(wait_for, str(tmp_path / "never-made"), str(pid_file)):
-        for _ in range(600):  # until the work beside has started
-            if pid_file.exists():
-                break
-            time.sleep(0.05)
+    started, go = ctx.Event(), ctx.Event()
+    with pytest.raises(KeyError), lanes.beside(wait_for, started, go, pid):
+        assert started.wait(60)
         raise KeyError("the body's own error")
-    assert not exists(int(pid_file.read_text()))
+    assert not exists(pid.value)

@@ -80,3 +80,23 @@ def test_where_the_time_of_make_test_went_is_summed_per_file(tmp_path):
     rows = timings.where_the_time_went(junit)
     assert rows == [{"file": "notebooks/09_live.ipynb", "items": 2, "seconds": 30.5, "longest_s": 30.0, "longest": "Cell 2"},
                     {"file": "tests/test_a.py", "items": 2, "seconds": 3.8, "longest_s": 2.2, "longest": "test_two[x]"}]
+
+
+def test_where_the_time_of_make_study_went_is_told_lane_by_lane(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from adaptres.io import write_table
+    from adaptres.report import readme
+    rows = pd.DataFrame([
+        {"notebook": "00_costs.ipynb", "status": "ran", "seconds": 14.0, "started_min": 0.0, "ended_min": 0.2, "lane": None},
+        {"notebook": "03_solvers.ipynb", "status": "ran", "seconds": 900.0, "started_min": 0.8, "ended_min": 15.8,
+         "lane": 1},
+        {"notebook": "09_live.ipynb", "status": "ran", "seconds": 800.0, "started_min": 0.8, "ended_min": 14.2, "lane": 0},
+        {"notebook": "11_pareto.ipynb", "status": "ran", "seconds": 120.0, "started_min": 14.2, "ended_min": 16.2,
+         "lane": 0}])
+    monkeypatch.setattr(readme, "STUDY_TIME", tmp_path / "t.csv")
+    write_table(rows, tmp_path / "t.csv", {"commit": "abc", "machine": "a CPU", "minutes": "18.0"})
+    text = readme.render("study_time")
+    assert "(18.0 min on a CPU with the set-up, commit `abc`" in text
+    assert text.endswith("first, one after another: `00_costs` 14 s (0–0.2 min); lane 0: `09_live` 800 s (0.8–14.2 "
+                         "min), `11_pareto` 120 s (14.2–16.2 min); lane 1: `03_solvers` 900 s (0.8–15.8 min).")

@@ -1,8 +1,8 @@
 """The README's numbers, generated from the committed results so that they cannot disagree with them.
 
 The README holds blocks between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``; ``render(NAME)``
-writes each from the committed notes of the main job (``data/results/main_job_cpu/notes/*.json``) and
-the committed timings (``data/results/timings.csv``, ``timings_tests.csv``). ``refresh`` rewrites them in place
+writes each from the committed notes of the main job (``data/results/main_job_cpu/notes/*.json``) and the
+committed timings (``data/results/timings.csv``, ``timings_tests.csv``, ``timings_study.csv``). ``refresh`` rewrites them in place
 (``python -m adaptres readme``); ``stale`` lists those that no longer match (a test fails on any).
 """
 
@@ -18,6 +18,7 @@ from ..paths import REPO
 NOTES = REPO / "data" / "results" / "main_job_cpu" / "notes"
 TIMINGS = REPO / "data" / "results" / "timings.csv"
 TEST_TIME = REPO / "data" / "results" / "timings_tests.csv"  # where the last measured make test spent its time
+STUDY_TIME = REPO / "data" / "results" / "timings_study.csv"  # and make study, per notebook
 README = REPO / "README.md"
 
 
@@ -45,6 +46,27 @@ def _test_time(longest: int = 8) -> str:
     return (f"Where the last measured `make test` spent its time ({meta.get('minutes', '?')} min on {meta.get('machine', '?')}, "
             f"commit `{meta.get('commit', '?')}`; seconds summed over both workers, {t.seconds.sum():.0f} s in all over "
             f"{len(t)} files and notebooks): {top}.")
+
+
+def _study_time() -> str:
+    import pandas as pd
+
+    from ..io import read_table
+    if not STUDY_TIME.is_file():
+        return "_no breakdown committed yet_"
+    t, meta = read_table(STUDY_TIME, required=("notebook", "seconds", "started_min", "ended_min", "lane"),
+                         what="study time")
+    for c in ("seconds", "started_min", "ended_min", "lane"):  # empty where a notebook has none (no lane: first)
+        t[c] = pd.to_numeric(t[c], errors="coerce")
+    parts = []
+    for lane, g in t.groupby(t["lane"].fillna(-1), sort=True):
+        name = "first, one after another" if lane < 0 else f"lane {int(lane)}"
+        parts.append(f"{name}: " + ", ".join(f"`{r.notebook.removesuffix('.ipynb')}` {r.seconds:.0f} s "
+                                             f"({r.started_min:g}–{r.ended_min:g} min)"
+                                             for r in g.sort_values("started_min").itertuples() if pd.notna(r.seconds)))
+    return (f"Where the last measured `make study` spent its time ({meta.get('minutes', '?')} min on "
+            f"{meta.get('machine', '?')} with the set-up, commit `{meta.get('commit', '?')}`; each notebook's seconds and "
+            f"the minutes of the job it ran in): " + "; ".join(parts) + ".")
 
 
 def _headline() -> str:
@@ -88,8 +110,8 @@ def _load() -> str:
     return "\n".join(rows)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"timings": _timings, "test_time": _test_time, "headline": _headline,
-                                        "load": _load}
+BLOCKS: dict[str, Callable[[], str]] = {"timings": _timings, "test_time": _test_time, "study_time": _study_time,
+                                        "headline": _headline, "load": _load}
 _BLOCK = re.compile(r"<!-- generated: (\w+) -->\n(.*?)<!-- end: \1 -->", re.S)
 
 

@@ -199,8 +199,8 @@ def _one(nb: Path, *, out_dir: Path, profile: str, force: bool, in_place: bool, 
     executed.clean(target)
     atomic_write_text(stamp, json.dumps({"inputs": key, "seconds": round(dt, 1)}))
     print(f"[study] {nb.name}: done in {dt:.0f} s", flush=True)
-    return {"notebook": nb.name, "status": "ran", "seconds": round(dt, 1),
-            "minutes": f"{started / 60:.1f}–{(time.time() - t0) / 60:.1f}"}
+    return {"notebook": nb.name, "status": "ran", "seconds": round(dt, 1), "started_min": round(started / 60, 1),
+            "ended_min": round((time.time() - t0) / 60, 1)}
 
 
 # The notebooks that make what the later ones read (the model, its accuracy tables) run first, one after another;
@@ -325,8 +325,9 @@ def write_report(profile: str, status: list[dict], wall_s: float | None = None, 
              "in this run) |", "|---|---|---|---|---|"]
     for s in status:
         lane = f" ({s['lane']})" if side_by_side and "lane" in s else ""
+        when = f"{s['started_min']}–{s['ended_min']}" if "started_min" in s else ""
         lines.append(f"| [{s['notebook']}]({s['notebook']}) | {s['status']} | {s['seconds'] or ''} | "
-                     f"{s.get('minutes', '')}{lane} | {reused.get(Path(s['notebook']).stem) or '—'} |")
+                     f"{when}{lane} | {reused.get(Path(s['notebook']).stem) or '—'} |")
     lines += _claims_table(notes)
     if notes:
         lines += ["", "## Key numbers", ""]
@@ -341,6 +342,12 @@ def write_report(profile: str, status: list[dict], wall_s: float | None = None, 
             lines += [f"![{f.stem}]({rel})  ", f"`{f.stem}` ([PDF]({rel[:-4]}.pdf))", ""]
     report = out_dir / "report.md"
     atomic_write_text(report, "\n".join(lines) + "\n")
+    if wall_s is not None:  # the same lines as a table: where the job's time went (``timings study`` keeps it)
+        import pandas as pd
+        cols = ["notebook", "status", "seconds", "started_min", "ended_min", "lane"]
+        write_table(pd.DataFrame(status).reindex(columns=cols), out_dir / "notebooks.csv",
+                    provenance(profile=profile, cpu=cpu_model(), cores=os.cpu_count(), minutes=f"{wall_s / 60:.1f}",
+                               side_by_side=side_by_side))
     print(f"[study] report: {report}", flush=True)
     return report
 

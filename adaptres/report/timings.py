@@ -6,7 +6,8 @@
 machine (its processor, and whether it has AVX-512 with BF16) and the commit. pip's cache is used as any
 machine's would be; the clone is removed after. Where the time of ``make test`` went — seconds per test file and
 notebook, summed over both workers, with its longest item — goes to ``data/results/timings_tests.csv``; ``make
-study``'s run (its report: each notebook's seconds and minutes of the job) is kept in ``runs/clone-<commit>/``.
+study``'s run is kept in ``runs/clone-<commit>/`` and its notebooks' seconds, minutes of the job and lanes go to
+``data/results/timings_study.csv``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from ..io import git_commit, provenance, write_table
 from ..paths import REPO
 
 TIMINGS = REPO / "data" / "results" / "timings.csv"
-WHERE = REPO / "data" / "results" / "timings_tests.csv"  # make test's seconds per test file and notebook
+WHERE = {"test": REPO / "data" / "results" / "timings_tests.csv",  # make test's seconds per test file and notebook
+         "study": REPO / "data" / "results" / "timings_study.csv"}  # make study's per notebook (its lane, its minutes)
 WHAT = {"test": "make test (fresh clone, set-up included)", "check": "make check (set up)",
         "study": "make study (fresh clone, set-up included)"}
 
@@ -60,6 +62,10 @@ def measure(target: str) -> tuple[float, int, str, list[dict]]:
             shutil.rmtree(keep, ignore_errors=True)
             shutil.copytree(clone / "runs", keep, symlinks=True)
         where = where_the_time_went(junit) if junit.is_file() else []
+        job = clone / "runs" / "cpu" / "notebooks.csv"
+        if target == "study" and job.is_file():
+            import pandas as pd
+            where = pd.read_csv(job, comment="#").to_dict("records")
     return minutes, p.returncode, commit, where
 
 
@@ -107,8 +113,9 @@ def main(argv=None) -> int:
     record(args.target, minutes, commit)
     if where:
         import pandas as pd
-        write_table(pd.DataFrame(where), WHERE, {**provenance(measured="python -m adaptres.report.timings test"),
-                                                 "commit": commit, "machine": machine(), "minutes": f"{minutes:.1f}"})
+        meta = provenance(measured=f"python -m adaptres.report.timings {args.target}")
+        write_table(pd.DataFrame(where), WHERE[args.target],
+                    {**meta, "commit": commit, "machine": machine(), "minutes": f"{minutes:.1f}"})
     print(f"make {args.target}: {minutes:.1f} min, recorded in {TIMINGS.relative_to(REPO)}")
     return 0
 
