@@ -73,6 +73,12 @@ def test_the_notebooks_on_the_testbed_have_a_lane_and_the_others_are_shared(tmp_
     own, shared = study.lanes(paths)
     assert [[p.stem for p in g] for g in own] == [["09_live", "12_load"], []]
     assert [p.stem for p in shared] == ["03_solvers", "11_pareto"]
+    # the longest first by the last measured run, those without one last, in order
+    own, shared = study.lanes(paths, seconds={"11_pareto.ipynb": 240.0, "03_solvers.ipynb": 1144.0, "09_live.ipynb": 9e9})
+    assert [p.stem for p in shared] == ["03_solvers", "11_pareto"] and [p.stem for p in own[0]] == ["09_live", "12_load"]
+    own, shared = study.lanes(paths + [tmp_path / "10_horizon.ipynb"], seconds={"10_horizon.ipynb": 700.0})
+    assert [p.stem for p in shared] == ["10_horizon", "03_solvers", "11_pareto"]
+    assert list(study.last_seconds())[:3] == ["00_costs.ipynb", "01_train.ipynb", "02_ablation.ipynb"]
     own, shared = study.lanes(paths, side_by_side=False)
     assert [[p.stem for p in g] for g in own] == [["03_solvers", "09_live", "11_pareto", "12_load"]] and shared == []
 

@@ -212,15 +212,29 @@ FIRST = ("00_", "01_", "02_")
 ON_THE_TESTBED = ("09_", "12_")
 
 
-def lanes(selected: list[Path], side_by_side: bool = True) -> tuple[list[list[Path]], list[Path]]:
+def lanes(selected: list[Path], side_by_side: bool = True,
+          seconds: dict[str, float] | None = None) -> tuple[list[list[Path]], list[Path]]:
     """The notebooks of ``selected`` after the first ones (``FIRST``) as (each lane's own, the shared ones taken
-    in order by whichever lane is free): the test bed's lane and an empty one, and the others shared; or, not
-    ``side_by_side``, one lane of all."""
+    in order by whichever lane is free): the test bed's lane and an empty one, and the others shared, the longest
+    first by ``seconds`` (a notebook's last measured run, by file name; those without one last, in order), so that
+    no long one starts when the other lane is about to end; or, not ``side_by_side``, one lane of all."""
     rest = [nb for nb in selected if not nb.name.startswith(FIRST)]
     if not side_by_side:
         return [rest], []
     bed = [nb for nb in rest if nb.name.startswith(ON_THE_TESTBED)]
-    return [bed, []], [nb for nb in rest if nb not in bed]
+    known = seconds or {}
+    return [bed, []], sorted((nb for nb in rest if nb not in bed), key=lambda nb: -known.get(nb.name, 0.0))
+
+
+def last_seconds() -> dict[str, float]:
+    """Each notebook's seconds in the last measured ``make study`` (``data/results/timings_study.csv``; none
+    where it is not committed)."""
+    from ..io import read_table
+    from .timings import WHERE
+    if not WHERE["study"].is_file():
+        return {}
+    t, _ = read_table(WHERE["study"], required=("notebook", "seconds"), what="study time")
+    return {r.notebook: float(r.seconds) for r in t.itertuples() if str(r.seconds).strip()}
 
 
 def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False, in_place: bool = False,
@@ -237,7 +251,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     t0 = time.time()
     one = functools.partial(_one, out_dir=out_dir, profile=profile, force=force, in_place=in_place, progress=progress,
                             retrain=retrain, replay=replay, t0=t0)
-    own, shared = lanes(selected, side_by_side)
+    own, shared = lanes(selected, side_by_side, last_seconds())
     if not any(own[1:]) and not (own[0] and shared):  # one lane's worth of work: in this process
         own, shared = [[*own[0], *shared]], []
     with _environment(profile, replay):
