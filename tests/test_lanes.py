@@ -132,3 +132,26 @@ def test_work_beside_the_body_gives_its_result_raises_its_error_and_ends_with_th
         assert started.wait(60)
         raise KeyError("the body's own error")
     assert not exists(pid.value)
+
+
+def test_an_interrupted_job_takes_down_a_testbed_it_brought_up_and_leaves_one_it_found(tmp_path, monkeypatch):
+    from adaptres import testbed
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    for name in ("03_beside", "09_bed"):
+        _notebook(nbs / f"{name}.ipynb", "x = 1")
+    monkeypatch.setattr(study, "NOTEBOOKS", nbs)
+    monkeypatch.setenv("ADAPTRES_RUN_DIR", str(tmp_path / "run"))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(lanes, "run", interrupted)
+    downs = []
+    monkeypatch.setattr(testbed, "down", lambda: downs.append(1) or 0.0)
+    for before, want in ((False, [1]), (True, [])):
+        ups = iter([before, True])  # at the start, then when the job was interrupted: up
+        monkeypatch.setattr(study, "_bed_up", lambda ups=ups: next(ups))
+        downs.clear()
+        with pytest.raises(KeyboardInterrupt):
+            study.run("fast", progress=False)
+        assert downs == want

@@ -254,7 +254,8 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     own, shared = lanes(selected, side_by_side, last_seconds())
     if not any(own[1:]) and not (own[0] and shared):  # one lane's worth of work: in this process
         own, shared = [[*own[0], *shared]], []
-    with _environment(profile, replay):
+    bed_before = _bed_up()
+    with _environment(profile, replay), _bed_not_left(bed_before):
         status = [one(nb) for nb in selected if nb.name.startswith(FIRST)]
         # two lanes at once: no progress bars (they would write over each other), a line per notebook
         status += side.run(own, functools.partial(one, progress=False) if len(own) > 1 else one, shared)
@@ -263,6 +264,25 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     if publish:
         publish_run(profile)
     return report
+
+
+def _bed_up() -> bool:
+    from .. import testbed
+    return testbed.available() is None and bool(testbed.namespaces())
+
+
+@contextlib.contextmanager
+def _bed_not_left(up_before: bool):
+    """On Ctrl-C, a test bed that was not up when the job started is taken down: the notebook that brought it up
+    takes it down however it ends, but papermill, which gets the Ctrl-C too, may end its kernel first."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not up_before and _bed_up():
+            from .. import testbed
+            testbed.down()
+            print("[study] interrupted: the test bed a notebook had brought up is taken down", flush=True)
+        raise
 
 
 def publish_run(profile: str) -> Path:
