@@ -46,8 +46,8 @@ def third_party(path: Path) -> set[str]:
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
             [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
         out |= {n.split(".")[0] for n in names}
-    return {m for m in out if m not in sys.stdlib_module_names and m not in ("adaptres", "cli_helpers", "optim_helpers",
-                                                                             "conftest", "__future__")}
+    return {m for m in out if m not in sys.stdlib_module_names and m not in ("adaptres", "cli_helpers", "notebook_helpers",
+                                                                             "optim_helpers", "conftest", "__future__")}
 
 
 def _layer(path: Path) -> str:

@@ -4,8 +4,8 @@ import os
 import queue
 import threading
 
-import nbformat
 import pytest
+from notebook_helpers import notebook
 
 from adaptres.report import lanes, study
 
@@ -59,14 +59,6 @@ def test_a_lane_stops_at_its_failure_and_starts_nothing_once_another_failed():
     assert done.get_nowait() == (1, [], None)
 
 
-def _notebook(path, code):
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('profile = "fast"', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(code)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
 def test_the_notebooks_on_the_testbed_have_a_lane_and_the_others_are_shared(tmp_path):
     names = ["00_costs", "01_train", "03_solvers", "09_live", "11_pareto", "12_load"]
     paths = [tmp_path / f"{n}.ipynb" for n in names]
@@ -88,7 +80,7 @@ def test_the_main_job_runs_its_lanes_side_by_side_and_says_so(tmp_path, monkeypa
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
     for name in ("00_first", "03_beside", "09_bed"):
-        _notebook(nbs / f"{name}.ipynb", f"import os\nprint('{name}', os.getpid())")
+        notebook(nbs / f"{name}.ipynb", f"import os\nprint('{name}', os.getpid())")
     monkeypatch.setattr(study, "NOTEBOOKS", nbs)
     monkeypatch.setenv("ADAPTRES_RUN_DIR", str(tmp_path / "run"))
     monkeypatch.setenv("ADAPTRES_FIGURES", str(tmp_path / "figures"))
@@ -139,7 +131,7 @@ def test_an_interrupted_job_takes_down_a_testbed_it_brought_up_and_leaves_one_it
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
     for name in ("03_beside", "09_bed"):
-        _notebook(nbs / f"{name}.ipynb", "x = 1")
+        notebook(nbs / f"{name}.ipynb", "x = 1")
     monkeypatch.setattr(study, "NOTEBOOKS", nbs)
     monkeypatch.setenv("ADAPTRES_RUN_DIR", str(tmp_path / "run"))
 

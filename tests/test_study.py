@@ -1,9 +1,9 @@
 """The main job: reuse of committed results, skipping what is done, failures named by notebook and cell."""
 import dataclasses
 
-import nbformat
 import pytest
 import torch
+from notebook_helpers import notebook
 
 from adaptres.experiments import profiles
 from adaptres.io import file_hash
@@ -36,20 +36,12 @@ def test_committed_cpu_results_are_found_and_matched_to_their_recipe(model, monk
     assert profiles.committed_results("fast", model) is None  # the fast profile never reuses
 
 
-def _notebook(path, code):
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('profile = "fast"', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(code)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
 @pytest.mark.slow
 def test_run_skips_what_is_done_and_names_a_failing_cell(tmp_path, monkeypatch):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    _notebook(nbs / "00_ok.ipynb", "x = 1 + 1")
-    _notebook(nbs / "01_bad.ipynb", "raise ValueError('broken on purpose')")
+    notebook(nbs / "00_ok.ipynb", "x = 1 + 1")
+    notebook(nbs / "01_bad.ipynb", "raise ValueError('broken on purpose')")
     monkeypatch.setattr(study, "NOTEBOOKS", nbs)
     monkeypatch.setenv("ADAPTRES_RUN_DIR", str(tmp_path / "run"))
     monkeypatch.setenv("ADAPTRES_FIGURES", str(tmp_path / "figures"))
@@ -64,7 +56,7 @@ def test_run_skips_what_is_done_and_names_a_failing_cell(tmp_path, monkeypatch):
 def test_a_run_writes_only_into_its_folder_names_reuse_and_publishes_on_request(tmp_path, monkeypatch):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    _notebook(nbs / "00_fig.ipynb",
+    notebook(nbs / "00_fig.ipynb",
               "import matplotlib.pyplot as plt\nimport pandas as pd\nfrom adaptres.io import write_table\n"
               "from adaptres.paths import results_path\nfrom adaptres.report import plots, study\n"
               "fig, ax = plt.subplots(); ax.plot([1, 2], [3, 4])\nplots.save_figure(fig, 'line', profile)\n"
