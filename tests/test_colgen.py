@@ -115,13 +115,19 @@ def segments_fit(ar: Arrays, k: int, place) -> bool:
 @pytest.mark.parametrize("seed", range(6))
 def test_pricing_is_the_cheapest_column_of_every_configuration(seed, memory_model):
     """The pricing pass against every placement: its price per configuration is the least over the
-    placements whose segments fit, and the column it rebuilds has that price."""
+    placements whose segments fit, and the column it rebuilds has that price; rebuilt many at once
+    (``places``) they are the same, and so is whether each fits on its own checked all at once."""
     sc = small_scenario(seed, 3, 5, 3, memory_model=memory_model, tight=[0.5, 0.8, 1.0, 2.0, 0.6, 0.7][seed])
     ar = Arrays(sc)
     pricer = Pricer(ar)
     prices = random_prices(ar, np.random.default_rng(seed), budgets=seed % 2 == 1)
     for s in range(len(ar.sources)):
         value, column, _ = pricer.best(prices, s)
+        cs = np.flatnonzero(np.isfinite(value))
+        one_by_one = np.array([column(int(c)).place for c in cs]).reshape(len(cs), ar.J)
+        assert (column.places(cs) == one_by_one).all()
+        assert (ar.fits_alone(one_by_one, ar.K[cs], s)
+                == [ar.fits_alone(one_by_one[[n]], int(ar.K[c]), s)[0] for n, c in enumerate(cs)]).all()
         for c, k in enumerate(ar.K):
             prices_k = [price_of(ar, prices, Column(s, int(k), p))
                         for p in itertools.product(range(ar.N), repeat=ar.J) if segments_fit(ar, k, p)]

@@ -3,6 +3,8 @@ and the gap of a plan to a bound measured on what a plan can still change."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .formulas import UNSERVED_PENALTY
 from .scenario import Scenario
 
@@ -10,9 +12,20 @@ from .scenario import Scenario
 def least_cost(sc: Scenario, parts: tuple[str, ...], first: int = 0, last: int | None = None) -> float:
     """The least that units ``first..last`` (default: the whole request) cost in ``parts`` (of macs,
     weight, activation) under any allowed configuration (0 when none is allowed)."""
+    allowed = sc.allowed_configs()
+    if not allowed:
+        return 0
     units = range(first, len(sc.units) if last is None else last + 1)
-    return min((sum(getattr(sc.unit_cost(j, sc.drops(k, j)), p) for j in units for p in parts)
-                for k in sc.allowed_configs()), default=0)
+    drops = np.array([[sc.drops(k, j) for j in units] for k in allowed], dtype=bool).reshape(len(allowed), -1)
+    # (units × parts, 2): each unit's parts kept and dropped (where some allowed configuration drops it), in
+    # the order a plain sum adds them
+    cost = np.array([[getattr(sc.unit_cost(j, d), p) if not d or drops[:, n].any() else np.nan for d in (False, True)]
+                     for n, j in enumerate(units) for p in parts], dtype=float).reshape(-1, 2)
+    if not len(cost):
+        return 0
+    per_config = np.cumsum(np.take_along_axis(cost.T, np.repeat(drops, len(parts), axis=1).astype(int), axis=0),
+                           axis=1)[:, -1]
+    return float(per_config.min())
 
 
 def served_bound(sc: Scenario) -> int:

@@ -125,9 +125,9 @@ def coefficients(ar: Arrays, paths: np.ndarray, k: int, cuts: "list[Cut] | CutSe
 
 
 class Growing:
-    """The cuts' price of segments growing unit by unit in the pricing's DP: ``start(P)`` begins P patterns'
-    segments, ``add(b, v)`` adds unit b (variant ``v`` per pattern) to each and returns their price on each
-    device, (P, N) (0.0 when no cut has a price)."""
+    """The cuts' price of segments in the pricing's DP: ``along(a, v)`` prices, for P patterns with variants
+    ``v`` (P, L) of units a … a + L − 1, the segment from unit a to each unit a + l on each device, (P, L, N)
+    (0.0 when no cut has a price)."""
 
     def __init__(self, ar: Arrays, duals: dict):
         self.ar = ar
@@ -142,26 +142,25 @@ class Growing:
             self.arrays = {kind: (*_arrays([c for c, _ in cuts]), np.array([y for _, y in cuts]))
                            for kind, cuts in self.on.items()}
 
-    def start(self, P: int) -> None:
-        if self.on:
-            self.use = {kind: np.zeros((P, self.ar.N)) for kind in self.on}
-
-    def add(self, b: int, v: np.ndarray):
+    def along(self, a: int, v: np.ndarray):
         if not self.on:
             return 0.0
         ar = self.ar
+        P, L = v.shape
+        units = np.arange(a, a + L)[None, :]
         out = 0.0
         for kind in self.on:
-            if kind == "compute":
-                self.use[kind] += (ar.macs[b, v] / GMAC)[:, None]
-            elif kind == "memory":
-                self.use[kind] += ar.mem[b, v][:, None]
-            else:
-                self.use[kind] += ar.kernel.compute_energy[b, v, :]
             devs, cover, param, y = self.arrays[kind]
-            use, cap = self.use[kind][:, devs], self.cap[kind][devs]  # (P, cuts): on each cut's device
+            if kind == "compute":
+                use = np.cumsum(ar.macs[units, v] / GMAC, axis=1)[:, :, None]
+            elif kind == "memory":
+                use = np.cumsum(ar.mem[units, v], axis=1)[:, :, None]
+            else:
+                use = np.cumsum(ar.kernel.compute_energy[units, v, :], axis=1)[:, :, devs]
+            use, cap = np.broadcast_to(use, (P, L, len(devs))), self.cap[kind][devs]  # on each cut's device
             x = use / cap if self.plain else normalised(use, cap)
-            out = out + (u_many(cover, param, x) * y) @ self.onehot[kind]
+            price = (u_many(cover, param, x) * y).reshape(P * L, len(devs)) @ self.onehot[kind]
+            out = out + price.reshape(P, L, ar.N)
         return out
 
 

@@ -123,17 +123,17 @@ class Arrays:
         w = self.weight[j, v] / MB
         return [lvl for lvl, x in enumerate(self.levels[j]) if w > 0 and x <= w + 1e-12]
 
-    def fits_alone(self, paths: np.ndarray, k: int, s: int) -> np.ndarray:
-        """For placements ``paths`` (n × J) of configuration k from source s: does each fit the devices
-        on its own (multiplications, weights + activations, energy of computing and sending)? A plan
-        that does not can never be served, whatever the other requests do."""
+    def fits_alone(self, paths: np.ndarray, k, s: int) -> np.ndarray:
+        """For placements ``paths`` (n × J) of configuration k (one, or one per placement) from source s:
+        does each fit the devices on its own (multiplications, weights + activations, energy of computing
+        and sending)? A plan that does not can never be served, whatever the other requests do."""
         n = len(paths)
-        v = self.drop[k].astype(int)
-        units = np.arange(self.J)
+        v = np.broadcast_to(self.drop[k].astype(int), (n, self.J))
+        units = np.arange(self.J)[None, :]
         rows = np.repeat(np.arange(n), self.J)
         macs, mem, energy = (np.zeros((n, self.N)) for _ in range(3))
-        np.add.at(macs, (rows, paths.ravel()), np.tile(self.macs[units, v], n))
-        np.add.at(mem, (rows, paths.ravel()), np.tile(self.request_mem[units, v], n))
+        np.add.at(macs, (rows, paths.ravel()), self.macs[units, v].ravel())
+        np.add.at(mem, (rows, paths.ravel()), self.request_mem[units, v].ravel())
         np.add.at(energy, (rows, paths.ravel()), self.kernel.compute_energy[units, v, paths].ravel())
         sends, senders = self.kernel.path_sends(paths, self.sources[s])
         np.add.at(energy, (rows, senders.ravel()), self.kernel.sender_energy(sends, senders).ravel())

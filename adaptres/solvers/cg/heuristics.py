@@ -65,16 +65,23 @@ def place_listed(pricer: Pricer, prices: Prices, s: int, limit: float, cap: int 
 
 
 def _fitting(pricer: Pricer, prices: Prices, s: int):
-    """(price, column) of the cheapest configuration whose cheapest plan fits on its own, or None."""
+    """(price, column) of the cheapest configuration whose cheapest plan fits on its own, or None: the
+    cheapest first, then every other at once."""
     ar = pricer.ar
     value, column, _ = pricer.best(prices, s)
-    for c in np.argsort(value, kind="stable"):
-        if not np.isfinite(value[c]):
-            break
-        col = column(int(c))
-        if ar.fits_alone(np.array([col.place]), col.k, s)[0]:
-            return float(value[c]), col
-    return None
+    order = np.argsort(value, kind="stable")
+    order = order[np.isfinite(value[order])]
+    if not len(order):
+        return None
+    col = column(int(order[0]))
+    if ar.fits_alone(np.array([col.place]), col.k, s)[0]:
+        return float(value[order[0]]), col
+    rest = order[1:]
+    fits = ar.fits_alone(column.places(rest), ar.K[rest], s)
+    if not fits.any():
+        return None
+    c = int(rest[fits.argmax()])
+    return float(value[c]), column(c)
 
 
 def greedy(ar: Arrays, pricer: Pricer, master: Master, prices: Prices, deadline: float,

@@ -86,13 +86,17 @@ class Pricer:
         self.ar = ar
         self.trie = trie or Trie(ar.drop[ar.K])
         self._walk: list[np.ndarray] | None = None
+        self._suffixes: list | None = None  # ``suffixes``: the segments, whatever the capacities and prices
+        self._reach: list | None = None  # ``reach``: the segments on these capacities, whatever the prices
         self.order = order  # a heuristic's device order: a plan then only moves to later devices
 
     def on(self, ar: Arrays, order: np.ndarray | None = None) -> "Pricer":
         """The same pricing on other capacities (``Arrays.residual``), optionally restricted to plans that
         visit devices in ``order`` (each device at most once: its segment alone must fit)."""
         other = Pricer(ar, self.trie, order)
-        other._walk = self._walk
+        other._walk, other._suffixes = self._walk, self._suffixes
+        if ar is self.ar:
+            other._reach = self._reach
         return other
 
     def node_costs(self, prices: Prices, s: int) -> np.ndarray:
@@ -131,43 +135,88 @@ class Pricer:
             out[a] = here if a == J - 1 else np.concatenate([here, out[a + 1][tr.child[a]]], axis=1)
         return out
 
+    def suffixes(self) -> list:
+        """Per unit a, in chunks of its suffix patterns, what the segments from unit a are whatever the
+        capacities and prices: ``(rows, v, macs, mem, unit_at, next_at)`` — ``v`` (p, L) the variant of
+        unit a + l (0 kept, 1 dropped), ``macs`` and ``mem`` (p, L) what units a … a + l need on one device,
+        ``unit_at`` the rows of their node costs (as (J · 2, N)) and ``next_at`` (p, L − 1) the rows of the
+        best next segment after unit a + l in ``segments``' M (all units' in one array)."""
+        if self._suffixes is not None:
+            return self._suffixes
+        ar, tr, J = self.ar, self.trie, self.ar.J
+        walk = self._walk or self.walk()
+        self._walk = walk
+        flat = np.cumsum([0] + [len(x) for x in tr.dropped[:-1]])  # unit b's pattern q: row flat[b] + q
+        dropped = np.concatenate(tr.dropped)
+        m_off = np.cumsum([0] + [len(x) for x in tr.dropped[1:-1]])  # M[b] (b < J − 1): rows m_off[b] + q
+        out: list = [None] * J
+        for a in range(J):
+            P, L = len(tr.dropped[a]), J - a
+            step, units, out[a] = max(1, CHUNK // (L * ar.N)), np.arange(a, J)[None, :], []
+            for lo in range(0, P, step):
+                q = walk[a][lo:lo + step]  # (p, L): the pattern at unit a + l
+                v = dropped[flat[a:J] + q]
+                out[a].append((slice(lo, lo + step), v, np.cumsum(ar.macs[units, v], axis=1),
+                               np.cumsum(ar.request_mem[units, v], axis=1), 2 * units + v,
+                               m_off[None, a:J - 1] + q[:, 1:]))
+        self._suffixes = out
+        return out
+
+    def reach(self) -> list:
+        """``suffixes`` on these capacities: per unit a and chunk, ``(rows, n, v, fits, unit_at, next_at)``
+        cut to the ``n`` units the segments from unit a can reach (past that none fits any device; 0 when
+        not even unit a alone does), ``fits`` (p, n, N) whether units a … a + l fit device i (multiplications
+        within the computational limit and the battery, weights + activations within the memory)."""
+        if self._reach is not None:
+            return self._reach
+        ar = self.ar
+        out: list = []
+        for chunks in self.suffixes():
+            out.append([])
+            for rows, v, macs, mem, unit_at, next_at in chunks:
+                fits = (macs[:, :, None] <= ar.macs_limit) & (mem[:, :, None] <= ar.mem_limit)
+                n = int(fits.any(axis=(0, 2)).argmin()) or fits.shape[1]  # sizes only grow
+                n = n if fits[:, n - 1].any() else 0
+                out[-1].append((rows, n, v[:, :n], fits[:, :n], unit_at[:, :n], next_at[:, :n] if n else None))
+        self._reach = out
+        return out
+
     def segments(self, node: np.ndarray, prices: Prices):
         """The backward pass over *segments* (runs of units on one device): B[a][p, i] is the cheapest
         cost of units a… of pattern p when a new segment starts at unit a on device i, every segment
         within what the device can hold for one request (its multiplications within the computational
         limit and the battery, its weights + activations within the memory). A request's plan that
         breaks this can never be served, so pricing only such plans keeps the bound valid and makes it
-        far tighter than the compact relaxation's. Returns B, the segments' ends and the next devices."""
+        far tighter than the compact relaxation's. Each unit's segments are priced at once, as they grow
+        to every unit they can reach (``reach``). Returns B, the segments' ends and the next devices."""
         ar, tr, J = self.ar, self.trie, self.ar.J
-        walk = self._walk or self.walk()
-        self._walk = walk
         barred = np.diag(np.full(ar.N, np.inf))  # a new segment goes to another device
         if self.order is not None:  # ... and, in a heuristic's order, to a later one
             rank = np.empty(ar.N, dtype=int)
             rank[self.order] = np.arange(ar.N)
             barred = np.where(rank[None, :] > rank[:, None], barred, np.inf)
-        B, end, nxt, M = ([EMPTY] * J for _ in range(4))
+        B, end, nxt = ([EMPTY] * J for _ in range(3))
+        M = np.empty((sum(len(x) for x in tr.dropped[1:]), ar.N))  # M[b] of every b < J − 1, one after another
+        m_off = np.cumsum([0] + [len(x) for x in tr.dropped[1:-1]])
+        node2 = node.reshape(J * 2, ar.N)
         cut = cuts.Growing(ar, prices.cut)
+        reach = self.reach()
         for a in reversed(range(J)):
             if a < J - 1:  # the best next segment from device i after unit a
-                M[a], nxt[a] = min_plus(self.send(prices, a + 1) + barred, B[a + 1])
+                M_a, nxt[a] = min_plus(self.send(prices, a + 1) + barred, B[a + 1])
+                M[m_off[a]:m_off[a] + len(M_a)] = M_a
             P = len(tr.dropped[a])
-            best, arg = np.full((P, ar.N), np.inf), np.full((P, ar.N), -1, dtype=np.int32)
-            cost, macs, mem = np.zeros((P, ar.N)), np.zeros(P), np.zeros(P)
-            cut.start(P)
-            for b in range(a, J):
-                q = walk[a][:, b - a]
-                v = tr.dropped[b][q]
-                cost += node[b, v, :]
-                macs += ar.macs[b, v]
-                mem += ar.request_mem[b, v]
-                fits = (macs[:, None] <= ar.macs_limit[None, :]) & (mem[:, None] <= ar.mem_limit[None, :])
-                if not fits.any():
-                    break
-                total = cost + cut.add(b, v) + (M[b][walk[a][:, b + 1 - a]] if b < J - 1 else 0.0)
-                better = fits & (total < best)
-                best[better], arg[better] = total[better], b
-            B[a], end[a] = best, arg
+            B[a], end[a] = np.full((P, ar.N), np.inf), np.full((P, ar.N), -1, dtype=np.int32)
+            for rows, n, v, fits, unit_at, next_at in reach[a]:
+                if not n:
+                    continue
+                total = np.cumsum(node2[unit_at], axis=1) + cut.along(a, v)  # (p, n, N): units a … a + l on i
+                if next_at is not None and next_at.shape[1]:  # then the best next segment from unit a + l + 1
+                    total[:, :next_at.shape[1]] += M[next_at]
+                total[~fits] = np.inf
+                first = total.argmin(axis=1)  # the first unit at the minimum, as a loop with ``<`` would keep
+                best = np.take_along_axis(total, first[:, None, :], axis=1)[:, 0, :]
+                B[a][rows], end[a][rows] = best, np.where(best < np.inf, a + first, -1)
         return B, end, nxt
 
     def best(self, prices: Prices, s: int, dp=None):
@@ -192,7 +241,24 @@ class Pricer:
                     return Column(s, int(ar.K[c]), tuple(place))
                 q = walk[a][p, b + 1 - a]
                 i, a, p = int(nxt[b][q, i]), b + 1, q
+        column.places = lambda cs: self._places(cs, first, end, nxt)  # type: ignore[attr-defined]
         return value, column, (B, end, nxt)
+
+    def _places(self, cs: np.ndarray, first: np.ndarray, end: list, nxt: list) -> np.ndarray:
+        """The placements (len(cs) × J) of the cheapest columns of configuration indices ``cs`` (``best``'s
+        ``column`` for many at once): each segment's device and end, unit by unit."""
+        ids, J = self.trie.ids, self.ar.J
+        place = np.empty((len(cs), J), dtype=int)
+        i = first[cs].astype(int)
+        b = end[0][ids[0][cs], i].astype(int)
+        for j in range(J):
+            place[:, j] = i
+            new = np.flatnonzero(b == j) if j < J - 1 else ()
+            if len(new):  # a segment ends at unit j: the next starts on its next device
+                q = ids[j + 1][cs[new]]
+                i[new] = nxt[j][q, i[new]]
+                b[new] = end[j + 1][q, i[new]]
+        return place
 
     def enumerate(self, prices: Prices, s: int, limit: float, cap: int, deadline: float | None = None,
                   shared: dict | None = None) -> list[tuple[float, Column]] | None:
