@@ -74,7 +74,12 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
     keys = {r: _key(ar, c) for r, c in cols.items()}
     prices = Prices.zero(ar.N)
     prices.energy = np.full(ar.N, ENERGY_S_PER_J)  # ... plus a microsecond per joule
-    pricer = Pricer(ar)
+    pricers: dict[int, Pricer] = {}  # per configuration, a pass over its plans alone
+    for c in cols.values():
+        if c.k not in pricers:
+            own = copy.copy(ar)
+            own.K = np.array([c.k])
+            pricers[c.k] = Pricer(own)
     current = list(requests)
     moves = 0
     for _ in range(PASSES):
@@ -82,9 +87,7 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
         for r in served:
             col = cols[r]
             others = {kind: sum(uses[o][kind] for o in served if o != r) for kind in RESOURCES}
-            room = ar.residual(others)
-            room.acc_cost = np.where(np.arange(len(sc.configs)) == col.k, 0.0, np.inf)  # its own configuration only
-            here = pricer.on(room)
+            here = pricers[col.k].on(pricers[col.k].ar.residual(others))  # its own configuration only
             lat0, en0 = keys[r]
             new = place(here, prices, col.s) or place_listed(here, prices, col.s, lat0 + ENERGY_S_PER_J * en0)
             if new is None or new.place == col.place:
