@@ -1,6 +1,7 @@
 """The main job: reuse of committed results, skipping what is done, failures named by notebook and cell."""
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 from notebook_helpers import notebook
@@ -8,7 +9,7 @@ from notebook_helpers import notebook
 from adaptres.experiments import profiles
 from adaptres.io import file_hash
 from adaptres.nn import train
-from adaptres.report import study
+from adaptres.report import cpu_busy, study
 
 
 @pytest.mark.parametrize("model", ["standard", "dropaware"])
@@ -70,6 +71,8 @@ def test_a_run_writes_only_into_its_folder_names_reuse_and_publishes_on_request(
     report = study.run("fast", progress=False)
     assert (run / "figures" / "fast" / "line.png").exists() and (run / "results" / "00_fig_fast.csv").exists()
     assert not figures.exists() and not results.exists()  # nothing outside the run's folder
+    busy = pd.read_csv(run / "cpu_busy.csv", comment="#")  # how busy the CPUs were: sampled at the job's end too
+    assert len(busy) >= 1 and busy.busy_pct.between(0, 100).all()
     text = report.read_text()
     assert "| [00_fig.ipynb](00_fig.ipynb) | ran |" in text and "data/study/a-table.csv (device cuda)" in text
     # publishing an up-to-date run only copies it to the committed places
@@ -148,3 +151,10 @@ def test_a_notebooks_outputs_do_not_make_other_runs_stale(tmp_path):
     nb["cells"][0]["source"] = ["x = 2"]
     path.write_text(_json.dumps(nb))
     assert study._inputs_hash(path, "fast") != before
+
+
+def test_cpu_busy_share_is_the_non_idle_time_of_all_cores_between_two_reads():
+    before = cpu_busy.read("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\n")
+    after = cpu_busy.read("cpu  250 0 150 800 100 0 0 0 0 0\n")  # 200 busy of 300 (idle 100, iowait 0 more)
+    assert before == (200, 1000) and after == (400, 1300) and cpu_busy.busy_pct(before, after) == pytest.approx(66.7)
+    assert cpu_busy.read("intr 1 2\n") is None and cpu_busy.busy_pct(after, after) == 0.0

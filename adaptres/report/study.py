@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..io import atomic_write_text, file_hash, git_commit, provenance, write_table
 from ..paths import NOTEBOOKS, PACKAGE, figures_dir, relative, results_dir, run_dir
-from . import executed
+from . import cpu_busy, executed
 
 
 def note(section: str, profile: str, **numbers) -> dict:
@@ -255,7 +255,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, force: bool = False
     if not any(own[1:]) and not (own[0] and shared):  # one lane's worth of work: in this process
         own, shared = [[*own[0], *shared]], []
     bed_before = _bed_up()
-    with _environment(profile, replay), _bed_not_left(bed_before):
+    with _environment(profile, replay), _bed_not_left(bed_before), cpu_busy.sampled(out_dir / "cpu_busy.csv", t0):
         status = [one(nb) for nb in selected if nb.name.startswith(FIRST)]
         # two lanes at once: no progress bars (they would write over each other), a line per notebook
         status += side.run(own, functools.partial(one, progress=False) if len(own) > 1 else one, shared)

@@ -7,7 +7,8 @@ machine (its processor, and whether it has AVX-512 with BF16) and the commit. pi
 machine's would be; the clone is removed after. Where the time of ``make test`` went — seconds per test file and
 notebook, summed over both workers, with its longest item — goes to ``data/results/timings_tests.csv``; ``make
 study``'s run is kept in ``runs/clone-<commit>/`` and its notebooks' seconds, minutes of the job and lanes go to
-``data/results/timings_study.csv``.
+``data/results/timings_study.csv``, how busy the CPUs were through it (``cpu_busy``) to
+``data/results/timings_study_cpu_busy.csv``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..paths import REPO
 TIMINGS = REPO / "data" / "results" / "timings.csv"
 WHERE = {"test": REPO / "data" / "results" / "timings_tests.csv",  # make test's seconds per test file and notebook
          "study": REPO / "data" / "results" / "timings_study.csv"}  # make study's per notebook (its lane, its minutes)
+BUSY = REPO / "data" / "results" / "timings_study_cpu_busy.csv"  # make study's CPUs, busy % every 30 s
 WHAT = {"test": "make test (fresh clone, set-up included)", "check": "make check (set up)",
         "study": "make study (fresh clone, set-up included)"}
 
@@ -116,6 +118,9 @@ def main(argv=None) -> int:
         meta = provenance(measured=f"python -m adaptres.report.timings {args.target}")
         write_table(pd.DataFrame(where), WHERE[args.target],
                     {**meta, "commit": commit, "machine": machine(), "minutes": f"{minutes:.1f}"})
+    busy = REPO / "runs" / f"clone-{commit}" / "cpu" / "cpu_busy.csv"
+    if args.target == "study" and busy.is_file():
+        shutil.copyfile(busy, BUSY)
     print(f"make {args.target}: {minutes:.1f} min, recorded in {TIMINGS.relative_to(REPO)}")
     return 0
 
