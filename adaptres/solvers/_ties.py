@@ -79,6 +79,7 @@ def break_ties(sc: Scenario, requests: tuple[Assignment, ...]) -> tuple[tuple[As
         if c.k not in pricers:
             own = copy.copy(ar)
             own.K = np.array([c.k])
+            own.acc_cost = np.where(np.arange(len(sc.configs)) == c.k, 0.0, np.inf)  # priced in latency alone
             pricers[c.k] = Pricer(own)
     current = list(requests)
     moves = 0
