@@ -1,9 +1,11 @@
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyomo.environ as pyo
 import pytest
 from conftest import slow_after
@@ -93,6 +95,21 @@ def test_served_bound_is_valid_and_keeps_the_optimum(seed):
         assert cap == 1 and hasattr(milp.build_model(sc, max_served=cap), "served_at_most")
     plan = solve(sc, rel_gap=1e-9)
     assert plan.objective == pytest.approx(best, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_least_cost_of_every_run_at_once_is_each_runs_least_cost(seed):
+    """The cuts' table of the least a run of units a..b costs under any allowed configuration: the same
+    numbers, to the bit, as asking for each run on its own (a least-accurate threshold on seed 3: every
+    configuration allowed; seed 2 none)."""
+    from adaptres.problem.bounds import least_cost, least_cost_runs
+    sc = small_scenario(seed, 2, 6, 1, tight=0.7)
+    sc = dataclasses.replace(sc, accuracy_threshold={2: 100.0, 3: 0.0}.get(seed, sc.accuracy_threshold))
+    M = len(sc.units)
+    for parts in (("macs",), ("weight", "activation")):
+        table = least_cost_runs(sc, parts)
+        assert all(table[a, b] == least_cost(sc, parts, a, b) for a in range(M) for b in range(a, M))
+        assert all(table[a, b] == np.inf for a in range(M) for b in range(a))
 
 
 @pytest.mark.slow

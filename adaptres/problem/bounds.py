@@ -28,6 +28,24 @@ def least_cost(sc: Scenario, parts: tuple[str, ...], first: int = 0, last: int |
     return float(per_config.min())
 
 
+def least_cost_runs(sc: Scenario, parts: tuple[str, ...]) -> np.ndarray:
+    """``least_cost(sc, parts, a, b)`` for every run of units a ≤ b at once: (M, M), its [a, b] entry (inf below
+    the diagonal; 0 everywhere when no configuration is allowed), summed in the same order."""
+    allowed, M = sc.allowed_configs(), len(sc.units)
+    out = np.full((M, M), np.inf)
+    if not allowed:
+        return np.where(np.triu(np.ones((M, M), dtype=bool)), 0.0, np.inf)
+    drops = np.array([[sc.drops(k, j) for j in range(M)] for k in allowed], dtype=bool).reshape(len(allowed), M)
+    cost = np.array([[getattr(sc.unit_cost(j, d), p) if not d or drops[:, j].any() else np.nan for d in (False, True)]
+                     for j in range(M) for p in parts], dtype=float).reshape(-1, 2)
+    picked = np.take_along_axis(cost.T, np.repeat(drops, len(parts), axis=1).astype(int), axis=0)  # (configs, M·parts)
+    n = len(parts)
+    for a in range(M):
+        ends = np.cumsum(picked[:, a * n:], axis=1)[:, n - 1::n]  # (configs, M − a): units a … b
+        out[a, a:] = ends.min(axis=0)
+    return out
+
+
 def served_bound(sc: Scenario) -> int:
     """The most requests the devices' capacities together could serve (Eqs 13-14 summed over devices,
     each request at its cheapest allowed configuration), rounded down. No plan serves more; rounding

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from ...problem.bounds import least_cost
+from ...problem.bounds import least_cost, least_cost_runs
 from ...problem.scenario import Scenario
 from .model import Data
 
@@ -28,8 +28,10 @@ def runs_that_fit(m: pyo.ConcreteModel, d: Data) -> None:
     somewhere or starts on one of those that can. Declares ``cut[r, j]`` (units j, j+1 apart)."""
     sc, devs, M, N = d.sc, d.sc.devices, d.M, d.N
 
+    least_macs, least_mem = least_cost_runs(sc, ("macs",)), least_cost_runs(sc, ("weight", "activation"))
+
     def holders(a: int, b: int) -> frozenset:
-        macs, mem = least_cost(sc, ("macs",), a, b), least_cost(sc, ("weight", "activation"), a, b)
+        macs, mem = least_macs[a, b], least_mem[a, b]
         return frozenset(i for i in range(N)
                          if devs[i].compute_macs >= macs * (1 - 1e-9) and devs[i].memory_bytes >= mem * (1 - 1e-9))
 
