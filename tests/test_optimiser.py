@@ -98,18 +98,22 @@ def test_served_bound_is_valid_and_keeps_the_optimum(seed):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_least_cost_of_every_run_at_once_is_each_runs_least_cost(seed):
-    """The cuts' table of the least a run of units a..b costs under any allowed configuration: the same
-    numbers, to the bit, as asking for each run on its own (a least-accurate threshold on seed 3: every
-    configuration allowed; seed 2 none)."""
+def test_least_cost_of_every_run_at_once_is_each_runs_plain_sum(seed):
+    """The table of the least a run of units a..b costs under any allowed configuration (the bounds and the
+    compact model's run cuts read it): to the bit, the least over the allowed configurations of the plain sum
+    unit by unit and part by part (a threshold no configuration reaches on seed 2: 0; every one allowed on 3)."""
     from adaptres.problem.bounds import least_cost, least_cost_runs
     sc = small_scenario(seed, 2, 6, 1, tight=0.7)
     sc = dataclasses.replace(sc, accuracy_threshold={2: 100.0, 3: 0.0}.get(seed, sc.accuracy_threshold))
     M = len(sc.units)
     for parts in (("macs",), ("weight", "activation")):
         table = least_cost_runs(sc, parts)
-        assert all(table[a, b] == least_cost(sc, parts, a, b) for a in range(M) for b in range(a, M))
-        assert all(table[a, b] == np.inf for a in range(M) for b in range(a))
+        for a in range(M):
+            for b in range(M):
+                plain = min((sum(getattr(sc.unit_cost(j, sc.drops(k, j)), p) for j in range(a, b + 1) for p in parts)
+                             for k in sc.allowed_configs()), default=0) if a <= b else np.inf
+                assert table[a, b] == plain
+        assert least_cost(sc, parts) == table[0, M - 1] and least_cost(sc, parts, 3, 2) == 0
 
 
 @pytest.mark.slow

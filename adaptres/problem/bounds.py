@@ -12,34 +12,22 @@ from .scenario import Scenario
 def least_cost(sc: Scenario, parts: tuple[str, ...], first: int = 0, last: int | None = None) -> float:
     """The least that units ``first..last`` (default: the whole request) cost in ``parts`` (of macs,
     weight, activation) under any allowed configuration (0 when none is allowed)."""
-    allowed = sc.allowed_configs()
-    if not allowed:
-        return 0
-    units = range(first, len(sc.units) if last is None else last + 1)
-    drops = np.array([[sc.drops(k, j) for j in units] for k in allowed], dtype=bool).reshape(len(allowed), -1)
-    # (units × parts, 2): each unit's parts kept and dropped (where some allowed configuration drops it), in
-    # the order a plain sum adds them
-    cost = np.array([[getattr(sc.unit_cost(j, d), p) if not d or drops[:, n].any() else np.nan for d in (False, True)]
-                     for n, j in enumerate(units) for p in parts], dtype=float).reshape(-1, 2)
-    if not len(cost):
-        return 0
-    per_config = np.cumsum(np.take_along_axis(cost.T, np.repeat(drops, len(parts), axis=1).astype(int), axis=0),
-                           axis=1)[:, -1]
-    return float(per_config.min())
+    last = len(sc.units) - 1 if last is None else last
+    return float(least_cost_runs(sc, parts)[first, last]) if 0 <= first <= last else 0.0
 
 
 def least_cost_runs(sc: Scenario, parts: tuple[str, ...]) -> np.ndarray:
-    """``least_cost(sc, parts, a, b)`` for every run of units a ≤ b at once: (M, M), its [a, b] entry (inf below
-    the diagonal; 0 everywhere when no configuration is allowed), summed in the same order."""
+    """``least_cost`` of every run of units a ≤ b at once: (M, M), its [a, b] entry (inf below the diagonal; 0 on
+    and above it when no configuration is allowed), each summed unit by unit and part by part from unit a."""
     allowed, M = sc.allowed_configs(), len(sc.units)
-    out = np.full((M, M), np.inf)
     if not allowed:
         return np.where(np.triu(np.ones((M, M), dtype=bool)), 0.0, np.inf)
     drops = np.array([[sc.drops(k, j) for j in range(M)] for k in allowed], dtype=bool).reshape(len(allowed), M)
+    # (units × parts, 2): each unit's parts kept and dropped (where some allowed configuration drops it)
     cost = np.array([[getattr(sc.unit_cost(j, d), p) if not d or drops[:, j].any() else np.nan for d in (False, True)]
                      for j in range(M) for p in parts], dtype=float).reshape(-1, 2)
     picked = np.take_along_axis(cost.T, np.repeat(drops, len(parts), axis=1).astype(int), axis=0)  # (configs, M·parts)
-    n = len(parts)
+    n, out = len(parts), np.full((M, M), np.inf)
     for a in range(M):
         ends = np.cumsum(picked[:, a * n:], axis=1)[:, n - 1::n]  # (configs, M − a): units a … b
         out[a, a:] = ends.min(axis=0)
