@@ -15,9 +15,9 @@ import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
 from ...problem.plan import UNSERVED, Assignment
+from .._highs_thread import new_highs, run_within, status
 from . import cuts, integer
 from .data import Arrays, Column
-from .integer import MipResult, new_highs, run_within, status
 from .keys import (
     ARTIFICIAL,
     ARTIFICIAL_COST,
@@ -374,7 +374,7 @@ class Master:
         return float(sum(x[c] for c, what in enumerate(self.columns) if isinstance(what, UnservedCol)))
 
     def mip(self, time_limit: float, rel_gap: float, max_nodes: int | None = None, allow_unserved: bool = True,
-            options: dict | None = None, keep: int | None = None) -> MipResult:
+            options: dict | None = None, keep: int | None = None) -> integer.MipResult:
         """The restricted master with integer columns, on a copy (``integer.mip``)."""
         return integer.mip(self, time_limit, rel_gap, max_nodes, allow_unserved, options, keep)
 

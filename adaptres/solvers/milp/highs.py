@@ -1,94 +1,102 @@
-"""Running HiGHS on a model: a MIP start, Ctrl-C that stops the solve, and the result in our terms.
+"""Running HiGHS on a Pyomo model: the model handed over as arrays, a MIP start, Ctrl-C that stops the solve,
+and the result in our terms.
 
-pyomo.contrib's HiGHS interface runs HiGHS in the calling thread, where Ctrl-C waits until the
-solve ends on its own (then the plan would be written anyway). Here HiGHS runs in highspy's
-solver thread, which cancels the solve on Ctrl-C; the interruption is then raised as
+Pyomo's standard-form compiler turns the model into a sparse matrix, bounds and costs in one pass (Pyomo's
+persistent solver interfaces walk every expression again, and took most of a relaxation's time); HiGHS then runs
+in its own thread (``solvers._highs_thread``), which a time limit and Ctrl-C stop. An interrupted solve raises
 ``KeyboardInterrupt`` so that nothing is written.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
+import highspy
+import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
-from pyomo.contrib.solver.solvers.highs import Highs
+from pyomo.common.errors import InfeasibleConstraintException
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from .._highs_thread import new_highs, run_within, status
 
-class _Highs(Highs):
-    """pyomo.contrib's HiGHS interface with an optional MIP start (HiGHS' setSolution) and a solve
-    that Ctrl-C cancels."""
-
-    _start: dict = {}  # variable id -> value; set on the instance (pyomo re-runs __init__ on load)
-    interrupted: bool = False
-
-    def _solve(self):
-        import highspy
-        h = self._solver_model
-        if self._start:
-            col = [0.0] * h.getNumCol()
-            for vid, val in self._start.items():
-                ndx = self._pyomo_var_to_solver_var_map.get(vid)
-                if ndx is not None:
-                    col[ndx] = val
-            sol = highspy.HighsSolution()
-            sol.col_value = col
-            sol.value_valid = True
-            h.setSolution(sol)
-        h.run = lambda: h.joinSolve(h.startSolve(), interrupt_limit=0)  # Ctrl-C cancels (highspy's thread)
-        try:
-            return super()._solve()
-        finally:
-            del h.run
-            self.interrupted = h.getModelStatus() == highspy.HighsModelStatus.kInterrupt
+INF = highspy.kHighsInf
 
 
 @dataclass
 class Result:
+    """HiGHS' answer: its status, whether a solution was loaded into the model's variables, the objective of
+    that solution and HiGHS' bound (the LP's optimum for a relaxation; None when there is none)."""
+
     status: str  # optimal, time_limit, node_limit, infeasible, ...
     has_solution: bool
     incumbent: float | None
     bound: float | None
 
 
-def status_name(tc) -> str:
-    if tc == TerminationCondition.convergenceCriteriaSatisfied:
-        return "optimal"
-    if tc == TerminationCondition.maxTimeLimit:
-        return "time_limit"
-    if tc == TerminationCondition.iterationLimit:
-        return "node_limit"
-    if tc in (TerminationCondition.provenInfeasible, TerminationCondition.locallyInfeasible,
-              TerminationCondition.infeasibleOrUnbounded):
-        return "infeasible"
-    return str(tc.name)
+def as_arrays(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, list]:
+    """The model as HiGHS' LP (integrality included) and the Pyomo variable of each column. Each constraint is
+    one row (a two-sided one two rows); a variable no constraint or objective uses has no column."""
+    repn = LinearStandardFormCompiler().write(m, mixed_form=True, set_sense=None)
+    (obj,) = repn.objectives
+    cols = repn.columns
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(cols), repn.A.shape[0]
+    lp.sense_ = highspy.ObjSense.kMaximize if obj.sense == pyo.maximize else highspy.ObjSense.kMinimize
+    lp.offset_ = float(repn.c_offset[0])
+    lp.col_cost_ = repn.c.toarray()[0]
+    lp.col_lower_ = np.array([-INF if v.lb is None else v.lb for v in cols], dtype=float)
+    lp.col_upper_ = np.array([INF if v.ub is None else v.ub for v in cols], dtype=float)
+    sense = np.array([s for _, s in repn.rows])  # 0: =, 1: ≤ rhs, -1: ≥ rhs
+    rhs = np.asarray(repn.rhs, dtype=float)
+    lp.row_lower_ = np.where(sense == 1, -INF, rhs)
+    lp.row_upper_ = np.where(sense == -1, INF, rhs)
+    A = repn.A  # column-wise
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(cols), repn.A.shape[0]
+    kind = [highspy.HighsVarType.kInteger if v.is_integer() else highspy.HighsVarType.kContinuous for v in cols]
+    if highspy.HighsVarType.kInteger in kind:
+        lp.integrality_ = kind
+    return lp, cols
 
 
 def run(m: pyo.ConcreteModel, time_limit: float, rel_gap: float | None = None, threads: int = 1, tee: bool = False,
         start: dict | None = None, options: dict | None = None) -> Result:
-    """Solve ``m`` with HiGHS and load the solution (when there is one) into its variables.
-    Raises KeyboardInterrupt when the solve was interrupted."""
-    solver = _Highs()
-    solver._start = start or {}
-    kw = {} if rel_gap is None else {"rel_gap": rel_gap}
-    log = logging.getLogger("pyomo.contrib.solver.solvers.highs")  # it warns of HiGHS' interrupt status
-    level = log.level
-    log.setLevel(logging.ERROR)
+    """Solve ``m`` with HiGHS within ``time_limit`` seconds and load the solution (when there is one) into its
+    variables (those no constraint uses: 0, or their nearest bound). ``start``: a MIP start, a value per
+    ``id`` of a variable (others 0). Raises KeyboardInterrupt when the solve was interrupted."""
     try:
-        res = solver.solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, tee=tee,
-                           time_limit=time_limit, threads=threads, solver_options=dict(options or {}), **kw)
-    except RuntimeError as exc:  # Ctrl-C while Pyomo captured HiGHS' output: it reports the interrupt this way
-        if str(exc).startswith("KeyboardInterrupt"):
-            raise KeyboardInterrupt("the solve was interrupted") from None
-        raise
-    finally:
-        log.setLevel(level)
-    if solver.interrupted:
-        raise KeyboardInterrupt("the solve was interrupted")
-    has = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+        lp, cols = as_arrays(m)
+    except InfeasibleConstraintException:  # a constraint without variables that does not hold
+        return Result("infeasible", False, None, None)
+    h = new_highs()
+    if tee:
+        h.setOptionValue("output_flag", True)
+        h.setOptionValue("log_to_console", True)
+    h.passModel(lp)
+    opts = {"time_limit": max(float(time_limit), 1e-3), "threads": int(threads),
+            **({} if rel_gap is None else {"mip_rel_gap": float(rel_gap)}), **(options or {})}
+    for key, v in opts.items():
+        h.setOptionValue(key, v)
+    if start:
+        sol = highspy.HighsSolution()
+        sol.col_value = [start.get(id(v), 0.0) for v in cols]
+        sol.value_valid = True
+        h.setSolution(sol)
+    run_within(h, opts["time_limit"])
+    info = h.getInfo()
+    has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    done = status(h)
     if has:
-        res.solution_loader.load_vars()
-    bound = float(res.objective_bound) if res.objective_bound is not None else None
-    inc = float(res.incumbent_objective) if res.incumbent_objective is not None else None
-    return Result(status_name(res.termination_condition), has, inc, bound)
+        for v, x in zip(cols, h.getSolution().col_value):
+            v.set_value(x, skip_validation=True)
+        for v in m.component_data_objects(pyo.Var, descend_into=True):
+            if v.value is None:
+                v.set_value(min(max(0.0, v.lb if v.lb is not None else -INF), v.ub if v.ub is not None else INF),
+                            skip_validation=True)
+    incumbent = float(info.objective_function_value) if has else None
+    if info.mip_node_count == -1:  # a linear program: its optimum is its bound
+        bound = incumbent if has and done == "optimal" else None
+    else:
+        bound = float(info.mip_dual_bound)
+    return Result(done, has, incumbent, bound)
