@@ -221,44 +221,14 @@ class Pricer:
 
     def best(self, prices: Prices, s: int, dp=None):
         """Per allowed configuration (``Arrays.K`` order): the cheapest price of a column of source s
-        (inf when none fits), and a function that rebuilds the column of configuration index c.
-        ``dp`` reuses a pass."""
+        (inf when none fits), its columns (``Cheapest``) and the pass (which ``dp`` reuses)."""
         ar, tr = self.ar, self.trie
         B, end, nxt = dp if dp is not None else self.segments(self.node_costs(prices, s), prices)
         tin = self.send(prices, 0)[ar.sources[s]]
         start = tin[None, :] + B[0][tr.ids[0]]  # (configs, N)
         first = start.argmin(axis=1)
         value = start[np.arange(len(first)), first] + ar.config_cost(prices)[ar.K] - prices.served
-
-        walk = self._walk or self.walk()
-
-        def column(c: int) -> Column:
-            i, a, p, place = int(first[c]), 0, tr.ids[0][c], []
-            while True:
-                b = int(end[a][p, i])
-                place += [i] * (b - a + 1)
-                if b == ar.J - 1:
-                    return Column(s, int(ar.K[c]), tuple(place))
-                q = walk[a][p, b + 1 - a]
-                i, a, p = int(nxt[b][q, i]), b + 1, q
-        column.places = lambda cs: self._places(cs, first, end, nxt)  # type: ignore[attr-defined]
-        return value, column, (B, end, nxt)
-
-    def _places(self, cs: np.ndarray, first: np.ndarray, end: list, nxt: list) -> np.ndarray:
-        """The placements (len(cs) × J) of the cheapest columns of configuration indices ``cs`` (``best``'s
-        ``column`` for many at once): each segment's device and end, unit by unit."""
-        ids, J = self.trie.ids, self.ar.J
-        place = np.empty((len(cs), J), dtype=int)
-        i = first[cs].astype(int)
-        b = end[0][ids[0][cs], i].astype(int)
-        for j in range(J):
-            place[:, j] = i
-            new = np.flatnonzero(b == j) if j < J - 1 else ()
-            if len(new):  # a segment ends at unit j: the next starts on its next device
-                q = ids[j + 1][cs[new]]
-                i[new] = nxt[j][q, i[new]]
-                b[new] = end[j + 1][q, i[new]]
-        return place
+        return value, Cheapest(self, s, first, end, nxt, self._walk or self.walk()), (B, end, nxt)
 
     def enumerate(self, prices: Prices, s: int, limit: float, cap: int, deadline: float | None = None,
                   shared: dict | None = None) -> list[tuple[float, Column]] | None:
@@ -326,3 +296,43 @@ class Pricer:
             paths = np.concatenate([paths[rows], cols[:, None]], axis=1)
             acc, macs, mem = step[rows, cols], m2[rows, cols], r2[rows, cols]
         return paths, acc + charge.price(paths[:, -1], seg)
+
+
+@dataclass
+class Cheapest:
+    """The cheapest columns of one source that ``Pricer.best`` priced: ``cheapest(c)`` rebuilds the column of
+    configuration index c (into ``Arrays.K``), ``places(cs)`` the placements of many at once."""
+
+    pricer: "Pricer"
+    s: int
+    first: np.ndarray  # configuration index -> the device of its first segment
+    end: list  # end[a][p, i]: the last unit of the best segment from unit a on device i (suffix pattern p)
+    nxt: list  # nxt[b][q, i]: the device of the best segment after one ending at unit b on device i
+    walk: list  # walk[a][p, l]: the suffix pattern at unit a + l of pattern p at unit a
+
+    def __call__(self, c: int) -> Column:
+        ar, tr = self.pricer.ar, self.pricer.trie
+        i, a, p, place = int(self.first[c]), 0, tr.ids[0][c], []
+        while True:
+            b = int(self.end[a][p, i])
+            place += [i] * (b - a + 1)
+            if b == ar.J - 1:
+                return Column(self.s, int(ar.K[c]), tuple(place))
+            q = self.walk[a][p, b + 1 - a]
+            i, a, p = int(self.nxt[b][q, i]), b + 1, q
+
+    def places(self, cs: np.ndarray) -> np.ndarray:
+        """The placements (len(cs) × J) of the columns of configuration indices ``cs``: each segment's device
+        and end, unit by unit."""
+        ids, J, end, nxt = self.pricer.trie.ids, self.pricer.ar.J, self.end, self.nxt
+        place = np.empty((len(cs), J), dtype=int)
+        i = self.first[cs].astype(int)
+        b = end[0][ids[0][cs], i].astype(int)
+        for j in range(J):
+            place[:, j] = i
+            new = np.flatnonzero(b == j) if j < J - 1 else ()
+            if len(new):  # a segment ends at unit j: the next starts on its next device
+                q = ids[j + 1][cs[new]]
+                i[new] = nxt[j][q, i[new]]
+                b[new] = end[j + 1][q, i[new]]
+        return place
