@@ -4,6 +4,8 @@ repository, and nothing in the repository pointing outside it."""
 import re
 from pathlib import Path
 
+import pytest
+
 from adaptres.report import readme
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,8 +97,34 @@ def test_where_the_time_of_make_study_went_is_told_lane_by_lane(tmp_path, monkey
         {"notebook": "11_pareto.ipynb", "status": "ran", "seconds": 120.0, "started_min": 14.2, "ended_min": 16.2,
          "lane": 0}])
     monkeypatch.setattr(readme, "STUDY_TIME", tmp_path / "t.csv")
+    monkeypatch.setattr(readme, "STUDY_BUSY", tmp_path / "none.csv")
     write_table(rows, tmp_path / "t.csv", {"commit": "abc", "machine": "a CPU", "minutes": "18.0"})
     text = readme.render("study_time")
-    assert "(18.0 min on a CPU with the set-up, commit `abc`" in text
+    assert text.startswith("Where the last measured `make study` spent its time (18.0 min on a CPU with the set-up, "
+                           "commit `abc`")
     assert text.endswith("first, one after another: `00_costs` 14 s (0–0.2 min); lane 0: `09_live` 800 s (0.8–14.2 "
                          "min), `11_pareto` 120 s (14.2–16.2 min); lane 1: `03_solvers` 900 s (0.8–15.8 min).")
+
+
+@pytest.mark.parametrize("machine, minutes, aim", [("AMD EPYC; AVX2", "44.9", "within"), ("AMD EPYC; AVX2", "45.1", "more than"),
+                                                   ("Xeon; AVX-512 BF16", "50", None)])
+def test_the_study_time_says_whether_it_kept_to_its_aim_and_how_busy_the_cores_were(tmp_path, monkeypatch, machine,
+                                                                                      minutes, aim):
+    import pandas as pd
+
+    from adaptres.io import write_table
+    monkeypatch.setattr(readme, "STUDY_TIME", tmp_path / "t.csv")
+    monkeypatch.setattr(readme, "STUDY_BUSY", tmp_path / "b.csv")
+    write_table(pd.DataFrame([{"notebook": "00_costs.ipynb", "status": "ran", "seconds": 14.0, "started_min": 0.0,
+                               "ended_min": 0.2, "lane": None}]), tmp_path / "t.csv",
+                {"commit": "abc", "machine": machine, "minutes": minutes})
+    write_table(pd.DataFrame({"minute": [0.5, 1.0, 1.5, 2.0], "busy_pct": [50.0, 95.0, 99.0, 100.0]}), tmp_path / "b.csv",
+                {})
+    text = readme.render("study_time")
+    if aim is None:
+        assert text.startswith("Its cores were busy")
+    else:
+        assert text.startswith(f"`make study` took {float(minutes):g} min, {aim} the 45 minutes aimed at on the "
+                               "AVX2-only 2-core machines. ")
+    assert (f"busy 97 % of the time on median over its 30-s samples, 75% of the samples at 90 % or more "
+            f"(`{tmp_path / 'b.csv'}`): CPU, not waiting, sets its length. ") in text

@@ -19,6 +19,8 @@ NOTES = REPO / "data" / "results" / "main_job_cpu" / "notes"
 TIMINGS = REPO / "data" / "results" / "timings.csv"
 TEST_TIME = REPO / "data" / "results" / "timings_tests.csv"  # where the last measured make test spent its time
 STUDY_TIME = REPO / "data" / "results" / "timings_study.csv"  # and make study, per notebook
+STUDY_BUSY = REPO / "data" / "results" / "timings_study_cpu_busy.csv"  # how busy the cores were meanwhile
+STUDY_AIM_AVX2 = 45  # minutes that make study is aimed to take on the AVX2-only 2-core machines
 README = REPO / "README.md"
 
 
@@ -64,9 +66,38 @@ def _study_time() -> str:
         parts.append(f"{name}: " + ", ".join(f"`{r.notebook.removesuffix('.ipynb')}` {r.seconds:.0f} s "
                                              f"({r.started_min:g}–{r.ended_min:g} min)"
                                              for r in g.sort_values("started_min").itertuples() if pd.notna(r.seconds)))
-    return (f"Where the last measured `make study` spent its time ({meta.get('minutes', '?')} min on "
+    return (_study_aim(meta) + _study_busy() +
+            f"Where the last measured `make study` spent its time ({meta.get('minutes', '?')} min on "
             f"{meta.get('machine', '?')} with the set-up, commit `{meta.get('commit', '?')}`; each notebook's seconds and "
             f"the minutes of the job it ran in): " + "; ".join(parts) + ".")
+
+
+def _study_aim(meta: dict) -> str:
+    """Whether the measured ``make study`` kept to its aim, where the machine is one the aim is set for."""
+    machine = str(meta.get("machine", ""))
+    try:
+        minutes = float(meta.get("minutes", ""))
+    except ValueError:
+        return ""
+    if "AVX2" not in machine or "AVX-512" in machine:
+        return ""
+    return (f"`make study` took {minutes:g} min, {'within' if minutes <= STUDY_AIM_AVX2 else 'more than'} the "
+            f"{STUDY_AIM_AVX2} minutes aimed at on the AVX2-only 2-core machines. ")
+
+
+def _study_busy() -> str:
+    """How busy the cores were during the measured ``make study`` (its 30-s samples), or nothing."""
+    from ..io import read_table
+    from ..paths import relative
+    if not STUDY_BUSY.is_file():
+        return ""
+    t, _ = read_table(STUDY_BUSY, required=("minute", "busy_pct"), what="study CPU use")
+    if not len(t):
+        return ""
+    median = float(t.busy_pct.median())
+    return (f"Its cores were busy {median:.0f} % of the time on median over its 30-s samples, "
+            f"{(t.busy_pct >= 90).mean():.0%} of the samples at 90 % or more (`{relative(STUDY_BUSY)}`)"
+            + (": CPU, not waiting, sets its length. " if median >= 90 else ". "))
 
 
 def _headline() -> str:
