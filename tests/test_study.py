@@ -72,7 +72,7 @@ def test_a_run_writes_only_into_its_folder_names_reuse_and_publishes_on_request(
     assert (run / "figures" / "fast" / "line.png").exists() and (run / "results" / "00_fig_fast.csv").exists()
     assert not figures.exists() and not results.exists()  # nothing outside the run's folder
     busy = pd.read_csv(run / "cpu_busy.csv", comment="#")  # how busy the CPUs were: sampled at the job's end too
-    assert len(busy) >= 1 and busy.busy_pct.between(0, 100).all()
+    assert len(busy) >= 1 and busy.busy_pct.between(0, 100).all() and (busy.steal_pct <= busy.busy_pct).all()
     text = report.read_text()
     assert "| [00_fig.ipynb](00_fig.ipynb) | ran |" in text and "data/study/a-table.csv (device cuda)" in text
     # publishing an up-to-date run only copies it to the committed places
@@ -155,6 +155,7 @@ def test_a_notebooks_outputs_do_not_make_other_runs_stale(tmp_path):
 
 def test_cpu_busy_share_is_the_non_idle_time_of_all_cores_between_two_reads():
     before = cpu_busy.read("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\n")
-    after = cpu_busy.read("cpu  250 0 150 800 100 0 0 0 0 0\n")  # 200 busy of 300 (idle 100, iowait 0 more)
-    assert before == (200, 1000) and after == (400, 1300) and cpu_busy.busy_pct(before, after) == pytest.approx(66.7)
+    after = cpu_busy.read("cpu  250 0 100 800 100 0 0 50 0 0\n")  # 200 busy of 300 (idle 100, iowait 0 more), 50 stolen
+    assert before == (200, 1000, 0) and after == (400, 1300, 50)
+    assert cpu_busy.busy_pct(before, after) == pytest.approx(66.7) and cpu_busy.busy_pct(before, after, 2) == pytest.approx(16.7)
     assert cpu_busy.read("intr 1 2\n") is None and cpu_busy.busy_pct(after, after) == 0.0

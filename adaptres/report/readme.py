@@ -95,8 +95,10 @@ def _study_busy() -> str:
     if not len(t):
         return ""
     median = float(t.busy_pct.median())
+    steal = (f"; of the cores' time {t.steal_pct.mean():.0f} % on mean went to the virtual machine's host (steal)"
+             if "steal_pct" in t else "")
     return (f"Its cores were busy {median:.0f} % of the time on median over its 30-s samples, "
-            f"{(t.busy_pct >= 90).mean():.0%} of the samples at 90 % or more (`{relative(STUDY_BUSY)}`)"
+            f"{(t.busy_pct >= 90).mean():.0%} of the samples at 90 % or more{steal} (`{relative(STUDY_BUSY)}`)"
             + (": CPU, not waiting, sets its length. " if median >= 90 else ". "))
 
 

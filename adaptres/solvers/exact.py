@@ -42,7 +42,7 @@ def solve(sc: Scenario, opts: Options, start=None):
     now = time.perf_counter()
     build_s = now - t0
     options = {**opts.highs, **({} if opts.max_nodes is None else {"mip_max_nodes": int(opts.max_nodes)})}
-    # HiGHS gets what is left once the model is handed over (about as long again as building it)
+    # HiGHS gets what is left once the model is handed over (less than as long again as building it)
     res = highs.run(m, max(opts.time_limit - build_s - (now - tb), 1e-3), opts.rel_gap, opts.threads, opts.tee,
                     start=start_values(sc, m, start) if start is not None else None, options=options)
     solve_s = time.perf_counter() - t0
