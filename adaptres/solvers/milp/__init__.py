@@ -15,9 +15,9 @@ from ...problem.plan import UNSERVED, Assignment, Plan
 from ...problem.scenario import Scenario
 from . import cuts, model, objective
 
-# transfer-flow variables per second that Pyomo builds, hands to HiGHS and reads back, on a 2-core machine
-# (building alone runs at about 90 000 a second; handing over and reading back take the rest): a model whose
-# flows would take most of the time limit to build is declined up front (``too_large``)
+# transfer-flow variables per second that Pyomo builds and hands to HiGHS as arrays on a 2-core machine, rounded
+# down (about 20 000 with models of 40 000-120 000 flows, three fifths of it building): a model whose flows would
+# take most of the time limit to build is declined up front (``too_large``)
 BUILD_RATE = 15_000
 MAX_FLOWS = 600_000  # beyond this many the model takes more than 4 GB (about 6 kB a flow, measured)
 
