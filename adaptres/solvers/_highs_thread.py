@@ -37,6 +37,7 @@ def run_within(h, seconds: float | None = None) -> None:
 
 
 def status(h) -> str:
+    """HiGHS' model status in the project's words (optimal, time_limit, node_limit, infeasible; else HiGHS')."""
     s = h.getModelStatus()
     M = highspy.HighsModelStatus
     return {M.kOptimal: "optimal", M.kTimeLimit: "time_limit", M.kSolutionLimit: "node_limit",

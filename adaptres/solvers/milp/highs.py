@@ -38,9 +38,9 @@ def as_arrays(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, list]:
     one row (a two-sided one two rows); a variable no constraint or objective uses has no column."""
     repn = LinearStandardFormCompiler().write(m, mixed_form=True, set_sense=None)
     (obj,) = repn.objectives
-    cols = repn.columns
+    cols, A = repn.columns, repn.A  # A column-wise
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(cols), repn.A.shape[0]
+    lp.num_col_, lp.num_row_ = len(cols), A.shape[0]
     lp.sense_ = highspy.ObjSense.kMaximize if obj.sense == pyo.maximize else highspy.ObjSense.kMinimize
     lp.offset_ = float(repn.c_offset[0])
     lp.col_cost_ = repn.c.toarray()[0]
@@ -50,10 +50,9 @@ def as_arrays(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, list]:
     rhs = np.asarray(repn.rhs, dtype=float)
     lp.row_lower_ = np.where(sense == 1, -INF, rhs)
     lp.row_upper_ = np.where(sense == -1, INF, rhs)
-    A = repn.A  # column-wise
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(cols), repn.A.shape[0]
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = lp.num_col_, lp.num_row_
     kind = [highspy.HighsVarType.kInteger if v.is_integer() else highspy.HighsVarType.kContinuous for v in cols]
     if highspy.HighsVarType.kInteger in kind:
         lp.integrality_ = kind
