@@ -25,7 +25,7 @@ from .milp import build_model, highs, too_large
 
 TIE = 1e-6
 # HiGHS solves the relaxation without its presolve: with it, the LPs of five to seven requests on ten devices took two
-# to three times longer (its reductions undone by the clean-up simplex after), the small ones about as long
+# to three times longer, and the smaller ones longer too (measured on notebook 10's horizons)
 LP_OPTIONS = {"presolve": "off"}
 
 
