@@ -130,6 +130,10 @@ def pytest_collection_modifyitems(config, items):
         if path.suffix == ".ipynb":
             item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(path.stem, path.stem)))
             item.add_marker(pytest.mark.timeout(NOTEBOOK_CELL_TIMEOUT_S))
+        elif "ray_session" in getattr(item, "fixturenames", ()) and item.get_closest_marker("xdist_group") is None:
+            # the tests on the session's Ray run on one worker: Ray and the runtime's module of actors start once
+            # (spread over both workers, each started its own: 37 s of set-up twice)
+            item.add_marker(pytest.mark.xdist_group("ray"))
     # the notebooks that run on the shared test bed go just before the test that takes it down (same group: in
     # this order on one worker; the bed fixture is the session's, so it stays up across the notebook's cells)
     last = next((i for i in items if i.get_closest_marker("takes_testbed_down")), None)
@@ -139,3 +143,11 @@ def pytest_collection_modifyitems(config, items):
         rest = [i for i in items if id(i) not in moved]
         k = rest.index(last)
         items[:] = rest[:k] + on_bed + rest[k:]
+    # pytest-xdist hands out the groups first (most items first), then the other tests in this order as workers free
+    # up: the modules with slow tests first, so that the run ends on short tests rather than one worker finishing a
+    # long one alone (a group keeps its order: it runs on one worker as listed; a module stays together: its
+    # module-scoped fixtures are made once per worker)
+    grouped = [i for i in items if i.get_closest_marker("xdist_group") is not None]
+    alone = [i for i in items if i.get_closest_marker("xdist_group") is None]
+    slow = {str(i.fspath) for i in alone if i.get_closest_marker("slow")}
+    items[:] = grouped + sorted(alone, key=lambda i: str(i.fspath) not in slow)
