@@ -25,6 +25,7 @@ from .keys import ARTIFICIAL, LoadedCol, UnservedCol
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
 ENUMERATE_CAP = 100_000  # columns listed to close a gap at most
 ENUMERATE_SHARE = 0.5  # of the time left that listing columns may take
+COMPLETE_FROM = 0.5  # share of the gap past which the room goes straight to the incumbent (the whole step listed)
 HEURISTIC_KEEP = 1500  # plans of least reduced cost a heuristic integer master chooses among (all, when fewer)
 
 
@@ -172,6 +173,8 @@ def close_gap(ar, pricer, master, nodes: list, bound: float, best: MipResult, mi
     log["listed"] = 0
     while best.objective is not None and best.objective - bound > rel_gap * abs(best.objective) \
             and time.perf_counter() < deadline:
+        if room >= COMPLETE_FROM * (best.objective - bound):  # most of the way: the partial list would be about
+            room = best.objective - bound  # as long as the whole one, and its integer master as slow
         target = min(bound + room, best.objective)
         listed = list_within(ar, pricer, master, nodes, target, deadline)
         if listed is None:
