@@ -329,3 +329,20 @@ def test_once_the_listing_reaches_the_incumbent_the_integer_master_gets_the_time
     assert targets[-1] == 1.0 and all(t < 1.0 for t in targets[:-1]) and len(targets) > 1
     assert all(s <= (1 - tree.ENUMERATE_SHARE) * 100.0 + 1e-6 for s in asked[:-1])
     assert asked[-1] > 99.0  # the time left
+
+
+def test_past_half_the_gap_the_listing_goes_straight_to_the_incumbent(monkeypatch):
+    """The room grows fourfold from 1e-4 of the bound; the first room past half the gap lists up to the incumbent
+    at once (a target just short of it listed about as many columns, its integer master as slow), not one more
+    partial round."""
+    from adaptres.solvers.cg import tree
+    from adaptres.solvers.cg.generation import Clock
+    from adaptres.solvers.cg.integer import MipResult
+    targets = []
+    monkeypatch.setattr(tree, "list_within", lambda ar, pricer, master, nodes, target, deadline: targets.append(target) or 10)
+    monkeypatch.setattr(tree, "COMPLETE_FROM", 0.5)
+    best = MipResult("optimal", 1.0, None, {0: 1})
+    tree.close_gap(None, None, None, [], 0.9, best, lambda seconds: MipResult("time_limit", None, None, {}),
+                   Clock(100.0), 1e-4, {})
+    rooms = [0.9e-4 * 4 ** k for k in range(6)]  # the sixth, 0.092, is past half the gap (0.05), short of all of it
+    assert targets == pytest.approx([0.9 + r for r in rooms[:5]] + [1.0], rel=1e-12)

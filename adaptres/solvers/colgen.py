@@ -12,7 +12,8 @@ the device of every unit) or is left unserved; requests from one source share th
    first plans are not within the gap, rounds of cuts over segment sizes (``cg.cuts``) and column
    generation again.
 3. A proof by listing: every plan that a solution within bound + room could use, then the integer master
-   on them (``cg.tree.close_gap``), the room growing while the list stays short.
+   on them (``cg.tree.close_gap``), the room growing while the list stays short (past half the gap: to the
+   incumbent at once).
 4. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound, ``max_nodes`` nodes
    (with ``max_nodes`` also the integer master's node limit: a deterministic budget) or time is up.
 
