@@ -29,11 +29,18 @@ def _note(name: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _timings() -> str:
+def _timings_table():
+    """The committed timings (one row per command and machine kind), or None when there are none."""
     from ..io import read_table
     if not TIMINGS.is_file():
+        return None
+    return read_table(TIMINGS, required=("what", "minutes", "machine", "commit"), what="timings")[0]
+
+
+def _timings() -> str:
+    t = _timings_table()
+    if t is None:
         return "_no timing committed yet_"
-    t, meta = read_table(TIMINGS, required=("what", "minutes", "machine", "commit"), what="timings")
     rows = ["| what | minutes | machine | commit |", "|---|---|---|---|"]
     rows += [f"| {r.what} | {r.minutes:g} | {r.machine} | `{r.commit}` |" for r in t.itertuples()]
     return "\n".join(rows)
@@ -88,10 +95,9 @@ def _study_aim(meta: dict) -> str:
 def _study_aim_elsewhere(machine: str) -> str:
     """A breakdown measured on a machine the aim is not set for: the last AVX2-only ``make study`` of the timings
     table, against the aim, or nothing when there is none."""
-    from ..io import read_table
-    if not TIMINGS.is_file():
+    t = _timings_table()
+    if t is None:
         return ""
-    t, _ = read_table(TIMINGS, required=("what", "minutes", "machine", "commit"), what="timings")
     avx2 = t[t.what.str.startswith("make study") & t.machine.str.contains("AVX2")
              & ~t.machine.str.contains("AVX-512")]
     if not len(avx2):
