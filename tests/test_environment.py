@@ -103,7 +103,8 @@ def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
     workers with two torch threads each on two cores: oversubscribed, both ran ~4× slower). Run here as ``make
     test`` runs, with the project's own conftest: pytest-xdist reads the groups in a hook of its own, and once ran
     it before the project's, so the cells went to both workers. Notebook 09 runs on the test bed the tests share:
-    its cells go after theirs but before the test that takes the bed down."""
+    its cells go after theirs but before the test that takes the bed down. The tests on the session's Ray are one
+    group too (Ray and the runtime's actors started once)."""
     import shutil
     import subprocess
 
@@ -117,6 +118,9 @@ def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
         + "".join(f"def test_{i}():\n    pass\n" for i in range(3))
         + "@pytest.mark.takes_testbed_down\ndef test_3():\n    pass\n")
     (tmp_path / "tests" / "test_free.py").write_text("".join(f"def test_{i}():\n    pass\n" for i in range(4)))
+    (tmp_path / "tests" / "test_on_ray.py").write_text(  # the session's Ray (here a stand-in): one group
+        "import pytest\n@pytest.fixture(scope='session')\ndef ray_session():\n    return None\n"
+        + "".join(f"def test_{i}(ray_session):\n    pass\n" for i in range(3)))
     share = max(1, (os.cpu_count() or 1) // 2)  # each worker's threads, and its notebook kernels' (they inherit them)
     (tmp_path / "tests" / "test_threads.py").write_text(
         f"import os\ndef test_threads():\n    assert os.environ['OMP_NUM_THREADS'] == '{share}'\n")
@@ -131,7 +135,7 @@ def test_tests_that_share_the_test_bed_run_in_one_worker(tmp_path):
                        env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
     assert p.returncode == 0, p.stdout[-2000:]
     ran = [line.split() for line in p.stdout.splitlines() if "PASSED" in line]
-    for suffix, n in (("@nb", 6), ("@testbed", 6)):
+    for suffix, n in (("@nb", 6), ("@testbed", 6), ("@ray", 3)):
         group = [words for words in ran if words[-1].endswith(suffix)]
         assert len(group) == n, ran
         assert len({words[0] for words in group}) == 1, group  # one worker
