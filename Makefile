@@ -27,7 +27,7 @@ $(STAMP):  # keyed on the content of pyproject.toml (DEPS_HASH), not its date
 	  $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -r $(VENV)/requirements.txt; \
 	else echo "setup: installing the dependencies with pip into $(VENV) (uv not found)"; \
 	  $(PY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements.txt 2>&1 | grep -v "^WARNING: Location" || true; fi
-	@# found, not imported: importing them all took 6 s of every fresh set-up, and the first test imports them anyway
+	@# found, not imported: importing them all is seconds of every fresh set-up, and the first test imports them anyway
 	@$(PY) -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("torch", "torchvision", "pyomo", "highspy", "pymoo", "papermill", "nbval", "ray")))' || { echo "setup: the install into $(VENV) failed"; exit 2; }
 	@rm -f $(VENV)/.adaptres-deps-*; touch $@
 

@@ -132,7 +132,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.timeout(NOTEBOOK_CELL_TIMEOUT_S))
         elif "ray_session" in getattr(item, "fixturenames", ()) and item.get_closest_marker("xdist_group") is None:
             # the tests on the session's Ray run on one worker: Ray and the runtime's module of actors start once
-            # (spread over both workers, each started its own: 37 s of set-up twice)
+            # (spread over both workers, each started its own: the suite's costliest set-up, twice)
             item.add_marker(pytest.mark.xdist_group("ray"))
     # the notebooks that run on the shared test bed go just before the test that takes it down (same group: in
     # this order on one worker; the bed fixture is the session's, so it stays up across the notebook's cells)
