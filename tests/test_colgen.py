@@ -315,12 +315,13 @@ def test_once_the_listing_reaches_the_incumbent_the_integer_master_gets_the_time
     from adaptres.solvers.cg import tree
     from adaptres.solvers.cg.generation import Clock
     from adaptres.solvers.cg.integer import MipResult
-    targets, asked = [], []
+    targets, asked, starts = [], [], []
     monkeypatch.setattr(tree, "list_within", lambda ar, pricer, master, nodes, target, deadline: targets.append(target) or 10)
     clock = Clock(100.0)
 
-    def mip(seconds):
+    def mip(seconds, start=None):
         asked.append(seconds)
+        starts.append(start)
         return MipResult("time_limit", None, None, {})  # proves nothing, finds nothing
 
     best = MipResult("optimal", 1.0, None, {0: 1})
@@ -329,6 +330,7 @@ def test_once_the_listing_reaches_the_incumbent_the_integer_master_gets_the_time
     assert targets[-1] == 1.0 and all(t < 1.0 for t in targets[:-1]) and len(targets) > 1
     assert all(s <= (1 - tree.ENUMERATE_SHARE) * 100.0 + 1e-6 for s in asked[:-1])
     assert asked[-1] > 99.0  # the time left
+    assert all(start == {0: 1} for start in starts)  # each integer master starts from the incumbent
 
 
 def test_past_half_the_gap_the_listing_goes_straight_to_the_incumbent(monkeypatch):
@@ -342,7 +344,93 @@ def test_past_half_the_gap_the_listing_goes_straight_to_the_incumbent(monkeypatc
     monkeypatch.setattr(tree, "list_within", lambda ar, pricer, master, nodes, target, deadline: targets.append(target) or 10)
     monkeypatch.setattr(tree, "COMPLETE_FROM", 0.5)
     best = MipResult("optimal", 1.0, None, {0: 1})
-    tree.close_gap(None, None, None, [], 0.9, best, lambda seconds: MipResult("time_limit", None, None, {}),
+    tree.close_gap(None, None, None, [], 0.9, best, lambda seconds, **_: MipResult("time_limit", None, None, {}),
                    Clock(100.0), 1e-4, {})
     rooms = [0.9e-4 * 4 ** k for k in range(6)]  # the sixth, 0.092, is past half the gap (0.05), short of all of it
     assert targets == pytest.approx([0.9 + r for r in rooms[:5]] + [1.0], rel=1e-12)
+
+
+def _step_with_sources(n_devices: int = 8, n_requests: int = 6, seed: int = 2):
+    """A §V-A-like step (the fast profile's 224-px table) whose requests come from several sources."""
+    from adaptres.experiments import sim
+    units, configs, _, _ = sim.inputs("fast", table="224")
+    return random_step(units.units, units.input_bytes, configs, paper_devices(n_devices), n_requests, seed=seed)
+
+
+def _poor_plan(root):
+    """Requests placed one after the other at no prices (``heuristics.greedy``): a plan to start from."""
+    import time
+
+    from adaptres.solvers.cg.heuristics import greedy
+    return greedy(root.ar, root.pricer, root.master, Prices.zero(root.ar.N), time.perf_counter() + 30)
+
+
+def test_a_completed_dive_keeps_its_fixed_plans_and_fits():
+    """Where a dive is stuck, ``complete`` keeps the plans it fixed and places the other requests on what they
+    leave: every request once (served or not), the fixed plan among them, within every capacity."""
+    from adaptres.solvers.cg.diving import complete, feasible
+    from adaptres.solvers.cg.generation import Clock
+    from adaptres.solvers.cg.keys import UnservedCol
+    from adaptres.solvers.colgen import Root
+    sc = _step_with_sources()
+    root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9), None, cuts=False, dive=False)
+    ar, master = root.ar, root.master
+    fixed = next(c for c, what in enumerate(master.columns) if isinstance(what, Column) and master.fits[c])
+    for chosen in ({}, {fixed: 1}):
+        counts = complete(ar, root.pricer, master, chosen, Clock(30))
+        assert counts is not None and feasible(ar, master, counts)
+        assert all(counts.get(c, 0) >= n for c, n in chosen.items())
+        per_source = np.zeros(len(ar.sources))
+        for c, n in counts.items():
+            what = master.columns[c]
+            per_source[what.s] += n if isinstance(what, (Column, UnservedCol)) else 0
+        assert (per_source == ar.n_s).all()
+
+
+def test_a_neighbourhood_changes_only_its_free_sources_and_starts_from_the_plan_given():
+    """``integer.mip`` with ``free``: every other source keeps the start's counts exactly; its plan costs at most the
+    start (HiGHS has it as its first incumbent), and with every source free it is the whole master's optimum."""
+    from adaptres.solvers.colgen import Root
+    sc = _step_with_sources()
+    root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9), None, cuts=False, dive=False)
+    master, start = root.master, _poor_plan(root)
+    S = len(root.ar.sources)
+    assert S >= 3
+    whole = master.mip(30, 1e-9)
+    for free in ({0}, {1, 2}, set(range(S))):
+        got = master.mip(30, 1e-9, start=start, free=free)
+        assert got.objective is not None and got.objective <= master.value(start) + 1e-12
+        for c, what in enumerate(master.columns):
+            if getattr(what, "s", None) is not None and what.s not in free:
+                assert got.counts.get(c, 0) == start.get(c, 0), (free, what)
+    assert got.objective == pytest.approx(whole.objective, rel=1e-9)
+    assert whole.objective < master.value(start)  # the start was improvable: the checks above could fail
+
+
+def test_the_neighbourhood_search_improves_a_poor_plan_the_same_way_each_time(monkeypatch):
+    """``neighbourhood.search`` from a poor plan: a better plan, which the evaluator accepts at its value; the
+    rounds are drawn from the step (and here bounded by HiGHS' nodes, not seconds), so a second search from the same plan
+    ends with the same plan. A step of at most ``FREE`` sources has no neighbourhood: no round runs."""
+    from adaptres.solvers.cg import neighbourhood
+    from adaptres.solvers.cg.integer import MipResult
+    from adaptres.solvers.colgen import Root, plan_of
+    monkeypatch.setattr(neighbourhood, "ROUND_S", 60.0)
+    monkeypatch.setattr(neighbourhood, "STALL", 6)
+    for sc, rounds in ((_step_with_sources(n_devices=10, n_requests=10, seed=1), True), (_step_with_sources(), False)):
+        root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9, max_nodes=1), None, cuts=False, dive=False)
+        master, start = root.master, _poor_plan(root)
+        assert (len(root.ar.sources) > neighbourhood.FREE) == rounds
+        found, logs = [], []
+        for _ in range(2):
+            log: dict = {}
+            best = MipResult("greedy", master.value(start), None, dict(start))
+            found.append(neighbourhood.search(root.ar, master, best, lambda t, s, free, root=root: root.mip(t, None, s, free),
+                                              np.inf, log))
+            logs.append(log["lns"])
+        if not rounds:
+            assert logs[0]["rounds"] == 0 and found[0].counts == start
+            continue
+        assert found[0].objective < master.value(start) and logs[0]["better"] >= 1
+        assert found[0].counts == found[1].counts and logs[0]["rounds"] == logs[1]["rounds"]
+        ev = evaluate(sc, Plan("lns", tuple(plan_of(root.ar, master, found[0].counts))))
+        assert ev.feasible and ev.objective == pytest.approx(found[0].objective, rel=1e-9)

@@ -7,14 +7,18 @@ the device of every unit) or is left unserved; requests from one source share th
    source under its prices by dynamic programming over units × devices for all configurations at
    once (``cg.pricing``), until no plan improves the LP; a Lagrangian bound at every round.
 2. First plans: requests placed one after the other on what the devices have left (``cg.heuristics``), a
-   dive from the LP fixing one plan at a time with columns generated after each fix (``cg.diving``),
-   and the integer master on the plans generated (HiGHS' MIP); then, while the LP breaks them and the
-   first plans are not within the gap, rounds of cuts over segment sizes (``cg.cuts``) and column
-   generation again.
+   dive from the LP fixing one plan at a time with columns generated after each fix, completed greedily
+   where it gets stuck (``cg.diving``), and the integer master on the plans generated (HiGHS' MIP, from
+   the best of those plans); then, while the LP breaks them and the first plans are not within the gap,
+   rounds of cuts over segment sizes (``cg.cuts``) and column generation again.
 3. A proof by listing: every plan that a solution within bound + room could use, then the integer master
-   on them (``cg.tree.close_gap``), the room growing while the list stays short (past half the gap: to the
-   incumbent at once).
-4. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound, ``max_nodes`` nodes
+   on them from the incumbent (``cg.tree.close_gap``), the room growing while the list stays short (past
+   half the gap: to the incumbent at once).
+4. While the gap is open, a large-neighbourhood search (``cg.neighbourhood``): the integer master with a few
+   related sources free and the others held at the incumbent, round after round, for ``LNS_SHARE`` of the
+   time left — at N = 50 devices the whole integer master finds little in the time it has, a small one
+   much more.
+5. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound, ``max_nodes`` nodes
    (with ``max_nodes`` also the integer master's node limit: a deterministic budget) or time is up.
 
 The bound and the gap are always reported; ``status`` is ``optimal`` only within ``rel_gap``.
@@ -31,6 +35,7 @@ from ..problem.formulas import UNSERVED_PENALTY
 from ..problem.plan import unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
+from .cg import neighbourhood
 from .cg.data import Arrays, Column
 from .cg.diving import dive
 from .cg.generation import Clock, generate, seed_columns
@@ -45,6 +50,7 @@ ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
 MIP_SHARE = 0.2  # of the time left, for the first integer master
 CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
 CUT_SHARE = 0.3  # of the time limit, after which no cut round starts
+LNS_SHARE = 0.9  # of the time left after the proof by listing, for the neighbourhood search (0: none)
 DIVE_SHARE = 0.15  # of the time left, for a dive from the LP before the first integer master (0: none)
 
 
@@ -70,7 +76,7 @@ def first_plans(ar, pricer, master, prices, clock: Clock, mip, log: dict, mip_s:
         log["dive"]["objective"] = None if dived is None else dived.objective
         if dived is not None and (counts is None or dived.objective < master.value(counts)):
             counts = dived.counts
-    return better(master, mip(MIP_SHARE * clock.left() if mip_s is None else mip_s, HEURISTIC_KEEP), counts)
+    return better(master, mip(MIP_SHARE * clock.left() if mip_s is None else mip_s, HEURISTIC_KEEP, counts), counts)
 
 
 class Root:
@@ -120,13 +126,18 @@ class Root:
 
     def search(self) -> tuple[MipResult, float]:
         """From the root to a plan and a proven bound: the first plans, the split on the number served, the
-        proof by listing, then branch-and-price while the gap is open and time is left."""
+        proof by listing, then the neighbourhood search and branch-and-price while the gap is open and time is
+        left."""
         ar, pricer, master, clock, log, opts = self.ar, self.pricer, self.master, self.clock, self.log, self.opts
         best, bound = self.early or self.first_plans(), self.node[0]
         if bound > -np.inf and clock.left() > 0 and log["root_converged"]:
             nodes = split_on_served(ar, pricer, master, clock, self.node, log)
             bound = max(bound, min(n[0] for n in nodes))
             best, bound = close_gap(ar, pricer, master, nodes, bound, best, self.mip, clock, opts.rel_gap, log)
+            if LNS_SHARE and clock.left() > 0 and best.objective is not None \
+                    and best.objective - bound > opts.rel_gap * abs(best.objective):
+                best = neighbourhood.search(ar, master, best, lambda t, start, free: self.mip(t, None, start, free),
+                                            clock.deadline((1 - LNS_SHARE) * clock.left()), log)
             if clock.left() > 0 and best.objective is not None \
                     and best.objective - bound > opts.rel_gap * abs(best.objective):
                 best, tree_bound = branch_and_price(ar, pricer, master, clock, bound, best, self.mip, opts.rel_gap,
@@ -134,10 +145,11 @@ class Root:
                 bound = max(bound, tree_bound)
         return best, bound
 
-    def mip(self, seconds: float, keep: int | None = None) -> MipResult:
+    def mip(self, seconds: float, keep: int | None = None, start: dict | None = None,
+            free: set | None = None) -> MipResult:
         o = self.opts
         return self.master.mip(max(seconds, 1e-3), rel_gap=o.rel_gap, max_nodes=o.max_nodes,
-                               allow_unserved=o.allow_unserved, options=o.highs, keep=keep)
+                               allow_unserved=o.allow_unserved, options=o.highs, keep=keep, start=start, free=free)
 
     def first_plans(self, mip_s: float | None = None) -> MipResult:
         """The greedy plans and the integer master on the root's columns (``mip_s`` seconds; default a

@@ -6,9 +6,13 @@ lower bound raised), columns are generated again under the fix (the prices see i
 count is whole. A plan that does not fit beside those fixed is bounded to the number below instead; one that
 cannot be served on its own (the LP may use it) to none. Each fix takes a request's plan out of the LP's hands,
 so a dive makes at most R fixes. A fix that leaves the LP infeasible is turned the other way (the count at most
-the number below), a few times per dive; a dive that still meets an infeasible LP or runs out of time gives
-nothing. The plan found is checked by the evaluator (the LP counts a unit's weights on a device in part, the
-integer master whole). The bounds are put back and the root's LP solved again before the search goes on.
+the number below), a few times per dive. The first time no fractional plan fits beside those fixed, the dive
+also completes what it has (``complete``): the plans fixed so far kept, the other requests placed one after the
+other on what they leave — a plan even where the dive goes on to leave requests unserved (at N = 50 devices and
+20 requests it did: 10.32 for the dive's own plan, 0.330 completed). The cheaper of the two is the dive's plan;
+a dive that meets an infeasible LP or runs out of time gives only its completion. Plans are checked by the
+evaluator (the LP counts a unit's weights on a device in part, the integer master whole). The bounds are put
+back and the root's LP solved again before the search goes on.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from ...problem.evaluate import evaluate
 from ...problem.plan import Plan
 from .data import Arrays, Column
 from .generation import Clock, generate
+from .heuristics import greedy
 from .integer import MipResult
 from .master import Master, plan_of
-from .pricing import Pricer
+from .pricing import Pricer, Prices
 from .tree import integral
 
 WHOLE = 1e-6  # a count this close to a whole number is whole
@@ -56,7 +61,7 @@ def dive(ar: Arrays, pricer: Pricer, master: Master, seconds: float, log: dict,
     h = master.h
     changed: list[tuple[int, float, float]] = []  # column, its lower and upper bounds before the dive changed them
     chosen: dict[int, int] = {}  # the plans fixed so far: column -> count
-    end, counts, backtracks = "time", None, 0
+    end, counts, backtracks, completed = "time", None, 0, None
 
     def bound(c: int, lo: float | None = None, hi: float | None = None) -> None:
         """Column c's bounds changed (None: the old one kept), the old ones noted to be put back."""
@@ -81,6 +86,8 @@ def dive(ar: Arrays, pricer: Pricer, master: Master, seconds: float, log: dict,
                 for c in alone:
                     bound(c, hi=0.0)
             pick = next(((c, n) for c, n in tried if feasible(ar, master, {**chosen, c: n})), None)
+            if pick is None and completed is None:  # stuck: the plans fixed so far, the rest placed greedily
+                completed = complete(ar, pricer, master, chosen, clock)
             for c, n in tried[:tried.index(pick) if pick else len(tried)]:
                 bound(c, hi=float(n - 1))  # does not fit beside the plans fixed: at most the number below
             if pick is not None:
@@ -102,7 +109,20 @@ def dive(ar: Arrays, pricer: Pricer, master: Master, seconds: float, log: dict,
             h.changeColBounds(c, lo, hi)
         master.solve_lp(max(5.0, clock.left()))  # the root's LP solution again (with the columns the dive added)
     log["dive"] = {"fixes": len(chosen), "bounds_changed": len(changed), "backtracks": backtracks, "end": end,
-                   "s": round(clock.elapsed(), 3)}
-    if end != "whole" or counts is None:
-        return None
-    return MipResult("dive", master.value(counts), None, counts)
+                   "s": round(clock.elapsed(), 3), "completed": None if completed is None else master.value(completed)}
+    found = ([counts] if end == "whole" and counts is not None else []) + ([completed] if completed else [])
+    best = min(found, key=master.value, default=None)
+    return None if best is None else MipResult("dive", master.value(best), None, best)
+
+
+def complete(ar: Arrays, pricer: Pricer, master: Master, chosen: dict, clock: Clock) -> dict | None:
+    """The plans fixed so far and the other requests placed one after the other on what is left (``greedy``,
+    at the LP's prices and at none, in order and reversed): the cheapest that fits, or None."""
+    _, _, prices, _ = master.solve_lp(max(1.0, clock.left()))
+    out = []
+    for p in (prices, Prices.zero(ar.N)):
+        for reverse in (False, True):
+            counts = greedy(ar, pricer, master, p, clock.deadline(), reverse, fixed=chosen)
+            if counts is not None and master.within_budgets(counts) and feasible(ar, master, counts):
+                out.append(counts)
+    return min(out, key=master.value) if out else None

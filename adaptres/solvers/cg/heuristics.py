@@ -85,32 +85,39 @@ def _fitting(pricer: Pricer, prices: Prices, s: int):
 
 
 def greedy(ar: Arrays, pricer: Pricer, master: Master, prices: Prices, deadline: float,
-           reverse: bool = False) -> dict | None:
+           reverse: bool = False, fixed: dict | None = None) -> dict | None:
     """Requests in order (or the reverse), each on the cheapest plan that still fits; returns the
-    master's counts (its columns added), or None when time ran out."""
+    master's counts (its columns added), or None when time ran out. ``fixed``: counts of plan columns
+    taken already (a dive's fixes), their requests' places kept; only the others are placed."""
     used = {kind: np.zeros(ar.N) for kind in RESOURCES}
     counts: dict[int, int] = {}
+    left = ar.n_s.astype(int).copy()  # requests of each source still to place
+
+    def take(col: Column, n: int = 1) -> None:
+        _, use = ar.column(col)
+        for kind in RESOURCES:
+            for i, v in use[kind].items():
+                used[kind][i] += n * v
+        if ar.shared:  # the weights too, per request (a safe bound)
+            for j, i in enumerate(col.place):
+                used["memory"][i] += n * ar.weight[j, int(ar.drop[col.k, j])] / MB
+        c = master.index[col]
+        counts[c] = counts.get(c, 0) + n
+        left[col.s] -= n
+    for c, n in (fixed or {}).items():
+        take(master.columns[c], n)
     for q in (reversed(ar.sc.requests) if reverse else ar.sc.requests):
         if time.perf_counter() > deadline:
             return None
         s = ar.sources.index(q.source)
+        if left[s] <= 0:
+            continue
         col = place(pricer.on(ar.residual(used)), prices, s)
         if col is None:
             continue
-        _, use = ar.column(col)
-        for kind in RESOURCES:
-            for i, v in use[kind].items():
-                used[kind][i] += v
-        if ar.shared:  # the weights too, per request (a safe bound)
-            for j, i in enumerate(col.place):
-                used["memory"][i] += ar.weight[j, int(ar.drop[col.k, j])] / MB
         master.add(col)
-        c = master.index[col]
-        counts[c] = counts.get(c, 0) + 1
-    served = np.zeros(len(ar.sources), dtype=int)
-    for c, n in counts.items():
-        served[master.columns[c].s] += n
+        take(col)
     for c, what in enumerate(master.columns):  # the rest unserved
-        if isinstance(what, UnservedCol) and ar.n_s[what.s] > served[what.s]:
-            counts[c] = int(ar.n_s[what.s]) - int(served[what.s])
+        if isinstance(what, UnservedCol) and left[what.s] > 0:
+            counts[c] = int(left[what.s])
     return counts

@@ -373,10 +373,9 @@ class Master:
         x = self.x
         return float(sum(x[c] for c, what in enumerate(self.columns) if isinstance(what, UnservedCol)))
 
-    def mip(self, time_limit: float, rel_gap: float, max_nodes: int | None = None, allow_unserved: bool = True,
-            options: dict | None = None, keep: int | None = None) -> integer.MipResult:
-        """The restricted master with integer columns, on a copy (``integer.mip``)."""
-        return integer.mip(self, time_limit, rel_gap, max_nodes, allow_unserved, options, keep)
+    def mip(self, time_limit: float, rel_gap: float, **kw) -> integer.MipResult:
+        """The restricted master with integer columns, on a copy (``integer.mip``, whose keywords it takes)."""
+        return integer.mip(self, time_limit, rel_gap, **kw)
 
     def value(self, counts: dict) -> float:
         """The objective of integer counts of columns (Σ cost · count)."""

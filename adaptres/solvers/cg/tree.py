@@ -23,7 +23,8 @@ from .integer import MipResult
 from .keys import ARTIFICIAL, LoadedCol, UnservedCol
 
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
-ENUMERATE_CAP = 100_000  # columns listed to close a gap at most
+ENUMERATE_CAP = 20_000  # columns listed to close a gap at most (a front's proofs list up to ~7 000; at N = 100, R = 50
+# a first list of 79 000 took 17 s and 1.4 GB, and its integer master proved nothing)
 ENUMERATE_SHARE = 0.5  # of the time left that listing columns may take
 COMPLETE_FROM = 0.5  # share of the gap past which the room goes straight to the incumbent (the whole step listed)
 HEURISTIC_KEEP = 1500  # plans of least reduced cost a heuristic integer master chooses among (all, when fewer)
@@ -113,7 +114,7 @@ def branch_and_price(ar, pricer, master, clock: Clock, root_bound: float, best: 
             heapq.heappush(heap, child)
         if explored % HEURISTIC_EVERY == 0:
             master.set_node((0, ar.R), {})
-            found_plan = mip(min(clock.left() * 0.2, 5.0), HEURISTIC_KEEP)
+            found_plan = mip(min(clock.left() * 0.2, 5.0), HEURISTIC_KEEP, start=best.counts)
             if found_plan.objective is not None and (best.objective is None or found_plan.objective < best.objective):
                 best = found_plan
     master.set_node((0, ar.R), {})
@@ -184,7 +185,7 @@ def close_gap(ar, pricer, master, nodes: list, bound: float, best: MipResult, mi
         # with the incumbent as the target every column a better plan could use is listed: the integer master is
         # then the whole step, and it gets the time left (a tree over a master that large went slower)
         complete = target >= best.objective
-        found = mip((clock.deadline() if complete else deadline) - time.perf_counter())
+        found = mip((clock.deadline() if complete else deadline) - time.perf_counter(), start=best.counts)
         if found.bound is not None:  # HiGHS' bound on the listed columns
             bound = max(bound, min(target, found.bound))
         if found.objective is not None and found.objective < best.objective:
