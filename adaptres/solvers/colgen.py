@@ -50,7 +50,7 @@ ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
 MIP_SHARE = 0.2  # of the time left, for the first integer master
 CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
 CUT_SHARE = 0.3  # of the time limit, after which no cut round starts
-LNS_SHARE = 0.9  # of the time left after the proof by listing, for the neighbourhood search (0: none)
+LNS_SHARE = 0.5  # of the time left after the proof by listing, for the neighbourhood search (0: none)
 DIVE_SHARE = 0.15  # of the time left, for a dive from the LP before the first integer master (0: none)
 
 
