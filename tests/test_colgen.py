@@ -424,8 +424,7 @@ def test_the_neighbourhood_search_improves_a_poor_plan_the_same_way_each_time(mo
         for _ in range(2):
             log: dict = {}
             best = MipResult("greedy", master.value(start), None, dict(start))
-            found.append(neighbourhood.search(root.ar, master, best, lambda t, s, free, root=root: root.mip(t, None, s, free),
-                                              np.inf, log))
+            found.append(neighbourhood.search(root.ar, master, best, root.mip, np.inf, log))
             logs.append(log["lns"])
         if not rounds:
             assert logs[0]["rounds"] == 0 and found[0].counts == start

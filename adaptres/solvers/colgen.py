@@ -130,16 +130,18 @@ class Root:
         left."""
         ar, pricer, master, clock, log, opts = self.ar, self.pricer, self.master, self.clock, self.log, self.opts
         best, bound = self.early or self.first_plans(), self.node[0]
+
+        def open_gap() -> bool:  # time left, and the plan not yet within rel_gap of the bound
+            return clock.left() > 0 and best.objective is not None \
+                and best.objective - bound > opts.rel_gap * abs(best.objective)
         if bound > -np.inf and clock.left() > 0 and log["root_converged"]:
             nodes = split_on_served(ar, pricer, master, clock, self.node, log)
             bound = max(bound, min(n[0] for n in nodes))
             best, bound = close_gap(ar, pricer, master, nodes, bound, best, self.mip, clock, opts.rel_gap, log)
-            if LNS_SHARE and clock.left() > 0 and best.objective is not None \
-                    and best.objective - bound > opts.rel_gap * abs(best.objective):
-                best = neighbourhood.search(ar, master, best, lambda t, start, free: self.mip(t, None, start, free),
-                                            clock.deadline((1 - LNS_SHARE) * clock.left()), log)
-            if clock.left() > 0 and best.objective is not None \
-                    and best.objective - bound > opts.rel_gap * abs(best.objective):
+            if LNS_SHARE and open_gap():
+                best = neighbourhood.search(ar, master, best, self.mip, clock.deadline((1 - LNS_SHARE) * clock.left()),
+                                            log)
+            if open_gap():
                 best, tree_bound = branch_and_price(ar, pricer, master, clock, bound, best, self.mip, opts.rel_gap,
                                                     log, opts.max_nodes, opts.allow_unserved)
                 bound = max(bound, tree_bound)

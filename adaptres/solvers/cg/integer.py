@@ -30,8 +30,8 @@ def mip(master, time_limit: float, rel_gap: float, max_nodes: int | None = None,
     (counts of columns, a plan found before) is given to HiGHS as its first incumbent; the objective is
     recomputed from the solution either way (HiGHS 1.16 with presolve once reported a start's plan at a wrong
     objective, 10.0 for 10.30). With ``keep``, a heuristic: only the ``keep`` plans of least reduced cost at
-    the last LP, the start's and the unserved counts may be taken, and no bound is reported. With ``free``
-    (and ``start``), a neighbourhood: the sources not in ``free`` keep the start's counts, and HiGHS' presolve,
+    the last LP, the start's and the unserved counts may be taken, and no bound is reported. With ``free``,
+    a neighbourhood: the sources not in ``free`` keep the start's counts (none without one), and HiGHS' presolve,
     which removes those fixed columns, is on."""
     m = new_highs()
     m.passModel(master.h.getLp())
@@ -46,9 +46,9 @@ def mip(master, time_limit: float, rel_gap: float, max_nodes: int | None = None,
         if (not allow_unserved and isinstance(what, UnservedCol)) or not master.fits[c] or what is ARTIFICIAL:
             m.changeColBounds(c, 0.0, 0.0)
     plans = [c for c, what in enumerate(master.columns) if isinstance(what, Column)]
-    if free is not None and start is not None:  # a neighbourhood: only the sources in ``free`` may change plans
+    if free is not None:  # a neighbourhood: only the sources in ``free`` may change plans
         held = [c for c, what in enumerate(master.columns) if isinstance(what, (Column, UnservedCol)) and what.s not in free]
-        n_held = np.array([float(start.get(c, 0)) for c in held])
+        n_held = np.array([float((start or {}).get(c, 0)) for c in held])
         m.changeColsBounds(len(held), np.array(held, dtype=np.int32), n_held, n_held)
     if keep is not None and len(plans) > keep:
         dj = np.asarray(master.h.getSolution().col_dual)

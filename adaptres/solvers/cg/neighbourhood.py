@@ -45,14 +45,14 @@ def related(ar: Arrays, master: Master, counts: dict, rng: np.random.Generator, 
 
 def search(ar: Arrays, master: Master, best: MipResult, mip, deadline: float, log: dict) -> MipResult:
     """Rounds of ``related`` neighbourhoods from ``best`` until ``deadline``; the best plan found.
-    ``mip(seconds, start, free)`` solves the integer master with only the ``free`` sources' plans open.
+    ``mip(seconds, start=, free=)`` solves the integer master with only the ``free`` sources' plans open.
     ``log["lns"]``: rounds run, rounds that found a better plan, seconds."""
     t0, rounds, better, stall = time.perf_counter(), 0, 0, 0
     rng = np.random.default_rng([ar.N, *map(int, ar.sources)])
     S = len(ar.sources)
     while best.objective is not None and S > FREE and stall < STALL and time.perf_counter() < deadline:
         free = related(ar, master, best.counts, rng, min(FREE + stall // GROW, S - 1))
-        found = mip(min(ROUND_S, deadline - time.perf_counter()), best.counts, free)
+        found = mip(min(ROUND_S, deadline - time.perf_counter()), start=best.counts, free=free)
         rounds += 1
         if found.objective is not None and found.objective < best.objective - 1e-12:
             best, stall, better = MipResult("lns", found.objective, None, found.counts), 0, better + 1
