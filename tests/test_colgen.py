@@ -271,6 +271,21 @@ def test_cover_cuts_raise_the_root_bound_and_keep_the_optimum(seed, n, memory_mo
     assert plan.status == "optimal" and plan.objective == pytest.approx(best, rel=1e-7, abs=1e-9)
 
 
+def test_the_master_lp_gets_its_own_time_limit_at_every_solve():
+    """HiGHS (before 2.0) holds its ``time_limit`` against an instance's run time summed over all its solves: the
+    master's LP, solved again and again, would end with ``time_limit`` at once when the solves so far add up to the
+    seconds left (the root's cut rounds and branch-and-price stopped early on large steps). Each solve is given the
+    run time so far plus its own seconds."""
+    from adaptres.solvers.colgen import Root
+    root = Root(small_scenario(1, 3, 4, 2), solvers.Options(time_limit=60, rel_gap=1e-9), None)
+    h = root.master.h
+    assert root.log["lp_solves"] > 1 and h.getRunTime() > 0
+    before = h.getRunTime()
+    status, *_ = root.master.solve_lp(1e-3)
+    limit = h.getOptionValue("time_limit")  # highspy 1.16: (status, value)
+    assert status == "optimal" and (limit[1] if isinstance(limit, tuple) else limit) == pytest.approx(before + 1e-3)
+
+
 def test_solves_in_threads_at_once_end_as_one_by_one():
     """Re-plans run two at a time in threads: column generation solved in four threads at once gives the plans it
     gives one by one (highspy's own locks are shared by every instance: a second solve raised "Solver is already

@@ -19,6 +19,13 @@ def new_highs() -> highspy.Highs:
     return h
 
 
+def limit_time(h, seconds: float) -> None:
+    """Let the next solve of ``h`` take at most ``seconds``. HiGHS (before 2.0) measures its ``time_limit`` against
+    the instance's run time summed over every solve so far, not the next one's: an instance solved again and again
+    (a master LP) would stop with ``time_limit`` at once once its solves add up to the limit set."""
+    h.setOptionValue("time_limit", h.getRunTime() + max(float(seconds), 1e-3))
+
+
 def run_within(h, seconds: float | None = None) -> None:
     """Run HiGHS in its thread, and interrupt it if it is still running ``seconds`` later (its own time limit
     is checked only now and then). Ctrl-C cancels the solve and waits for HiGHS' thread to end before the

@@ -40,18 +40,22 @@ from .cg.data import Arrays, Column
 from .cg.diving import dive
 from .cg.generation import Clock, generate, seed_columns
 from .cg.heuristics import greedy
-from .cg.integer import MipResult
+from .cg.integer import MipResult, plan_of
 from .cg.keys import UnservedCol
-from .cg.master import Master, plan_of
+from .cg.master import Master
 from .cg.pricing import Pricer, Prices
 from .cg.tree import HEURISTIC_KEEP, branch_and_price, close_gap, split_on_served
 
 ROOT_SHARE = 0.5  # of the time limit the root's column generation may take
 MIP_SHARE = 0.2  # of the time left, for the first integer master
 CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
-CUT_SHARE = 0.3  # of the time limit, after which no cut round starts
+CUT_SHARE = 0.5  # of the time limit, after which no cut round starts
 LNS_SHARE = 0.5  # of the time left after the proof by listing, for the neighbourhood search (0: none)
 DIVE_SHARE = 0.15  # of the time left, for a dive from the LP before the first integer master (0: none)
+# a dive fixes one source's plan at a time, with column generation after each fix: on a step of more sources it
+# did not end within its share and its plan was worse than the integer master's (N = 100, R = 50, ~40 sources),
+# while the root's cut rounds, cut short, left the bound 1.5 % low; there the time goes to the cuts
+DIVE_MAX_SOURCES = 30
 
 
 def better(master: Master, res: MipResult, counts: dict | None) -> MipResult:
@@ -157,7 +161,8 @@ class Root:
         """The greedy plans and the integer master on the root's columns (``mip_s`` seconds; default a
         share of the time left)."""
         return first_plans(self.ar, self.pricer, self.master, self.node[1], self.clock, self.mip, self.log, mip_s,
-                           self.opts.allow_unserved, DIVE_SHARE * max(self.clock.left(), 0.0) if self.dive else 0.0)
+                           self.opts.allow_unserved, DIVE_SHARE * max(self.clock.left(), 0.0)
+                           if self.dive and len(self.ar.sources) <= DIVE_MAX_SOURCES else 0.0)
 
     def finish(self, method: str, best: MipResult, bound: float):
         self.log["columns"] = sum(isinstance(c, Column) for c in self.master.columns)

@@ -60,6 +60,16 @@ def _arrays(cuts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.array([c.param for c in cuts], dtype=float))
 
 
+def _by_device(devs: np.ndarray) -> np.ndarray:
+    """(D + 1, most cuts on one device): the positions in ``devs`` of each device's cuts, padded with −1; its last
+    row (no cut) is for a segment on no device, or one past every cut's device."""
+    counts = np.bincount(devs)
+    table = np.full((len(counts) + 1, counts.max()), -1)
+    order = np.argsort(devs, kind="stable")
+    table[devs[order], np.arange(len(devs)) - np.repeat(np.cumsum(counts) - counts, counts)] = order
+    return table
+
+
 def capacity(ar: Arrays) -> dict:
     """Per kind, (N,): the capacities sizes are normalised by."""
     return {kind: ar.cap[kind] * (1 + MARGIN) for kind in KINDS}
@@ -106,7 +116,8 @@ class CutSet:
         for kind in KINDS:
             idx = [c for c, cut in enumerate(self.cuts) if cut.kind == kind]
             if idx:
-                self.by_kind[kind] = (np.array(idx), *_arrays([self.cuts[c] for c in idx]))
+                devs, cover, param = _arrays([self.cuts[c] for c in idx])
+                self.by_kind[kind] = (np.array(idx), devs, cover, param, _by_device(devs))
 
     def __len__(self) -> int:
         return len(self.cuts)
@@ -117,10 +128,12 @@ def coefficients(ar: Arrays, paths: np.ndarray, k: int, cuts: "list[Cut] | CutSe
     cuts = cuts if isinstance(cuts, CutSet) else CutSet(cuts)
     dev, sizes = segments(ar, paths, k)
     out = np.zeros((len(paths), len(cuts)))
-    for kind, (idx, devs, cover, param) in cuts.by_kind.items():
-        here = dev[:, :, None] == devs[None, None, :]  # (n, J, C): segment on the cut's device
-        vals = u_many(cover, param, np.where(here, sizes[kind][:, :, None], 0.0))
-        out[:, idx] = np.where(here, vals, 0.0).sum(axis=1)
+    rows = np.arange(len(paths))[:, None, None]
+    for kind, (idx, _, cover, param, table) in cuts.by_kind.items():
+        loc = table[np.where((dev >= 0) & (dev < len(table) - 1), dev, -1)]  # (n, J, most per device): its cuts
+        on = loc >= 0
+        vals = u_many(cover[loc], param[loc], np.broadcast_to(sizes[kind][:, :, None], loc.shape))
+        np.add.at(out, (np.broadcast_to(rows, loc.shape)[on], idx[loc[on]]), vals[on])  # unit by unit, in order
     return out
 
 

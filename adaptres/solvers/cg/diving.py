@@ -24,8 +24,8 @@ from ...problem.plan import Plan
 from .data import Arrays, Column
 from .generation import Clock, generate
 from .heuristics import greedy
-from .integer import MipResult
-from .master import Master, plan_of
+from .integer import MipResult, plan_of
+from .master import Master
 from .pricing import Pricer, Prices
 from .tree import integral
 

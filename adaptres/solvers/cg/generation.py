@@ -14,7 +14,6 @@ import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
 from .data import Arrays, Column
-from .keys import LoadedCol
 from .master import Master
 from .pricing import Pricer, Prices
 
@@ -55,13 +54,12 @@ def lagrangian_bound(ar: Arrays, master: Master, prices: Prices, floors: list[fl
         y = prices.arc[s][j, i] if s in prices.arc else 0.0
         bound += y * (lo if y > 0 else hi) if y else 0.0
     bound += float(sum(n * min(UNSERVED_PENALTY, b) for n, b in zip(ar.n_s, floors)))
-    for what in master.columns:
-        if isinstance(what, LoadedCol):
-            i, j, lvl = what.i, what.j, what.level
-            price = ar.levels[j][lvl] * prices.memory[i]
-            for s, eta in prices.eta.items():
-                price -= ar.n_s[s] * eta[j, lvl:len(ar.levels[j]), i].sum()
-            bound += min(0.0, price)
+    for what in master.loaded:
+        i, j, lvl = what.i, what.j, what.level
+        price = ar.levels[j][lvl] * prices.memory[i]
+        for s, eta in prices.eta.items():
+            price -= ar.n_s[s] * eta[j, lvl:len(ar.levels[j]), i].sum()
+        bound += min(0.0, price)
     return bound
 
 

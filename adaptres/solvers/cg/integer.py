@@ -1,4 +1,4 @@
-"""The restricted master solved with integer columns (``Master.mip``)."""
+"""The restricted master solved with integer columns (``Master.mip``), and its counts of columns as a plan."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
+from ...problem.plan import UNSERVED, Assignment
 from .._highs_thread import new_highs, run_within, status
-from .data import Column
+from .data import Arrays, Column
 from .keys import ARTIFICIAL, INF, SERVED, ArcRow, LoadedCol, UnservedCol
 
 
@@ -81,3 +82,19 @@ def mip(master, time_limit: float, rel_gap: float, max_nodes: int | None = None,
     counts = {c: int(round(v)) for c, v in enumerate(values) if round(v) >= 1}
     bound = info.mip_dual_bound if keep is None or len(plans) <= keep else None
     return MipResult(status(m), master.value(counts) if has else None, bound, counts)
+
+
+def plan_of(ar: Arrays, master, counts: dict) -> list[Assignment]:
+    """Counts of columns as one assignment per request (requests of a source in order)."""
+    names = ar.sc.unit_names
+    todo: dict[int, list[Column]] = {s: [] for s in range(len(ar.sources))}
+    for c, n in counts.items():
+        col = master.columns[c]
+        if isinstance(col, Column):
+            todo[col.s] += [col] * n
+    out = []
+    for q in ar.sc.requests:
+        queue = todo[ar.sources.index(q.source)]
+        col = queue.pop(0) if queue else None
+        out.append(Assignment(True, col.k, dict(zip(names, col.place))) if col else UNSERVED)
+    return out

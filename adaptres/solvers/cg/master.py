@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
-from ...problem.plan import UNSERVED, Assignment
-from .._highs_thread import new_highs, run_within, status
+from .._highs_thread import limit_time, new_highs, run_within, status
 from . import cuts, integer
 from .data import Arrays, Column
 from .keys import (
@@ -66,6 +65,7 @@ class Master:
         self._base: dict = {}
         self.arc_rows: dict = {}  # source -> its branching rows (``ArcRow``) made so far
         self.columns: list = []  # per HiGHS column: Column, UnservedCol, LoadedCol or ARTIFICIAL
+        self.loaded: list = []  # its LoadedCol, in order
         self.index: dict = {}  # Column -> its HiGHS column
         self.fits: list[bool] = []  # per HiGHS column: can it be served on its own?
         self.by_source: list[list[int]] = [[] for _ in range(S)]  # the columns of each source
@@ -99,6 +99,7 @@ class Master:
         if LoadedCol(i, j, 0) not in self.index:
             for l2, w in enumerate(levels):
                 self.index[LoadedCol(i, j, l2)] = self._add([CapacityRow("memory", i)], [w], 0.0, 1.0, LoadedCol(i, j, l2))
+                self.loaded.append(LoadedCol(i, j, l2))
         zs = [self.index[LoadedCol(i, j, l2)] for l2 in range(lvl + 1)]
         self._new_row(key, -INF, 0.0, zs, np.full(len(zs), -float(self.ar.n_s[s])))
         return key
@@ -218,18 +219,22 @@ class Master:
         if not keys:
             return
         cols = [c for c, what in enumerate(self.columns) if isinstance(what, Column)]
-        coef = np.zeros((len(cols), len(keys)))
-        groups: dict = {}
-        for n, c in enumerate(cols):
-            groups.setdefault(self.columns[c].k, []).append(n)
-        for k, members in groups.items():
-            paths = np.array([self.columns[cols[n]].place for n in members], dtype=int)
-            coef[members] = cuts.coefficients(self.ar, paths, k, keys)
+        coef = self._cut_coefficients([self.columns[c] for c in cols], keys)
         for q, key in enumerate(keys):
             nz = np.flatnonzero(coef[:, q])
             self._new_row(key, -INF, 1.0, [cols[n] for n in nz], coef[nz, q])
         self.cut_set = cuts.CutSet(self.cut_set.cuts + keys)
         self.cut_rows = np.array([self.row[key] for key in self.cut_set.cuts], dtype=np.int32)
+
+    def _cut_coefficients(self, cols: list[Column], keys) -> np.ndarray:
+        """(len(cols), len(keys)): columns' coefficients in cuts ``keys``, configuration by configuration."""
+        out = np.zeros((len(cols), len(keys)))
+        groups: dict = {}
+        for n, col in enumerate(cols):
+            groups.setdefault(col.k, []).append(n)
+        for k, members in groups.items():
+            out[members] = cuts.coefficients(self.ar, np.array([cols[n].place for n in members], dtype=int), k, keys)
+        return out
 
     def arc_keys(self, col: Column) -> list:
         """The branching rows a column counts in: unit j on device i, and unit j dropped (i = −1)."""
@@ -245,8 +250,9 @@ class Master:
         groups: dict = {}
         for c in new:
             groups.setdefault((c.s, c.k), []).append(c)
+        coef = dict(zip(new, self._cut_coefficients(new, self.cut_set))) if len(self.cut_set) else {}
         for (s, k), group in groups.items():
-            self._add_group(s, k, group)
+            self._add_group(s, k, group, np.array([coef[c] for c in group]) if coef else None)
         return len(new)
 
     def _base_rows(self, s: int) -> np.ndarray:
@@ -257,7 +263,8 @@ class Master:
                                      + [self.row[CapacityRow(kind, i)] for kind in RESOURCES for i in range(N)], np.int32)
         return self._base[s]
 
-    def _add_group(self, s: int, k: int, group: list[Column]) -> None:
+    def _add_group(self, s: int, k: int, group: list[Column], cut_coef: np.ndarray | None) -> None:
+        """Add columns of source s and configuration k, ``cut_coef`` their coefficients in the cuts (None: no cut)."""
         ar, n = self.ar, len(group)
         paths = np.array([c.place for c in group], dtype=int)
         cost, use = ar.columns(paths, k, s)
@@ -270,8 +277,8 @@ class Master:
         for key, v in self._budget_use(k, use["energy"].sum(axis=1)).items():
             more.append(key)
             dense.append(v[:, None])
-        if len(self.cut_set):
-            dense.append(cuts.coefficients(ar, paths, k, self.cut_set))
+        if cut_coef is not None:
+            dense.append(cut_coef)
         A = np.concatenate(dense, axis=1)
         rows = np.concatenate([self._base_rows(s), np.array([self.row[key] for key in more], dtype=np.int32),
                                self.cut_rows]).astype(np.int32)
@@ -329,7 +336,7 @@ class Master:
         """Solve the LP; its status, objective, the prices (λ, η ≥ 0) and π per source (the primal
         values are then ``self.x``)."""
         h = self.h
-        h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
+        limit_time(h, time_limit)
         run_within(h)
         sol = h.getSolution()
         self._x = np.asarray(sol.col_value)
@@ -382,18 +389,3 @@ class Master:
         cost = self.h.getLp().col_cost_
         return float(sum(cost[c] * n for c, n in counts.items()))
 
-
-def plan_of(ar: Arrays, master: Master, counts: dict) -> list[Assignment]:
-    """Counts of columns as one assignment per request (requests of a source in order)."""
-    names = ar.sc.unit_names
-    todo: dict[int, list[Column]] = {s: [] for s in range(len(ar.sources))}
-    for c, n in counts.items():
-        col = master.columns[c]
-        if isinstance(col, Column):
-            todo[col.s] += [col] * n
-    out = []
-    for q in ar.sc.requests:
-        queue = todo[ar.sources.index(q.source)]
-        col = queue.pop(0) if queue else None
-        out.append(Assignment(True, col.k, dict(zip(names, col.place))) if col else UNSERVED)
-    return out
