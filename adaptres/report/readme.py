@@ -2,7 +2,8 @@
 
 The README holds blocks between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``; ``render(NAME)``
 writes each from the committed notes of the main job (``data/results/main_job_cpu/notes/*.json``) and the
-committed timings (``data/results/timings.csv``, ``timings_tests.csv``, ``timings_study.csv``). ``refresh`` rewrites them in place
+committed timings (``data/results/timings.csv``, ``timings_tests.csv``, ``timings_study.csv``) and column generation's gaps
+(``colgen_time_limit_ab.csv``). ``refresh`` rewrites them in place
 (``python -m adaptres readme``); ``stale`` lists those that no longer match (a test fails on any).
 """
 
@@ -20,6 +21,7 @@ TIMINGS = REPO / "data" / "results" / "timings.csv"
 TEST_TIME = REPO / "data" / "results" / "timings_tests.csv"  # where the last measured make test spent its time
 STUDY_TIME = REPO / "data" / "results" / "timings_study.csv"  # and make study, per notebook
 STUDY_BUSY = REPO / "data" / "results" / "timings_study_cpu_busy.csv"  # how busy the cores were meanwhile
+COLGEN_GAPS = REPO / "data" / "results" / "colgen_time_limit_ab.csv"  # colgen at 224 px, 60 s, seeds 0-4
 STUDY_AIM_AVX2 = 45  # minutes that make study is aimed to take on the AVX2-only 2-core machines
 README = REPO / "README.md"
 
@@ -172,8 +174,21 @@ def _load() -> str:
     return "\n".join(rows)
 
 
+def _colgen_gaps() -> str:
+    """The gaps of column generation's last measured variant at 224 px (the last rows of ``COLGEN_GAPS``), per size."""
+    import pandas as pd
+    if not COLGEN_GAPS.is_file():
+        return "_no committed measurement of column generation's gaps_"
+    runs = pd.read_csv(COLGEN_GAPS, comment="#")
+    last = runs[runs["variant"] == runs["variant"].iloc[-1]]
+    parts = [f"N = {n}, R = {int(g['r'].iloc[0])}: {g['gap_pct'].min():.2f}–{g['gap_pct'].max():.2f} % on seeds "
+             f"{g['seed'].min()}–{g['seed'].max()}, {int((g['gap_pct'] <= 1.0).sum())} of {len(g)} within 1 %, "
+             f"at most {int(g['peak_rss_mb'].max())} MB" for n, g in last.groupby("n")]
+    return f"Column generation within 60 s on 2 cores (`{COLGEN_GAPS.name}`, {last['variant'].iloc[0]}): " + "; ".join(parts) + "."
+
+
 BLOCKS: dict[str, Callable[[], str]] = {"timings": _timings, "test_time": _test_time, "study_time": _study_time,
-                                        "headline": _headline, "load": _load}
+                                        "headline": _headline, "load": _load, "colgen_gaps": _colgen_gaps}
 _BLOCK = re.compile(r"<!-- generated: (\w+) -->\n(.*?)<!-- end: \1 -->", re.S)
 
 
