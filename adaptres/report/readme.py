@@ -184,7 +184,8 @@ def _colgen_gaps() -> str:
     parts = [f"N = {n}, R = {int(g['r'].iloc[0])}: {g['gap_pct'].min():.2f}–{g['gap_pct'].max():.2f} % on seeds "
              f"{g['seed'].min()}–{g['seed'].max()}, {int((g['gap_pct'] <= 1.0).sum())} of {len(g)} within 1 %, "
              f"at most {int(g['peak_rss_mb'].max())} MB" for n, g in last.groupby("n")]
-    return f"Column generation within 60 s on 2 cores (`{COLGEN_GAPS.name}`, {last['variant'].iloc[0]}): " + "; ".join(parts) + "."
+    head = f"Column generation within 60 s on 2 cores (`{COLGEN_GAPS.name}`, {last['variant'].iloc[0]}): "
+    return head + "; ".join(parts) + "."
 
 
 BLOCKS: dict[str, Callable[[], str]] = {"timings": _timings, "test_time": _test_time, "study_time": _study_time,
