@@ -8,9 +8,10 @@ the device of every unit) or is left unserved; requests from one source share th
    once (``cg.pricing``), until no plan improves the LP; a Lagrangian bound at every round.
 2. First plans: requests placed one after the other on what the devices have left (``cg.heuristics``), a
    dive from the LP fixing one plan at a time with columns generated after each fix, completed greedily
-   where it gets stuck (``cg.diving``), and the integer master on the plans generated (HiGHS' MIP, from
-   the best of those plans); then, while the LP breaks them and the first plans are not within the gap,
-   rounds of cuts over segment sizes (``cg.cuts``) and column generation again.
+   where it gets stuck (``cg.diving``; on steps of at most ``DIVE_MAX_SOURCES`` sources), and the integer
+   master on the plans generated (HiGHS' MIP, from the best of those plans); then, while the LP breaks them
+   and the first plans are not within the gap, rounds of cuts over segment sizes (``cg.cuts``) and column
+   generation again.
 3. A proof by listing: every plan that a solution within bound + room could use, then the integer master
    on them from the incumbent (``cg.tree.close_gap``), the room growing while the list stays short (past
    half the gap: to the incumbent at once).
