@@ -176,10 +176,10 @@ def _load() -> str:
 
 def _colgen_gaps() -> str:
     """The gaps of column generation's last measured variant at 224 px (the last rows of ``COLGEN_GAPS``), per size."""
-    import pandas as pd
+    from ..io import read_table
     if not COLGEN_GAPS.is_file():
         return "_no committed measurement of column generation's gaps_"
-    runs = pd.read_csv(COLGEN_GAPS, comment="#")
+    runs = read_table(COLGEN_GAPS, required=("variant", "n", "r", "seed", "gap_pct", "peak_rss_mb"), what="colgen gaps")[0]
     last = runs[runs["variant"] == runs["variant"].iloc[-1]]
     parts = [f"N = {n}, R = {int(g['r'].iloc[0])}: {g['gap_pct'].min():.2f}–{g['gap_pct'].max():.2f} % on seeds "
              f"{g['seed'].min()}–{g['seed'].max()}, {int((g['gap_pct'] <= 1.0).sum())} of {len(g)} within 1 %, "

@@ -228,6 +228,7 @@ class Master:
 
     def _cut_coefficients(self, cols: list[Column], keys) -> np.ndarray:
         """(len(cols), len(keys)): columns' coefficients in cuts ``keys``, configuration by configuration."""
+        keys = keys if isinstance(keys, cuts.CutSet) else cuts.CutSet(keys)  # made once for every configuration
         out = np.zeros((len(cols), len(keys)))
         groups: dict = {}
         for n, col in enumerate(cols):
