@@ -365,11 +365,12 @@ def test_past_half_the_gap_the_listing_goes_straight_to_the_incumbent(monkeypatc
     assert targets == pytest.approx([0.9 + r for r in rooms[:5]] + [1.0], rel=1e-12)
 
 
-def _step_with_sources(n_devices: int = 8, n_requests: int = 6, seed: int = 2):
+def _step_with_sources(n_devices: int = 8, n_requests: int = 6, seed: int = 2, memory_model: str = "per_request"):
     """A §V-A-like step (the fast profile's 224-px table) whose requests come from several sources."""
     from adaptres.experiments import sim
     units, configs, _, _ = sim.inputs("fast", table="224")
-    return random_step(units.units, units.input_bytes, configs, paper_devices(n_devices), n_requests, seed=seed)
+    return random_step(units.units, units.input_bytes, configs, paper_devices(n_devices), n_requests, seed=seed,
+                       memory_model=memory_model)
 
 
 def _poor_plan(root):
@@ -402,11 +403,14 @@ def test_a_completed_dive_keeps_its_fixed_plans_and_fits():
         assert (per_source == ar.n_s).all()
 
 
-def test_a_neighbourhood_changes_only_its_free_sources_and_starts_from_the_plan_given():
-    """``integer.mip`` with ``free``: every other source keeps the start's counts exactly; its plan costs at most the
-    start (HiGHS has it as its first incumbent), and with every source free it is the whole master's optimum."""
+@pytest.mark.parametrize("memory_model", ["per_request", "shared_weights"])
+def test_a_neighbourhood_changes_only_its_free_sources_and_starts_from_the_plan_given(memory_model):
+    """``integer.mip`` with ``free`` (a model of the free sources' columns alone, the held ones' use off the rows):
+    every other source keeps the start's counts exactly; its plan costs at most the start (HiGHS has it as its first
+    incumbent), and with every source free it is the whole master's optimum. Under shared weights the held plans'
+    loaded units stay loaded for the free ones."""
     from adaptres.solvers.colgen import Root
-    sc = _step_with_sources()
+    sc = _step_with_sources(memory_model=memory_model)
     root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9), None, cuts=False, dive=False)
     master, start = root.master, _poor_plan(root)
     S = len(root.ar.sources)
@@ -448,3 +452,65 @@ def test_the_neighbourhood_search_improves_a_poor_plan_the_same_way_each_time(mo
         assert found[0].counts == found[1].counts and logs[0]["rounds"] == logs[1]["rounds"]
         ev = evaluate(sc, Plan("lns", tuple(plan_of(root.ar, master, found[0].counts))))
         assert ev.feasible and ev.objective == pytest.approx(found[0].objective, rel=1e-9)
+
+
+def test_prices_toward_others_are_their_convex_combination_at_every_column():
+    """``Prices.toward``: a column's price at a · p + (1 − a) · q is a · its price at p + (1 − a) · its price at q
+    (every row's price mixed, those one side lacks taken as zero); a = 0 gives q itself."""
+    sc = small_scenario(3, 3, 4, 2, memory_model="shared_weights")
+    ar = Arrays(sc)
+    rng = np.random.default_rng(3)
+    p, q = random_prices(ar, rng, budgets=True), random_prices(ar, rng, budgets=True)
+    q.cut = {cut: y for cut, y in list(q.cut.items())[::2]}  # cuts priced on one side only
+    del q.arc[0]
+    assert p.toward(q, 0.0) is q
+    pricer = Pricer(ar)
+    for a in (0.25, 0.5, 0.9):
+        mixed = p.toward(q, a)
+        for s in range(len(ar.sources)):
+            value, column, _ = pricer.best(mixed, s)
+            for c in np.flatnonzero(np.isfinite(value))[:5]:
+                col = column(int(c))
+                want = a * price_of(ar, p, col) + (1 - a) * price_of(ar, q, col)
+                assert price_of(ar, mixed, col) == pytest.approx(want, rel=1e-9, abs=1e-12)
+                assert value[c] == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_smoothed_generation_ends_at_the_lp_optimum_of_the_generation_without(seed, monkeypatch):
+    """Column generation with its prices smoothed toward the best bound's (``SMOOTHING``) converges to the same LP
+    value, with a Lagrangian bound equal to it, as the generation at the LP's own prices."""
+    from adaptres.solvers.cg import generation
+    from adaptres.solvers.cg.generation import Clock, generate, seed_columns
+    sc = small_scenario(seed, 3, 5, 3, tight=0.7, memory_model=["per_request", "shared_weights"][seed % 2])
+    values = []
+    for smoothing in (0.0, 0.5, 0.8):
+        monkeypatch.setattr(generation, "SMOOTHING", smoothing)
+        ar = Arrays(sc)
+        pricer, master = Pricer(ar), Master(ar)
+        seed_columns(ar, pricer, master, None)
+        log = {"lp_solves": 0}
+        status, (bound, _, _), converged = generate(ar, pricer, master, Clock(60), 0.0, log)
+        assert status == "optimal" and converged
+        lp = master.solve_lp(60)[1]
+        assert bound == pytest.approx(lp, rel=1e-7)
+        values.append(lp)
+    assert values == pytest.approx([values[0]] * 3, rel=1e-7)
+
+
+def test_the_ladder_climbs_from_a_poor_plan_to_a_better_one_the_evaluator_accepts():
+    """``ladder.climb`` from a poor plan: a plan that costs less, at the value the evaluator gives it, found by the
+    integer master over the LP's cheapest plans; with columns added since the LP, the LP is solved again first."""
+    from adaptres.solvers.cg import ladder
+    from adaptres.solvers.cg.integer import MipResult
+    from adaptres.solvers.colgen import Root, plan_of
+    sc = _step_with_sources(n_devices=10, n_requests=10, seed=1)
+    root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9), None, cuts=False, dive=False)
+    master, start = root.master, _poor_plan(root)
+    assert master.stale  # the greedy plans became columns after the last LP
+    log: dict = {}
+    found = ladder.climb(master, MipResult("greedy", master.value(start), None, dict(start)), root.mip, np.inf, log)
+    assert not master.stale and log["ladder"]["rungs"] >= 1 and log["ladder"]["better"] >= 1
+    assert found.objective < master.value(start)
+    ev = evaluate(sc, Plan("ladder", tuple(plan_of(root.ar, master, found.counts))))
+    assert ev.feasible and ev.objective == pytest.approx(found.objective, rel=1e-9)

@@ -3,6 +3,7 @@ stop, and its status in the project's words."""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import highspy
@@ -33,7 +34,7 @@ def run_within(h, seconds: float | None = None) -> None:
     h.HandleUserInterrupt = True
     h.startSolve()
     try:
-        finished, _ = h.wait(seconds * 1.02 if seconds is not None else -1.0)
+        finished, _ = h.wait(seconds * 1.02 if seconds is not None and math.isfinite(seconds) else -1.0)
         if not finished:
             h.cancelSolve()
             h.wait()

@@ -36,7 +36,7 @@ from ..problem.formulas import UNSERVED_PENALTY
 from ..problem.plan import unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
-from .cg import neighbourhood
+from .cg import ladder, neighbourhood
 from .cg.data import Arrays, Column
 from .cg.diving import dive
 from .cg.generation import Clock, generate, seed_columns
@@ -53,6 +53,7 @@ CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
 CUT_SHARE = 0.75  # of the time limit, after which no cut round starts
 # at N = 100, R = 50 the cut rounds take ~45 s of a 60-s limit and raise the bound by ~1.5 %, more than the plans the
 # time would otherwise find; at N = 50 they end within ~15 s whatever the shares
+LADDER_SHARE = 0.3  # of the time left after the root, for the integer master over its cheapest plans (0: none)
 LNS_SHARE = 0.5  # of the time left after the proof by listing, for the neighbourhood search (0: none)
 DIVE_SHARE = 0.15  # of the time left, for a dive from the LP before the first integer master (0: none)
 # a dive fixes one source's plan at a time, with column generation after each fix: on a step of more sources it
@@ -142,6 +143,8 @@ class Root:
             return clock.left() > 0 and best.objective is not None \
                 and best.objective - bound > opts.rel_gap * abs(best.objective)
         if bound > -np.inf and clock.left() > 0 and log["root_converged"]:
+            if LADDER_SHARE and open_gap():
+                best = ladder.climb(master, best, self.mip, clock.deadline((1 - LADDER_SHARE) * clock.left()), log)
             nodes = split_on_served(ar, pricer, master, clock, self.node, log)
             bound = max(bound, min(n[0] for n in nodes))
             best, bound = close_gap(ar, pricer, master, nodes, bound, best, self.mip, clock, opts.rel_gap, log)

@@ -18,6 +18,7 @@ from .master import Master
 from .pricing import Pricer, Prices
 
 PER_ROUND = 8  # columns added per source and round (its cheapest configurations)
+SMOOTHING = 0.5  # the weight of the best bound's prices in the prices a round prices at (0: the LP's own)
 
 
 class Clock:
@@ -96,26 +97,40 @@ def add_columns(master: Master, priced, pi) -> int:
 def generate(ar: Arrays, pricer: Pricer, master: Master, clock: Clock, stop_at: float, log: dict):
     """Column generation at the master's node until no column improves the LP (or only ``stop_at``
     seconds are left). Returns the LP's status, the node's best bound with its prices and the sources'
-    floors (bound −inf when no round finished), and whether the generation converged."""
+    floors (bound −inf when no round finished), and whether the generation converged.
+
+    The pricing is smoothed (Wentges): each source is priced at ``SMOOTHING`` × the prices of the best bound
+    so far + the rest × the LP's, which damps the LP's prices jumping from one extreme point to another.
+    Where that finds no column that improves the LP (a mis-price), the next round moves the prices toward the
+    LP's (``SMOOTHING`` less each time, down to the LP's own prices), so the generation still ends only
+    when no column improves the LP or the bound meets the LP's value."""
     best: tuple[float, Prices, list[float] | None] = (-np.inf, Prices.zero(ar.N), None)
-    converged = False
-    while True:
+    converged, k, z_last, center, status = False, 0, np.inf, None, "time_limit"
+    while not converged and clock.left() > stop_at:
         status, z_lp, prices, pi = master.solve_lp(clock.left() - stop_at)
         log["lp_solves"] += 1
         if status != "optimal":
             break
-        priced = price_all(pricer, prices, clock)
-        if priced is None:
-            break
-        added = add_columns(master, priced, pi)
-        floors = [float(v.min()) for v, _, _ in priced]
-        value = lagrangian_bound(ar, master, prices, floors)
-        if value > best[0]:
-            best = (value, prices, floors)
-        # converged: no column improves the LP, or the bound meets the LP's value (then none can)
-        converged = added == 0 or z_lp - best[0] <= 1e-9 * max(1.0, abs(z_lp))
-        if converged or clock.left() <= stop_at:
-            break
+        if z_lp < z_last - 1e-9 * max(1.0, abs(z_lp)):  # the last columns improved the LP: smooth again
+            k = 0
+        z_last = z_lp
+        while True:  # price at this LP's prices, moved toward them after each mis-price
+            k += 1
+            a = max(0.0, 1.0 - k * (1.0 - SMOOTHING)) if center is not None else 0.0
+            here, pi_here = (prices, pi) if center is None or a == 0.0 else \
+                (center[0].toward(prices, a), a * center[1] + (1 - a) * pi)
+            priced = price_all(pricer, here, clock)
+            if priced is None:
+                return status, best, False
+            added = add_columns(master, priced, pi_here)
+            floors = [float(v.min()) for v, _, _ in priced]
+            value = lagrangian_bound(ar, master, here, floors)
+            if value > best[0]:
+                best, center = (value, here, floors), (here, pi_here)
+            # converged: no column improves the LP at its own prices, or the bound meets the LP's value
+            converged = (added == 0 and a == 0.0) or z_lp - best[0] <= 1e-9 * max(1.0, abs(z_lp))
+            if converged or added or clock.left() <= stop_at:
+                break
     return status, best, converged
 
 

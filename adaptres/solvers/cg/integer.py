@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import highspy
 import numpy as np
+import scipy.sparse as sp
 
 from ...problem.plan import UNSERVED, Assignment
 from .._highs_thread import new_highs, run_within, status
@@ -35,23 +37,15 @@ def mip(master, time_limit: float, rel_gap: float, max_nodes: int | None = None,
     a neighbourhood: the sources not in ``free`` keep the start's counts (none without one), and HiGHS' presolve,
     which removes those fixed columns, is on."""
     m = new_highs()
-    m.passModel(master.h.getLp())
+    if free is not None:  # a neighbourhood: a model of the free sources' columns alone
+        sub, kept, held = neighbourhood_model(master, free, start or {}, allow_unserved)
+        m.passModel(sub)
+    else:
+        whole_model(m, master, allow_unserved)
+        kept, held = None, {}
     n = len(master.columns)
-    m.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
-    m.changeRowBounds(master.row[SERVED], 0.0, float(master.ar.R))
-    for key in master.arcs:
-        m.changeRowBounds(master.row[ArcRow(*key)], -INF, INF)
-    for r in master.cut_rows:  # valid for every integer plan: only the LP needs them
-        m.changeRowBounds(int(r), -INF, INF)
-    for c, what in enumerate(master.columns):
-        if (not allow_unserved and isinstance(what, UnservedCol)) or not master.fits[c] or what is ARTIFICIAL:
-            m.changeColBounds(c, 0.0, 0.0)
     plans = [c for c, what in enumerate(master.columns) if isinstance(what, Column)]
-    if free is not None:  # a neighbourhood: only the sources in ``free`` may change plans
-        held = [c for c, what in enumerate(master.columns) if isinstance(what, (Column, UnservedCol)) and what.s not in free]
-        n_held = np.array([float((start or {}).get(c, 0)) for c in held])
-        m.changeColsBounds(len(held), np.array(held, dtype=np.int32), n_held, n_held)
-    if keep is not None and len(plans) > keep:
+    if keep is not None and len(plans) > keep and free is None:
         dj = np.asarray(master.h.getSolution().col_dual)
         dj = np.concatenate([dj, np.zeros(n - len(dj))])  # columns added since the LP: reduced cost unknown, 0
         drop = np.array(plans)[np.argsort(dj[plans], kind="stable")[keep:]]
@@ -72,16 +66,87 @@ def mip(master, time_limit: float, rel_gap: float, max_nodes: int | None = None,
     for key, v in opts.items():
         m.setOptionValue(key, v)
     if start is not None:
-        idx = np.array([c for c, what in enumerate(master.columns) if not isinstance(what, LoadedCol)], dtype=np.int32)
-        val = np.array([float(start.get(int(c), 0)) for c in idx])
-        m.setSolution(len(idx), idx, val)
+        cols = np.arange(n) if kept is None else kept
+        pos = np.array([k for k, c in enumerate(cols) if not isinstance(master.columns[c], LoadedCol)], dtype=np.int32)
+        m.setSolution(len(pos), pos, np.array([float(start.get(int(cols[k]), 0)) for k in pos]))
     run_within(m, opts["time_limit"])
     info = m.getInfo()
     has = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    values = np.asarray(m.getSolution().col_value) if has else np.zeros(n)
-    counts = {c: int(round(v)) for c, v in enumerate(values) if round(v) >= 1}
+    values = np.asarray(m.getSolution().col_value) if has else np.zeros(0)
+    counts = {int(c if kept is None else kept[c]): int(round(v)) for c, v in enumerate(values) if round(v) >= 1}
+    counts.update(held)
     bound = info.mip_dual_bound if keep is None or len(plans) <= keep else None
     return MipResult(status(m), master.value(counts) if has else None, bound, counts)
+
+
+def whole_model(m, master, allow_unserved: bool) -> None:
+    """Pass ``m`` (a new HiGHS instance) the master with integer columns: the rows only the LP needs (cuts,
+    branching rows) unbound, the columns no integer plan may take (``fits``, the artificial one, unserved ones
+    when not allowed) at zero."""
+    m.passModel(master.h.getLp())
+    n = len(master.columns)
+    m.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
+    m.changeRowBounds(master.row[SERVED], 0.0, float(master.ar.R))
+    for key in master.arcs:
+        m.changeRowBounds(master.row[ArcRow(*key)], -INF, INF)
+    for r in master.cut_rows:  # valid for every integer plan: only the LP needs them
+        m.changeRowBounds(int(r), -INF, INF)
+    for c, what in enumerate(master.columns):
+        if (not allow_unserved and isinstance(what, UnservedCol)) or not master.fits[c] or what is ARTIFICIAL:
+            m.changeColBounds(c, 0.0, 0.0)
+
+
+_MATRIX: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # master -> (its shape, its constraint matrix)
+
+
+def matrix(master) -> sp.csc_matrix:
+    """The master's constraint matrix (rows × columns), made again only once rows or columns were added."""
+    h = master.h
+    shape = (h.getNumRow(), h.getNumCol())
+    if master not in _MATRIX or _MATRIX[master].shape != shape:
+        a = h.getLp().a_matrix_
+        _MATRIX[master] = sp.csc_matrix((np.asarray(a.value_), np.asarray(a.index_), np.asarray(a.start_)), shape=shape)
+    return _MATRIX[master]
+
+
+def neighbourhood_model(master, free: set, start: dict, allow_unserved: bool = True):
+    """The integer master with only the sources in ``free`` open, as a model of their columns alone: the other
+    sources' columns held at ``start``'s counts, what they use taken off the rows' bounds (their cost the
+    objective's offset), the rows only the LP needs (cuts, branching rows) left out, and the columns no
+    integer plan may take (``fits``, the artificial one, unserved ones when not allowed) too. A step of tens of
+    thousands of columns gives a model of a few thousand, which HiGHS solves several times faster than the
+    whole master with the held columns fixed. Returns the model (a ``highspy.HighsLp``), the master's index of
+    each of its columns and the held counts."""
+    lp = master.h.getLp()
+    A = matrix(master)
+    cols = master.columns
+    open_ = np.array([not (isinstance(w, (Column, UnservedCol)) and w.s not in free) and master.fits[c]
+                      and w is not ARTIFICIAL and (allow_unserved or not isinstance(w, UnservedCol))
+                      for c, w in enumerate(cols)])
+    kept = np.flatnonzero(open_)
+    held = {c: n for c, n in start.items() if not open_[c] and n}
+    h_idx = np.fromiter(held, dtype=np.int64, count=len(held))
+    h_val = np.fromiter(held.values(), dtype=float, count=len(held))
+    use = A[:, h_idx] @ h_val if len(held) else np.zeros(A.shape[0])
+    lo, hi = np.array(lp.row_lower_), np.array(lp.row_upper_)
+    lo[master.row[SERVED]], hi[master.row[SERVED]] = 0.0, float(master.ar.R)
+    lo, hi = lo - use, hi - use
+    lp_only = np.zeros(A.shape[0], dtype=bool)
+    lp_only[master.cut_rows] = True
+    lp_only[[master.row[key] for key in master.row if isinstance(key, ArcRow)]] = True
+    rows = np.flatnonzero(~lp_only)
+    sub = A[rows][:, kept].tocsc()
+    cost = np.asarray(lp.col_cost_)
+    out = highspy.HighsLp()
+    out.num_col_, out.num_row_ = len(kept), len(rows)
+    out.col_cost_, out.offset_ = cost[kept], float(cost[h_idx] @ h_val) if len(held) else 0.0
+    out.col_lower_, out.col_upper_ = np.asarray(lp.col_lower_)[kept], np.asarray(lp.col_upper_)[kept]
+    out.row_lower_, out.row_upper_ = lo[rows], hi[rows]
+    out.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    out.a_matrix_.num_col_, out.a_matrix_.num_row_ = len(kept), len(rows)
+    out.a_matrix_.start_, out.a_matrix_.index_, out.a_matrix_.value_ = sub.indptr, sub.indices, sub.data
+    out.integrality_ = [highspy.HighsVarType.kInteger] * len(kept)
+    return out, kept, held
 
 
 def plan_of(ar: Arrays, master, counts: dict) -> list[Assignment]:

@@ -63,6 +63,7 @@ class Master:
         self.cut_set = cuts.CutSet([])  # the cuts over segment sizes (``separate``), in their rows' order
         self.cut_rows = np.zeros(0, dtype=np.int32)  # their rows
         self._base: dict = {}
+        self._x = np.zeros(0)  # the last LP's values (``x``)
         self.arc_rows: dict = {}  # source -> its branching rows (``ArcRow``) made so far
         self.columns: list = []  # per HiGHS column: Column, UnservedCol, LoadedCol or ARTIFICIAL
         self.loaded: list = []  # its LoadedCol, in order
@@ -365,6 +366,11 @@ class Master:
         return status(h), h.getInfo().objective_function_value, Prices(
             eta=eta, served=served, arc=arc, loss=budget.get("loss", 0.0), total_energy=budget.get("energy", 0.0),
             cut=cut, level=level, config=config, **lam), pi
+
+    @property
+    def stale(self) -> bool:
+        """Whether columns were added since the last LP (their values and reduced costs unknown until it is)."""
+        return len(self.columns) > len(self._x)
 
     @property
     def x(self) -> np.ndarray:

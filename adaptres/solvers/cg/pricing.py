@@ -65,6 +65,27 @@ class Prices:
     def zero(cls, N: int) -> "Prices":
         return cls(np.zeros(N), np.zeros(N), np.zeros(N), {})
 
+    def toward(self, other: "Prices", a: float) -> "Prices":
+        """The convex combination a · self + (1 − a) · other, every price (a price one side lacks is zero
+        there): prices of the right signs again, so a Lagrangian bound holds at them too."""
+        if a <= 0.0:
+            return other
+        b = 1.0 - a
+
+        def mix(x: dict, y: dict) -> dict:
+            return {k: a * x[k] + b * y[k] if k in x and k in y else (a * x[k] if k in x else b * y[k])
+                    for k in x.keys() | y.keys()}
+        config = None
+        if self.config is not None or other.config is not None:
+            n = len(self.config if self.config is not None else other.config)  # type: ignore[arg-type]
+            config = a * (np.zeros(n) if self.config is None else self.config) \
+                + b * (np.zeros(n) if other.config is None else other.config)
+        return Prices(a * self.compute + b * other.compute, a * self.energy + b * other.energy,
+                      a * self.memory + b * other.memory, mix(self.eta, other.eta), a * self.served + b * other.served,
+                      mix(self.arc, other.arc), a * self.loss + b * other.loss,
+                      a * self.total_energy + b * other.total_energy, mix(self.cut, other.cut),
+                      mix(self.level, other.level), config)
+
 
 def min_plus(T: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """W[p, a] = min_b T[a, b] + V[p, b] and its argmin, in chunks of patterns."""
