@@ -5,20 +5,23 @@ the device of every unit) or is left unserved; requests from one source share th
 
 1. Column generation at the root: the master LP on HiGHS (``cg.master``), the cheapest plans of every
    source under its prices by dynamic programming over units × devices for all configurations at
-   once (``cg.pricing``), until no plan improves the LP; a Lagrangian bound at every round.
+   once (``cg.pricing``; the prices smoothed toward those of the best bound so far), until no plan improves
+   the LP; a Lagrangian bound at every round.
 2. First plans: requests placed one after the other on what the devices have left (``cg.heuristics``), a
    dive from the LP fixing one plan at a time with columns generated after each fix, completed greedily
    where it gets stuck (``cg.diving``; on steps of at most ``DIVE_MAX_SOURCES`` sources), and the integer
    master on the plans generated (HiGHS' MIP, from the best of those plans); then, while the LP breaks them
    and the first plans are not within the gap, rounds of cuts over segment sizes (``cg.cuts``) and column
    generation again.
-3. A proof by listing: every plan that a solution within bound + room could use, then the integer master
-   on them from the incumbent (``cg.tree.close_gap``), the room growing while the list stays short (past
-   half the gap: to the incumbent at once).
+3. While the gap is open, the integer master over the root LP's cheapest plans, a few hundred more at each
+   rung (``cg.ladder``, for ``LADDER_SHARE`` of the time left). Then a proof by listing: every plan that a
+   solution within bound + room could use, then the integer master on them from the incumbent
+   (``cg.tree.close_gap``), the room growing while the list stays short (past half the gap: to the incumbent
+   at once).
 4. While the gap is open, a large-neighbourhood search (``cg.neighbourhood``): the integer master with a few
-   related sources free and the others held at the incumbent, round after round, for ``LNS_SHARE`` of the
-   time left — at N = 50 devices the whole integer master finds little in the time it has, a small one
-   much more.
+   related sources free and the others held at the incumbent (a model of the free sources' columns alone),
+   round after round, for ``LNS_SHARE`` of the time left — at N = 50 devices the whole integer master finds
+   little in the time it has, a small one much more.
 5. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound, ``max_nodes`` nodes
    (with ``max_nodes`` also the integer master's node limit: a deterministic budget) or time is up.
 
