@@ -101,9 +101,9 @@ def generate(ar: Arrays, pricer: Pricer, master: Master, clock: Clock, stop_at: 
 
     The pricing is smoothed (Wentges): each source is priced at ``SMOOTHING`` × the prices of the best bound
     so far + the rest × the LP's, which damps the LP's prices jumping from one extreme point to another.
-    Where that finds no column that improves the LP (a mis-price), the next round moves the prices toward the
-    LP's (``SMOOTHING`` less each time, down to the LP's own prices), so the generation still ends only
-    when no column improves the LP or the bound meets the LP's value."""
+    Where that finds no column that improves the LP (a mis-price), the weight of the best bound's prices falls by
+    1 − ``SMOOTHING`` for the next round (at 0.5: the LP's own prices), so the generation still ends only when no
+    column improves the LP at its own prices or the bound meets the LP's value."""
     best: tuple[float, Prices, list[float] | None] = (-np.inf, Prices.zero(ar.N), None)
     converged, k, z_last, center, status = False, 0, np.inf, None, "time_limit"
     while not converged and clock.left() > stop_at:

@@ -34,8 +34,8 @@ def mip(master, time_limit: float, rel_gap: float, max_nodes: int | None = None,
     recomputed from the solution either way (HiGHS 1.16 with presolve once reported a start's plan at a wrong
     objective, 10.0 for 10.30). With ``keep``, a heuristic: only the ``keep`` plans of least reduced cost at
     the last LP, the start's and the unserved counts may be taken, and no bound is reported. With ``free``,
-    a neighbourhood: the sources not in ``free`` keep the start's counts (none without one), and HiGHS' presolve,
-    which removes those fixed columns, is on."""
+    a neighbourhood: the sources not in ``free`` keep the start's counts (none without one), in a model of the free
+    sources' columns alone (``neighbourhood_model``), which HiGHS presolves."""
     m = new_highs()
     if free is not None:  # a neighbourhood: a model of the free sources' columns alone
         sub, kept, held = neighbourhood_model(master, free, start or {}, allow_unserved)
@@ -96,7 +96,7 @@ def whole_model(m, master, allow_unserved: bool) -> None:
             m.changeColBounds(c, 0.0, 0.0)
 
 
-_MATRIX: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # master -> (its shape, its constraint matrix)
+_MATRIX: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # master -> its constraint matrix (``matrix``)
 
 
 def matrix(master) -> sp.csc_matrix:
@@ -135,7 +135,7 @@ def neighbourhood_model(master, free: set, start: dict, allow_unserved: bool = T
     lp_only[master.cut_rows] = True
     lp_only[[master.row[key] for key in master.row if isinstance(key, ArcRow)]] = True
     rows = np.flatnonzero(~lp_only)
-    sub = A[rows][:, kept].tocsc()
+    sub = A[:, kept][rows].tocsc()  # columns first: a CSC matrix slices them cheaply
     cost = np.asarray(lp.col_cost_)
     out = highspy.HighsLp()
     out.num_col_, out.num_row_ = len(kept), len(rows)
