@@ -91,9 +91,15 @@ def whole_model(m, master, allow_unserved: bool) -> None:
         m.changeRowBounds(master.row[ArcRow(*key)], -INF, INF)
     for r in master.cut_rows:  # valid for every integer plan: only the LP needs them
         m.changeRowBounds(int(r), -INF, INF)
-    for c, what in enumerate(master.columns):
-        if (not allow_unserved and isinstance(what, UnservedCol)) or not master.fits[c] or what is ARTIFICIAL:
-            m.changeColBounds(c, 0.0, 0.0)
+    barred = np.flatnonzero(closed(master, allow_unserved)).astype(np.int32)
+    m.changeColsBounds(len(barred), barred, np.zeros(len(barred)), np.zeros(len(barred)))
+
+
+def closed(master, allow_unserved: bool) -> np.ndarray:
+    """Per column of the master: whether no integer plan may take it (it does not fit on its own, the artificial
+    one, an unserved one when every request must be served)."""
+    return np.array([not master.fits[c] or what is ARTIFICIAL or (not allow_unserved and isinstance(what, UnservedCol))
+                     for c, what in enumerate(master.columns)], dtype=bool)
 
 
 _MATRIX: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # master -> its constraint matrix (``matrix``)
@@ -119,10 +125,8 @@ def neighbourhood_model(master, free: set, start: dict, allow_unserved: bool = T
     each of its columns and the held counts."""
     lp = master.h.getLp()
     A = matrix(master)
-    cols = master.columns
-    open_ = np.array([not (isinstance(w, (Column, UnservedCol)) and w.s not in free) and master.fits[c]
-                      and w is not ARTIFICIAL and (allow_unserved or not isinstance(w, UnservedCol))
-                      for c, w in enumerate(cols)])
+    held_source = np.array([isinstance(w, (Column, UnservedCol)) and w.s not in free for w in master.columns], dtype=bool)
+    open_ = ~held_source & ~closed(master, allow_unserved)
     kept = np.flatnonzero(open_)
     held = {c: n for c, n in start.items() if not open_[c] and n}
     h_idx = np.fromiter(held, dtype=np.int64, count=len(held))
