@@ -456,7 +456,8 @@ def test_the_neighbourhood_search_improves_a_poor_plan_the_same_way_each_time(mo
 
 def test_prices_toward_others_are_their_convex_combination_at_every_column():
     """``Prices.toward``: a column's price at a · p + (1 − a) · q is a · its price at p + (1 − a) · its price at q
-    (every row's price mixed, those one side lacks taken as zero); a = 0 gives q itself."""
+    (every row's price mixed, those one side lacks taken as zero); a = 0 gives q itself; the rows keep p's order,
+    then q's (the same in every process, whatever the keys' hashes)."""
     sc = small_scenario(3, 3, 4, 2, memory_model="shared_weights")
     ar = Arrays(sc)
     rng = np.random.default_rng(3)
@@ -467,6 +468,8 @@ def test_prices_toward_others_are_their_convex_combination_at_every_column():
     pricer = Pricer(ar)
     for a in (0.25, 0.5, 0.9):
         mixed = p.toward(q, a)
+        assert list(mixed.cut) == list(p.cut) + [cut for cut in q.cut if cut not in p.cut]
+        assert list(mixed.arc) == list(p.arc) + [s for s in q.arc if s not in p.arc]
         for s in range(len(ar.sources)):
             value, column, _ = pricer.best(mixed, s)
             for c in np.flatnonzero(np.isfinite(value))[:5]:

@@ -67,14 +67,18 @@ class Prices:
 
     def toward(self, other: "Prices", a: float) -> "Prices":
         """The convex combination a · self + (1 − a) · other, every price (a price one side lacks is zero
-        there): prices of the right signs again, so a Lagrangian bound holds at them too."""
+        there): prices of the right signs again, so a Lagrangian bound holds at them too. Rows keep self's order,
+        then other's (a set of keys would change it from process to process: a cut's key holds strings, whose
+        hashes differ, and the prices would be summed in another order)."""
         if a <= 0.0:
             return other
         b = 1.0 - a
 
         def mix(x: dict, y: dict) -> dict:
-            return {k: a * x[k] + b * y[k] if k in x and k in y else (a * x[k] if k in x else b * y[k])
-                    for k in x.keys() | y.keys()}
+            out = {k: a * v for k, v in x.items()}
+            for k, v in y.items():
+                out[k] = out[k] + b * v if k in out else b * v
+            return out
         config = None
         if self.config is not None or other.config is not None:
             n = len(self.config if self.config is not None else other.config)  # type: ignore[arg-type]
