@@ -57,7 +57,7 @@ CUT_SHARE = 0.75  # of the time limit, after which no cut round starts
 # at N = 100, R = 50 the cut rounds take ~45 s of a 60-s limit and raise the bound by ~1.5 %, more than the plans the
 # time would otherwise find; at N = 50 they end within ~15 s whatever the shares
 LADDER_SHARE = 0.3  # of the time left after the root, for the integer master over its cheapest plans (0: none)
-LNS_SHARE = 0.5  # of the time left after the proof by listing, for the neighbourhood search (0: none)
+LNS_SHARE = 0.7  # of the time left after the proof by listing, for the neighbourhood search (0: none)
 DIVE_SHARE = 0.15  # of the time left, for a dive from the LP before the first integer master (0: none)
 # a dive fixes one source's plan at a time, with column generation after each fix: on a step of more sources it
 # did not end within its share and its plan was worse than the integer master's (N = 100, R = 50, ~40 sources),
