@@ -332,7 +332,6 @@ def test_once_the_listing_reaches_the_incumbent_the_integer_master_gets_the_time
     from adaptres.solvers.cg.integer import MipResult
     targets, asked, starts = [], [], []
     monkeypatch.setattr(tree, "list_within", lambda ar, pricer, master, nodes, target, deadline: targets.append(target) or 10)
-    monkeypatch.setattr(tree, "LIST_MIN", 0)  # an integer master after every list
     clock = Clock(100.0)
 
     def mip(seconds, start=None):
@@ -359,7 +358,6 @@ def test_past_half_the_gap_the_listing_goes_straight_to_the_incumbent(monkeypatc
     targets = []
     monkeypatch.setattr(tree, "list_within", lambda ar, pricer, master, nodes, target, deadline: targets.append(target) or 10)
     monkeypatch.setattr(tree, "COMPLETE_FROM", 0.5)
-    monkeypatch.setattr(tree, "LIST_MIN", 0)
     best = MipResult("optimal", 1.0, None, {0: 1})
     tree.close_gap(None, None, None, [], 0.9, best, lambda seconds, **_: MipResult("time_limit", None, None, {}),
                    Clock(100.0), 1e-4, {})
@@ -368,7 +366,7 @@ def test_past_half_the_gap_the_listing_goes_straight_to_the_incumbent(monkeypatc
 
 
 def test_a_short_list_grows_before_its_integer_master_and_a_list_over_the_cap_leaves_the_last_one(monkeypatch):
-    """The room grows fourfold while the list is shorter than ``LIST_MIN``, with no integer master between; a wider
+    """The room grows fourfold while the list is shorter than ``list_min``, with no integer master between; a wider
     list over the cap (None) leaves the last one made, whose integer master is solved at that list's target: the
     bound rises to at most that target, however high HiGHS' bound on the listed columns."""
     from adaptres.solvers.cg import tree
@@ -378,7 +376,6 @@ def test_a_short_list_grows_before_its_integer_master_and_a_list_over_the_cap_le
     targets, solved = [], []
     monkeypatch.setattr(tree, "list_within",
                         lambda ar, pricer, master, nodes, target, deadline: targets.append(target) or next(lengths))
-    monkeypatch.setattr(tree, "LIST_MIN", 3000)
     monkeypatch.setattr(tree, "COMPLETE_FROM", 0.5)
 
     def mip(seconds, start=None):
@@ -387,7 +384,7 @@ def test_a_short_list_grows_before_its_integer_master_and_a_list_over_the_cap_le
 
     best = MipResult("optimal", 1.0, None, {0: 1})
     log: dict = {}
-    got, bound = tree.close_gap(None, None, None, [], 0.9, best, mip, Clock(100.0), 1e-4, log)
+    got, bound = tree.close_gap(None, None, None, [], 0.9, best, mip, Clock(100.0), 1e-4, log, list_min=3000)
     rooms = [0.9e-4 * 4 ** k for k in range(4)]
     bound_after = 0.9 + rooms[2]  # the third list's target, proven by its integer master
     assert targets == pytest.approx([0.9 + r for r in rooms] + [bound_after + 4 * rooms[2]], rel=1e-12)

@@ -17,7 +17,8 @@ the device of every unit) or is left unserved; requests from one source share th
    rung (``cg.ladder``, for ``LADDER_SHARE`` of the time left). Then a proof by listing: every plan that a
    solution within bound + room could use, then the integer master on them from the incumbent
    (``cg.tree.close_gap``), the room growing while the list stays short (past half the gap: to the incumbent
-   at once).
+   at once; on steps the neighbourhood search runs on, to at least ``LIST_MIN`` columns before the first integer
+   master, which then feed the search).
 4. While the gap is open, a large-neighbourhood search (``cg.neighbourhood``): the integer master with a few
    related sources free and the others held at the incumbent (a model of the free sources' columns alone),
    round after round, for ``LNS_SHARE`` of the time left — at N = 50 devices the whole integer master finds
@@ -58,6 +59,11 @@ CUT_SHARE = 0.75  # of the time limit, after which no cut round starts
 # time would otherwise find; at N = 50 they end within ~15 s whatever the shares
 LADDER_SHARE = 0.3  # of the time left after the root, for the integer master over its cheapest plans (0: none)
 LNS_SHARE = 0.7  # of the time left after the proof by listing, for the neighbourhood search (0: none)
+LIST_MIN = 3000  # on steps the neighbourhood search runs on, the columns a list grows to (its room fourfold at a
+# time) before its integer master is solved: the columns then feed the search. On 224-px steps of N = 50 devices and
+# R = 20 requests a list of ~800 columns gave plans 0.1-0.15 % worse than one of ~8 000 (one growth step past
+# 3 000); on a front's small steps the integer master over the whole list is the search, and a longer list only
+# slowed its proofs (one front 5 -> 44 s)
 DIVE_SHARE = 0.15  # of the time left, for a dive from the LP before the first integer master (0: none)
 # a dive fixes one source's plan at a time, with column generation after each fix: on a step of more sources it
 # did not end within its share and its plan was worse than the integer master's (N = 100, R = 50, ~40 sources),
@@ -150,7 +156,8 @@ class Root:
                 best = ladder.climb(master, best, self.mip, clock.deadline((1 - LADDER_SHARE) * clock.left()), log)
             nodes = split_on_served(ar, pricer, master, clock, self.node, log)
             bound = max(bound, min(n[0] for n in nodes))
-            best, bound = close_gap(ar, pricer, master, nodes, bound, best, self.mip, clock, opts.rel_gap, log)
+            best, bound = close_gap(ar, pricer, master, nodes, bound, best, self.mip, clock, opts.rel_gap, log,
+                                    LIST_MIN if len(ar.sources) > neighbourhood.FREE else 0)
             if LNS_SHARE and open_gap():
                 best = neighbourhood.search(ar, master, best, self.mip, clock.deadline((1 - LNS_SHARE) * clock.left()),
                                             log)

@@ -25,10 +25,7 @@ from .keys import ARTIFICIAL, LoadedCol, UnservedCol
 HEURISTIC_EVERY = 25  # nodes between two integer-master solves on the columns found so far
 ENUMERATE_CAP = 20_000  # columns listed to close a gap at most (a front's proofs list up to ~7 000; at N = 100, R = 50
 # a first list of 79 000 took 17 s and 1.4 GB, and its integer master proved nothing)
-ENUMERATE_SHARE = 0.2  # of the time left that listing columns and their integer master may take (less when complete)
-LIST_MIN = 3000  # columns a list grows to before its integer master is solved (its room fourfold at a time): the
-# columns also feed the neighbourhood search; on 224-px steps of N = 50 devices and R = 20 requests a list of ~800
-# columns gave plans 0.1-0.15 % worse than one of ~8 000 (one growth step past 3 000)
+ENUMERATE_SHARE = 0.2  # of the time left that listing columns and their integer master may take (all once complete)
 COMPLETE_FROM = 0.5  # share of the gap past which the room goes straight to the incumbent (the whole step listed)
 HEURISTIC_KEEP = 1500  # plans of least reduced cost a heuristic integer master chooses among (all, when fewer)
 
@@ -166,9 +163,9 @@ def list_within(ar, pricer, master, nodes: list, target: float, deadline: float)
 
 
 def widest_list(ar, pricer, master, nodes: list, bound: float, room: float, incumbent: float,
-                deadline: float) -> tuple[int | None, float, float]:
+                deadline: float, list_min: int = 0) -> tuple[int | None, float, float]:
     """``list_within`` at ``bound`` + ``room``, the room growing fourfold while the list is shorter than
-    ``LIST_MIN`` columns (past ``COMPLETE_FROM`` of the gap: to the incumbent at once). Returns the widest list's
+    ``list_min`` columns (past ``COMPLETE_FROM`` of the gap: to the incumbent at once). Returns the widest list's
     length (None: not even the first was made), room and target."""
     made: tuple = (None, room, bound + room)
     while True:
@@ -179,15 +176,16 @@ def widest_list(ar, pricer, master, nodes: list, bound: float, room: float, incu
         if listed is None:  # over the cap or out of time: the last list made stands (its columns are in)
             return made
         made = (listed, room, target)
-        if listed >= LIST_MIN or target >= incumbent:
+        if listed >= list_min or target >= incumbent:
             return made
         room *= 4
 
 
 def close_gap(ar, pricer, master, nodes: list, bound: float, best: MipResult, mip, clock: Clock, rel_gap: float,
-              log: dict) -> tuple[MipResult, float]:
+              log: dict, list_min: int = 0) -> tuple[MipResult, float]:
     """Raise the bound and lower the incumbent together: list every column a plan worth at most
-    ``target`` = bound + room could use (``widest_list``) and solve the integer master on them. Its optimum, when
+    ``target`` = bound + room could use (``widest_list``, at least ``list_min`` columns while the room is short of
+    the incumbent) and solve the integer master on them. Its optimum, when
     at most the target, is the step's optimum; otherwise no plan is worth less than the target, which becomes
     the bound. The room starts small and grows fourfold while ``ENUMERATE_CAP`` and time allow, and goes straight
     to the incumbent once it is past ``COMPLETE_FROM`` of the gap; there the integer master is the whole step and
@@ -197,7 +195,7 @@ def close_gap(ar, pricer, master, nodes: list, bound: float, best: MipResult, mi
     log["listed"] = 0
     while best.objective is not None and best.objective - bound > rel_gap * abs(best.objective) \
             and time.perf_counter() < deadline:
-        listed, room, target = widest_list(ar, pricer, master, nodes, bound, room, best.objective, deadline)
+        listed, room, target = widest_list(ar, pricer, master, nodes, bound, room, best.objective, deadline, list_min)
         if listed is None:
             break
         log["listed"] = listed
