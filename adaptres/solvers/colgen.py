@@ -157,7 +157,7 @@ class Root:
             nodes = split_on_served(ar, pricer, master, clock, self.node, log)
             bound = max(bound, min(n[0] for n in nodes))
             best, bound = close_gap(ar, pricer, master, nodes, bound, best, self.mip, clock, opts.rel_gap, log,
-                                    LIST_MIN if len(ar.sources) > neighbourhood.FREE else 0)
+                                    LIST_MIN if neighbourhood.runs_on(ar) else 0)
             if LNS_SHARE and open_gap():
                 best = neighbourhood.search(ar, master, best, self.mip, clock.deadline((1 - LNS_SHARE) * clock.left()),
                                             log)

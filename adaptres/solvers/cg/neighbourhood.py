@@ -29,6 +29,11 @@ GROW = 15  # rounds without a better plan after which a round frees one source m
 STALL = 60  # rounds in a row without a better plan, after which the search stops
 
 
+def runs_on(ar: Arrays) -> bool:
+    """Whether the search runs on a step: one of more sources than a neighbourhood frees (``FREE``)."""
+    return len(ar.sources) > FREE
+
+
 def related(ar: Arrays, master: Master, counts: dict, rng: np.random.Generator, size: int) -> set[int]:
     """A source drawn at random and the ``size`` − 1 sources whose incumbent plans share the most devices
     with its plans (ties drawn at random)."""
@@ -50,7 +55,7 @@ def search(ar: Arrays, master: Master, best: MipResult, mip, deadline: float, lo
     t0, rounds, better, stall = time.perf_counter(), 0, 0, 0
     rng = np.random.default_rng([ar.N, *map(int, ar.sources)])
     S = len(ar.sources)
-    while best.objective is not None and S > FREE and stall < STALL and time.perf_counter() < deadline:
+    while best.objective is not None and runs_on(ar) and stall < STALL and time.perf_counter() < deadline:
         free = related(ar, master, best.counts, rng, min(FREE + stall // GROW, S - 1))
         found = mip(min(ROUND_S, deadline - time.perf_counter()), start=best.counts, free=free)
         rounds += 1

@@ -185,11 +185,10 @@ def close_gap(ar, pricer, master, nodes: list, bound: float, best: MipResult, mi
               log: dict, list_min: int = 0) -> tuple[MipResult, float]:
     """Raise the bound and lower the incumbent together: list every column a plan worth at most
     ``target`` = bound + room could use (``widest_list``, at least ``list_min`` columns while the room is short of
-    the incumbent) and solve the integer master on them. Its optimum, when
-    at most the target, is the step's optimum; otherwise no plan is worth less than the target, which becomes
-    the bound. The room starts small and grows fourfold while ``ENUMERATE_CAP`` and time allow, and goes straight
-    to the incumbent once it is past ``COMPLETE_FROM`` of the gap; there the integer master is the whole step and
-    may take all the time left."""
+    the incumbent) and solve the integer master on them. Its optimum, when at most the target, is the step's
+    optimum; otherwise no plan is worth less than the target, which becomes the bound. The room starts small and
+    grows fourfold while ``ENUMERATE_CAP`` and time allow, and goes straight to the incumbent once it is past
+    ``COMPLETE_FROM`` of the gap; there the integer master is the whole step and may take all the time left."""
     room = max(1e-4 * abs(bound), 1e-9)
     deadline = clock.deadline((1 - ENUMERATE_SHARE) * clock.left())
     log["listed"] = 0
