@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from ...problem.plan import UNSERVED, Assignment
 from .._highs_thread import new_highs, run_within, status
 from .data import Arrays, Column
-from .keys import ARTIFICIAL, INF, SERVED, ArcRow, LoadedCol, UnservedCol
+from .keys import ARTIFICIAL, INF, SERVED, LoadedCol, UnservedCol
 
 
 @dataclass
@@ -87,12 +87,17 @@ def whole_model(m, master, allow_unserved: bool) -> None:
     n = len(master.columns)
     m.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
     m.changeRowBounds(master.row[SERVED], 0.0, float(master.ar.R))
-    for key in master.arcs:
-        m.changeRowBounds(master.row[ArcRow(*key)], -INF, INF)
-    for r in master.cut_rows:  # valid for every integer plan: only the LP needs them
-        m.changeRowBounds(int(r), -INF, INF)
+    free_rows = lp_only(master)
+    m.changeRowsBounds(len(free_rows), free_rows, np.full(len(free_rows), -INF), np.full(len(free_rows), INF))
     barred = np.flatnonzero(closed(master, allow_unserved)).astype(np.int32)
     m.changeColsBounds(len(barred), barred, np.zeros(len(barred)), np.zeros(len(barred)))
+
+
+def lp_only(master) -> np.ndarray:
+    """The rows only the LP needs: the cuts (valid for every integer plan) and the branching rows (a node's
+    restrictions, not the step's)."""
+    arcs = [master.row[key] for keys in master.arc_rows.values() for key in keys]
+    return np.concatenate([np.asarray(master.cut_rows, dtype=np.int32), np.array(arcs, dtype=np.int32)])
 
 
 def closed(master, allow_unserved: bool) -> np.ndarray:
@@ -135,10 +140,7 @@ def neighbourhood_model(master, free: set, start: dict, allow_unserved: bool = T
     lo, hi = np.array(lp.row_lower_), np.array(lp.row_upper_)
     lo[master.row[SERVED]], hi[master.row[SERVED]] = 0.0, float(master.ar.R)
     lo, hi = lo - use, hi - use
-    lp_only = np.zeros(A.shape[0], dtype=bool)
-    lp_only[master.cut_rows] = True
-    lp_only[[master.row[key] for key in master.row if isinstance(key, ArcRow)]] = True
-    rows = np.flatnonzero(~lp_only)
+    rows = np.setdiff1d(np.arange(A.shape[0]), lp_only(master))
     sub = A[:, kept][rows].tocsc()  # columns first: a CSC matrix slices them cheaply
     cost = np.asarray(lp.col_cost_)
     out = highspy.HighsLp()
