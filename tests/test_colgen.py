@@ -544,3 +544,80 @@ def test_the_ladder_climbs_from_a_poor_plan_to_a_better_one_the_evaluator_accept
     assert found.objective < master.value(start)
     ev = evaluate(sc, Plan("ladder", tuple(plan_of(root.ar, master, found.counts))))
     assert ev.feasible and ev.objective == pytest.approx(found.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("memory_model", ["per_request", "shared_weights"])
+def test_a_purge_deletes_only_priced_out_plans_and_keeps_the_lp_its_columns_and_a_plan(memory_model):
+    """``Master.purge`` after the root: the plans it deletes are at zero with a reduced cost above the room, the
+    protected ones stay, the LP's optimum is the same, and every index the master keeps (``index``, ``by_source``,
+    ``columns``) names the same HiGHS column as before, so a plan mapped to the new indices costs the same."""
+    from adaptres.solvers.colgen import Root
+    sc = _step_with_sources(n_devices=10, n_requests=10, seed=1, memory_model=memory_model)
+    root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9), None, cuts=False, dive=False)
+    master, start = root.master, _poor_plan(root)
+    _, z, _, _ = master.solve_lp(30)
+    before = list(master.columns)
+    cost = np.asarray(master.h.getLp().col_cost_)
+    new = master.purge(0.0, set(start))
+    assert new is not None and (new == -1).sum() > 0  # something was deleted: the checks below could fail
+    gone = [before[c] for c in np.flatnonzero(new == -1)]
+    assert all(isinstance(col, Column) for col in gone) and not set(np.flatnonzero(new == -1)) & set(start)
+    assert master.h.getNumCol() == len(master.columns) == int((new >= 0).sum())
+    assert [before[c] for c in np.flatnonzero(new >= 0)] == master.columns
+    assert all(master.columns[c] == col for col, c in master.index.items())
+    assert all(master.columns[c].s == s for s, cols in enumerate(master.by_source) for c in cols)
+    mapped = {int(new[c]): n for c, n in start.items()}
+    assert master.value(mapped) == pytest.approx(float(sum(cost[c] * n for c, n in start.items())), rel=1e-12)
+    status, z_after, _, _ = master.solve_lp(30)
+    assert status == "optimal" and z_after == pytest.approx(z, rel=1e-9, abs=1e-12)
+
+
+def test_a_neighbourhood_prices_columns_for_its_free_sources_until_none_improves_its_lp(monkeypatch):
+    """``neighbourhood.price`` from a poor plan: the columns it adds are the free sources' alone, they lower the
+    neighbourhood's LP, and once it stops for want of columns a second call adds none (its prices, read from the
+    neighbourhood's rows, are those at which no free source has a better column)."""
+    from adaptres.solvers._highs_thread import new_highs, run_within
+    from adaptres.solvers.cg import neighbourhood
+    from adaptres.solvers.cg.integer import neighbourhood_model
+    from adaptres.solvers.colgen import Root
+    monkeypatch.setattr(neighbourhood, "PRICE_ROUNDS", 200)
+    sc = _step_with_sources(n_devices=12, n_requests=12, seed=3)  # a neighbourhood whose LP its columns lower
+    root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9), None, cuts=False, dive=False)
+    master, start = root.master, _poor_plan(root)
+    free = {1, 2}
+
+    def lp_value():
+        lp, _, _, _ = neighbourhood_model(master, free, start)
+        lp.integrality_ = []
+        h = new_highs()
+        h.passModel(lp)
+        run_within(h)
+        return h.getInfo().objective_function_value
+    n0, z0 = len(master.columns), lp_value()
+    added = neighbourhood.price(root.pricer, master, free, start, np.inf)
+    assert added > 0 and all(col.s in free for col in master.columns[n0:])
+    assert lp_value() < z0 - 1e-9
+    assert neighbourhood.price(root.pricer, master, free, start, np.inf) == 0
+
+
+def test_a_neighbourhood_search_that_prices_its_columns_ends_the_same_way_each_time(monkeypatch):
+    """``neighbourhood.search`` with a pricer, twice from the same root and plan: the same plan, the same rounds and
+    columns priced, a plan better than the start that the evaluator accepts at its value."""
+    from adaptres.solvers.cg import neighbourhood
+    from adaptres.solvers.cg.integer import MipResult
+    from adaptres.solvers.colgen import Root, plan_of
+    monkeypatch.setattr(neighbourhood, "ROUND_S", 60.0)
+    monkeypatch.setattr(neighbourhood, "STALL", 6)
+    sc = _step_with_sources(n_devices=10, n_requests=10, seed=1)
+    found, logs = [], []
+    for _ in range(2):
+        root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9, max_nodes=1), None, cuts=False, dive=False)
+        master, start = root.master, _poor_plan(root)
+        log: dict = {}
+        best = MipResult("greedy", master.value(start), None, dict(start))
+        found.append(neighbourhood.search(root.ar, master, best, root.mip, np.inf, log, root.pricer))
+        logs.append(log["lns"])
+    assert logs[0]["priced"] > 0 and logs[0] == {**logs[1], "s": logs[0]["s"]}
+    assert found[0].counts == found[1].counts and found[0].objective < master.value(start)
+    ev = evaluate(sc, Plan("lns", tuple(plan_of(root.ar, master, found[1].counts))))
+    assert ev.feasible and ev.objective == pytest.approx(found[1].objective, rel=1e-9)

@@ -12,7 +12,8 @@ the device of every unit) or is left unserved; requests from one source share th
    where it gets stuck (``cg.diving``; on steps of at most ``DIVE_MAX_SOURCES`` sources), and the integer
    master on the plans generated (HiGHS' MIP, from the best of those plans); then, while the LP breaks them
    and the first plans are not within the gap, rounds of cuts over segment sizes (``cg.cuts``) and column
-   generation again.
+   generation again, each on an LP rid of the plans it prices out (``PURGE``: the cut rows make the master dense,
+   and its LP solves were most of the cut rounds' time).
 3. While the gap is open, the integer master over the root LP's cheapest plans, a few hundred more at each
    rung (``cg.ladder``, for ``LADDER_SHARE`` of the time left). Then a proof by listing: every plan that a
    solution within bound + room could use, then the integer master on them from the incumbent
@@ -20,9 +21,9 @@ the device of every unit) or is left unserved; requests from one source share th
    at once; on steps the neighbourhood search runs on, to at least ``LIST_MIN`` columns before the first integer
    master, which then feed the search).
 4. While the gap is open, a large-neighbourhood search (``cg.neighbourhood``): the integer master with a few
-   related sources free and the others held at the incumbent (a model of the free sources' columns alone),
-   round after round, for ``LNS_SHARE`` of the time left — at N = 50 devices the whole integer master finds
-   little in the time it has, a small one much more.
+   related sources free and the others held at the incumbent (a model of the free sources' columns alone, with
+   the columns its own LP's prices make), round after round, for ``LNS_SHARE`` of the time left — at N = 50
+   devices the whole integer master finds little in the time it has, a small one much more.
 5. Branch-and-price (``cg.tree``) until the plan is within ``rel_gap`` of the bound, ``max_nodes`` nodes
    (with ``max_nodes`` also the integer master's node limit: a deterministic budget) or time is up.
 
@@ -57,6 +58,9 @@ CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
 CUT_SHARE = 0.75  # of the time limit, after which no cut round starts
 # at N = 100, R = 50 the cut rounds take ~45 s of a 60-s limit and raise the bound by ~1.5 %, more than the plans the
 # time would otherwise find; at N = 50 they end within ~15 s whatever the shares
+PURGE = 0.0005  # before each cut round, plans at zero with a reduced cost above PURGE × |the bound| are deleted from
+# the LP (0: none). At N = 100, R = 50 the LP had grown to ~16 000 columns and ~480 000 nonzeros by its eighth round,
+# and the rounds ran out of the root's time unfinished; purged, it keeps ~5 000 columns and the rounds end in ~35 s
 LADDER_SHARE = 0.3  # of the time left after the root, for the integer master over its cheapest plans (0: none)
 LNS_SHARE = 0.7  # of the time left after the proof by listing, for the neighbourhood search (0: none)
 LIST_MIN = 3000  # on steps the neighbourhood search runs on, the columns a list grows to (its room fourfold at a
@@ -132,6 +136,8 @@ class Root:
                 if self.early.objective is not None and self.early.objective - self.node[0] <= \
                         self.opts.rel_gap * abs(self.early.objective):
                     break  # already within the gap: no cut needed
+            if PURGE:  # the plans the LP has priced out, deleted: a smaller LP for the cut rounds
+                self.purge(PURGE * abs(self.node[0]))
             self.master.add_cuts(new)
             self.log["cuts"] += len(new)
             _, node, converged = generate(self.ar, self.pricer, self.master, self.clock, stop_at, self.log)
@@ -140,6 +146,14 @@ class Root:
                 break
         self.log["root_bound"] = None if self.node[0] == -np.inf else float(self.node[0])
         self.log["root_s"] = self.clock.elapsed()
+
+    def purge(self, room: float) -> None:
+        """``Master.purge``, the first plans' columns kept (their counts mapped to the new indices)."""
+        protect = set(self.early.counts) if self.early is not None else set()
+        new = self.master.purge(room, protect)
+        if new is not None and self.early is not None:
+            self.early = MipResult(self.early.status, self.early.objective, self.early.bound,
+                                   {int(new[c]): n for c, n in self.early.counts.items()})
 
     def search(self) -> tuple[MipResult, float]:
         """From the root to a plan and a proven bound: the first plans, the split on the number served, the
@@ -160,7 +174,7 @@ class Root:
                                     LIST_MIN if neighbourhood.runs_on(ar) else 0)
             if LNS_SHARE and open_gap():
                 best = neighbourhood.search(ar, master, best, self.mip, clock.deadline((1 - LNS_SHARE) * clock.left()),
-                                            log)
+                                            log, pricer)
             if open_gap():
                 best, tree_bound = branch_and_price(ar, pricer, master, clock, bound, best, self.mip, opts.rel_gap,
                                                     log, opts.max_nodes, opts.allow_unserved)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import highspy
@@ -38,7 +37,7 @@ def mip(master, time_limit: float, rel_gap: float, max_nodes: int | None = None,
     sources' columns alone (``neighbourhood_model``), which HiGHS presolves."""
     m = new_highs()
     if free is not None:  # a neighbourhood: a model of the free sources' columns alone
-        sub, kept, held = neighbourhood_model(master, free, start or {}, allow_unserved)
+        sub, kept, held, _ = neighbourhood_model(master, free, start or {}, allow_unserved)
         m.passModel(sub)
     else:
         whole_model(m, master, allow_unserved)
@@ -107,17 +106,12 @@ def closed(master, allow_unserved: bool) -> np.ndarray:
                      for c, what in enumerate(master.columns)], dtype=bool)
 
 
-_MATRIX: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # master -> its constraint matrix (``matrix``)
-
-
-def matrix(master) -> sp.csc_matrix:
-    """The master's constraint matrix (rows × columns), made again only once rows or columns were added."""
-    h = master.h
-    shape = (h.getNumRow(), h.getNumCol())
-    if master not in _MATRIX or _MATRIX[master].shape != shape:
-        a = h.getLp().a_matrix_
-        _MATRIX[master] = sp.csc_matrix((np.asarray(a.value_), np.asarray(a.index_), np.asarray(a.start_)), shape=shape)
-    return _MATRIX[master]
+def columns(h, cols: np.ndarray, n_rows: int) -> sp.csc_matrix:
+    """Columns ``cols`` (increasing) of HiGHS instance ``h``'s constraint matrix (rows × len(cols)), fetched alone."""
+    if not len(cols):
+        return sp.csc_matrix((n_rows, 0))
+    _, start, index, value = h.getColsEntries(len(cols), np.asarray(cols, dtype=np.int32))
+    return sp.csc_matrix((value, index, np.append(start, len(index))), shape=(n_rows, len(cols)))
 
 
 def neighbourhood_model(master, free: set, start: dict, allow_unserved: bool = True):
@@ -126,33 +120,41 @@ def neighbourhood_model(master, free: set, start: dict, allow_unserved: bool = T
     objective's offset), the rows only the LP needs (cuts, branching rows) left out, and the columns no
     integer plan may take (``fits``, the artificial one, unserved ones when not allowed) too. A step of tens of
     thousands of columns gives a model of a few thousand, which HiGHS solves several times faster than the
-    whole master with the held columns fixed. Returns the model (a ``highspy.HighsLp``), the master's index of
-    each of its columns and the held counts."""
-    lp = master.h.getLp()
-    A = matrix(master)
-    held_source = np.array([isinstance(w, (Column, UnservedCol)) and w.s not in free for w in master.columns], dtype=bool)
-    open_ = ~held_source & ~closed(master, allow_unserved)
-    kept = np.flatnonzero(open_)
-    held = {c: n for c, n in start.items() if not open_[c] and n}
+    whole master with the held columns fixed; only its columns and the held ones are read from HiGHS. Returns the
+    model (a ``highspy.HighsLp``), the master's index of each of its columns, the held counts and the master's
+    index of each of its rows."""
+    h = master.h
+    n_rows = h.getNumRow()
+    mine = [c for s in free for c in master.by_source[s]]
+    mine += [master.index[UnservedCol(s)] for s in free if allow_unserved]
+    mine += [master.index[w] for w in master.loaded]
+    kept = np.array(sorted(c for c in mine if master.fits[c]), dtype=np.int64)
+    is_kept = set(kept.tolist())
+    held = {c: start[c] for c in sorted(start) if c not in is_kept and start[c]}  # HiGHS reads sets in order
     h_idx = np.fromiter(held, dtype=np.int64, count=len(held))
     h_val = np.fromiter(held.values(), dtype=float, count=len(held))
-    use = A[:, h_idx] @ h_val if len(held) else np.zeros(A.shape[0])
-    lo, hi = np.array(lp.row_lower_), np.array(lp.row_upper_)
+    _, _, lo, hi, _ = h.getRows(n_rows, np.arange(n_rows, dtype=np.int32))
+    lo, hi = np.array(lo), np.array(hi)
     lo[master.row[SERVED]], hi[master.row[SERVED]] = 0.0, float(master.ar.R)
-    lo, hi = lo - use, hi - use
-    rows = np.setdiff1d(np.arange(A.shape[0]), lp_only(master))
-    sub = A[:, kept][rows].tocsc()  # columns first: a CSC matrix slices them cheaply
-    cost = np.asarray(lp.col_cost_)
+    if len(held):
+        use = columns(h, h_idx, n_rows) @ h_val
+        lo, hi = lo - use, hi - use
+        offset = float(np.asarray(h.getCols(len(h_idx), h_idx.astype(np.int32))[2]) @ h_val)
+    else:
+        offset = 0.0
+    rows = np.setdiff1d(np.arange(n_rows), lp_only(master))
+    sub = columns(h, kept, n_rows)[rows].tocsc()
+    _, _, cost, c_lo, c_hi, _ = h.getCols(len(kept), kept.astype(np.int32))
     out = highspy.HighsLp()
     out.num_col_, out.num_row_ = len(kept), len(rows)
-    out.col_cost_, out.offset_ = cost[kept], float(cost[h_idx] @ h_val) if len(held) else 0.0
-    out.col_lower_, out.col_upper_ = np.asarray(lp.col_lower_)[kept], np.asarray(lp.col_upper_)[kept]
+    out.col_cost_, out.offset_ = np.asarray(cost), offset
+    out.col_lower_, out.col_upper_ = np.asarray(c_lo), np.asarray(c_hi)
     out.row_lower_, out.row_upper_ = lo[rows], hi[rows]
     out.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     out.a_matrix_.num_col_, out.a_matrix_.num_row_ = len(kept), len(rows)
     out.a_matrix_.start_, out.a_matrix_.index_, out.a_matrix_.value_ = sub.indptr, sub.indices, sub.data
     out.integrality_ = [highspy.HighsVarType.kInteger] * len(kept)
-    return out, kept, held
+    return out, kept, held, rows
 
 
 def plan_of(ar: Arrays, master, counts: dict) -> list[Assignment]:

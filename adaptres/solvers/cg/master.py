@@ -11,6 +11,7 @@ slack and their prices zero, which keeps the prices a valid (dual-feasible) poin
 
 from __future__ import annotations
 
+import highspy
 import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
@@ -67,12 +68,13 @@ class Master:
         self.arc_rows: dict = {}  # source -> its branching rows (``ArcRow``) made so far
         self.columns: list = []  # per HiGHS column: Column, UnservedCol, LoadedCol or ARTIFICIAL
         self.loaded: list = []  # its LoadedCol, in order
-        self.index: dict = {}  # Column -> its HiGHS column
+        self.index: dict = {}  # Column, UnservedCol or LoadedCol -> its HiGHS column
         self.fits: list[bool] = []  # per HiGHS column: can it be served on its own?
         self.by_source: list[list[int]] = [[] for _ in range(S)]  # the columns of each source
         self.arcs: dict = {}  # branching rows: (s, j, i) -> (lo, hi) while active
         for s in range(S):
-            self._add([SourceRow(s)], [1.0], UNSERVED_PENALTY, float(ar.n_s[s]), UnservedCol(s))
+            self.index[UnservedCol(s)] = self._add([SourceRow(s)], [1.0], UNSERVED_PENALTY, float(ar.n_s[s]),
+                                                   UnservedCol(s))
         # an artificial count of served requests at a prohibitive cost keeps the LP feasible while a
         # branch asks for more than the columns found so far serve (never in an integer plan)
         self._add([SERVED], [1.0], ARTIFICIAL_COST * max(1, ar.R), float(ar.R), ARTIFICIAL)
@@ -227,6 +229,31 @@ class Master:
         self.cut_set = cuts.CutSet(self.cut_set.cuts + keys)
         self.cut_rows = np.array([self.row[key] for key in self.cut_set.cuts], dtype=np.int32)
 
+    def purge(self, room: float, protect=()) -> np.ndarray | None:
+        """Delete the plans (``Column``) that the last LP leaves at zero with a reduced cost above ``room`` — they
+        cannot enter its optimum, and the pricing, being exact, makes any again that later prices ask for — except
+        those in ``protect`` (column indices). The LP keeps its basis. Returns the old index -> the new one (−1:
+        deleted), or None when nothing was deleted; indices held elsewhere (a plan's counts) must be mapped."""
+        h, n = self.h, len(self._x)
+        rc = np.asarray(h.getSolution().col_dual)[:n]
+        basic = np.asarray([s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().col_status[:n]], dtype=bool)
+        plan = np.fromiter((isinstance(c, Column) for c in self.columns[:n]), dtype=bool, count=n)
+        drop = np.zeros(len(self.columns), dtype=bool)
+        drop[:n] = plan & ~basic & (rc > room) & (self._x <= 0)
+        drop[[c for c in protect if c < len(drop)]] = False
+        gone = np.flatnonzero(drop).astype(np.int32)
+        if not len(gone):
+            return None
+        h.deleteCols(len(gone), gone)
+        keep = ~drop
+        new = np.where(keep, np.cumsum(keep) - 1, -1)
+        self.columns = [c for c, k in zip(self.columns, keep) if k]
+        self.fits = [f for f, k in zip(self.fits, keep) if k]
+        self.index = {col: int(new[c]) for col, c in self.index.items() if keep[c]}
+        self.by_source = [[int(new[c]) for c in cols if keep[c]] for cols in self.by_source]
+        self._x = self._x[keep[:n]]
+        return new
+
     def _cut_coefficients(self, cols: list[Column], keys) -> np.ndarray:
         """(len(cols), len(keys)): columns' coefficients in cuts ``keys``, configuration by configuration."""
         keys = keys if isinstance(keys, cuts.CutSet) else cuts.CutSet(keys)  # made once for every configuration
@@ -342,7 +369,12 @@ class Master:
         run_within(h)
         sol = h.getSolution()
         self._x = np.asarray(sol.col_value)
-        y = np.asarray(sol.row_dual)
+        prices, pi = self.prices_at(np.asarray(sol.row_dual))
+        return status(h), h.getInfo().objective_function_value, prices, pi
+
+    def prices_at(self, y: np.ndarray) -> tuple[Prices, np.ndarray]:
+        """The prices (λ, η ≥ 0, the branching rows', budgets' and cuts' duals) and π per source of the row duals ``y``
+        (one per master row)."""
         ar = self.ar
         lam = {kind: np.maximum(0.0, -y[[self.row[CapacityRow(kind, i)] for i in range(ar.N)]]) for kind in RESOURCES}
         eta = {}
@@ -363,9 +395,8 @@ class Master:
         level = {key: p for key in self.levels if (p := max(0.0, -float(y[self.row[key]]))) > 0}
         config = sum((p * self.levels[key] for key, p in level.items()), np.zeros(len(ar.loss))) if level else None
         cut = {key: -v for key, v in zip(self.cut_keys(), y[self.cut_rows].tolist()) if v < 0}
-        return status(h), h.getInfo().objective_function_value, Prices(
-            eta=eta, served=served, arc=arc, loss=budget.get("loss", 0.0), total_energy=budget.get("energy", 0.0),
-            cut=cut, level=level, config=config, **lam), pi
+        return Prices(eta=eta, served=served, arc=arc, loss=budget.get("loss", 0.0), total_energy=budget.get("energy", 0.0),
+                      cut=cut, level=level, config=config, **lam), pi
 
     @property
     def stale(self) -> bool:
