@@ -621,3 +621,37 @@ def test_a_neighbourhood_search_that_prices_its_columns_ends_the_same_way_each_t
     assert found[0].counts == found[1].counts and found[0].objective < master.value(start)
     ev = evaluate(sc, Plan("lns", tuple(plan_of(root.ar, master, found[1].counts))))
     assert ev.feasible and ev.objective == pytest.approx(found[1].objective, rel=1e-9)
+
+
+def test_the_purged_plans_that_improve_an_lp_are_those_whose_reduced_cost_at_its_duals_is_negative():
+    """``Master.pooled`` at duals of every row but the cuts: the purged plans of the sources asked for whose reduced cost
+    (cost − duals × their column, the column read from HiGHS once they are added back) is negative, at most ``most`` per
+    source, the most negative first."""
+    from adaptres.solvers.cg.integer import columns
+    from adaptres.solvers.colgen import Root
+    sc = _step_with_sources(n_devices=10, n_requests=10, seed=1)
+    root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9), None, cuts=False, dive=False)
+    master = root.master
+    master.solve_lp(30)
+    assert master.purge(0.0) is not None
+    purged = [col for _, _, cols in master.pool for col in cols]
+    S = len(root.ar.sources)
+    rng = np.random.default_rng(0)
+    y = rng.normal(0, 1.0, master.h.getNumRow())
+    y[master.cut_rows] = 0.0
+    free = set(range(0, S, 2))
+    got, one = master.pooled(y, free, 10**6), master.pooled(y, free, 1)
+    n0 = len(master.columns)
+    master.add_many(purged)
+    purged.sort(key=lambda col: master.index[col])  # HiGHS reads a set of columns in order
+    idx = np.array([master.index[col] for col in purged], dtype=np.int32)
+    cost = np.asarray(master.h.getLp().col_cost_)[idx]
+    rc = cost - columns(master.h, idx, master.h.getNumRow()).T @ y
+    want = {col for col, r, c in zip(purged, rc, cost) if col.s in free and r < -1e-9 * max(1.0, abs(c))}
+    assert len(master.columns) == n0 + len(purged) and want and set(got) == want and len(got) == len(want)
+    least = {}
+    for col, r in zip(purged, rc):
+        if col in want and (col.s not in least or r < least[col.s][0]):
+            least[col.s] = (r, col)
+    assert sorted(one, key=lambda col: col.s) == [least[s][1] for s in sorted(least)]
+    assert master.pooled(y, free, 10**6) == []  # back in the master: none is offered again

@@ -68,6 +68,7 @@ class Master:
         self.arc_rows: dict = {}  # source -> its branching rows (``ArcRow``) made so far
         self.columns: list = []  # per HiGHS column: Column, UnservedCol, LoadedCol or ARTIFICIAL
         self.loaded: list = []  # its LoadedCol, in order
+        self.pool: list = []  # per ``purge``: the plans it deleted, as (costs, their rows' coefficients, columns)
         self.index: dict = {}  # Column, UnservedCol or LoadedCol -> its HiGHS column
         self.fits: list[bool] = []  # per HiGHS column: can it be served on its own?
         self.by_source: list[list[int]] = [[] for _ in range(S)]  # the columns of each source
@@ -244,6 +245,9 @@ class Master:
         gone = np.flatnonzero(drop).astype(np.int32)
         if not len(gone):
             return None
+        n_rows = h.getNumRow()
+        _, _, cost, _, _, _ = h.getCols(len(gone), gone)
+        self.pool.append((np.asarray(cost), integer.columns(h, gone, n_rows).T.tocsr(), [self.columns[c] for c in gone]))
         h.deleteCols(len(gone), gone)
         keep = ~drop
         new = np.where(keep, np.cumsum(keep) - 1, -1)
@@ -253,6 +257,19 @@ class Master:
         self.by_source = [[int(new[c]) for c in cols if keep[c]] for cols in self.by_source]
         self._x = self._x[keep[:n]]
         return new
+
+    def pooled(self, y: np.ndarray, free: set, most: int) -> list[Column]:
+        """The purged plans (``pool``) of the sources in ``free`` that improve an LP whose row duals are ``y`` (one per
+        master row; rows made since a plan's purge are ones it has no entry in, or cuts), at most ``most`` per source,
+        the most improving first."""
+        found: dict = {}
+        for cost, a, cols in self.pool:
+            rc = cost - a @ y[:a.shape[1]]
+            for c in np.flatnonzero(rc < -1e-9 * np.maximum(1.0, np.abs(cost))):
+                col = cols[c]
+                if col.s in free and col not in self.index:
+                    found.setdefault(col.s, []).append((rc[c], col))
+        return [col for s in found for _, col in sorted(found[s], key=lambda t: t[0])[:most]]
 
     def _cut_coefficients(self, cols: list[Column], keys) -> np.ndarray:
         """(len(cols), len(keys)): columns' coefficients in cuts ``keys``, configuration by configuration."""
