@@ -13,7 +13,7 @@ from adaptres import solvers
 from adaptres.problem.evaluate import evaluate
 from adaptres.problem.generate import paper_devices, random_step
 from adaptres.problem.plan import Plan
-from adaptres.solvers.cg import cuts
+from adaptres.solvers.cg import cuts, pool
 from adaptres.solvers.cg.cuts import Cut
 from adaptres.solvers.cg.data import Arrays, Column
 from adaptres.solvers.cg.generation import lagrangian_bound
@@ -548,7 +548,7 @@ def test_the_ladder_climbs_from_a_poor_plan_to_a_better_one_the_evaluator_accept
 
 @pytest.mark.parametrize("memory_model", ["per_request", "shared_weights"])
 def test_a_purge_deletes_only_priced_out_plans_and_keeps_the_lp_its_columns_and_a_plan(memory_model):
-    """``Master.purge`` after the root: the plans it deletes are at zero with a reduced cost above the room, the
+    """``pool.purge`` after the root: the plans it deletes are at zero with a reduced cost above the room, the
     protected ones stay, the LP's optimum is the same, and every index the master keeps (``index``, ``by_source``,
     ``columns``) names the same HiGHS column as before, so a plan mapped to the new indices costs the same."""
     from adaptres.solvers.colgen import Root
@@ -558,7 +558,7 @@ def test_a_purge_deletes_only_priced_out_plans_and_keeps_the_lp_its_columns_and_
     _, z, _, _ = master.solve_lp(30)
     before = list(master.columns)
     cost = np.asarray(master.h.getLp().col_cost_)
-    new = master.purge(0.0, set(start))
+    new = pool.purge(master, 0.0, set(start))
     assert new is not None and (new == -1).sum() > 0  # something was deleted: the checks below could fail
     gone = [before[c] for c in np.flatnonzero(new == -1)]
     assert all(isinstance(col, Column) for col in gone) and not set(np.flatnonzero(new == -1)) & set(start)
@@ -624,7 +624,7 @@ def test_a_neighbourhood_search_that_prices_its_columns_ends_the_same_way_each_t
 
 
 def test_the_purged_plans_that_improve_an_lp_are_those_whose_reduced_cost_at_its_duals_is_negative():
-    """``Master.pooled`` at duals of every row but the cuts: the purged plans of the sources asked for whose reduced cost
+    """``Pool.improving`` at duals of every row but the cuts: the purged plans of the sources asked for whose reduced cost
     (cost − duals × their column, the column read from HiGHS once they are added back) is negative, at most ``most`` per
     source, the most negative first."""
     from adaptres.solvers.cg.integer import columns
@@ -633,14 +633,14 @@ def test_the_purged_plans_that_improve_an_lp_are_those_whose_reduced_cost_at_its
     root = Root(sc, solvers.Options(time_limit=30, rel_gap=1e-9), None, cuts=False, dive=False)
     master = root.master
     master.solve_lp(30)
-    assert master.purge(0.0) is not None
-    purged = [col for _, _, cols in master.pool for col in cols]
+    assert pool.purge(master, 0.0) is not None
+    purged = master.pool.plans()
     S = len(root.ar.sources)
     rng = np.random.default_rng(0)
     y = rng.normal(0, 1.0, master.h.getNumRow())
     y[master.cut_rows] = 0.0
     free = set(range(0, S, 2))
-    got, one = master.pooled(y, free, 10**6), master.pooled(y, free, 1)
+    got, one = master.pool.improving(y, free, 10**6, master.index), master.pool.improving(y, free, 1, master.index)
     n0 = len(master.columns)
     master.add_many(purged)
     purged.sort(key=lambda col: master.index[col])  # HiGHS reads a set of columns in order
@@ -654,4 +654,24 @@ def test_the_purged_plans_that_improve_an_lp_are_those_whose_reduced_cost_at_its
         if col in want and (col.s not in least or r < least[col.s][0]):
             least[col.s] = (r, col)
     assert sorted(one, key=lambda col: col.s) == [least[s][1] for s in sorted(least)]
-    assert master.pooled(y, free, 10**6) == []  # back in the master: none is offered again
+    assert master.pool.improving(y, free, 10**6, master.index) == []  # back in the master: none is offered again
+
+
+def test_a_node_whose_lp_serves_a_whole_number_splits_a_fractional_flow():
+    """``tree.children`` on an LP that serves a whole number of requests with two half plans of one source that differ
+    in one unit's device: the two children bound that flow (s, j, i) to at most its floor and at least its ceiling."""
+    from adaptres.solvers.cg import tree
+    sc = small_scenario(1, 3, 4, 2)
+    ar = Arrays(sc)
+    master = Master(ar)
+    a, b = Column(0, int(ar.K[0]), (0,) * ar.J), Column(0, int(ar.K[0]), (1,) + (0,) * (ar.J - 1))
+    master.add(a)
+    master.add(b)
+    master._x = np.zeros(len(master.columns))
+    master._x[[master.index[a], master.index[b]]] = 0.5
+    assert tree.flows(master)[0, 0, 0] == pytest.approx(0.5) and tree.flows(master)[0, 1, 0] == pytest.approx(1.0)
+    node = tree.Node(0.0, 0, (0, ar.R), {})
+    down, up = tree.children(master, node, ar)
+    key = next(iter(down.arcs))
+    assert key[0] == 0 and key[1] == 0 and key[2] in (0, 1) and down.served == up.served == (0, ar.R)
+    assert down.arcs[key] == (0, 0) and up.arcs[key] == (1, int(ar.n_s[0]))

@@ -41,7 +41,7 @@ from ..problem.formulas import UNSERVED_PENALTY
 from ..problem.plan import unserved
 from ..problem.scenario import Scenario
 from . import HIGHS_OPTIONS, Options, finish, register
-from .cg import ladder, neighbourhood
+from .cg import ladder, neighbourhood, pool
 from .cg.data import Arrays, Column
 from .cg.diving import dive
 from .cg.generation import Clock, generate, seed_columns
@@ -149,9 +149,9 @@ class Root:
         self.log["root_s"] = self.clock.elapsed()
 
     def purge(self, room: float) -> None:
-        """``Master.purge``, the first plans' columns kept (their counts mapped to the new indices)."""
+        """``pool.purge``, the first plans' columns kept (their counts mapped to the new indices)."""
         protect = set(self.early.counts) if self.early is not None else set()
-        new = self.master.purge(room, protect)
+        new = pool.purge(self.master, room, protect)
         if new is not None and self.early is not None:
             self.early = MipResult(self.early.status, self.early.objective, self.early.bound,
                                    {int(new[c]): n for c, n in self.early.counts.items()})

@@ -11,7 +11,6 @@ slack and their prices zero, which keeps the prices a valid (dual-feasible) poin
 
 from __future__ import annotations
 
-import highspy
 import numpy as np
 
 from ...problem.formulas import UNSERVED_PENALTY
@@ -35,6 +34,7 @@ from .keys import (
     UnservedCol,
     row_name,
 )
+from .pool import Pool
 from .pricing import Prices
 
 __all__ = ["Master"]
@@ -68,7 +68,7 @@ class Master:
         self.arc_rows: dict = {}  # source -> its branching rows (``ArcRow``) made so far
         self.columns: list = []  # per HiGHS column: Column, UnservedCol, LoadedCol or ARTIFICIAL
         self.loaded: list = []  # its LoadedCol, in order
-        self.pool: list = []  # per ``purge``: the plans it deleted, as (costs, their rows' coefficients, columns)
+        self.pool = Pool()  # the plans deleted from the LP (``pool.purge``)
         self.index: dict = {}  # Column, UnservedCol or LoadedCol -> its HiGHS column
         self.fits: list[bool] = []  # per HiGHS column: can it be served on its own?
         self.by_source: list[list[int]] = [[] for _ in range(S)]  # the columns of each source
@@ -230,47 +230,6 @@ class Master:
         self.cut_set = cuts.CutSet(self.cut_set.cuts + keys)
         self.cut_rows = np.array([self.row[key] for key in self.cut_set.cuts], dtype=np.int32)
 
-    def purge(self, room: float, protect=()) -> np.ndarray | None:
-        """Delete the plans (``Column``) that the last LP leaves at zero with a reduced cost above ``room`` — they
-        cannot enter its optimum, and the pricing, being exact, makes any again that later prices ask for — except
-        those in ``protect`` (column indices). The LP keeps its basis. Returns the old index -> the new one (−1:
-        deleted), or None when nothing was deleted; indices held elsewhere (a plan's counts) must be mapped."""
-        h, n = self.h, len(self._x)
-        rc = np.asarray(h.getSolution().col_dual)[:n]
-        basic = np.asarray([s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().col_status[:n]], dtype=bool)
-        plan = np.fromiter((isinstance(c, Column) for c in self.columns[:n]), dtype=bool, count=n)
-        drop = np.zeros(len(self.columns), dtype=bool)
-        drop[:n] = plan & ~basic & (rc > room) & (self._x <= 0)
-        drop[[c for c in protect if c < len(drop)]] = False
-        gone = np.flatnonzero(drop).astype(np.int32)
-        if not len(gone):
-            return None
-        n_rows = h.getNumRow()
-        _, _, cost, _, _, _ = h.getCols(len(gone), gone)
-        self.pool.append((np.asarray(cost), integer.columns(h, gone, n_rows).T.tocsr(), [self.columns[c] for c in gone]))
-        h.deleteCols(len(gone), gone)
-        keep = ~drop
-        new = np.where(keep, np.cumsum(keep) - 1, -1)
-        self.columns = [c for c, k in zip(self.columns, keep) if k]
-        self.fits = [f for f, k in zip(self.fits, keep) if k]
-        self.index = {col: int(new[c]) for col, c in self.index.items() if keep[c]}
-        self.by_source = [[int(new[c]) for c in cols if keep[c]] for cols in self.by_source]
-        self._x = self._x[keep[:n]]
-        return new
-
-    def pooled(self, y: np.ndarray, free: set, most: int) -> list[Column]:
-        """The purged plans (``pool``) of the sources in ``free`` that improve an LP whose row duals are ``y`` (one per
-        master row; rows made since a plan's purge are ones it has no entry in, or cuts), at most ``most`` per source,
-        the most improving first."""
-        found: dict = {}
-        for cost, a, cols in self.pool:
-            rc = cost - a @ y[:a.shape[1]]
-            for c in np.flatnonzero(rc < -1e-9 * np.maximum(1.0, np.abs(cost))):
-                col = cols[c]
-                if col.s in free and col not in self.index:
-                    found.setdefault(col.s, []).append((rc[c], col))
-        return [col for s in found for _, col in sorted(found[s], key=lambda t: t[0])[:most]]
-
     def _cut_coefficients(self, cols: list[Column], keys) -> np.ndarray:
         """(len(cols), len(keys)): columns' coefficients in cuts ``keys``, configuration by configuration."""
         keys = keys if isinstance(keys, cuts.CutSet) else cuts.CutSet(keys)  # made once for every configuration
@@ -366,18 +325,6 @@ class Master:
             self.h.changeRowBounds(self.row[self._arc_row(*key)], float(lo), float(hi))
         self.arcs = dict(arcs)
 
-    def flows(self) -> dict:
-        """The LP's (s, j, i) -> how many requests of source s run unit j on device i (i = −1: drop it)."""
-        out: dict = {}
-        x = self.x
-        for cols in self.by_source:
-            for c in cols:
-                v = x[c]
-                if v > 1e-9:
-                    for key in self.arc_keys(self.columns[c]):
-                        out[key.s, key.j, key.i] = out.get((key.s, key.j, key.i), 0.0) + v
-        return out
-
     def solve_lp(self, time_limit: float) -> tuple[str, float, Prices, np.ndarray]:
         """Solve the LP; its status, objective, the prices (λ, η ≥ 0) and π per source (the primal
         values are then ``self.x``)."""
@@ -429,11 +376,6 @@ class Master:
         """Branch: between ``lo`` and ``hi`` requests served."""
         self.served = (int(lo), int(hi))
         self.h.changeRowBounds(self.row[SERVED], float(lo), float(hi))
-
-    def unserved_lp(self) -> float:
-        """How many requests the LP's solution leaves unserved (Σ u)."""
-        x = self.x
-        return float(sum(x[c] for c, what in enumerate(self.columns) if isinstance(what, UnservedCol)))
 
     def mip(self, time_limit: float, rel_gap: float, **kw) -> integer.MipResult:
         """The restricted master with integer columns, on a copy (``integer.mip``, whose keywords it takes)."""

@@ -62,7 +62,7 @@ PRICE_ROUNDS = 5  # rounds of pricing of the free sources per neighbourhood, at 
 def price(pricer: Pricer, master: Master, free: set, start: dict, deadline: float) -> int:
     """Columns for the free sources of a neighbourhood: its model's LP (the held sources' use taken off the rows),
     each free source priced at that LP's prices, and its columns that improve the LP — the cheapest the pricing makes
-    and the plans the root's cut rounds purged (``Master.pooled``) — added to the master and to the LP (which keeps its
+    and the plans the root's cut rounds purged (``pool.Pool.improving``) — added to the master and to the LP (which keeps its
     basis), round after round (``PRICE_ROUNDS``) while some do. Returns how many were added."""
     added, h, rows = 0, None, None
     for _ in range(PRICE_ROUNDS):
@@ -82,7 +82,8 @@ def price(pricer: Pricer, master: Master, free: set, start: dict, deadline: floa
         y[rows] = np.asarray(h.getSolution().row_dual)
         y = np.concatenate([y, np.zeros(master.h.getNumRow() - n_rows)])
         prices, pi = master.prices_at(y)
-        cols, shared = master.pooled(y, free, PER_ROUND), None  # the purged plans first: no pricing pass to make them
+        shared = None
+        cols = master.pool.improving(y, free, PER_ROUND, master.index)  # the purged plans first: no pricing pass
         for s in sorted(free):
             own = s in prices.eta or s in prices.arc  # else the pricing pass is the same for every source: shared
             value, column, dp = pricer.best(prices, s, None if own else shared)

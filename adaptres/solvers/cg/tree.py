@@ -60,6 +60,25 @@ def integral(master, allow_unserved: bool = True, shares: bool = True) -> dict |
     return counts
 
 
+def flows(master) -> dict:
+    """The master LP's (s, j, i) -> how many requests of source s run unit j on device i (i = −1: drop it)."""
+    out: dict = {}
+    x = master.x
+    for cols in master.by_source:
+        for c in cols:
+            v = x[c]
+            if v > 1e-9:
+                for key in master.arc_keys(master.columns[c]):
+                    out[key.s, key.j, key.i] = out.get((key.s, key.j, key.i), 0.0) + v
+    return out
+
+
+def unserved_lp(master) -> float:
+    """How many requests the master LP's solution leaves unserved (Σ u)."""
+    x = master.x
+    return float(sum(x[c] for c, what in enumerate(master.columns) if isinstance(what, UnservedCol)))
+
+
 def children(master, node: Node, ar) -> list[Node] | None:
     """The two children of a node whose LP is fractional (None when there is nothing to branch on)."""
     x = master.x
@@ -68,11 +87,11 @@ def children(master, node: Node, ar) -> list[Node] | None:
     if abs(served - round(served)) > 1e-6:
         f = int(np.floor(served))
         return [Node(node.bound, 0, (lo, min(hi, f)), node.arcs), Node(node.bound, 0, (max(lo, f + 1), hi), node.arcs)]
-    flows = {k: v for k, v in master.flows().items() if abs(v - round(v)) > 1e-6}
-    if not flows:
+    frac = {k: v for k, v in flows(master).items() if abs(v - round(v)) > 1e-6}
+    if not frac:
         return None
-    key = min(flows, key=lambda k: (abs(flows[k] - np.floor(flows[k]) - 0.5), k))
-    f = int(np.floor(flows[key]))
+    key = min(frac, key=lambda k: (abs(frac[k] - np.floor(frac[k]) - 0.5), k))
+    f = int(np.floor(frac[key]))
     a_lo, a_hi = node.arcs.get(key, (0, int(ar.n_s[key[0]])))
     down, up = dict(node.arcs), dict(node.arcs)
     down[key], up[key] = (a_lo, min(a_hi, f)), (max(a_lo, f + 1), a_hi)
@@ -130,7 +149,7 @@ def split_on_served(ar, pricer, master, clock: Clock, root, log: dict) -> list:
     """When the root's LP serves a fractional number S of requests, generate columns in the two branches
     (at most ⌊S⌋ served, at least ⌈S⌉): the bound is the lesser of theirs. Returns the branches'
     (bound, prices, floors), or the root's alone when S is whole or a branch was cut short."""
-    served = ar.R - master.unserved_lp()
+    served = ar.R - unserved_lp(master)
     if abs(served - round(served)) <= 1e-6 or clock.left() <= 0:
         return [root]
     nodes = []
