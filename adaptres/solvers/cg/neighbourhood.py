@@ -113,8 +113,9 @@ def price(pricer: Pricer, master: Master, free: set, start: dict, deadline: floa
 def search(ar: Arrays, master: Master, best: MipResult, mip, deadline: float, log: dict,
            pricer: Pricer | None = None) -> MipResult:
     """Rounds of ``related`` neighbourhoods from ``best`` until ``deadline``; the best plan found.
-    ``mip(seconds, start=, free=)`` solves the integer master with only the ``free`` sources' plans open.
-    ``log["lns"]``: rounds run, rounds that found a better plan, seconds."""
+    ``mip(seconds, start=, free=)`` solves the integer master with only the ``free`` sources' plans open; with
+    ``pricer``, each neighbourhood first makes columns of its own (``price``, within the round's seconds).
+    ``log["lns"]``: rounds run, rounds that found a better plan, seconds, columns the neighbourhoods added."""
     t0, rounds, better, stall, priced = time.perf_counter(), 0, 0, 0, 0
     rng = np.random.default_rng([ar.N, *map(int, ar.sources)])
     S = len(ar.sources)
