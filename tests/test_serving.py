@@ -285,3 +285,16 @@ def test_the_command_lines_choices_are_the_modules():
     from adaptres.cli import serving as cli_serving
     assert cli_serving.POLICIES == policies.POLICIES
     assert (cli_serving.EXECUTORS, cli_serving.TESTBEDS) == (load.EXECUTORS, load.TESTBEDS)
+
+
+def test_a_device_found_down_with_no_kill_is_named_so_among_the_kills():
+    """The load targets' line on kills: a device found down that no kill took down (a live run beside another
+    notebook once found one) reads as such, not as a time after a kill that never was."""
+    import pandas as pd
+
+    from adaptres.report.under_load import _found
+    d = pd.DataFrame([{"device": 1, "killed_s": 15.0, "detected_s": 15.4, "replanned_s": 15.5},
+                      {"device": 0, "killed_s": None, "detected_s": 15.66, "replanned_s": 15.74}])
+    assert [_found(x) for x in d.itertuples()] == [
+        "device 1: found 0.40 s after its kill, re-planned at 0.50 s",
+        "device 0: found down at 15.66 s with no kill (its requests re-planned)"]

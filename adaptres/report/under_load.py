@@ -308,6 +308,15 @@ def _live_targets(res: LoadStudy, add) -> None:
             bool(res.live["planner_s_mean"].max() <= 0.2 * L.epoch_s))
 
 
+def _found(x) -> str:
+    """One device's detection (a row of ``detection``), in words; a device found down that no kill took down (its
+    heartbeats late on a busy machine) is named as such."""
+    if x.killed_s is None or pd.isna(x.killed_s):
+        return f"device {x.device}: found down at {x.detected_s:.2f} s with no kill (its requests re-planned)"
+    return (f"device {x.device}: found {x.detected_s - x.killed_s:.2f} s after its kill, re-planned at "
+            f"{(x.replanned_s or x.detected_s) - x.killed_s:.2f} s")
+
+
 def _failure_targets(res: LoadStudy, add) -> None:
     """The targets on failures, the test bed and memory."""
     L = res.settings
@@ -319,8 +328,7 @@ def _failure_targets(res: LoadStudy, add) -> None:
     d = detection(res)
     if len(d):
         add("three kills a moment apart: each found and re-planned without waiting for the others (live)",
-            "; ".join(f"device {x.device}: found {x.detected_s - x.killed_s:.2f} s after its kill, re-planned at "
-                      f"{(x.replanned_s or x.detected_s) - x.killed_s:.2f} s" for x in d.itertuples()), None)
+            "; ".join(_found(x) for x in d.itertuples()), None)
     if res.testbed_times:
         t = res.testbed_times
         add(f"test bed up ≤ 30 s at N = {L.n_devices}, down ≤ 10 s, nothing left",
