@@ -64,11 +64,11 @@ def lagrangian_bound(ar: Arrays, master: Master, prices: Prices, floors: list[fl
     return bound
 
 
-def price_all(pricer: Pricer, prices: Prices, clock: Clock):
-    """Every source's per-configuration prices and column builders (None when time ran out); sources
-    without prices of their own share one pricing pass."""
+def price_all(pricer: Pricer, prices: Prices, clock: Clock, sources=None):
+    """Every source's (or those of ``sources``', in order) per-configuration prices and column builders (None when
+    time ran out); sources without prices of their own share one pricing pass."""
     shared_dp, out = None, []
-    for s in range(len(pricer.ar.sources)):
+    for s in range(len(pricer.ar.sources)) if sources is None else sources:
         if clock.left() <= 0:
             return None
         own = s in prices.eta or s in prices.arc
@@ -79,16 +79,21 @@ def price_all(pricer: Pricer, prices: Prices, clock: Clock):
     return out
 
 
+def improving(value: np.ndarray, column, pi: float) -> list[Column]:
+    """A source's cheapest columns (at most ``PER_ROUND``, from its per-configuration prices ``value`` and builder
+    ``column``) whose price is below its row's dual ``pi``: those that would improve the LP."""
+    out, tol = [], 1e-9 * max(1.0, abs(pi))
+    for c in np.argsort(value, kind="stable")[:PER_ROUND]:
+        if not value[c] < pi - tol:
+            break
+        out.append(column(int(c)))
+    return out
+
+
 def add_columns(master: Master, priced, pi) -> int:
     """Add each source's cheapest columns that would improve the LP (those that cannot be served on
     their own too: the LP stays a relaxation, the integer master leaves them out)."""
-    cols = []
-    for s, (value, column, _) in enumerate(priced):
-        tol = 1e-9 * max(1.0, abs(pi[s]))
-        for c in np.argsort(value, kind="stable")[:PER_ROUND]:
-            if not value[c] < pi[s] - tol:
-                break
-            cols.append(column(int(c)))
+    cols = [col for s, (value, column, _) in enumerate(priced) for col in improving(value, column, pi[s])]
     if master.cut_keys():  # many rows to fill: vectorised, by source and configuration
         return master.add_many(cols)
     return sum(master.add(c) for c in cols)  # one by one, in price order (the LP's ties resolved as they were)

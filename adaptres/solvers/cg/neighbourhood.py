@@ -24,7 +24,7 @@ import numpy as np
 
 from .._highs_thread import limit_time, new_highs, run_within, status
 from .data import Arrays, Column
-from .generation import PER_ROUND
+from .generation import PER_ROUND, Clock, improving, price_all
 from .integer import MipResult, columns, neighbourhood_model
 from .master import Master
 from .pricing import Pricer
@@ -82,17 +82,11 @@ def price(pricer: Pricer, master: Master, free: set, start: dict, deadline: floa
         y[rows] = np.asarray(h.getSolution().row_dual)
         y = np.concatenate([y, np.zeros(master.h.getNumRow() - n_rows)])
         prices, pi = master.prices_at(y)
-        shared = None
+        priced = price_all(pricer, prices, Clock(deadline - time.perf_counter()), sorted(free))
+        if priced is None:
+            break
         cols = master.pool.improving(y, free, PER_ROUND, master.index)  # the purged plans first: no pricing pass
-        for s in sorted(free):
-            own = s in prices.eta or s in prices.arc  # else the pricing pass is the same for every source: shared
-            value, column, dp = pricer.best(prices, s, None if own else shared)
-            shared = shared if own else dp
-            tol = 1e-9 * max(1.0, abs(pi[s]))
-            for c in np.argsort(value, kind="stable")[:PER_ROUND]:
-                if not value[c] < pi[s] - tol:
-                    break
-                cols.append(column(int(c)))
+        cols += [col for s, (value, column, _) in zip(sorted(free), priced) for col in improving(value, column, pi[s])]
         before = len(master.columns)
         new = master.add_many(cols)
         added += new
