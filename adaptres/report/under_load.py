@@ -309,8 +309,8 @@ def _live_targets(res: LoadStudy, add) -> None:
 
 
 def _found(x) -> str:
-    """One device's detection (a row of ``detection``), in words; a device found down that no kill took down (its
-    heartbeats late on a busy machine) is named as such."""
+    """One device's detection (a row of ``detection``), in words; a device found down that no kill took down is
+    named as such."""
     if x.killed_s is None or pd.isna(x.killed_s):
         return f"device {x.device}: found down at {x.detected_s:.2f} s with no kill (its requests re-planned)"
     return (f"device {x.device}: found {x.detected_s - x.killed_s:.2f} s after its kill, re-planned at "

@@ -57,11 +57,11 @@ MIP_SHARE = 0.2  # of the time left, for the first integer master
 CUT_ROUNDS = 20  # rounds of cuts over segment sizes at the root at most
 CUT_SHARE = 0.75  # of the time limit, after which no cut round starts
 # at N = 100, R = 50 the cut rounds raise the bound by ~1.5 %, more than the plans the time would otherwise find; they
-# took ~45 s of a 60-s limit, unfinished, until the LP was purged between them (now ~25-37 s); at N = 50 they end
+# took ~45 s of a 60-s limit, unfinished, until the LP was purged between them (now 22-34 s); at N = 50 they end
 # within ~15 s whatever the shares
 PURGE = 0.0005  # before each cut round, plans at zero with a reduced cost above PURGE × |the bound| are deleted from
 # the LP (0: none). At N = 100, R = 50 the LP had grown to ~16 000 columns and ~480 000 nonzeros by its eighth round,
-# and the rounds ran out of the root's time unfinished; purged, it keeps ~5 000 columns and the rounds end in ~35 s
+# and the rounds ran out of the root's time unfinished; purged, it keeps ~5 000 columns and the rounds end in 22-34 s
 LADDER_SHARE = 0.3  # of the time left after the root, for the integer master over its cheapest plans (0: none)
 LNS_SHARE = 0.7  # of the time left after the proof by listing, for the neighbourhood search (0: none)
 LIST_MIN = 3000  # on steps the neighbourhood search runs on, the columns a list grows to (its room fourfold at a

@@ -114,6 +114,14 @@ def columns(h, cols: np.ndarray, n_rows: int) -> sp.csc_matrix:
     return sp.csc_matrix((value, index, np.append(start, len(index))), shape=(n_rows, len(cols)))
 
 
+def restricted(h, cols: np.ndarray, n_rows: int, rows: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray,
+                                                                            np.ndarray]:
+    """Columns ``cols`` (increasing) of HiGHS instance ``h`` on its rows ``rows`` alone: their matrix (len(rows) ×
+    len(cols)), costs, lower and upper bounds."""
+    _, _, cost, lo, hi, _ = h.getCols(len(cols), np.asarray(cols, dtype=np.int32))
+    return columns(h, cols, n_rows)[rows].tocsc(), np.asarray(cost), np.asarray(lo), np.asarray(hi)
+
+
 def neighbourhood_model(master, free: set, start: dict, allow_unserved: bool = True):
     """The integer master with only the sources in ``free`` open, as a model of their columns alone: the other
     sources' columns held at ``start``'s counts, what they use taken off the rows' bounds (their cost the
@@ -143,12 +151,11 @@ def neighbourhood_model(master, free: set, start: dict, allow_unserved: bool = T
     else:
         offset = 0.0
     rows = np.setdiff1d(np.arange(n_rows), lp_only(master))
-    sub = columns(h, kept, n_rows)[rows].tocsc()
-    _, _, cost, c_lo, c_hi, _ = h.getCols(len(kept), kept.astype(np.int32))
+    sub, cost, c_lo, c_hi = restricted(h, kept, n_rows, rows)
     out = highspy.HighsLp()
     out.num_col_, out.num_row_ = len(kept), len(rows)
-    out.col_cost_, out.offset_ = np.asarray(cost), offset
-    out.col_lower_, out.col_upper_ = np.asarray(c_lo), np.asarray(c_hi)
+    out.col_cost_, out.offset_ = cost, offset
+    out.col_lower_, out.col_upper_ = c_lo, c_hi
     out.row_lower_, out.row_upper_ = lo[rows], hi[rows]
     out.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     out.a_matrix_.num_col_, out.a_matrix_.num_row_ = len(kept), len(rows)

@@ -25,7 +25,7 @@ import numpy as np
 from .._highs_thread import limit_time, new_highs, run_within, status
 from .data import Arrays, Column
 from .generation import PER_ROUND, Clock, improving, price_all
-from .integer import MipResult, columns, neighbourhood_model
+from .integer import MipResult, neighbourhood_model, restricted
 from .master import Master
 from .pricing import Pricer
 
@@ -64,7 +64,7 @@ def price(pricer: Pricer, master: Master, free: set, start: dict, deadline: floa
     each free source priced at that LP's prices, and its columns that improve the LP — the cheapest the pricing makes
     and the plans the root's cut rounds purged (``pool.Pool.improving``) — added to the master and to the LP (which keeps its
     basis), round after round (``PRICE_ROUNDS``) while some do. Returns how many were added."""
-    added, h, rows = 0, None, None
+    added, h, n_rows, rows = 0, None, 0, np.zeros(0, dtype=np.int64)  # the LP's rows: set as it is made
     for _ in range(PRICE_ROUNDS):
         if time.perf_counter() >= deadline:
             break
@@ -78,9 +78,8 @@ def price(pricer: Pricer, master: Master, free: set, start: dict, deadline: floa
         run_within(h, left)
         if status(h) != "optimal":
             break
-        y = np.zeros(n_rows)
+        y = np.zeros(n_rows)  # the master's rows: those the model leaves out (cuts, branching rows) priced at zero
         y[rows] = np.asarray(h.getSolution().row_dual)
-        y = np.concatenate([y, np.zeros(master.h.getNumRow() - n_rows)])
         prices, pi = master.prices_at(y)
         priced = price_all(pricer, prices, Clock(deadline - time.perf_counter()), sorted(free))
         if priced is None:
@@ -97,8 +96,7 @@ def price(pricer: Pricer, master: Master, free: set, start: dict, deadline: floa
             continue
         idx = np.array([c for c in range(before, len(master.columns)) if master.fits[c]], dtype=np.int32)
         if len(idx):
-            a = columns(master.h, idx, n_rows)[rows].tocsc()
-            _, _, cost, lo, hi, _ = master.h.getCols(len(idx), idx)
+            a, cost, lo, hi = restricted(master.h, idx, n_rows, rows)
             h.addCols(len(idx), cost, lo, hi, a.nnz, a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32),
                       a.data)
     return added
