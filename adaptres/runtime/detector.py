@@ -11,10 +11,11 @@ the store learns of only after its own health checks). In between, a late ping o
 ALIVE is a slow device, not a failed one: under load on a 2-core machine (six actors computing, the
 planner beside), pings to live actors took over 1 s, and a device taken for dead stays dead for the rest
 of a load test (four live devices were lost that way at once). A segment whose result is one of Ray's
-actor errors (the actor died or cannot be reached) or whose data was lost with its node also marks its
-device failed. Any other error of a segment is not a device failure: it is a bug or bad data on that
-device, and the request it belongs to fails with the error named (``is_device_failure``). Ping round trips
-are kept, so that a run reports the heartbeat's tail.
+actor errors (the actor died or cannot be reached) or whose data was lost with its node also marks a device
+failed: the one that held the data — a segment whose input was lost with its sender fails the sender, not the
+device it was sent to (``input_lost``). Any other error of a segment is not a device failure: it is a bug or bad
+data on that device, and the request it belongs to fails with the error named (``is_device_failure``). Ping
+round trips are kept, so that a run reports the heartbeat's tail.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ DEVICE_ERRORS = (rex.RayActorError, rex.ObjectLostError)
 def is_device_failure(exc: BaseException) -> bool:
     """Does ``exc``, raised by ``ray.get`` of a device's task, mean the device failed?"""
     return isinstance(exc, DEVICE_ERRORS)
+
+
+def input_lost(exc: BaseException, inflight) -> bool:
+    """Does ``exc``, raised by ``ray.get`` of a segment ``inflight`` (``jobs.InFlight``), mean that its input was lost
+    with the device that sent it — not that the device it ran on failed? Over real links the input is a reference
+    into the sender's store, owned by the sender's process: when the sender dies before the input has arrived, the
+    receiving device's task raises Ray's ``ObjectLostError`` (its ``OwnerDiedError``), while the receiving device is
+    well (under three kills a moment apart, a live device was taken for failed this way)."""
+    return isinstance(exc, rex.ObjectLostError) and not isinstance(exc, rex.RayActorError) \
+        and inflight.src != inflight.device
 
 
 @dataclass

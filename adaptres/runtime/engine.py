@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from ray.exceptions import RayTaskError
 
-from .detector import DEVICE_ERRORS, UNAVAILABLE, HeartbeatDetector
+from .detector import DEVICE_ERRORS, UNAVAILABLE, HeartbeatDetector, input_lost
 from .jobs import InFlight, Job, Progress, error_line
 from .options import ExecutionOptions
 from .records import request_record
@@ -200,9 +200,11 @@ class Engine(Recovery):
 
     # ------------------------------------------------------------------ hops
     def _collect(self, ready) -> set:
-        """Handle the finished segments among ``ready``; returns the devices found failed. A segment's
-        error that is not a device failure fails its request with the error named."""
-        failed = set()
+        """Handle the finished segments among ``ready``; returns the devices found failed. A segment whose input
+        was lost with the device that held it (``input_lost``) fails that device, not its own, and its request
+        resumes from an activation a survivor holds. A segment's error that is not a device failure fails its
+        request with the error named."""
+        failed, orphans = set(), set()
         for ref in ready:
             if ref not in self.pending:
                 continue
@@ -219,8 +221,17 @@ class Engine(Recovery):
                     elif st.inflight.device in self.alive:
                         self._submit(key)
                 continue
-            except DEVICE_ERRORS:
-                if current:
+            except DEVICE_ERRORS as exc:
+                if current and input_lost(exc, st.inflight):
+                    f = st.inflight
+                    st.lost.append({"device": f.device, "start": f.submitted - self.t0, "end": time.time() - self.t0,
+                                    "input_lost_with": f.src})
+                    st.inflight = None  # nothing runs on: the request resumes where a survivor holds its activation
+                    if f.src in self.alive:
+                        failed.add(f.src)  # the sender is found failed here: its re-plan takes this request in
+                    else:
+                        orphans.add(key)  # its sender was found failed before, this segment then taken to run on
+                elif current:
                     failed.add(st.inflight.device)
                 continue
             except RayTaskError as exc:  # the segment raised on a live device: the request fails, the device lives
@@ -229,6 +240,8 @@ class Engine(Recovery):
                 continue
             if key not in self.ended and current:
                 self._advance(key, rec)
+        if orphans:  # their input's holder was found failed before: re-planned now
+            self._failed(set(), set(), only=orphans)
         return failed
 
     def _submit(self, key) -> None:
