@@ -68,7 +68,7 @@ class Master:
         self.arc_rows: dict = {}  # source -> its branching rows (``ArcRow``) made so far
         self.columns: list = []  # per HiGHS column: Column, UnservedCol, LoadedCol or ARTIFICIAL
         self.loaded: list = []  # its LoadedCol, in order
-        self.pool = Pool()  # the plans deleted from the LP (``pool.purge``)
+        self.pool = Pool()  # the plans deleted from the LP (``pool.purge``, through ``delete``)
         self.index: dict = {}  # Column, UnservedCol or LoadedCol -> its HiGHS column
         self.fits: list[bool] = []  # per HiGHS column: can it be served on its own?
         self.by_source: list[list[int]] = [[] for _ in range(S)]  # the columns of each source
@@ -122,10 +122,8 @@ class Master:
         for i, j, lvl in use["links"]:
             rows.append(self._link_row(col.s, i, j, lvl))
             vals.append(1.0)
-        for key in self.arc_keys(col):
-            if key in self.row:
-                rows.append(key)
-                vals.append(1.0)
+        arcs = [key for key in self.arc_keys(col) if key in self.row]
+        rows, vals = rows + arcs, vals + [1.0] * len(arcs)
         for key, v in self._budget_use(col.k, np.array([sum(use["energy"].values())])).items():
             if v[0]:
                 rows.append(key)
@@ -133,10 +131,8 @@ class Master:
         keys = self.cut_keys()
         if keys:
             coef = cuts.coefficients(self.ar, np.array([col.place]), col.k, self.cut_set)[0]
-            for key, a in zip(keys, coef):
-                if a:
-                    rows.append(key)
-                    vals.append(float(a))
+            rows += [key for key, a in zip(keys, coef) if a]
+            vals += [float(a) for a in coef if a]
         fits = bool(self.ar.fits_alone(np.array([col.place]), col.k, col.s)[0])
         self.index[col] = self._add(rows, vals, cost, self._upper(col.s, col.k), col, fits)
         self.by_source[col.s].append(self.index[col])
@@ -297,6 +293,19 @@ class Master:
             self.columns.append(c)
             self.fits.append(bool(ok))
             self.by_source[s].append(self.index[c])
+
+    def delete(self, gone: np.ndarray) -> np.ndarray:
+        """Delete columns ``gone`` (increasing indices) from HiGHS and from every index of columns; the LP keeps its
+        basis. Returns each old index's new one (−1: deleted): indices held elsewhere (a plan's counts) must be mapped."""
+        self.h.deleteCols(len(gone), np.asarray(gone, dtype=np.int32))
+        keep = np.ones(len(self.columns), dtype=bool)
+        keep[gone] = False
+        new = np.where(keep, np.cumsum(keep) - 1, -1)
+        self.columns, self.fits = [c for c, k in zip(self.columns, keep) if k], [f for f, k in zip(self.fits, keep) if k]
+        self.index = {col: int(new[c]) for col, c in self.index.items() if keep[c]}
+        self.by_source = [[int(new[c]) for c in cols if keep[c]] for cols in self.by_source]
+        self._x = self._x[keep[:len(self._x)]]
+        return new
 
     def _arc_row(self, s: int, j: int, i: int):
         """The branching row (s, j, i): how many requests of source s run unit j on device i, or drop

@@ -45,15 +45,13 @@ class Pool:
 
 def purge(master, room: float, protect=()) -> np.ndarray | None:
     """Delete from ``master`` (a ``Master`` whose last LP is solved) the plans that LP leaves at zero, nonbasic, with a
-    reduced cost above ``room``, except those in ``protect`` (column indices), into its pool. The LP keeps its basis.
-    Returns the old index -> the new one (−1: deleted), or None when nothing was deleted; indices held elsewhere (a
-    plan's counts) must be mapped."""
-    h, n = master.h, len(master._x)
-    rc = np.asarray(h.getSolution().col_dual)[:n]
+    reduced cost above ``room``, except those in ``protect`` (column indices), into its pool (``Master.delete``).
+    Returns the old index -> the new one (−1: deleted), or None when nothing was deleted."""
+    h, n = master.h, len(master.columns)
+    rc = np.asarray(h.getSolution().col_dual)[:n]  # HiGHS keeps the last solve's; columns added since read 0: kept
     basic = np.asarray([s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().col_status[:n]], dtype=bool)
-    plan = np.fromiter((isinstance(c, Column) for c in master.columns[:n]), dtype=bool, count=n)
-    drop = np.zeros(len(master.columns), dtype=bool)
-    drop[:n] = plan & ~basic & (rc > room) & (master._x <= 0)
+    plan = np.fromiter((isinstance(c, Column) for c in master.columns), dtype=bool, count=n)
+    drop = plan & ~basic & (rc > room) & (master.x <= 0)
     drop[[c for c in protect if c < len(drop)]] = False
     gone = np.flatnonzero(drop).astype(np.int32)
     if not len(gone):
@@ -61,12 +59,4 @@ def purge(master, room: float, protect=()) -> np.ndarray | None:
     _, _, cost, _, _, _ = h.getCols(len(gone), gone)
     master.pool.blocks.append((np.asarray(cost), columns(h, gone, h.getNumRow()).T.tocsr(),
                                [master.columns[c] for c in gone]))
-    h.deleteCols(len(gone), gone)
-    keep = ~drop
-    new = np.where(keep, np.cumsum(keep) - 1, -1)
-    master.columns = [c for c, k in zip(master.columns, keep) if k]
-    master.fits = [f for f, k in zip(master.fits, keep) if k]
-    master.index = {col: int(new[c]) for col, c in master.index.items() if keep[c]}
-    master.by_source = [[int(new[c]) for c in cols if keep[c]] for cols in master.by_source]
-    master._x = master._x[keep[:n]]
-    return new
+    return master.delete(gone)
