@@ -70,10 +70,11 @@ def test_closing_a_cluster_kills_every_actor_it_can_and_never_raises():
     assert killed == [("a", True), ("b", True)] and cl.actors == [] and cl.pids == []
 
 
-def lost_input_engine(monkeypatch, alive):
+def lost_input_engine(monkeypatch, alive, answered=False):
     """An engine mid-way through one request routed source → a → b: the segment on b is in flight, its input sent
     from a; Ray answers it with the error a receiving device's task raises when the sender died before the input
-    arrived (``RayTaskError(OwnerDiedError)``, as Ray 2 raises it). Re-plans are caught, not solved."""
+    arrived (``RayTaskError(OwnerDiedError)``, as Ray 2 raises it) — or, ``answered``, b's segment is done and the
+    answer it holds is lost when read. Re-plans are caught, not solved."""
     import ray.exceptions as rex
 
     from adaptres.experiments import trials
@@ -92,6 +93,8 @@ def lost_input_engine(monkeypatch, alive):
     lost = rex.RayTaskError("hop", "", rex.OwnerDiedError("00" * 28, None, "")).as_instanceof_cause()
 
     def get(ref):
+        if ref == "rec3" and answered:
+            return {"arrive": time.time(), "end": time.time()}
         raise lost
     cl = SimpleNamespace(ray=SimpleNamespace(get=get), actors=[None] * 4, pids=[0] * 4)
     eng = Engine(cl, ExecutionOptions(), alive=alive(s, a, b))
@@ -120,3 +123,16 @@ def test_an_input_lost_with_its_sender_fails_the_sender_not_the_device_it_was_se
         eng._failed(failed)
     assert [f["device"] for f in eng.failures] == ([] if known else [a]) and b in eng.alive
     assert len(dispatched) == 1 and [(q.request, q.start, q.holder) for q in dispatched[0]] == [(0, k, s)]
+
+
+def test_an_answer_lost_with_its_device_before_it_was_read_is_computed_again(monkeypatch):
+    """The last segment done, its device killed just after: over real links its answer is in that device's store,
+    lost with it (Ray's ``OwnerDiedError`` when read). The request neither stops the engine's loop (a load test's
+    did: every open request failed) nor hangs: the device is found failed, the request resumes from a survivor's
+    activation."""
+    eng, st, dispatched, (s, a, b, k) = lost_input_engine(monkeypatch, lambda s, a, b: set(range(4)), answered=True)
+    failed = eng._collect(["rec3"])
+    assert failed == {b} and 0 not in eng.ended and st.lost[-1]["device"] == b and st.lost[-1]["answer_lost"]
+    eng._failed(failed)
+    assert [f["device"] for f in eng.failures] == [b]
+    assert len(dispatched) == 1 and [(q.request, q.start, q.holder) for q in dispatched[0]] == [(0, 2 * k, a)]

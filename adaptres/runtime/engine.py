@@ -227,10 +227,7 @@ class Engine(Recovery):
                     st.lost.append({"device": f.device, "start": f.submitted - self.t0, "end": time.time() - self.t0,
                                     "input_lost_with": f.src})
                     st.inflight = None  # nothing runs on: the request resumes where a survivor holds its activation
-                    if f.src in self.alive:
-                        failed.add(f.src)  # the sender is found failed here: its re-plan takes this request in
-                    else:
-                        orphans.add(key)  # its sender was found failed before, this segment then taken to run on
+                    self._lost_with(key, f.src, failed, orphans)
                 elif current:
                     failed.add(st.inflight.device)
                 continue
@@ -238,11 +235,20 @@ class Engine(Recovery):
                 if current and key not in self.ended:
                     self._end(key, "failed", f"device {st.inflight.device}: {error_line(exc)}")
                 continue
-            if key not in self.ended and current:
-                self._advance(key, rec)
-        if orphans:  # their input's holder was found failed before: re-planned now
+            if key not in self.ended and current and (dev := self._advance(key, rec)) is not None:
+                self._lost_with(key, dev, failed, orphans)
+        if orphans:  # their activation's holder was found failed before: re-planned now
             self._failed(set(), set(), only=orphans)
         return failed
+
+    def _lost_with(self, key, device: int, failed: set, orphans: set) -> None:
+        """Request ``key``'s activation was lost with ``device`` (its process died, Ray's ``ObjectLostError``): the
+        device is found failed here, and its re-plan takes the request in — or, found failed before (the request then
+        taken to go on), the request is re-planned on its own (``orphans``)."""
+        if device in self.alive:
+            failed.add(device)
+        else:
+            orphans.add(key)
 
     def _submit(self, key) -> None:
         st = self.state[key]
@@ -260,7 +266,9 @@ class Engine(Recovery):
         st.inflight = InFlight(st.hop, seg.device, out, rec, time.time(), seg.src, job["tag"])
         self.pending[rec] = (key, st.hop)
 
-    def _advance(self, key, rec: dict) -> None:
+    def _advance(self, key, rec: dict) -> int | None:
+        """A segment of request ``key`` done: the next one submitted, or its answer read. Returns the device when the
+        answer was lost with it before it was read (killed just after computing it), else None."""
         st = self.state[key]
         dev, out = st.inflight.device, st.inflight.activation
         seg = st.route.segments[st.seg]
@@ -273,14 +281,20 @@ class Engine(Recovery):
         if st.next_route is not None:
             st.route, st.seg, st.next_route = st.next_route, 0, None
         if st.awaiting:  # its re-plan will say where it goes from here
-            return
+            return None
         if st.seg < len(st.route.segments):
             self._submit(key)
-            return
-        logits = self.ray.get(out)
-        logits = (self.ray.get(logits) if isinstance(logits, self.ray.ObjectRef) else logits)[0]
+            return None
+        try:
+            logits = self.ray.get(out)
+            logits = (self.ray.get(logits) if isinstance(logits, self.ray.ObjectRef) else logits)[0]
+        except DEVICE_ERRORS:  # over real links the answer is in its device's store, owned by its process
+            st.lost.append({"device": dev, "start": rec["arrive"] - self.t0, "end": time.time() - self.t0,
+                            "answer_lost": True})
+            return dev
         self._end(key, "answered", None, prediction=int(logits.argmax()), logits=[float(v) for v in logits],
                   latency_s=rec["end"] - max(st.started, st.job.start_at), at=rec["end"] - self.t0)
+        return None
 
     def _end(self, key, status: str, reason: str | None, **extra) -> None:
         if key in self.ended:  # never: a request ends once (counted, so that a test would see it)
