@@ -204,7 +204,8 @@ class Engine(Recovery):
         was lost with the device that held it (``input_lost``) fails that device, not its own, and its request
         resumes from an activation a survivor holds. A segment's error that is not a device failure fails its
         request with the error named."""
-        failed, orphans = set(), set()
+        failed: set[int] = set()
+        orphans: set = set()
         for ref in ready:
             if ref not in self.pending:
                 continue
