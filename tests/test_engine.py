@@ -1,5 +1,7 @@
 """The execution engine's own loop, on a fake cluster: should it raise (a bug), every request handed over —
-before or after — ends once, failed, the error named, instead of waiting for ever (a load test's drain did)."""
+before or after — ends once, failed, the error named, instead of waiting for ever (a load test's drain did); and an
+activation lost with its device (an input with its sender, an answer with the device that computed it) fails that
+device, not another, and its request resumes from a survivor's activation."""
 import threading
 import time
 from types import SimpleNamespace
