@@ -147,14 +147,11 @@ def neighbourhood_model(master, free: set, start: dict, allow_unserved: bool = T
     if len(held):
         use = columns(h, h_idx, n_rows) @ h_val
         lo, hi = lo - use, hi - use
-        offset = float(np.asarray(h.getCols(len(h_idx), h_idx.astype(np.int32))[2]) @ h_val)
-    else:
-        offset = 0.0
     rows = np.setdiff1d(np.arange(n_rows), lp_only(master))
     sub, cost, c_lo, c_hi = restricted(h, kept, n_rows, rows)
     out = highspy.HighsLp()
     out.num_col_, out.num_row_ = len(kept), len(rows)
-    out.col_cost_, out.offset_ = cost, offset
+    out.col_cost_, out.offset_ = cost, master.value(held)
     out.col_lower_, out.col_upper_ = c_lo, c_hi
     out.row_lower_, out.row_upper_ = lo[rows], hi[rows]
     out.a_matrix_.format_ = highspy.MatrixFormat.kColwise

@@ -391,7 +391,8 @@ class Master:
         return integer.mip(self, time_limit, rel_gap, **kw)
 
     def value(self, counts: dict) -> float:
-        """The objective of integer counts of columns (Σ cost · count)."""
-        cost = self.h.getLp().col_cost_
+        """The objective of integer counts of columns (Σ cost · count), their costs alone read from HiGHS."""
+        cols = sorted(counts)  # HiGHS reads sets in order
+        cost = dict(zip(cols, self.h.getCols(len(cols), np.array(cols, dtype=np.int32))[2])) if cols else {}
         return float(sum(cost[c] * n for c, n in counts.items()))
 
